@@ -1,0 +1,214 @@
+//! Attribute keys and values: the single home of every key the SDK writes
+//! (SPEC §5). Exporters and tests refer to these constants.
+
+use serde::Serialize;
+
+use crate::object::ObjValue;
+
+/// Every attribute key the SDK writes.
+pub mod keys {
+    /// SDK version.
+    pub const VERSION: &str = "dreadnode.version";
+    /// Span type (`task`, `span`, `run_update`, ...).
+    pub const TYPE: &str = "dreadnode.type";
+    /// Cleaned label.
+    pub const LABEL: &str = "dreadnode.label";
+    /// Tags (native array).
+    pub const TAGS: &str = "dreadnode.tags";
+    /// JSON schema of attributes set after start.
+    pub const SCHEMA: &str = "dreadnode.schema";
+    /// Project key (or UUID on the wire).
+    pub const PROJECT: &str = "dreadnode.project";
+    /// Bound session id.
+    pub const SESSION_ID: &str = "dreadnode.session.id";
+    /// Run id.
+    pub const RUN_ID: &str = "dreadnode.run.id";
+    /// Span id of the parent task.
+    pub const TASK_PARENT_ID: &str = "dreadnode.task.parent_id";
+    /// Params (JSON string).
+    pub const PARAMS: &str = "dreadnode.params";
+    /// Inputs (JSON string).
+    pub const INPUTS: &str = "dreadnode.inputs";
+    /// Outputs (JSON string).
+    pub const OUTPUTS: &str = "dreadnode.outputs";
+    /// Metrics (JSON string).
+    pub const METRICS: &str = "dreadnode.metrics";
+    /// Objects (JSON string).
+    pub const OBJECTS: &str = "dreadnode.objects";
+    /// Object schemas (JSON string).
+    pub const OBJECT_SCHEMAS: &str = "dreadnode.object_schemas";
+    /// Artifacts (JSON string).
+    pub const ARTIFACTS: &str = "dreadnode.artifacts";
+    /// Which attributes are large (native array).
+    pub const LARGE_ATTRIBUTES: &str = "dreadnode.large_attributes";
+    /// Logfire span type (always `span`).
+    pub const LOGFIRE_SPAN_TYPE: &str = "logfire.span_type";
+    /// Logfire message (the span name).
+    pub const LOGFIRE_MSG: &str = "logfire.msg";
+    /// Logfire level number (17 = error).
+    pub const LOGFIRE_LEVEL_NUM: &str = "logfire.level_num";
+    /// `#[dn::task]`: function name.
+    pub const CODE_FUNCTION: &str = "code.function";
+    /// `#[dn::task]`: line number.
+    pub const CODE_LINENO: &str = "code.lineno";
+    /// `#[dn::task]`: file path.
+    pub const CODE_FILEPATH: &str = "code.filepath";
+    /// Link event name.
+    pub const EVENT_OBJECT_LINK: &str = "dreadnode.object.link";
+    /// Link event: hash of the origin object.
+    pub const OBJECT_HASH: &str = "dreadnode.object.hash";
+    /// Link event: hash of the linked object.
+    pub const LINK_HASH: &str = "dreadnode.link.hash";
+    /// Link event: span that made the link.
+    pub const ORIGIN_SPAN_ID: &str = "dreadnode.origin.span_id";
+    /// Exception event name.
+    pub const EVENT_EXCEPTION: &str = "exception";
+    /// Exception type.
+    pub const EXCEPTION_TYPE: &str = "exception.type";
+    /// Exception message.
+    pub const EXCEPTION_MESSAGE: &str = "exception.message";
+    /// Exception stacktrace.
+    pub const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
+    /// Whether the exception escaped the span.
+    pub const EXCEPTION_ESCAPED: &str = "exception.escaped";
+}
+
+/// The logfire level number of an error.
+pub const LEVEL_NUM_ERROR: i64 = 17;
+
+/// An attribute value: primitives, arrays of strings, or compact JSON text.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A native array of strings.
+    StrArray(Vec<String>),
+}
+
+impl AttrValue {
+    /// Converts any `Serialize` value: primitives stay primitive, anything
+    /// else becomes its compact JSON text (SPEC §5).
+    pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> AttrValue {
+        match ObjValue::capture(value) {
+            Ok(ObjValue::Str(s)) => AttrValue::Str(s),
+            Ok(ObjValue::Bool(b)) => AttrValue::Bool(b),
+            Ok(ObjValue::Int(i)) => match i64::try_from(i) {
+                Ok(i) => AttrValue::Int(i),
+                Err(_) => AttrValue::Str(i.to_string()),
+            },
+            Ok(ObjValue::Float(f)) => AttrValue::Float(f),
+            Ok(other) => AttrValue::Str(other.to_json()),
+            Err(_) => AttrValue::Str(std::any::type_name::<T>().to_string()),
+        }
+    }
+
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        AttrValue::Str(v.to_string())
+    }
+}
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        AttrValue::Str(v)
+    }
+}
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::Int(v)
+    }
+}
+impl From<f64> for AttrValue {
+    fn from(v: f64) -> Self {
+        AttrValue::Float(v)
+    }
+}
+impl From<bool> for AttrValue {
+    fn from(v: bool) -> Self {
+        AttrValue::Bool(v)
+    }
+}
+
+/// The kind of a span, written as `dreadnode.type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SpanType {
+    /// A task (the default for task spans and runs).
+    #[default]
+    Task,
+    /// An evaluation.
+    Evaluation,
+    /// An agent.
+    Agent,
+    /// A study.
+    Study,
+    /// A tool call.
+    Tool,
+    /// A trial.
+    Trial,
+    /// A sample.
+    Sample,
+    /// A generation.
+    Generation,
+    /// A scorer.
+    Scorer,
+    /// A light span.
+    Span,
+    /// A continued task in another process (internal).
+    TaskFragment,
+    /// A run update written by `push_update` (internal).
+    RunUpdate,
+}
+
+impl SpanType {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanType::Task => "task",
+            SpanType::Evaluation => "evaluation",
+            SpanType::Agent => "agent",
+            SpanType::Study => "study",
+            SpanType::Tool => "tool",
+            SpanType::Trial => "trial",
+            SpanType::Sample => "sample",
+            SpanType::Generation => "generation",
+            SpanType::Scorer => "scorer",
+            SpanType::Span => "span",
+            SpanType::TaskFragment => "task_fragment",
+            SpanType::RunUpdate => "run_update",
+        }
+    }
+}
+
+impl std::str::FromStr for SpanType {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "task" => SpanType::Task,
+            "evaluation" => SpanType::Evaluation,
+            "agent" => SpanType::Agent,
+            "study" => SpanType::Study,
+            "tool" => SpanType::Tool,
+            "trial" => SpanType::Trial,
+            "sample" => SpanType::Sample,
+            "generation" => SpanType::Generation,
+            "scorer" => SpanType::Scorer,
+            "span" => SpanType::Span,
+            "task_fragment" => SpanType::TaskFragment,
+            "run_update" => SpanType::RunUpdate,
+            other => return Err(crate::Error::InvalidInput(format!("unknown span type {other:?}"))),
+        })
+    }
+}
+
+impl std::fmt::Display for SpanType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

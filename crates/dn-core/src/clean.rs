@@ -1,0 +1,126 @@
+//! Label, tag and metric-name cleaning, and validation of values that
+//! become path components.
+
+use crate::Error;
+
+/// Longest span name kept; longer names are cut at a char boundary.
+pub const MAX_NAME_LEN: usize = 1024;
+
+/// `clean_str` of SPEC §5: lowercase, every run of characters outside
+/// `[a-z0-9/@.]` becomes `_`, leading and trailing `_` stripped.
+///
+/// ```
+/// assert_eq!(dn_core::clean_str("Data Prep!"), "data_prep");
+/// assert_eq!(dn_core::clean_str("a/b.c@d"), "a/b.c@d");
+/// ```
+pub fn clean_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_run = false;
+    for ch in s.chars().flat_map(char::to_lowercase) {
+        if ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '/' | '@' | '.') {
+            out.push(ch);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// Cleans tags and removes duplicates, keeping the first; empty results are
+/// dropped.
+pub fn clean_tags<I, S>(existing: &mut Vec<String>, tags: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    for t in tags {
+        let c = clean_str(t.as_ref());
+        if !c.is_empty() && !existing.contains(&c) {
+            existing.push(c);
+        }
+    }
+}
+
+/// Checks that `value` can be used as one directory or file-name component
+/// under the local directory: non-empty, at most 255 bytes, no `/`, `\`,
+/// NUL or control characters, and not `.` or `..`.
+pub fn validate_component(what: &str, value: &str) -> Result<(), Error> {
+    let bad = value.is_empty()
+        || value.len() > 255
+        || value == "."
+        || value == ".."
+        || value.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(Error::InvalidInput(format!(
+            "{what} {value:?} cannot be used as a path component (empty, '.', '..', '/', '\\', NUL or control characters, or over 255 bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// Normalises a span name: empty becomes `unnamed`, names over
+/// [`MAX_NAME_LEN`] bytes are cut at a char boundary. Returns whether it
+/// changed anything.
+pub(crate) fn normalize_name(name: &mut String) -> bool {
+    if name.is_empty() {
+        name.push_str("unnamed");
+        return true;
+    }
+    if name.len() > MAX_NAME_LEN {
+        let mut cut = MAX_NAME_LEN;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_str_matches_reference_tags() {
+        assert_eq!(clean_str("Data Prep!"), "data_prep");
+        assert_eq!(clean_str("Base Line"), "base_line");
+        assert_eq!(clean_str("Needs Review!"), "needs_review");
+        assert_eq!(clean_str("  spaced  "), "spaced");
+        assert_eq!(clean_str("Accuracy Score (Top-1)"), "accuracy_score_top_1");
+        assert_eq!(clean_str("child-tag"), "child_tag");
+        assert_eq!(clean_str("train.loss"), "train.loss");
+        assert_eq!(clean_str("!!!"), "");
+    }
+
+    #[test]
+    fn tags_are_deduplicated_keeping_the_first() {
+        let mut t = vec![];
+        clean_tags(&mut t, ["baseline", "Base Line", "baseline", "v2", "!!"]);
+        assert_eq!(t, ["baseline", "base_line", "v2"]);
+    }
+
+    #[test]
+    fn path_components_are_validated() {
+        for bad in ["", ".", "..", "a/b", "../x", "a\0b", "a\\b", &"x".repeat(300)] {
+            assert!(validate_component("project", bad).is_err(), "{bad:?}");
+        }
+        for good in ["default", "my-project", "session_123", "a.b"] {
+            assert!(validate_component("project", good).is_ok());
+        }
+    }
+
+    #[test]
+    fn names_are_normalized() {
+        let mut n = String::new();
+        assert!(normalize_name(&mut n));
+        assert_eq!(n, "unnamed");
+        let mut n = "é".repeat(1000);
+        assert!(normalize_name(&mut n));
+        assert!(n.len() <= MAX_NAME_LEN);
+        let mut n = "ok".to_string();
+        assert!(!normalize_name(&mut n));
+    }
+}

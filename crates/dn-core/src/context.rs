@@ -1,0 +1,235 @@
+//! The current context: which span, task, run and session are "current".
+//!
+//! Sync code uses a thread-local stack, pushed by a guard and popped on drop
+//! (the guard is `!Send`). Async code wraps futures so the context is entered
+//! on every poll and left after it, like `tracing::Instrument`. To cross
+//! `tokio::spawn` or a thread, capture [`Context::current`] and enter it
+//! there, or use [`ContextExt::in_current_context`].
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::ids::{SpanId, TraceId};
+use crate::task::TaskSpan;
+
+/// The identity of the innermost span, used as the OTel parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLink {
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// Span id.
+    pub span_id: SpanId,
+    /// Whether the span lives in another process.
+    pub remote: bool,
+}
+
+/// A snapshot of what is current: cheap to clone (a few `Arc`s), `Send`.
+#[derive(Clone, Default)]
+pub struct Context {
+    pub(crate) span: Option<SpanLink>,
+    pub(crate) task: Option<TaskSpan>,
+    pub(crate) run: Option<TaskSpan>,
+    pub(crate) session: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("span", &self.span)
+            .field("task", &self.task.as_ref().map(|t| t.name().to_string()))
+            .field("run", &self.run.as_ref().map(|t| t.name().to_string()))
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Context>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Context {
+    /// The context current on this thread (empty outside any span).
+    pub fn current() -> Context {
+        with_current(|c| c.cloned().unwrap_or_default())
+    }
+    /// The innermost span.
+    pub fn span(&self) -> Option<SpanLink> {
+        self.span
+    }
+    /// The innermost task.
+    pub fn task(&self) -> Option<&TaskSpan> {
+        self.task.as_ref()
+    }
+    /// The run (root task).
+    pub fn run(&self) -> Option<&TaskSpan> {
+        self.run.as_ref()
+    }
+    /// The bound session id.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+    /// This context with `session` bound.
+    pub fn with_session(mut self, session: Option<Arc<str>>) -> Context {
+        self.session = session;
+        self
+    }
+    /// This context with `span` as the innermost span (used to continue a
+    /// remote parent).
+    pub fn with_span(mut self, span: Option<SpanLink>) -> Context {
+        self.span = span;
+        self
+    }
+
+    /// Makes this context current on this thread until the guard drops.
+    pub fn enter(self) -> ContextGuard {
+        let depth = STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            s.push(self);
+            s.len()
+        });
+        ContextGuard { depth, _not_send: PhantomData }
+    }
+
+    /// Runs `f` with this context current.
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let _g = self.enter();
+        f()
+    }
+
+    /// Wraps a future so that this context is current on every poll.
+    pub fn wrap<F: Future>(self, fut: F) -> WithContext<F> {
+        WithContext { inner: fut, ctx: self }
+    }
+}
+
+/// Reads the current context without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+    let mut f = Some(f);
+    let r = STACK.try_with(|s| match s.try_borrow() {
+        Ok(s) => (f.take().expect("called once"))(s.last()),
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match r {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("called once"))(None),
+    }
+}
+
+/// Restores the previous context when dropped. Not `Send`: a guard cannot
+/// leave the thread that entered it.
+#[must_use = "the context is left as soon as the guard is dropped"]
+pub struct ContextGuard {
+    depth: usize,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for ContextGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextGuard").field("depth", &self.depth).finish()
+    }
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let _ = STACK.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                // Out-of-order drops pop everything entered after this guard too.
+                if s.len() >= self.depth {
+                    s.truncate(self.depth - 1);
+                }
+            }
+        });
+    }
+}
+
+/// Pushes `ctx` for the duration of `f`, moving it in and out of the stack
+/// without cloning. Panic-safe: the context is restored on unwind.
+pub(crate) fn with_entered<R>(ctx: &mut Context, f: impl FnOnce() -> R) -> R {
+    struct Restore<'a> {
+        slot: &'a mut Context,
+        depth: usize,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = STACK.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    if s.len() >= self.depth {
+                        s.truncate(self.depth);
+                        if let Some(c) = s.pop() {
+                            *self.slot = c;
+                        }
+                    }
+                }
+            });
+        }
+    }
+    let taken = std::mem::take(ctx);
+    let depth = STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        s.push(taken);
+        s.len()
+    });
+    let _restore = Restore { slot: ctx, depth };
+    f()
+}
+
+pin_project_lite::pin_project! {
+    /// A future that enters a [`Context`] on every poll.
+    #[derive(Debug)]
+    pub struct WithContext<F> {
+        #[pin]
+        inner: F,
+        ctx: Context,
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        with_entered(this.ctx, || inner.poll(cx))
+    }
+}
+
+/// Extension methods to carry the current context into spawned futures.
+///
+/// ```
+/// use dn_core::ContextExt as _;
+/// # async fn demo() {
+/// // tokio::spawn(async { dn_core::current_task(); }.in_current_context());
+/// let fut = async { dn_core::current_task().is_none() }.in_current_context();
+/// assert!(fut.await);
+/// # }
+/// ```
+pub trait ContextExt: Future + Sized {
+    /// Wraps `self` so the context current *now* is current on every poll.
+    fn in_current_context(self) -> WithContext<Self> {
+        Context::current().wrap(self)
+    }
+    /// Wraps `self` so `ctx` is current on every poll.
+    fn in_context(self, ctx: Context) -> WithContext<Self> {
+        ctx.wrap(self)
+    }
+}
+
+impl<F: Future> ContextExt for F {}
+
+/// The innermost current task, if any.
+pub fn current_task() -> Option<TaskSpan> {
+    with_current(|c| c.and_then(|c| c.task.clone()))
+}
+
+/// The current run (the root task of the current tree), if any.
+pub fn current_run() -> Option<TaskSpan> {
+    with_current(|c| c.and_then(|c| c.run.clone()))
+}
+
+/// The bound session id, if any.
+pub fn current_session_id() -> Option<Arc<str>> {
+    with_current(|c| c.and_then(|c| c.session.clone()))
+}

@@ -1,0 +1,221 @@
+//! Trace, span, run and task identifiers.
+//!
+//! Ids come from a per-thread `wyrand` generator seeded from the OS-randomised
+//! `RandomState`, so creating one takes a few nanoseconds and no lock.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    let local = 0u8;
+    h.write_usize(&local as *const u8 as usize);
+    h.finish() | 1
+}
+
+/// Next pseudo-random 64-bit value (wyrand).
+pub(crate) fn next_u64() -> u64 {
+    RNG.with(|s| {
+        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        s.set(x);
+        let t = (x as u128).wrapping_mul((x ^ 0xe703_7ed1_a0b4_28db) as u128);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = HEX[(b >> 4) as usize];
+        buf[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+    // The buffer only holds ASCII hex digits.
+    f.write_str(std::str::from_utf8(&buf[..bytes.len() * 2]).map_err(|_| fmt::Error)?)
+}
+
+fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let b = s.as_bytes();
+    if b.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for i in 0..N {
+        let hi = (b[2 * i] as char).to_digit(16)?;
+        let lo = (b[2 * i + 1] as char).to_digit(16)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
+/// A 128-bit trace id, never zero. Displays as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(u128);
+
+impl TraceId {
+    /// A new random trace id.
+    pub fn random() -> Self {
+        loop {
+            let v = ((next_u64() as u128) << 64) | next_u64() as u128;
+            if v != 0 {
+                return Self(v);
+            }
+        }
+    }
+    /// The id from its integer value; `None` for zero (invalid in W3C and OTel).
+    pub fn from_u128(v: u128) -> Option<Self> {
+        (v != 0).then_some(Self(v))
+    }
+    /// The integer value.
+    pub fn to_u128(self) -> u128 {
+        self.0
+    }
+    /// Big-endian bytes, as on the wire.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+    /// Parses 32 hex digits; `None` for anything else or for all zeros.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        Self::from_u128(u128::from_be_bytes(parse_hex::<16>(s)?))
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.to_bytes())
+    }
+}
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+/// A 64-bit span id, never zero. Displays as 16 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(u64);
+
+impl SpanId {
+    /// A new random span id.
+    pub fn random() -> Self {
+        loop {
+            let v = next_u64();
+            if v != 0 {
+                return Self(v);
+            }
+        }
+    }
+    /// The id from its integer value; `None` for zero.
+    pub fn from_u64(v: u64) -> Option<Self> {
+        (v != 0).then_some(Self(v))
+    }
+    /// The integer value.
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+    /// Big-endian bytes, as on the wire.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+    /// Parses 16 hex digits; `None` for anything else or for all zeros.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        Self::from_u64(u64::from_be_bytes(parse_hex::<8>(s)?))
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.to_bytes())
+    }
+}
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+fn random_uuid() -> uuid::Uuid {
+    let v = ((next_u64() as u128) << 64) | next_u64() as u128;
+    uuid::Builder::from_random_bytes(v.to_be_bytes()).into_uuid()
+}
+
+/// A new run id: a uuid4 as 32 hex digits without dashes (SPEC §15).
+pub fn new_run_id() -> String {
+    random_uuid().simple().to_string()
+}
+
+/// A new task id: a dashed uuid4 (SPEC §15).
+pub fn new_task_id() -> String {
+    random_uuid().hyphenated().to_string()
+}
+
+const ADJECTIVES: &[&str] = &[
+    "amber", "bold", "brisk", "calm", "clever", "crimson", "daring", "eager", "fancy", "gentle",
+    "golden", "hidden", "honest", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "proud",
+    "quiet", "rapid", "silent", "silver", "steady", "swift", "tidy", "vivid", "wise", "young",
+];
+const NOUNS: &[&str] = &[
+    "badger", "beacon", "canyon", "comet", "falcon", "forest", "galaxy", "harbor", "island",
+    "jaguar", "lagoon", "meadow", "nebula", "otter", "panda", "pebble", "quartz", "raven",
+    "river", "summit", "thunder", "tiger", "valley", "walrus", "willow", "zephyr",
+];
+
+/// A generated run name `<adjective>-<noun>-<100..999>` for runs created without one.
+pub fn generated_run_name() -> String {
+    let a = ADJECTIVES[(next_u64() % ADJECTIVES.len() as u64) as usize];
+    let n = NOUNS[(next_u64() % NOUNS.len() as u64) as usize];
+    format!("{a}-{n}-{}", 100 + next_u64() % 900)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hex_and_round_trip() {
+        let t = TraceId::random();
+        let s = t.to_string();
+        assert_eq!(s.len(), 32);
+        assert!(s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(TraceId::from_hex(&s), Some(t));
+        let sp = SpanId::random();
+        assert_eq!(SpanId::from_hex(&sp.to_string()), Some(sp));
+        assert_eq!(SpanId::from_hex("0000000000000000"), None);
+        assert_eq!(TraceId::from_hex("zz"), None);
+        assert_eq!(SpanId::from_hex("00000000000000g1"), None);
+    }
+
+    #[test]
+    fn run_and_task_ids_have_the_python_shapes() {
+        let r = new_run_id();
+        assert_eq!(r.len(), 32);
+        assert!(!r.contains('-'));
+        let t = new_task_id();
+        assert_eq!(t.len(), 36);
+        assert_eq!(&t[14..15], "4", "uuid version 4");
+        let name = generated_run_name();
+        let parts: Vec<&str> = name.split('-').collect();
+        assert_eq!(parts.len(), 3);
+        let n: u32 = parts[2].parse().unwrap_or(0);
+        assert!((100..=999).contains(&n));
+    }
+
+    #[test]
+    fn ids_differ_across_threads() {
+        let a = std::thread::spawn(|| SpanId::random()).join().ok();
+        let b = SpanId::random();
+        assert_ne!(a, Some(b));
+    }
+}

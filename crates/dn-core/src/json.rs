@@ -1,0 +1,177 @@
+//! Small, allocation-conscious JSON writing helpers shared by the object
+//! hashing code and the exporters: string escaping and Python-compatible float
+//! formatting (`repr(float)`), which the object hashes depend on.
+
+use std::fmt::Write as _;
+
+/// Appends `s` as a JSON string literal. With `ascii_only`, every non-ASCII
+/// character is written as `\uXXXX` (surrogate pairs above U+FFFF), as
+/// Python's `json.dumps` does by default.
+pub fn write_str(out: &mut String, s: &str, ascii_only: bool) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ if b >= 0x80 && ascii_only => None,
+            _ => continue,
+        };
+        if b >= 0x80 {
+            // Start of a multi-byte char (continuation bytes are handled with it).
+            if b & 0xc0 == 0x80 {
+                continue;
+            }
+            out.push_str(&s[start..i]);
+            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            let mut units = [0u16; 2];
+            for u in ch.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{:04x}", u);
+            }
+            start = i + ch.len_utf8();
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends `v` exactly as Python's `repr(float)` would: shortest round-trip
+/// digits, `2.0` for integral values, scientific form with a signed two-digit
+/// exponent below 1e-4 and from 1e16 on, and `inf` / `-inf` / `nan`.
+pub fn write_py_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
+    let sci = format!("{v:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let decpt = exp + 1; // value = 0.d1d2... * 10^decpt
+    if neg {
+        out.push('-');
+    }
+    if (-4 < decpt) && (decpt <= 16) {
+        if decpt <= 0 {
+            out.push_str("0.");
+            for _ in 0..(-decpt) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let d = decpt as usize;
+            if digits.len() <= d {
+                out.push_str(&digits);
+                for _ in digits.len()..d {
+                    out.push('0');
+                }
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..d]);
+                out.push('.');
+                out.push_str(&digits[d..]);
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// Appends a float as a JSON number in Python's `repr` form; non-finite values,
+/// which JSON cannot hold, are written as `null`.
+pub fn write_json_float(out: &mut String, v: f64) {
+    if v.is_finite() {
+        write_py_float(out, v);
+    } else {
+        out.push_str("null");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn py(v: f64) -> String {
+        let mut s = String::new();
+        write_py_float(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn floats_match_python_repr() {
+        let cases: &[(f64, &str)] = &[
+            (0.5, "0.5"),
+            (2.0, "2.0"),
+            (1e-05, "1e-05"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (1.5e-7, "1.5e-07"),
+            (123456789.123, "123456789.123"),
+            (1e22, "1e+22"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (950.0, "950.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (12345678901234567.0, "1.2345678901234568e+16"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+            (-2.5, "-2.5"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(py(*v), *want, "repr({v:?})");
+        }
+    }
+
+    #[test]
+    fn strings_escape_like_python_json() {
+        let mut s = String::new();
+        write_str(&mut s, "h\u{e9}llo \u{2713} \u{1F600}\"\\\n\u{1}", true);
+        assert_eq!(s, r#""h\u00e9llo \u2713 \ud83d\ude00\"\\\n\u0001""#);
+        let mut s = String::new();
+        write_str(&mut s, "h\u{e9}llo", false);
+        assert_eq!(s, "\"h\u{e9}llo\"");
+        let parsed: String = serde_json::from_str(&{
+            let mut t = String::new();
+            write_str(&mut t, "a\u{7f}\u{1F600}\u{0}", true);
+            t
+        })
+        .unwrap_or_default();
+        assert_eq!(parsed, "a\u{7f}\u{1F600}\u{0}");
+    }
+}

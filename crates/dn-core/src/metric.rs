@@ -1,0 +1,179 @@
+//! Metric series and aggregation (SPEC §7).
+
+use crate::time::Timestamp;
+
+/// How a logged value is combined with earlier values of the same metric on
+/// the same span. Applied when the value is logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum Aggregation {
+    /// Store the value as given (default).
+    #[default]
+    Direct,
+    /// Store the minimum of this and all earlier values.
+    Min,
+    /// Store the maximum of this and all earlier values.
+    Max,
+    /// Store the running mean of all raw values so far.
+    Avg,
+    /// Store this value plus the last stored value.
+    Sum,
+    /// Store the number of values logged so far (the value is ignored).
+    Count,
+}
+
+impl std::str::FromStr for Aggregation {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "direct" => Aggregation::Direct,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            "avg" => Aggregation::Avg,
+            "sum" => Aggregation::Sum,
+            "count" => Aggregation::Count,
+            other => {
+                return Err(crate::Error::InvalidInput(format!(
+                    "unknown aggregation {other:?} (expected direct, min, max, avg, sum or count)"
+                )));
+            }
+        })
+    }
+}
+
+/// The stored points of one metric on one span; the three vectors always
+/// have the same length.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSeries {
+    values: Vec<f64>,
+    steps: Vec<i64>,
+    timestamps: Vec<Timestamp>,
+    raw_sum: f64,
+    min_stored: f64,
+    max_stored: f64,
+}
+
+impl MetricSeries {
+    /// Adds a point, applying `aggregation`; returns the stored value.
+    pub fn push(&mut self, value: f64, step: i64, ts: Timestamp, aggregation: Aggregation) -> f64 {
+        let n = self.values.len();
+        self.raw_sum += value;
+        let stored = match aggregation {
+            Aggregation::Direct => value,
+            Aggregation::Count => (n + 1) as f64,
+            Aggregation::Min if n > 0 => value.min(self.min_stored),
+            Aggregation::Max if n > 0 => value.max(self.max_stored),
+            Aggregation::Sum => self.values.last().map_or(value, |last| value + last),
+            Aggregation::Avg => self.raw_sum / (n + 1) as f64,
+            Aggregation::Min | Aggregation::Max => value,
+        };
+        if n == 0 {
+            self.min_stored = stored;
+            self.max_stored = stored;
+        } else {
+            self.min_stored = self.min_stored.min(stored);
+            self.max_stored = self.max_stored.max(stored);
+        }
+        self.values.push(stored);
+        self.steps.push(step);
+        self.timestamps.push(ts);
+        stored
+    }
+    /// Stored values.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+    /// Steps.
+    pub fn steps(&self) -> &[i64] {
+        &self.steps
+    }
+    /// Timestamps.
+    pub fn timestamps(&self) -> &[Timestamp] {
+        &self.timestamps
+    }
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    /// The points from index `from` on, as a new series (for run updates).
+    pub fn tail(&self, from: usize) -> MetricSeries {
+        MetricSeries {
+            values: self.values[from.min(self.len())..].to_vec(),
+            steps: self.steps[from.min(self.len())..].to_vec(),
+            timestamps: self.timestamps[from.min(self.len())..].to_vec(),
+            raw_sum: 0.0,
+            min_stored: 0.0,
+            max_stored: 0.0,
+        }
+    }
+
+    /// Appends `{"values":[..],"steps":[..],"timestamps":[..]}`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"values\":[");
+        for (i, v) in self.values.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::json::write_json_float(out, *v);
+        }
+        out.push_str("],\"steps\":[");
+        for (i, s) in self.steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(itoa_i64(*s).as_str());
+        }
+        out.push_str("],\"timestamps\":[");
+        for (i, t) in self.timestamps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            t.write_iso(out);
+            out.push('"');
+        }
+        out.push_str("]}");
+    }
+}
+
+fn itoa_i64(v: i64) -> String {
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(agg: Aggregation) -> Vec<f64> {
+        let mut s = MetricSeries::default();
+        for (i, v) in [3.0, 1.0, 4.0, 1.0, 5.0].into_iter().enumerate() {
+            s.push(v, i as i64, Timestamp::from_nanos(i as u64), agg);
+        }
+        assert_eq!(s.steps(), &[0, 1, 2, 3, 4], "steps are kept as given");
+        s.values().to_vec()
+    }
+
+    #[test]
+    fn aggregation_modes_follow_spec_section_7() {
+        assert_eq!(run(Aggregation::Direct), [3.0, 1.0, 4.0, 1.0, 5.0]);
+        assert_eq!(run(Aggregation::Min), [3.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(run(Aggregation::Max), [3.0, 3.0, 4.0, 4.0, 5.0]);
+        assert_eq!(run(Aggregation::Sum), [3.0, 4.0, 8.0, 9.0, 14.0]);
+        assert_eq!(run(Aggregation::Avg), [3.0, 2.0, 8.0 / 3.0, 2.25, 2.8]);
+        assert_eq!(run(Aggregation::Count), [1.0, 2.0, 3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn non_finite_values_are_kept_and_written_as_null() {
+        let mut s = MetricSeries::default();
+        s.push(f64::NAN, 0, Timestamp::from_nanos(0), Aggregation::Direct);
+        s.push(f64::INFINITY, 1, Timestamp::from_nanos(0), Aggregation::Direct);
+        let mut out = String::new();
+        s.write_json(&mut out);
+        assert!(out.starts_with(r#"{"values":[null,null],"steps":[0,1],"timestamps":["1970"#));
+        assert_eq!(s.len(), 2);
+    }
+}

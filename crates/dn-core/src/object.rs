@@ -1,0 +1,650 @@
+//! Objects: how a logged value becomes data bytes, a schema and hashes
+//! (SPEC §6). Values enter through `serde::Serialize`; the result equals the
+//! Python SDK's hashes byte for byte for every value whose lists are in the
+//! order Python would store them.
+
+use std::fmt;
+
+use serde::ser::{self, Serialize};
+use sha1::{Digest, Sha1};
+
+use crate::json::{write_json_float, write_py_float, write_str};
+
+/// A 16-hex-digit hash (data hash, schema hash or object hash).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash16([u8; 16]);
+
+impl Hash16 {
+    /// The all-zero hash used for `None` data and the empty schema.
+    pub const ZERO: Hash16 = Hash16(*b"0000000000000000");
+
+    /// First 16 hex digits of the SHA-1 of `bytes`.
+    pub fn sha1_prefix(bytes: &[u8]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = Sha1::digest(bytes);
+        let mut out = [0u8; 16];
+        for i in 0..8 {
+            out[2 * i] = HEX[(digest[i] >> 4) as usize];
+            out[2 * i + 1] = HEX[(digest[i] & 0xf) as usize];
+        }
+        Hash16(out)
+    }
+    /// Parses 16 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let b: [u8; 16] = s.as_bytes().try_into().ok()?;
+        b.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)).then_some(Hash16(b))
+    }
+    /// The hash as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Only ever built from ASCII hex digits.
+        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+    }
+}
+
+impl fmt::Display for Hash16 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl fmt::Debug for Hash16 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash16({})", self.as_str())
+    }
+}
+impl Serialize for Hash16 {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A value as the object model sees it, captured from `serde::Serialize`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObjValue {
+    /// `None`, `()`, unit structs.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// Any integer type.
+    Int(i128),
+    /// A float (non-finite values are kept).
+    Float(f64),
+    /// A string or char.
+    Str(String),
+    /// Raw bytes (`serialize_bytes`), stored base64-encoded.
+    Bytes(Vec<u8>),
+    /// Sequences, tuples, sets.
+    Seq(Vec<ObjValue>),
+    /// Maps and structs, keys in the order given.
+    Map(Vec<(String, ObjValue)>),
+}
+
+/// The result of serializing one value: everything the span needs to record
+/// and reference it.
+#[derive(Clone, Debug)]
+pub struct SerializedObject {
+    /// `sha1(data bytes)[:16]`, or zeros for `None`.
+    pub data_hash: Hash16,
+    /// `sha1(schema JSON)[:16]`, or zeros for `{}`.
+    pub schema_hash: Hash16,
+    /// `sha1("<data_hash>:<schema_hash>")[:16]`: the object's id.
+    pub hash: Hash16,
+    /// The schema as compact JSON (`{}` for primitives).
+    pub schema_json: String,
+    /// The value as compact JSON (non-finite floats as `null`).
+    pub value_json: String,
+    /// Length of the data bytes (decides offloading of large values).
+    pub data_len: usize,
+}
+
+impl ObjValue {
+    /// Captures any `Serialize` value. A value that fails to serialize is
+    /// represented by its type name with the "unknown" schema of SPEC §6.
+    pub fn capture<T: Serialize + ?Sized>(value: &T) -> Result<ObjValue, String> {
+        value.serialize(ValueSerializer).map_err(|e| e.0)
+    }
+
+    fn json_type(&self) -> &'static str {
+        match self {
+            ObjValue::Null => "null",
+            ObjValue::Bool(_) => "boolean",
+            ObjValue::Int(_) => "integer",
+            ObjValue::Float(_) => "number",
+            ObjValue::Str(_) | ObjValue::Bytes(_) => "string",
+            ObjValue::Seq(_) => "array",
+            ObjValue::Map(_) => "object",
+        }
+    }
+
+    /// Writes compact JSON. `hash_form` writes what Python hashes (non-ASCII
+    /// escaped, `NaN`/`Infinity` literals); otherwise valid JSON for storage.
+    pub fn write_json(&self, out: &mut String, hash_form: bool) {
+        match self {
+            ObjValue::Null => out.push_str("null"),
+            ObjValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            ObjValue::Int(i) => {
+                use fmt::Write as _;
+                let _ = write!(out, "{i}");
+            }
+            ObjValue::Float(f) => {
+                if hash_form && !f.is_finite() {
+                    out.push_str(if f.is_nan() {
+                        "NaN"
+                    } else if *f > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    });
+                } else {
+                    write_json_float(out, *f);
+                }
+            }
+            ObjValue::Str(s) => write_str(out, s, hash_form),
+            ObjValue::Bytes(b) => write_str(out, &b64(b), hash_form),
+            ObjValue::Seq(items) => {
+                out.push('[');
+                for (i, it) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    it.write_json(out, hash_form);
+                }
+                out.push(']');
+            }
+            ObjValue::Map(entries) => {
+                out.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, k, hash_form);
+                    out.push(':');
+                    v.write_json(out, hash_form);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The value as compact, valid JSON.
+    pub fn to_json(&self) -> String {
+        let mut s = String::new();
+        self.write_json(&mut s, false);
+        s
+    }
+
+    /// The bytes Python hashes for this value (`None` for null).
+    fn data_bytes(&self) -> Option<Vec<u8>> {
+        let mut s = String::new();
+        match self {
+            ObjValue::Null => return None,
+            ObjValue::Str(v) => return Some(v.as_bytes().to_vec()),
+            ObjValue::Bytes(b) => return Some(b64(b).into_bytes()),
+            ObjValue::Bool(b) => s.push_str(if *b { "True" } else { "False" }),
+            ObjValue::Int(i) => s = i.to_string(),
+            ObjValue::Float(f) => write_py_float(&mut s, *f),
+            ObjValue::Seq(_) | ObjValue::Map(_) => self.write_json(&mut s, true),
+        }
+        Some(s.into_bytes())
+    }
+
+    /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
+    pub fn schema(&self) -> String {
+        match self {
+            ObjValue::Bytes(_) => {
+                r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string()
+            }
+            ObjValue::Seq(items) => {
+                let mut s = String::from(r#"{"type":"array""#);
+                if !items.is_empty() {
+                    let schemas: Vec<String> = items.iter().map(ObjValue::schema).collect();
+                    if schemas.iter().all(|x| x == "{}") {
+                        let t = items[0].json_type();
+                        if items.iter().all(|i| i.json_type() == t) {
+                            s.push_str(r#","items":{"type":""#);
+                            s.push_str(t);
+                            s.push_str("\"}");
+                        }
+                    } else {
+                        let non_empty: Vec<&String> = schemas.iter().filter(|x| *x != "{}").collect();
+                        if non_empty.windows(2).all(|w| w[0] == w[1]) {
+                            s.push_str(r#","items":"#);
+                            s.push_str(non_empty[0]);
+                        } else {
+                            s.push_str(r#","prefixItems":["#);
+                            s.push_str(&schemas.join(","));
+                            s.push(']');
+                        }
+                    }
+                }
+                s.push('}');
+                s
+            }
+            ObjValue::Map(entries) => {
+                let mut s = String::from(r#"{"type":"object""#);
+                let mut first = true;
+                for (k, v) in entries {
+                    let child = v.schema();
+                    if child == "{}" {
+                        continue;
+                    }
+                    s.push_str(if first { r#","properties":{"# } else { "," });
+                    first = false;
+                    write_str(&mut s, k, true);
+                    s.push(':');
+                    s.push_str(&child);
+                }
+                if !first {
+                    s.push('}');
+                }
+                s.push('}');
+                s
+            }
+            _ => "{}".to_string(),
+        }
+    }
+
+    /// Data bytes, schema and hashes of this value.
+    pub fn serialize_object(&self) -> SerializedObject {
+        let data = self.data_bytes();
+        let data_len = data.as_ref().map_or(0, Vec::len);
+        let data_hash = data.as_deref().map_or(Hash16::ZERO, Hash16::sha1_prefix);
+        let schema_json = self.schema();
+        let schema_hash =
+            if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
+        SerializedObject {
+            hash: composite_hash(data_hash, schema_hash),
+            data_hash,
+            schema_hash,
+            schema_json,
+            value_json: self.to_json(),
+            data_len,
+        }
+    }
+}
+
+/// `sha1("<data_hash>:<schema_hash>")[:16]`.
+pub fn composite_hash(data_hash: Hash16, schema_hash: Hash16) -> Hash16 {
+    let mut buf = [0u8; 33];
+    buf[..16].copy_from_slice(&data_hash.0);
+    buf[16] = b':';
+    buf[17..].copy_from_slice(&schema_hash.0);
+    Hash16::sha1_prefix(&buf)
+}
+
+/// Serializes any value into an object. Values whose `Serialize` fails are
+/// recorded as their type name with the "unknown" schema; this never fails.
+pub fn serialize<T: Serialize + ?Sized>(value: &T) -> SerializedObject {
+    match ObjValue::capture(value) {
+        Ok(v) => v.serialize_object(),
+        Err(_) => unknown_object(std::any::type_name::<T>()),
+    }
+}
+
+/// The object recorded for a value that could not be serialized.
+pub fn unknown_object(type_name: &str) -> SerializedObject {
+    let v = ObjValue::Str(type_name.to_string());
+    let mut schema_json = String::from(r#"{"type":"string","title":"#);
+    write_str(&mut schema_json, type_name, true);
+    schema_json.push_str(r#","x-rust-datatype":"unknown"}"#);
+    let data_hash = Hash16::sha1_prefix(type_name.as_bytes());
+    let schema_hash = Hash16::sha1_prefix(schema_json.as_bytes());
+    SerializedObject {
+        hash: composite_hash(data_hash, schema_hash),
+        data_hash,
+        schema_hash,
+        schema_json,
+        value_json: v.to_json(),
+        data_len: type_name.len(),
+    }
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+// ---------------------------------------------------------------------------
+// serde::Serializer into ObjValue
+// ---------------------------------------------------------------------------
+
+/// Error raised while capturing a value.
+#[derive(Debug)]
+pub struct CaptureError(String);
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for CaptureError {}
+impl ser::Error for CaptureError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        CaptureError(msg.to_string())
+    }
+}
+
+struct ValueSerializer;
+
+type R = Result<ObjValue, CaptureError>;
+
+impl ser::Serializer for ValueSerializer {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    type SerializeSeq = SeqBuilder;
+    type SerializeTuple = SeqBuilder;
+    type SerializeTupleStruct = SeqBuilder;
+    type SerializeTupleVariant = VariantSeqBuilder;
+    type SerializeMap = MapBuilder;
+    type SerializeStruct = MapBuilder;
+    type SerializeStructVariant = VariantMapBuilder;
+
+    fn serialize_bool(self, v: bool) -> R {
+        Ok(ObjValue::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_i16(self, v: i16) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_i32(self, v: i32) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_i64(self, v: i64) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_i128(self, v: i128) -> R {
+        Ok(ObjValue::Int(v))
+    }
+    fn serialize_u8(self, v: u8) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_u16(self, v: u16) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_u32(self, v: u32) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_u64(self, v: u64) -> R {
+        Ok(ObjValue::Int(v.into()))
+    }
+    fn serialize_u128(self, v: u128) -> R {
+        i128::try_from(v).map(ObjValue::Int).or_else(|_| Ok(ObjValue::Str(v.to_string())))
+    }
+    fn serialize_f32(self, v: f32) -> R {
+        // Through the shortest decimal form, so 0.1f32 is 0.1 and not 0.10000000149011612.
+        Ok(ObjValue::Float(v.to_string().parse::<f64>().unwrap_or(v as f64)))
+    }
+    fn serialize_f64(self, v: f64) -> R {
+        Ok(ObjValue::Float(v))
+    }
+    fn serialize_char(self, v: char) -> R {
+        Ok(ObjValue::Str(v.to_string()))
+    }
+    fn serialize_str(self, v: &str) -> R {
+        Ok(ObjValue::Str(v.to_string()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> R {
+        Ok(ObjValue::Bytes(v.to_vec()))
+    }
+    fn serialize_none(self) -> R {
+        Ok(ObjValue::Null)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> R {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> R {
+        Ok(ObjValue::Null)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> R {
+        Ok(ObjValue::Null)
+    }
+    fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> R {
+        Ok(ObjValue::Str(variant.to_string()))
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _n: &'static str, value: &T) -> R {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _n: &'static str,
+        _i: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> R {
+        Ok(ObjValue::Map(vec![(variant.to_string(), value.serialize(ValueSerializer)?)]))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, CaptureError> {
+        Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0).min(4096))))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqBuilder, CaptureError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _n: &'static str, len: usize) -> Result<SeqBuilder, CaptureError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<VariantSeqBuilder, CaptureError> {
+        Ok(VariantSeqBuilder(variant, SeqBuilder(Vec::with_capacity(len))))
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, CaptureError> {
+        Ok(MapBuilder { entries: Vec::with_capacity(len.unwrap_or(0).min(4096)), key: None })
+    }
+    fn serialize_struct(self, _n: &'static str, len: usize) -> Result<MapBuilder, CaptureError> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<VariantMapBuilder, CaptureError> {
+        Ok(VariantMapBuilder(variant, MapBuilder { entries: Vec::with_capacity(len), key: None }))
+    }
+}
+
+struct SeqBuilder(Vec<ObjValue>);
+struct VariantSeqBuilder(&'static str, SeqBuilder);
+struct MapBuilder {
+    entries: Vec<(String, ObjValue)>,
+    key: Option<String>,
+}
+struct VariantMapBuilder(&'static str, MapBuilder);
+
+impl ser::SerializeSeq for SeqBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
+        self.0.push(value.serialize(ValueSerializer)?);
+        Ok(())
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Seq(self.0))
+    }
+}
+impl ser::SerializeTuple for SeqBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Seq(self.0))
+    }
+}
+impl ser::SerializeTupleStruct for SeqBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Seq(self.0))
+    }
+}
+impl ser::SerializeTupleVariant for VariantSeqBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
+        ser::SerializeSeq::serialize_element(&mut self.1, value)
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Map(vec![(self.0.to_string(), ObjValue::Seq(self.1.0))]))
+    }
+}
+impl ser::SerializeMap for MapBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), CaptureError> {
+        self.key = Some(match key.serialize(ValueSerializer)? {
+            ObjValue::Str(s) => s,
+            ObjValue::Int(i) => i.to_string(),
+            ObjValue::Bool(b) => b.to_string(),
+            ObjValue::Null => "null".to_string(),
+            ObjValue::Float(f) => {
+                let mut s = String::new();
+                write_py_float(&mut s, f);
+                s
+            }
+            _ => return Err(CaptureError("map key must be a string, number or bool".into())),
+        });
+        Ok(())
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
+        let key = self.key.take().ok_or_else(|| CaptureError("map value without a key".into()))?;
+        self.entries.push((key, value.serialize(ValueSerializer)?));
+        Ok(())
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Map(self.entries))
+    }
+}
+impl ser::SerializeStruct for MapBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), CaptureError> {
+        self.entries.push((key.to_string(), value.serialize(ValueSerializer)?));
+        Ok(())
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Map(self.entries))
+    }
+}
+impl ser::SerializeStructVariant for VariantMapBuilder {
+    type Ok = ObjValue;
+    type Error = CaptureError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), CaptureError> {
+        ser::SerializeStruct::serialize_field(&mut self.1, key, value)
+    }
+    fn end(self) -> R {
+        Ok(ObjValue::Map(vec![(self.0.to_string(), ObjValue::Map(self.1.entries))]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+
+    fn obj<T: Serialize>(v: T) -> SerializedObject {
+        serialize(&v)
+    }
+
+    #[test]
+    fn primitives_hash_like_python() {
+        let o = obj("hello");
+        assert_eq!(o.data_hash.as_str(), "aaf4c61ddcc5e8a2");
+        assert_eq!(o.hash.as_str(), "e2034718d810a44a");
+        assert_eq!(obj(42).hash.as_str(), "2e164e172f76d6dd");
+        assert_eq!(obj(0.5).hash.as_str(), "36c83fec4cd7f062");
+        assert_eq!(obj(true).hash.as_str(), "bdd8f06f94eb026d");
+        assert_eq!(obj(()).hash.as_str(), "f342cc22e40f6e6f");
+        assert_eq!(obj(Option::<i32>::None).hash.as_str(), "f342cc22e40f6e6f");
+    }
+
+    #[test]
+    fn lists_keep_the_user_order() {
+        let a = obj(vec![3, 1, 2]);
+        let b = obj(vec![1, 2, 3]);
+        assert_ne!(a.hash, b.hash);
+        assert_eq!(a.value_json, "[3,1,2]");
+        assert_eq!(b.hash.as_str(), "bc9a83787a4c8808");
+    }
+
+    #[test]
+    fn nested_schema_and_prefix_items() {
+        #[derive(Serialize)]
+        struct Inner {
+            x: i32,
+        }
+        let v = obj(vec![ObjValueWrap(ObjValue::Seq(vec![ObjValue::Int(1)])), ObjValueWrap(ObjValue::Map(vec![]))]);
+        assert_eq!(
+            v.schema_json,
+            r#"{"type":"array","prefixItems":[{"type":"array","items":{"type":"integer"}},{"type":"object"}]}"#
+        );
+        let s = obj(vec![Inner { x: 1 }]);
+        assert_eq!(s.schema_json, r#"{"type":"array","items":{"type":"object"}}"#);
+    }
+
+    struct ObjValueWrap(ObjValue);
+    impl Serialize for ObjValueWrap {
+        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use ser::{SerializeMap, SerializeSeq};
+            match &self.0 {
+                ObjValue::Int(i) => s.serialize_i64(*i as i64),
+                ObjValue::Seq(items) => {
+                    let mut q = s.serialize_seq(Some(items.len()))?;
+                    for i in items {
+                        q.serialize_element(&ObjValueWrap(i.clone()))?;
+                    }
+                    q.end()
+                }
+                ObjValue::Map(e) => {
+                    let mut m = s.serialize_map(Some(e.len()))?;
+                    for (k, v) in e {
+                        m.serialize_entry(k, &ObjValueWrap(v.clone()))?;
+                    }
+                    m.end()
+                }
+                _ => s.serialize_unit(),
+            }
+        }
+    }
+
+    #[test]
+    fn unserializable_values_become_unknown_strings() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: ser::Serializer>(&self, _s: S) -> Result<S::Ok, S::Error> {
+                Err(ser::Error::custom("nope"))
+            }
+        }
+        let o = serialize(&Bad);
+        assert!(o.schema_json.contains(r#""x-rust-datatype":"unknown""#));
+        assert!(o.value_json.contains("Bad"));
+    }
+
+    #[test]
+    fn non_finite_floats_hash_like_python_and_store_as_null() {
+        let o = obj(f64::NAN);
+        assert_eq!(o.data_hash, Hash16::sha1_prefix(b"nan"));
+        assert_eq!(o.value_json, "null");
+        let o = obj(vec![f64::INFINITY]);
+        assert_eq!(o.data_hash, Hash16::sha1_prefix(b"[Infinity]"));
+        assert_eq!(o.value_json, "[null]");
+    }
+}

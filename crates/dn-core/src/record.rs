@@ -1,0 +1,383 @@
+//! The finished span as plain data, and the one function that turns it into
+//! its ordered attribute list (SPEC §5). Both the JSONL and the OTLP
+//! exporters use [`SpanRecord::attributes`], so they cannot disagree.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
+use crate::ids::{SpanId, TraceId};
+use crate::json::write_str;
+use crate::metric::MetricSeries;
+use crate::object::Hash16;
+use crate::time::Timestamp;
+
+/// Attribute key type: static for the SDK's own keys, owned for user keys.
+pub type Key = Cow<'static, str>;
+
+/// The status of a finished span.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// No status set.
+    #[default]
+    Unset,
+    /// Explicitly OK.
+    Ok,
+    /// Failed, with a description.
+    Error(String),
+}
+
+impl Status {
+    /// `UNSET`, `OK` or `ERROR`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Status::Unset => "UNSET",
+            Status::Ok => "OK",
+            Status::Error(_) => "ERROR",
+        }
+    }
+}
+
+/// A span event (exception, object link, ...).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Event name.
+    pub name: Key,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Its attributes, in order.
+    pub attributes: Vec<(Key, AttrValue)>,
+}
+
+/// Where the exporter writes a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Project key (path component).
+    pub project: Arc<str>,
+    /// Run id (path component).
+    pub run_id: Arc<str>,
+    /// Session id; when set, the record goes to the session file.
+    pub session_id: Option<Arc<str>>,
+}
+
+/// A reference from a task's inputs or outputs to an object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectRef {
+    /// Name given by the caller.
+    pub name: String,
+    /// Cleaned label.
+    pub label: String,
+    /// Object hash.
+    pub hash: Hash16,
+    /// Compact JSON object of user attributes, if any.
+    pub attributes: Option<String>,
+}
+
+/// How an object's value is held.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObjectValue {
+    /// Inline compact JSON (`type: "val"`).
+    Inline(Box<str>),
+    /// Offloaded to the store (`type: "uri"`).
+    Uri {
+        /// `s3://...` location.
+        uri: String,
+        /// Data size in bytes.
+        size: u64,
+    },
+}
+
+/// One stored object of a task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredObject {
+    /// Object hash.
+    pub hash: Hash16,
+    /// Schema hash.
+    pub schema_hash: Hash16,
+    /// The value.
+    pub value: ObjectValue,
+}
+
+/// Everything logged on a task span. Kept in insertion order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskData {
+    /// Param name → compact JSON value (overwrites keep the first position).
+    pub params: IndexMap<String, String>,
+    /// Inputs in call order.
+    pub inputs: Vec<ObjectRef>,
+    /// Outputs in call order.
+    pub outputs: Vec<ObjectRef>,
+    /// Objects by hash.
+    pub objects: IndexMap<Hash16, StoredObject>,
+    /// Schemas by schema hash (compact JSON).
+    pub schemas: IndexMap<Hash16, Box<str>>,
+    /// Metric series by name.
+    pub metrics: IndexMap<String, MetricSeries>,
+    /// Artifact records as compact JSON objects.
+    pub artifacts: Vec<String>,
+}
+
+impl TaskData {
+    /// Whether nothing was logged.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+            && self.inputs.is_empty()
+            && self.outputs.is_empty()
+            && self.objects.is_empty()
+            && self.metrics.is_empty()
+            && self.artifacts.is_empty()
+    }
+
+    fn params_json(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in self.params.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            write_str(&mut s, k, false);
+            s.push(':');
+            s.push_str(v);
+        }
+        s.push('}');
+        s
+    }
+
+    fn refs_json(refs: &[ObjectRef]) -> String {
+        let mut s = String::from("[");
+        for (i, r) in refs.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            write_str(&mut s, &r.name, false);
+            s.push_str(",\"label\":");
+            write_str(&mut s, &r.label, false);
+            s.push_str(",\"hash\":\"");
+            s.push_str(r.hash.as_str());
+            s.push_str("\",\"attributes\":");
+            s.push_str(r.attributes.as_deref().unwrap_or("null"));
+            s.push('}');
+        }
+        s.push(']');
+        s
+    }
+
+    fn objects_json(&self) -> String {
+        let mut s = String::with_capacity(64 * self.objects.len() + 2);
+        s.push('{');
+        for (i, o) in self.objects.values().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('"');
+            s.push_str(o.hash.as_str());
+            s.push_str("\":{\"hash\":\"");
+            s.push_str(o.hash.as_str());
+            s.push_str("\",\"schema_hash\":\"");
+            s.push_str(o.schema_hash.as_str());
+            match &o.value {
+                ObjectValue::Inline(v) => {
+                    s.push_str("\",\"value\":");
+                    s.push_str(v);
+                    s.push_str(",\"type\":\"val\"}");
+                }
+                ObjectValue::Uri { uri, size } => {
+                    s.push_str("\",\"uri\":");
+                    write_str(&mut s, uri, false);
+                    s.push_str(",\"size\":");
+                    s.push_str(&size.to_string());
+                    s.push_str(",\"type\":\"uri\"}");
+                }
+            }
+        }
+        s.push('}');
+        s
+    }
+
+    fn schemas_json(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (h, v)) in self.schemas.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('"');
+            s.push_str(h.as_str());
+            s.push_str("\":");
+            s.push_str(v);
+        }
+        s.push('}');
+        s
+    }
+
+    fn metrics_json(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in self.metrics.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            write_str(&mut s, k, false);
+            s.push(':');
+            v.write_json(&mut s);
+        }
+        s.push('}');
+        s
+    }
+
+    fn artifacts_json(&self) -> String {
+        format!("[{}]", self.artifacts.join(","))
+    }
+}
+
+/// What kind of span a record is, with the data that kind carries.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecordKind {
+    /// A light span: timing, tags and attributes only.
+    Light,
+    /// A task span (runs included).
+    Task {
+        /// Span id of the parent task, skipping light spans.
+        parent_task: Option<SpanId>,
+        /// Everything logged on it.
+        data: Arc<TaskData>,
+    },
+    /// A `push_update` span carrying what the run logged since the last one.
+    RunUpdate {
+        /// The new data only.
+        data: TaskData,
+    },
+}
+
+/// A finished span as plain data: what a [`crate::SpanSink`] receives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanRecord {
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// Span id.
+    pub span_id: SpanId,
+    /// Parent span id (OTel parent: the innermost enclosing span).
+    pub parent_id: Option<SpanId>,
+    /// Whether the parent lives in another process.
+    pub parent_is_remote: bool,
+    /// Span name.
+    pub name: String,
+    /// Span type.
+    pub span_type: SpanType,
+    /// Cleaned label (`""` for runs and light spans).
+    pub label: String,
+    /// Final status.
+    pub status: Status,
+    /// Start time.
+    pub start: Timestamp,
+    /// End time.
+    pub end: Timestamp,
+    /// Where it is written.
+    pub route: Route,
+    /// Cleaned, de-duplicated tags.
+    pub tags: Vec<String>,
+    /// Extra attributes: `code.*` from `#[dn::task]` and user attributes.
+    pub attributes: Vec<(Key, AttrValue)>,
+    /// Keys of user attributes set after the span started (for `dreadnode.schema`).
+    pub late_attribute_keys: Vec<String>,
+    /// Events in order.
+    pub events: Vec<Event>,
+    /// Kind-specific data.
+    pub kind: RecordKind,
+    /// SDK version written as `dreadnode.version`.
+    pub version: &'static str,
+}
+
+impl SpanRecord {
+    /// The ordered attribute list of SPEC §5, with the task groups rendered as
+    /// compact JSON strings. Call it off the hot path (on the writer thread).
+    pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
+        let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());
+        let s = |v: &str| AttrValue::Str(v.to_string());
+        a.push((keys::VERSION.into(), s(self.version)));
+        a.push((keys::TYPE.into(), s(self.span_type.as_str())));
+        a.push((keys::LABEL.into(), s(&self.label)));
+        let is_light = matches!(self.kind, RecordKind::Light);
+        if !is_light {
+            a.push((keys::PROJECT.into(), s(&self.route.project)));
+        }
+        if let Some(session) = &self.route.session_id {
+            a.push((keys::SESSION_ID.into(), s(session)));
+        }
+        let (code, user): (Vec<_>, Vec<_>) = self.attributes.iter().partition(|(k, _)| k.starts_with("code."));
+        a.extend(code.into_iter().cloned());
+        a.push((keys::LOGFIRE_SPAN_TYPE.into(), s("span")));
+        a.push((keys::LOGFIRE_MSG.into(), s(&self.name)));
+        let mut schema_props: Vec<&str> = Vec::new();
+        if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
+            a.push((keys::TASK_PARENT_ID.into(), AttrValue::Str(p.to_string())));
+            schema_props.push(keys::TASK_PARENT_ID);
+        }
+        a.push((keys::RUN_ID.into(), s(&self.route.run_id)));
+        a.extend(user.into_iter().cloned());
+        schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
+        match &self.kind {
+            RecordKind::Light => {}
+            RecordKind::Task { data, .. } => {
+                a.push((keys::PARAMS.into(), AttrValue::Str(data.params_json())));
+                a.push((keys::INPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.inputs))));
+                a.push((keys::OUTPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.outputs))));
+                a.push((keys::METRICS.into(), AttrValue::Str(data.metrics_json())));
+                a.push((keys::OBJECTS.into(), AttrValue::Str(data.objects_json())));
+                a.push((keys::OBJECT_SCHEMAS.into(), AttrValue::Str(data.schemas_json())));
+                a.push((keys::ARTIFACTS.into(), AttrValue::Str(data.artifacts_json())));
+                if !data.objects.is_empty() {
+                    a.push((keys::LARGE_ATTRIBUTES.into(), large_attributes()));
+                }
+            }
+            RecordKind::RunUpdate { data } => {
+                if !data.params.is_empty() {
+                    a.push((keys::PARAMS.into(), AttrValue::Str(data.params_json())));
+                }
+                if !data.inputs.is_empty() {
+                    a.push((keys::INPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.inputs))));
+                }
+                if !data.outputs.is_empty() {
+                    a.push((keys::OUTPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.outputs))));
+                }
+                if !data.metrics.is_empty() {
+                    a.push((keys::METRICS.into(), AttrValue::Str(data.metrics_json())));
+                }
+                if !data.objects.is_empty() {
+                    a.push((keys::OBJECTS.into(), AttrValue::Str(data.objects_json())));
+                    a.push((keys::OBJECT_SCHEMAS.into(), AttrValue::Str(data.schemas_json())));
+                    a.push((keys::LARGE_ATTRIBUTES.into(), large_attributes()));
+                }
+                if !data.artifacts.is_empty() {
+                    a.push((keys::ARTIFACTS.into(), AttrValue::Str(data.artifacts_json())));
+                }
+            }
+        }
+        a.push((keys::SCHEMA.into(), AttrValue::Str(schema_json(&schema_props))));
+        a.push((keys::TAGS.into(), AttrValue::StrArray(self.tags.clone())));
+        if matches!(self.status, Status::Error(_)) {
+            a.push((keys::LOGFIRE_LEVEL_NUM.into(), AttrValue::Int(LEVEL_NUM_ERROR)));
+        }
+        a
+    }
+}
+
+fn large_attributes() -> AttrValue {
+    AttrValue::StrArray(vec![keys::OBJECTS.to_string(), keys::OBJECT_SCHEMAS.to_string()])
+}
+
+fn schema_json(props: &[&str]) -> String {
+    if props.is_empty() {
+        return "{}".to_string();
+    }
+    let mut s = String::from(r#"{"type":"object","properties":{"#);
+    for (i, p) in props.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        write_str(&mut s, p, false);
+        s.push_str(":{}");
+    }
+    s.push_str("}}");
+    s
+}

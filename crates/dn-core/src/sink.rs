@@ -1,0 +1,111 @@
+//! Where finished span records go. `dn-core` only knows this trait; the
+//! queue, files and network live in `dn-export`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::record::SpanRecord;
+
+/// Receives finished span records. Implementations must return quickly and
+/// never block the caller on I/O.
+pub trait SpanSink: Send + Sync + 'static {
+    /// Hands one finished record over. Must not block; when it cannot take
+    /// the record it counts the drop.
+    fn export(&self, record: Box<SpanRecord>);
+    /// Writes everything handed over so far, waiting at most `timeout`.
+    fn flush(&self, timeout: Duration) -> ExportReport;
+    /// Flushes and stops; later records are counted as dropped.
+    fn shutdown(&self, timeout: Duration) -> ExportReport;
+}
+
+/// What happened to the records handed to a sink, as counted so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Records accepted into the queue.
+    pub accepted: u64,
+    /// Records dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Records dropped because the sink had shut down.
+    pub dropped_after_shutdown: u64,
+    /// One entry per exporter (local JSONL, OTLP, ...).
+    pub exporters: Vec<ExporterReport>,
+    /// Whether the flush or shutdown gave up waiting.
+    pub timed_out: bool,
+}
+
+impl ExportReport {
+    /// Total records lost anywhere (queue or exporters).
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_after_shutdown
+            + self.exporters.iter().map(|e| e.failed).sum::<u64>()
+    }
+    /// Whether nothing was lost and nothing timed out.
+    pub fn is_clean(&self) -> bool {
+        self.dropped() == 0 && !self.timed_out
+    }
+}
+
+/// Counts of one exporter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExporterReport {
+    /// Exporter name (`jsonl`, `otlp`, ...).
+    pub name: String,
+    /// Records written or delivered.
+    pub exported: u64,
+    /// Records that could not be written or delivered.
+    pub failed: u64,
+    /// Delivery attempts repeated after a transient failure.
+    pub retried: u64,
+    /// The last error, already free of secrets.
+    pub last_error: Option<String>,
+}
+
+/// A sink that discards everything and counts it, used when the SDK could
+/// not be configured.
+#[derive(Debug, Default)]
+pub struct NullSink {
+    dropped: AtomicU64,
+}
+
+impl SpanSink for NullSink {
+    fn export(&self, _record: Box<SpanRecord>) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    fn flush(&self, _timeout: Duration) -> ExportReport {
+        ExportReport { dropped_after_shutdown: self.dropped.load(Ordering::Relaxed), ..Default::default() }
+    }
+    fn shutdown(&self, timeout: Duration) -> ExportReport {
+        self.flush(timeout)
+    }
+}
+
+/// A sink that keeps every record in memory; for tests and tools.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySink {
+    records: Arc<parking_lot::Mutex<Vec<Box<SpanRecord>>>>,
+}
+
+impl MemorySink {
+    /// A new, empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Takes the records received so far.
+    pub fn take(&self) -> Vec<Box<SpanRecord>> {
+        std::mem::take(&mut *self.records.lock())
+    }
+}
+
+impl SpanSink for MemorySink {
+    fn export(&self, record: Box<SpanRecord>) {
+        self.records.lock().push(record);
+    }
+    fn flush(&self, _timeout: Duration) -> ExportReport {
+        ExportReport::default()
+    }
+    fn shutdown(&self, _timeout: Duration) -> ExportReport {
+        ExportReport::default()
+    }
+}

@@ -1,0 +1,245 @@
+//! Light spans: timing, tags and attributes, no task bookkeeping.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::attrs::{AttrValue, SpanType};
+use crate::clean::{clean_tags, normalize_name};
+use crate::context::{Context, ContextGuard, SpanLink};
+use crate::ids::{SpanId, TraceId, new_task_id};
+use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
+use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
+use crate::task::{fail_state, set_attr};
+use crate::time::Timestamp;
+use crate::tracer::{Tracer, VERSION};
+
+/// An open light span. Owned by its guard, closure or future; ends once.
+pub struct LightSpan {
+    tracer: Tracer,
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanLink>,
+    name: String,
+    start: Timestamp,
+    tags: Vec<String>,
+    attributes: Vec<(Key, AttrValue)>,
+    late_keys: Vec<String>,
+    events: Vec<Event>,
+    status: Status,
+    route: Route,
+    ended: bool,
+}
+
+impl LightSpan {
+    fn start(b: SpanBuilder, parent_ctx: &Context) -> LightSpan {
+        let mut name = b.name;
+        if normalize_name(&mut name) {
+            b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
+        }
+        let route = match &parent_ctx.task {
+            Some(t) => Route { project: t.project().into(), run_id: t.run_id().into(), session_id: parent_ctx.session.clone() },
+            None => Route {
+                project: b.tracer.inner.default_project.clone(),
+                run_id: Arc::from(new_task_id()),
+                session_id: parent_ctx.session.clone(),
+            },
+        };
+        let mut tags = Vec::new();
+        clean_tags(&mut tags, &b.tags);
+        LightSpan {
+            trace_id: parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id),
+            span_id: SpanId::random(),
+            parent: parent_ctx.span,
+            tracer: b.tracer,
+            name,
+            start: Timestamp::now(),
+            tags,
+            attributes: b.attributes,
+            late_keys: vec![],
+            events: vec![],
+            status: Status::Unset,
+            route,
+            ended: false,
+        }
+    }
+
+    /// Span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    /// Trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    /// Name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Tags.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+    /// Adds tags (cleaned, de-duplicated).
+    pub fn tag<I, S>(&mut self, tags: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        clean_tags(&mut self.tags, tags);
+    }
+    /// Sets an attribute.
+    pub fn set_attribute<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        set_attr(&mut self.attributes, &mut self.late_keys, key, AttrValue::from_serialize(value));
+    }
+    /// Marks the span failed.
+    pub fn record_error<E: std::fmt::Display + ?Sized>(&mut self, error: &E) {
+        fail_state(&mut self.status, &mut self.events, std::any::type_name::<E>(), &error.to_string(), false);
+    }
+    fn link(&self) -> SpanLink {
+        SpanLink { trace_id: self.trace_id, span_id: self.span_id, remote: false }
+    }
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let rec = SpanRecord {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent.map(|p| p.span_id),
+            parent_is_remote: self.parent.is_some_and(|p| p.remote),
+            name: std::mem::take(&mut self.name),
+            span_type: SpanType::Span,
+            label: String::new(),
+            status: std::mem::take(&mut self.status),
+            start: self.start,
+            end: Timestamp::now(),
+            route: self.route.clone(),
+            tags: std::mem::take(&mut self.tags),
+            attributes: std::mem::take(&mut self.attributes),
+            late_attribute_keys: std::mem::take(&mut self.late_keys),
+            events: std::mem::take(&mut self.events),
+            kind: RecordKind::Light,
+            version: VERSION,
+        };
+        self.tracer.export(rec);
+    }
+}
+
+impl Drop for LightSpan {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl std::fmt::Debug for LightSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightSpan").field("name", &self.name).field("span_id", &self.span_id).finish()
+    }
+}
+
+impl Scope for LightSpan {
+    fn fail(&mut self, type_name: &str, message: &str, escaped: bool) {
+        fail_state(&mut self.status, &mut self.events, type_name, message, escaped);
+    }
+    fn close(mut self) {
+        self.finish();
+    }
+}
+
+/// The future form of a light span.
+pub type SpanFuture<F> = Instrumented<F, LightSpan>;
+
+/// Keeps a light span current and ends it on drop; dereferences to
+/// [`LightSpan`].
+#[must_use = "the span ends as soon as the guard is dropped"]
+pub struct SpanGuard {
+    span: LightSpan,
+    _ctx: ContextGuard,
+}
+
+impl std::ops::Deref for SpanGuard {
+    type Target = LightSpan;
+    fn deref(&self) -> &LightSpan {
+        &self.span
+    }
+}
+impl std::ops::DerefMut for SpanGuard {
+    fn deref_mut(&mut self) -> &mut LightSpan {
+        &mut self.span
+    }
+}
+impl std::fmt::Debug for SpanGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SpanGuard").field(&self.span).finish()
+    }
+}
+impl Drop for SpanGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.span.fail("panic", "the thread panicked while the span was open", true);
+        }
+        self.span.finish();
+    }
+}
+
+/// Builds a light span: `tracer.span("name")`.
+#[must_use = "a builder does nothing until started"]
+pub struct SpanBuilder {
+    tracer: Tracer,
+    name: String,
+    tags: Vec<String>,
+    attributes: Vec<(Key, AttrValue)>,
+}
+
+impl SpanBuilder {
+    pub(crate) fn new(tracer: Tracer, name: String) -> Self {
+        SpanBuilder { tracer, name, tags: vec![], attributes: vec![] }
+    }
+    /// Tags (cleaned, de-duplicated).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+    /// An attribute set at start.
+    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+        self
+    }
+
+    fn begin(self) -> (LightSpan, Context) {
+        let parent = Context::current();
+        let span = LightSpan::start(self, &parent);
+        let ctx = Context { span: Some(span.link()), ..parent };
+        (span, ctx)
+    }
+
+    /// Starts the span and makes it current until the guard drops.
+    pub fn enter(self) -> SpanGuard {
+        let (span, ctx) = self.begin();
+        SpanGuard { span, _ctx: ctx.enter() }
+    }
+    /// Runs `f` inside the span; a panic marks it failed and continues.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        let (span, ctx) = self.begin();
+        let _g = ctx.enter();
+        run_in_scope(span, None, f)
+    }
+    /// Like `run` for a body returning `Result`: `Err` fails the span.
+    pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let (span, ctx) = self.begin();
+        let _g = ctx.enter();
+        let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
+        run_in_scope(span, Some(check), f)
+    }
+    /// Runs a future inside the span.
+    pub fn instrument<F: Future>(self, fut: F) -> SpanFuture<F> {
+        let (span, ctx) = self.begin();
+        Instrumented::new(fut, ctx, span, None)
+    }
+}
