@@ -107,7 +107,6 @@ impl AttrValue {
             Err(_) => AttrValue::Str(std::any::type_name::<T>().to_string()),
         }
     }
-
 }
 
 impl From<&str> for AttrValue {

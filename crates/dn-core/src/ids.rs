@@ -15,10 +15,7 @@ thread_local! {
 fn seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
     );
     let local = 0u8;
     h.write_usize(&local as *const u8 as usize);
@@ -162,14 +159,14 @@ pub fn new_task_id() -> String {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "amber", "bold", "brisk", "calm", "clever", "crimson", "daring", "eager", "fancy", "gentle",
-    "golden", "hidden", "honest", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "proud",
-    "quiet", "rapid", "silent", "silver", "steady", "swift", "tidy", "vivid", "wise", "young",
+    "amber", "bold", "brisk", "calm", "clever", "crimson", "daring", "eager", "fancy", "gentle", "golden", "hidden",
+    "honest", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "proud", "quiet", "rapid", "silent", "silver",
+    "steady", "swift", "tidy", "vivid", "wise", "young",
 ];
 const NOUNS: &[&str] = &[
-    "badger", "beacon", "canyon", "comet", "falcon", "forest", "galaxy", "harbor", "island",
-    "jaguar", "lagoon", "meadow", "nebula", "otter", "panda", "pebble", "quartz", "raven",
-    "river", "summit", "thunder", "tiger", "valley", "walrus", "willow", "zephyr",
+    "badger", "beacon", "canyon", "comet", "falcon", "forest", "galaxy", "harbor", "island", "jaguar", "lagoon",
+    "meadow", "nebula", "otter", "panda", "pebble", "quartz", "raven", "river", "summit", "thunder", "tiger", "valley",
+    "walrus", "willow", "zephyr",
 ];
 
 /// A generated run name `<adjective>-<noun>-<100..999>` for runs created without one.

@@ -39,7 +39,9 @@ mod tracer;
 
 pub use attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 pub use clean::{MAX_NAME_LEN, clean_str, clean_tags, validate_component};
-pub use context::{Context, ContextExt, ContextGuard, SpanLink, WithContext, current_run, current_session_id, current_task};
+pub use context::{
+    Context, ContextExt, ContextGuard, SpanLink, WithContext, current_run, current_session_id, current_task,
+};
 pub use error::Error;
 pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use metric::{Aggregation, MetricSeries};
@@ -48,6 +50,11 @@ pub use record::{Event, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanReco
 pub use scope::{Instrumented, Scope, panic_message};
 pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
 pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
-pub use task::{Metric, ObjectMeta, RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan, TaskSpanBuilder};
+pub use task::{
+    Metric, ObjectMeta, RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan, TaskSpanBuilder,
+};
 pub use time::Timestamp;
 pub use tracer::{Tracer, VERSION};
+
+/// `Result` of span-model operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -190,9 +190,7 @@ impl ObjValue {
     /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
     pub fn schema(&self) -> String {
         match self {
-            ObjValue::Bytes(_) => {
-                r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string()
-            }
+            ObjValue::Bytes(_) => r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string(),
             ObjValue::Seq(items) => {
                 let mut s = String::from(r#"{"type":"array""#);
                 if !items.is_empty() {
@@ -249,8 +247,7 @@ impl ObjValue {
         let data_len = data.as_ref().map_or(0, Vec::len);
         let data_hash = data.as_deref().map_or(Hash16::ZERO, Hash16::sha1_prefix);
         let schema_json = self.schema();
-        let schema_hash =
-            if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
+        let schema_hash = if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
         SerializedObject {
             hash: composite_hash(data_hash, schema_hash),
             data_hash,
@@ -528,11 +525,7 @@ impl ser::SerializeMap for MapBuilder {
 impl ser::SerializeStruct for MapBuilder {
     type Ok = ObjValue;
     type Error = CaptureError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CaptureError> {
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), CaptureError> {
         self.entries.push((key.to_string(), value.serialize(ValueSerializer)?));
         Ok(())
     }
@@ -543,11 +536,7 @@ impl ser::SerializeStruct for MapBuilder {
 impl ser::SerializeStructVariant for VariantMapBuilder {
     type Ok = ObjValue;
     type Error = CaptureError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CaptureError> {
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), CaptureError> {
         ser::SerializeStruct::serialize_field(&mut self.1, key, value)
     }
     fn end(self) -> R {

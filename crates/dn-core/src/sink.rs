@@ -37,9 +37,7 @@ pub struct ExportReport {
 impl ExportReport {
     /// Total records lost anywhere (queue or exporters).
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full
-            + self.dropped_after_shutdown
-            + self.exporters.iter().map(|e| e.failed).sum::<u64>()
+        self.dropped_queue_full + self.dropped_after_shutdown + self.exporters.iter().map(|e| e.failed).sum::<u64>()
     }
     /// Whether nothing was lost and nothing timed out.
     pub fn is_clean(&self) -> bool {

@@ -39,7 +39,9 @@ impl LightSpan {
             b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
         }
         let route = match &parent_ctx.task {
-            Some(t) => Route { project: t.project().into(), run_id: t.run_id().into(), session_id: parent_ctx.session.clone() },
+            Some(t) => {
+                Route { project: t.project().into(), run_id: t.run_id().into(), session_id: parent_ctx.session.clone() }
+            }
             None => Route {
                 project: b.tracer.inner.default_project.clone(),
                 run_id: Arc::from(new_task_id()),

@@ -16,7 +16,9 @@ use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 use crate::metric::{Aggregation, MetricSeries};
 use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
-use crate::record::{Event, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData};
+use crate::record::{
+    Event, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData,
+};
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::sink::ExportReport;
 use crate::time::Timestamp;
@@ -349,6 +351,10 @@ impl TaskSpan {
     pub fn session_id(&self) -> Option<&str> {
         self.0.session.as_deref()
     }
+    /// Where this task's records are written (project, run id, session).
+    pub fn route(&self) -> Route {
+        self.0.route()
+    }
     /// Whether this is a run (made by `run()`).
     pub fn is_run(&self) -> bool {
         self.0.is_run
@@ -468,7 +474,12 @@ impl TaskSpan {
         self.log_object_ref(Side::Input, name, serialize(value), &ObjectMeta::default())
     }
     /// Logs an input with a label and attributes.
-    pub fn log_input_with<T: Serialize + ?Sized>(&self, name: &str, value: &T, meta: ObjectMeta) -> Result<Hash16, Error> {
+    pub fn log_input_with<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+        meta: ObjectMeta,
+    ) -> Result<Hash16, Error> {
         self.log_object_ref(Side::Input, name, serialize(value), &meta)
     }
     /// Logs an output; returns its object hash.
@@ -476,7 +487,12 @@ impl TaskSpan {
         self.log_object_ref(Side::Output, name, serialize(value), &ObjectMeta::default())
     }
     /// Logs an output with a label and attributes.
-    pub fn log_output_with<T: Serialize + ?Sized>(&self, name: &str, value: &T, meta: ObjectMeta) -> Result<Hash16, Error> {
+    pub fn log_output_with<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+        meta: ObjectMeta,
+    ) -> Result<Hash16, Error> {
         self.log_object_ref(Side::Output, name, serialize(value), &meta)
     }
     /// Logs an input that `#[dn::task]` captured (attributes `{"auto":true}`).
@@ -502,7 +518,13 @@ impl TaskSpan {
             .collect()
     }
 
-    fn log_object_ref(&self, side: Side, name: &str, obj: SerializedObject, meta: &ObjectMeta) -> Result<Hash16, Error> {
+    fn log_object_ref(
+        &self,
+        side: Side,
+        name: &str,
+        obj: SerializedObject,
+        meta: &ObjectMeta,
+    ) -> Result<Hash16, Error> {
         let hash = obj.hash;
         let r = ObjectRef {
             name: name.to_string(),
@@ -871,7 +893,9 @@ fn param_json<T: Serialize + ?Sized>(value: &T) -> String {
 fn map_entries<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Vec<(String, ObjValue)>, Error> {
     match ObjValue::capture(value) {
         Ok(ObjValue::Map(e)) => Ok(e),
-        Ok(_) => Err(Error::InvalidInput(format!("{what} takes a value that serializes to a map (a struct, a map or json!({{..}}))"))),
+        Ok(_) => Err(Error::InvalidInput(format!(
+            "{what} takes a value that serializes to a map (a struct, a map or json!({{..}}))"
+        ))),
         Err(e) => Err(Error::InvalidInput(format!("{what}: value failed to serialize: {e}"))),
     }
 }
@@ -1182,7 +1206,10 @@ impl RunBuilder {
         Ok(run_in_scope(TaskScope::new(task, None), None, move || f(&t2)))
     }
     /// Like `run` for a body returning `Result`: `Err` fails the run.
-    pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce(&TaskSpan) -> Result<T, E>) -> Result<Result<T, E>, Error> {
+    pub fn try_run<T, E: std::fmt::Display>(
+        self,
+        f: impl FnOnce(&TaskSpan) -> Result<T, E>,
+    ) -> Result<Result<T, E>, Error> {
         let task = self.start()?;
         let _ctx = task.context().enter();
         let t2 = task.clone();

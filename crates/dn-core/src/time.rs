@@ -10,12 +10,7 @@ pub struct Timestamp(u64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        Self(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0),
-        )
+        Self(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0))
     }
     /// From nanoseconds since the epoch.
     pub const fn from_nanos(n: u64) -> Self {
@@ -88,9 +83,6 @@ mod tests {
         assert_eq!(t.to_iso(), "2026-11-24T11:50:15.469723+00:00");
         assert_eq!(Timestamp::from_nanos(0).to_iso(), "1970-01-01T00:00:00.000000+00:00");
         // leap day
-        assert_eq!(
-            Timestamp::from_nanos(1_709_164_800_000_000_000).to_iso(),
-            "2024-02-29T00:00:00.000000+00:00"
-        );
+        assert_eq!(Timestamp::from_nanos(1_709_164_800_000_000_000).to_iso(), "2024-02-29T00:00:00.000000+00:00");
     }
 }

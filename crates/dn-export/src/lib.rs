@@ -1,1 +1,34 @@
+//! # dn-export
+//!
+//! Everything after a `dn` span ends: the bounded queue and the background
+//! writer thread ([`ExportPipeline`]), the local [`JsonlExporter`], and the
+//! conversion of records to OpenTelemetry span data ([`otel`]) for network
+//! exporters.
 
+mod error;
+mod jsonl;
+pub mod otel;
+mod pipeline;
+mod resource;
+
+pub use error::Error;
+pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, render_resource, write_attr_value, write_line};
+pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH};
+pub use resource::{OTEL_SDK_VERSION, Resource};
+
+use dn_core::{ExporterReport, SpanRecord};
+
+/// One destination of finished records, driven by the writer thread. Calls
+/// are never concurrent. An exporter counts its own successes and failures.
+pub trait Exporter: Send + 'static {
+    /// Short name used in reports (`jsonl`, `otlp`).
+    fn name(&self) -> &'static str;
+    /// Exports a batch; failures are counted, not returned.
+    fn export(&mut self, batch: &[Box<SpanRecord>]);
+    /// Makes everything exported so far durable or delivered.
+    fn flush(&mut self);
+    /// Releases resources; no export follows.
+    fn shutdown(&mut self);
+    /// Counts so far.
+    fn report(&self) -> ExporterReport;
+}

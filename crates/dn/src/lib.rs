@@ -1,1 +1,72 @@
+//! # dn — experiment tracing for Rust
+//!
+//! Record every run, task, param, input, output, metric and artifact of your
+//! evaluations, agents and training loops: always as JSONL on local disk, in
+//! the format of the Dreadnode Python SDK.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # unsafe { std::env::set_var("DREADNODE_LOCAL_DIR", dir.path()) };
+//! fn main() -> Result<(), dn::Error> {
+//!     let run = dn::run("experiment-1").tags(["baseline"]).enter()?;
+//!     dn::log_param("learning_rate", &0.001)?;
+//!     dn::task_span("data-prep").run(|task| -> Result<(), dn::Error> {
+//!         task.log_input("rows", &250)?;
+//!         task.log_metric("latency_ms", dn::Metric::new(112).step(1))?;
+//!         task.log_output("status", "ok")?;
+//!         Ok(())
+//!     })?;
+//!     drop(run);
+//!     dn::shutdown();
+//!     Ok(())
+//! }
+//! # main().unwrap();
+//! ```
+//!
+//! Spans come in three forms: a guard (`enter()`, ends on drop), a closure
+//! (`run(|task| ..)`) and a future wrapper (`instrument(fut)`), so the
+//! current task is found from sync code, across `.await`, and — with
+//! [`ContextExt::in_current_context`] or [`TaskSpan::context`] — across
+//! `tokio::spawn` and threads.
 
+mod config;
+mod error;
+mod free;
+mod instance;
+
+pub use config::{ApiKey, Config, Settings, TraceBackend};
+pub use error::{Error, Result};
+pub use free::*;
+pub use instance::{Dreadnode, configure, flush, instance, shutdown};
+
+pub use dn_core::{
+    Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Hash16, LightSpan, Metric, MetricSeries,
+    ObjectMeta, RunBuilder, SpanBuilder, SpanGuard, SpanId, SpanType, Status, TaskAndRunBuilder, TaskGuard, TaskSpan,
+    TaskSpanBuilder, TraceId, clean_str,
+};
+
+/// The span model crate, for lower-level use (custom sinks, records).
+pub use dn_core as core;
+/// The export crate (pipeline, JSONL, OTel conversion).
+pub use dn_export as export;
+
+/// Starts building a run (a root task span with a fresh run id).
+pub fn run(name: impl Into<String>) -> RunBuilder {
+    instance().run(name)
+}
+/// Starts building a task span under the current task (or as its own root).
+pub fn task_span(name: impl Into<String>) -> TaskSpanBuilder {
+    instance().task_span(name)
+}
+/// Starts building a light span: timing, tags and attributes only.
+pub fn span(name: impl Into<String>) -> SpanBuilder {
+    instance().span(name)
+}
+/// A run named `name` when none is current, with a task span inside it.
+pub fn task_and_run(name: impl Into<String>) -> TaskAndRunBuilder {
+    instance().task_and_run(name)
+}
+/// The current context, to carry into `tokio::spawn` or another thread.
+pub fn current_context() -> Context {
+    Context::current()
+}

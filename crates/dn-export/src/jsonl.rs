@@ -1,0 +1,256 @@
+//! The local JSONL exporter: one line per finished span, routed to
+//! `projects/<project>/<run_id>/spans.jsonl` or
+//! `sessions/<id>/chat_<id>.jsonl` (SPEC §3, §4).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use dn_core::json::{write_json_float, write_str};
+use dn_core::{AttrValue, ExporterReport, Route, SpanRecord, validate_component};
+
+use crate::Exporter;
+use crate::resource::Resource;
+
+/// Most files kept open at once; older ones are closed and reopened on demand.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
+
+/// Writes span records as JSON lines under a local directory.
+pub struct JsonlExporter {
+    root: PathBuf,
+    resource_json: String,
+    files: HashMap<PathBuf, (File, u64)>,
+    max_open: usize,
+    tick: u64,
+    report: ExporterReport,
+}
+
+impl std::fmt::Debug for JsonlExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlExporter").field("root", &self.root).field("open_files", &self.files.len()).finish()
+    }
+}
+
+impl JsonlExporter {
+    /// An exporter writing under `root` (created if missing; checked writable).
+    pub fn new(root: impl Into<PathBuf>, resource: &Resource) -> Result<Self, crate::Error> {
+        let root = root.into();
+        check_writable(&root)?;
+        Ok(JsonlExporter {
+            root,
+            resource_json: resource_json(resource),
+            files: HashMap::new(),
+            max_open: DEFAULT_MAX_OPEN_FILES,
+            tick: 0,
+            report: ExporterReport { name: "jsonl".into(), ..Default::default() },
+        })
+    }
+    /// Caps the number of simultaneously open files (at least 1).
+    pub fn with_max_open_files(mut self, n: usize) -> Self {
+        self.max_open = n.max(1);
+        self
+    }
+    /// Number of files open right now.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The file a record is written to, relative to the root.
+    pub fn relative_path(record: &SpanRecord) -> Result<PathBuf, dn_core::Error> {
+        Self::route_path(&record.route)
+    }
+
+    /// The file records with `route` are written to, relative to the root.
+    pub fn route_path(r: &Route) -> Result<PathBuf, dn_core::Error> {
+        match r.session_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => {
+                validate_component("session id", s)?;
+                Ok(Path::new("sessions").join(s).join(format!("chat_{s}.jsonl")))
+            }
+            None => {
+                validate_component("project", &r.project)?;
+                validate_component("run id", &r.run_id)?;
+                Ok(Path::new("projects").join(&*r.project).join(&*r.run_id).join("spans.jsonl"))
+            }
+        }
+    }
+
+    fn write_file(&mut self, rel: &Path, buf: &[u8]) -> std::io::Result<()> {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((f, t)) = self.files.get_mut(rel) {
+            *t = tick;
+            return f.write_all(buf);
+        }
+        if self.files.len() >= self.max_open {
+            if let Some(oldest) = self.files.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
+                self.files.remove(&oldest);
+            }
+        }
+        let path = self.root.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+        let r = f.write_all(buf);
+        self.files.insert(rel.to_path_buf(), (f, tick));
+        r
+    }
+}
+
+impl Exporter for JsonlExporter {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn export(&mut self, batch: &[Box<SpanRecord>]) {
+        // Group lines per file, keeping arrival order; each file's lines go
+        // out in one append-mode write so concurrent writers never interleave.
+        let mut order: Vec<PathBuf> = Vec::new();
+        let mut bufs: HashMap<PathBuf, (String, u64)> = HashMap::new();
+        for rec in batch {
+            match Self::relative_path(rec) {
+                Ok(rel) => {
+                    let entry = bufs.entry(rel.clone()).or_insert_with(|| {
+                        order.push(rel);
+                        (String::with_capacity(4096), 0)
+                    });
+                    write_line(&mut entry.0, rec, &self.resource_json);
+                    entry.1 += 1;
+                }
+                Err(e) => {
+                    self.report.failed += 1;
+                    self.report.last_error = Some(e.to_string());
+                }
+            }
+        }
+        for rel in order {
+            if let Some((buf, n)) = bufs.remove(&rel) {
+                match self.write_file(&rel, buf.as_bytes()) {
+                    Ok(()) => self.report.exported += n,
+                    Err(e) => {
+                        self.files.remove(&rel);
+                        self.report.failed += n;
+                        let msg = format!("writing {}: {e}", self.root.join(&rel).display());
+                        tracing::warn!(target: "dn", "{msg}");
+                        self.report.last_error = Some(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        // Lines are handed to the OS with each write; nothing is buffered here.
+    }
+
+    fn shutdown(&mut self) {
+        self.files.clear();
+    }
+
+    fn report(&self) -> ExporterReport {
+        self.report.clone()
+    }
+}
+
+fn check_writable(root: &Path) -> Result<(), crate::Error> {
+    let err = |source| crate::Error::LocalDirNotWritable { path: root.to_path_buf(), source };
+    std::fs::create_dir_all(root).map_err(err)?;
+    let probe = root.join(format!(".dn-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(err)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+fn resource_json(resource: &Resource) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in resource.attributes().iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        write_str(&mut s, k, false);
+        s.push(':');
+        write_attr_value(&mut s, v);
+    }
+    s.push('}');
+    s
+}
+
+/// Appends a JSON attribute value.
+pub fn write_attr_value(out: &mut String, v: &AttrValue) {
+    match v {
+        AttrValue::Str(s) => write_str(out, s, false),
+        AttrValue::Int(i) => out.push_str(&i.to_string()),
+        AttrValue::Float(f) => write_json_float(out, *f),
+        AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        AttrValue::StrArray(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, it, false);
+            }
+            out.push(']');
+        }
+    }
+}
+
+fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, &'a AttrValue)>) {
+    out.push('{');
+    for (i, (k, v)) in attrs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k, false);
+        out.push(':');
+        write_attr_value(out, v);
+    }
+    out.push('}');
+}
+
+/// Appends one JSONL line (with the trailing newline) for `rec`, keys in
+/// the order of SPEC §4.
+pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",\"parent_id\":", rec.trace_id, rec.span_id);
+    match rec.parent_id {
+        Some(p) => {
+            let _ = write!(out, "\"{p}\"");
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"name\":");
+    write_str(out, &rec.name, false);
+    out.push_str(",\"kind\":\"INTERNAL\",\"status\":\"");
+    out.push_str(rec.status.code());
+    out.push_str("\",\"start_time\":\"");
+    rec.start.write_iso(out);
+    out.push_str("\",\"end_time\":\"");
+    rec.end.write_iso(out);
+    out.push_str("\",\"attributes\":");
+    let attrs = rec.attributes();
+    write_attrs(out, attrs.iter().map(|(k, v)| (k.as_ref(), v)));
+    out.push_str(",\"events\":[");
+    for (i, ev) in rec.events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        write_str(out, &ev.name, false);
+        out.push_str(",\"timestamp\":\"");
+        ev.timestamp.write_iso(out);
+        out.push_str("\",\"attributes\":");
+        write_attrs(out, ev.attributes.iter().map(|(k, v)| (k.as_ref(), v)));
+        out.push('}');
+    }
+    out.push_str("],\"resource\":");
+    out.push_str(resource_json);
+    out.push_str("}\n");
+}
+
+/// The resource rendered as the JSONL `resource` object.
+pub fn render_resource(resource: &Resource) -> String {
+    resource_json(resource)
+}

@@ -1,0 +1,313 @@
+//! Configuration: explicit values > environment > profile file > defaults
+//! (SPEC §2).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Where spans go besides the local JSONL files, which are always written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TraceBackend {
+    /// Local JSONL only.
+    Local,
+    /// Local JSONL and OTLP streaming to the platform (needs server, API key
+    /// and organization).
+    Remote,
+}
+
+impl std::str::FromStr for TraceBackend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(TraceBackend::Local),
+            "remote" => Ok(TraceBackend::Remote),
+            other => {
+                Err(Error::Config(format!("trace backend {other:?} is not one of: local, remote (or unset for auto)")))
+            }
+        }
+    }
+}
+
+/// An API key. It never appears in `Debug` output, errors, files or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    /// The key itself, for the HTTP header that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// SDK configuration. Unset fields come from `DREADNODE_*` environment
+/// variables, then the profile file, then defaults.
+///
+/// ```no_run
+/// dn::configure(dn::Config::new().project("my-project").local_dir("/tmp/dn")).unwrap();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    server: Option<String>,
+    api_key: Option<ApiKey>,
+    organization: Option<String>,
+    workspace: Option<String>,
+    project: Option<String>,
+    local_dir: Option<PathBuf>,
+    trace_backend: Option<TraceBackend>,
+    queue_capacity: Option<usize>,
+    shutdown_timeout: Option<Duration>,
+    profile_path: Option<PathBuf>,
+    ignore_env: bool,
+}
+
+macro_rules! setter {
+    ($(#[$m:meta])* $name:ident: $t:ty) => {
+        $(#[$m])*
+        pub fn $name(mut self, v: impl Into<$t>) -> Self {
+            self.$name = Some(v.into());
+            self
+        }
+    };
+}
+
+impl Config {
+    /// An empty configuration: everything resolved from env, profile, defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The configuration the environment describes (all `DREADNODE_*`
+    /// variables taken as explicit values).
+    pub fn from_env() -> Result<Self> {
+        let env = Env::read()?;
+        Ok(Config {
+            server: env.server,
+            api_key: env.api_key,
+            organization: env.organization,
+            workspace: env.workspace,
+            project: env.project,
+            local_dir: env.local_dir,
+            trace_backend: env.trace_backend,
+            ..Default::default()
+        })
+    }
+    setter!(/// Platform server URL.
+        server: String);
+    setter!(/// Organization key.
+        organization: String);
+    setter!(/// Workspace key.
+        workspace: String);
+    setter!(/// Default project key for runs.
+        project: String);
+    setter!(/// Root of the local files (default `$HOME/.dreadnode`).
+        local_dir: PathBuf);
+    setter!(/// Profile file (default `$HOME/.dreadnode/config.yaml`).
+        profile_path: PathBuf);
+    /// Platform API key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+    /// Backend (`None` = auto).
+    pub fn trace_backend(mut self, b: Option<TraceBackend>) -> Self {
+        self.trace_backend = b;
+        self
+    }
+    /// Export queue capacity in spans (default 131 072).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+    /// How long shutdown and exit wait for pending spans (default 10 s).
+    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+        self.shutdown_timeout = Some(t);
+        self
+    }
+    /// Ignore `DREADNODE_*` variables and the profile (for tests and tools).
+    pub fn isolated(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// Resolves every setting and validates the result.
+    pub fn resolve(&self) -> Result<Settings> {
+        let env = if self.ignore_env { Env::default() } else { Env::read()? };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let profile_path =
+            self.profile_path.clone().or_else(|| home.as_ref().map(|h| h.join(".dreadnode/config.yaml")));
+        let profile = match (&profile_path, self.ignore_env) {
+            (Some(p), false) => Profile::load(p)?,
+            _ => Profile::default(),
+        };
+        let pick = |a: &Option<String>, b: &Option<String>, c: &Option<String>| {
+            a.clone().or_else(|| b.clone()).or_else(|| c.clone())
+        };
+        let server = pick(&self.server, &env.server, &profile.url);
+        let api_key = self.api_key.clone().or(env.api_key).or(profile.api_key.map(ApiKey::new));
+        let organization = pick(&self.organization, &env.organization, &profile.organization);
+        let workspace = pick(&self.workspace, &env.workspace, &profile.workspace);
+        let project = pick(&self.project, &env.project, &profile.project).unwrap_or_else(|| "default".to_string());
+        dn_core::validate_component("project", &project)?;
+        let local_dir = match self.local_dir.clone().or(env.local_dir) {
+            Some(d) => d,
+            None => home
+                .map(|h| h.join(".dreadnode"))
+                .ok_or_else(|| Error::Config("no local_dir given and $HOME is not set".into()))?,
+        };
+        let backend = self.trace_backend.or(env.trace_backend);
+        let remote_ready = server.is_some() && api_key.is_some() && organization.is_some();
+        let streaming = match backend {
+            Some(TraceBackend::Local) => false,
+            Some(TraceBackend::Remote) if !remote_ready => {
+                let missing: Vec<&str> = [
+                    (server.is_none(), "server (DREADNODE_SERVER)"),
+                    (api_key.is_none(), "api key (DREADNODE_API_KEY)"),
+                    (organization.is_none(), "organization (DREADNODE_ORGANIZATION)"),
+                ]
+                .iter()
+                .filter(|(m, _)| *m)
+                .map(|(_, n)| *n)
+                .collect();
+                return Err(Error::Config(format!("trace backend 'remote' needs {}", missing.join(", "))));
+            }
+            Some(TraceBackend::Remote) => true,
+            None => remote_ready,
+        };
+        Ok(Settings {
+            server,
+            api_key,
+            organization,
+            workspace,
+            project,
+            local_dir,
+            trace_backend: backend,
+            streaming,
+            queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
+        })
+    }
+}
+
+/// The resolved configuration of an instance.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Platform server.
+    pub server: Option<String>,
+    /// API key (redacted in `Debug`).
+    pub api_key: Option<ApiKey>,
+    /// Organization.
+    pub organization: Option<String>,
+    /// Workspace.
+    pub workspace: Option<String>,
+    /// Default project.
+    pub project: String,
+    /// Root of the local files.
+    pub local_dir: PathBuf,
+    /// Requested backend (`None` = auto).
+    pub trace_backend: Option<TraceBackend>,
+    /// Whether OTLP streaming is on after resolution.
+    pub streaming: bool,
+    /// Export queue capacity.
+    pub queue_capacity: usize,
+    /// Shutdown wait.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Default)]
+struct Env {
+    server: Option<String>,
+    api_key: Option<ApiKey>,
+    organization: Option<String>,
+    workspace: Option<String>,
+    project: Option<String>,
+    local_dir: Option<PathBuf>,
+    trace_backend: Option<TraceBackend>,
+}
+
+impl Env {
+    fn read() -> Result<Env> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let trace_backend = match var("DREADNODE_TRACE_BACKEND") {
+            Some(v) if v.trim().eq_ignore_ascii_case("auto") => None,
+            Some(v) => Some(v.parse().map_err(|e| Error::Config(format!("DREADNODE_TRACE_BACKEND: {e}")))?),
+            None => None,
+        };
+        Ok(Env {
+            server: var("DREADNODE_SERVER"),
+            api_key: var("DREADNODE_API_KEY").map(ApiKey::new),
+            organization: var("DREADNODE_ORGANIZATION"),
+            workspace: var("DREADNODE_WORKSPACE"),
+            project: var("DREADNODE_PROJECT"),
+            local_dir: var("DREADNODE_LOCAL_DIR").map(PathBuf::from),
+            trace_backend,
+        })
+    }
+}
+
+/// The active server profile of the Python CLI's `config.yaml`.
+#[derive(Default)]
+struct Profile {
+    url: Option<String>,
+    api_key: Option<String>,
+    organization: Option<String>,
+    workspace: Option<String>,
+    project: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileFile {
+    active: Option<String>,
+    #[serde(default)]
+    servers: std::collections::BTreeMap<String, ProfileServer>,
+}
+
+#[derive(Deserialize)]
+struct ProfileServer {
+    url: Option<String>,
+    api_key: Option<String>,
+    default_organization: Option<String>,
+    default_workspace: Option<String>,
+    default_project: Option<String>,
+}
+
+impl Profile {
+    fn load(path: &Path) -> Result<Profile> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Profile::default()),
+            Err(e) => return Err(Error::Profile { path: path.to_path_buf(), message: e.to_string() }),
+        };
+        if text.trim().is_empty() {
+            return Ok(Profile::default());
+        }
+        let file: ProfileFile = serde_yaml::from_str(&text)
+            // serde_yaml errors quote positions, not values, so no key can leak here.
+            .map_err(|e| Error::Profile { path: path.to_path_buf(), message: e.to_string() })?;
+        let Some(active) = file.active else { return Ok(Profile::default()) };
+        let Some(s) = file.servers.get(&active) else {
+            return Err(Error::Profile {
+                path: path.to_path_buf(),
+                message: format!("active profile {active:?} is not listed under servers"),
+            });
+        };
+        Ok(Profile {
+            url: s.url.clone(),
+            api_key: s.api_key.clone(),
+            organization: s.default_organization.clone(),
+            workspace: s.default_workspace.clone(),
+            project: s.default_project.clone(),
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! The SDK instance: a tracer wired to the export pipeline, and the global
+//! one behind the free functions.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dn_core::{ExportReport, TaskSpan, Tracer};
+use dn_export::{ExportPipeline, JsonlExporter, Resource};
+
+use crate::config::{Config, Settings};
+use crate::error::{Error, Result};
+
+/// A configured SDK instance. Cheap to clone. Dropping the last clone flushes
+/// and stops the export thread (bounded by the shutdown timeout).
+#[derive(Clone)]
+pub struct Dreadnode {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tracer: Tracer,
+    settings: Option<Settings>,
+    shut_down: AtomicBool,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Dreadnode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dreadnode").field("settings", &self.inner.settings).finish()
+    }
+}
+
+impl Dreadnode {
+    /// Builds an instance from `config` (resolving env, profile, defaults),
+    /// creating the local directory and starting the export thread.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
+    /// dn.run("experiment").run(|run| run.log_metric("accuracy", 0.9)).unwrap().unwrap();
+    /// assert!(dn.shutdown().is_clean());
+    /// ```
+    pub fn new(config: Config) -> Result<Dreadnode> {
+        let settings = config.resolve()?;
+        if settings.streaming {
+            tracing::warn!(
+                target: "dn",
+                "remote streaming to {} is configured but this build exports to local JSONL only (OTLP export is not implemented yet)",
+                settings.server.as_deref().unwrap_or("?")
+            );
+        }
+        let jsonl = JsonlExporter::new(&settings.local_dir, &Resource::detect("dn"))?;
+        let pipeline = ExportPipeline::builder().exporter(jsonl).queue_capacity(settings.queue_capacity).build()?;
+        let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
+        Ok(Dreadnode {
+            inner: Arc::new(Inner {
+                tracer,
+                shutdown_timeout: settings.shutdown_timeout,
+                settings: Some(settings),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// An instance that records nothing (every span is counted as dropped).
+    pub fn disabled() -> Dreadnode {
+        Dreadnode {
+            inner: Arc::new(Inner {
+                tracer: Tracer::disabled(),
+                settings: None,
+                shut_down: AtomicBool::new(false),
+                shutdown_timeout: Duration::from_secs(1),
+            }),
+        }
+    }
+
+    /// The tracer (span builders live there).
+    pub fn tracer(&self) -> &Tracer {
+        &self.inner.tracer
+    }
+    /// The resolved settings (`None` for a disabled instance).
+    pub fn settings(&self) -> Option<&Settings> {
+        self.inner.settings.as_ref()
+    }
+    /// Starts building a run.
+    pub fn run(&self, name: impl Into<String>) -> dn_core::RunBuilder {
+        self.inner.tracer.run(name)
+    }
+    /// Starts building a task span.
+    pub fn task_span(&self, name: impl Into<String>) -> dn_core::TaskSpanBuilder {
+        self.inner.tracer.task_span(name)
+    }
+    /// Starts building a light span.
+    pub fn span(&self, name: impl Into<String>) -> dn_core::SpanBuilder {
+        self.inner.tracer.span(name)
+    }
+    /// Starts building `task_and_run`.
+    pub fn task_and_run(&self, name: impl Into<String>) -> dn_core::TaskAndRunBuilder {
+        self.inner.tracer.task_and_run(name)
+    }
+
+    /// The JSONL file a task's spans are written to.
+    pub fn spans_file(&self, task: &TaskSpan) -> Result<PathBuf> {
+        let root = self.settings().map(|s| s.local_dir.clone()).unwrap_or_default();
+        Ok(root.join(JsonlExporter::route_path(&task.route())?))
+    }
+
+    /// Writes every finished span, waiting at most the shutdown timeout.
+    pub fn flush(&self) -> ExportReport {
+        self.inner.tracer.flush(self.inner.shutdown_timeout)
+    }
+
+    /// Ends open spans (keeping their data), flushes and stops exporting.
+    /// Later calls return the final report again.
+    pub fn shutdown(&self) -> ExportReport {
+        self.inner.shutdown()
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> ExportReport {
+        let first = !self.shut_down.swap(true, Ordering::SeqCst);
+        let report = if first {
+            self.tracer.shutdown(self.shutdown_timeout)
+        } else {
+            self.tracer.flush(Duration::from_millis(1))
+        };
+        if first && !report.is_clean() {
+            tracing::warn!(target: "dn", "dn shutdown: {} span(s) dropped, timed out: {}", report.dropped(), report.timed_out);
+        }
+        report
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The global instance
+// ---------------------------------------------------------------------------
+
+static GLOBAL: OnceLock<Dreadnode> = OnceLock::new();
+
+/// Configures the global instance. Call it once, before creating spans;
+/// without it, the first use configures from the environment.
+///
+/// ```no_run
+/// dn::configure(dn::Config::new().project("my-project")).unwrap();
+/// ```
+pub fn configure(config: Config) -> Result<()> {
+    if GLOBAL.get().is_some() {
+        return Err(Error::AlreadyConfigured);
+    }
+    let instance = Dreadnode::new(config)?;
+    GLOBAL.set(instance).map_err(|_| Error::AlreadyConfigured)?;
+    register_exit_hook();
+    Ok(())
+}
+
+/// The global instance, configured from the environment on first use. If
+/// that fails, the error is logged and spans are counted as dropped.
+pub fn instance() -> &'static Dreadnode {
+    GLOBAL.get_or_init(|| {
+        register_exit_hook();
+        Dreadnode::new(Config::new()).unwrap_or_else(|e| {
+            tracing::error!(target: "dn", "dn could not configure itself from the environment: {e}; no spans will be recorded");
+            Dreadnode::disabled()
+        })
+    })
+}
+
+/// Writes every finished span of the global instance.
+pub fn flush() -> ExportReport {
+    instance().flush()
+}
+
+/// Ends open spans, flushes and stops the global instance.
+pub fn shutdown() -> ExportReport {
+    instance().shutdown()
+}
+
+fn register_exit_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        extern "C" fn on_exit() {
+            if let Some(i) = GLOBAL.get() {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| i.inner.shutdown()));
+            }
+        }
+        // SAFETY: `on_exit` is a plain `extern "C" fn` with no arguments that
+        // catches every panic; registering it has no other precondition.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::atexit(on_exit) };
+        if rc != 0 {
+            tracing::warn!(target: "dn", "could not register the exit hook; call dn::shutdown() before exiting");
+        }
+    });
+}

@@ -1,0 +1,51 @@
+//! Concurrent tokio tasks, each in its own task span, nested correctly —
+//! across `.await`, and across `tokio::spawn` with `in_current_context()`.
+
+use dn::ContextExt as _;
+
+#[tokio::main]
+async fn main() -> Result<(), dn::Error> {
+    dn::configure(dn::Config::new())?;
+    let run = dn::run("async-demo").start()?;
+    let run2 = run.clone();
+
+    run.instrument(async move {
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            // The spawned future carries the run as its context.
+            let h = tokio::spawn(
+                async move {
+                    dn::task_span(format!("worker-{i}"))
+                        .instrument(async move {
+                            dn::log_input("i", &i).ok();
+                            tokio::time::sleep(std::time::Duration::from_millis(5 * (8 - i))).await;
+                            dn::task_span("inner")
+                                .instrument(async move {
+                                    tokio::task::yield_now().await;
+                                    dn::log_metric("value", i as f64).ok();
+                                })
+                                .await;
+                            dn::log_output("done", &true).ok();
+                        })
+                        .await
+                }
+                .in_current_context(),
+            );
+            handles.push(h);
+        }
+        for h in handles {
+            h.await.ok();
+        }
+    })
+    .await;
+
+    let file = dn::instance().spans_file(&run2)?;
+    for t in run2.tasks() {
+        let inner: Vec<String> =
+            t.tasks().iter().map(|c| format!("{}(value={:?})", c.name(), c.metrics()["value"].values())).collect();
+        println!("{} -> {:?}", t.name(), inner);
+    }
+    dn::shutdown();
+    println!("wrote: {}", file.display());
+    Ok(())
+}
