@@ -1,0 +1,220 @@
+//! Bad input never panics: it is a clear error or a counted, reported drop.
+
+mod common;
+
+use common::{instance, spans};
+use dn::Metric;
+use serde_json::{Value, json};
+
+#[test]
+fn non_finite_metrics_are_kept_and_written_as_null() {
+    let (dn, dir) = instance();
+    dn.run("nan-run")
+        .run(|run| {
+            run.log_metric("loss", f64::NAN).unwrap();
+            run.log_metric("loss", f64::INFINITY).unwrap();
+            run.log_metric("loss", Metric::new(f64::NEG_INFINITY).aggregation(dn::Aggregation::Avg)).unwrap();
+            assert_eq!(run.metrics()["loss"].len(), 3);
+        })
+        .unwrap();
+    dn.shutdown();
+    let s = spans(dir.path());
+    let m: Value = serde_json::from_str(s[0]["attributes"]["dreadnode.metrics"].as_str().unwrap()).unwrap();
+    assert_eq!(m["loss"]["values"], json!([null, null, null]));
+    assert_eq!(m["loss"]["steps"].as_array().unwrap().len(), 3, "series stay equal length");
+}
+
+#[test]
+fn empty_and_huge_names_are_normalised() {
+    let (dn, dir) = instance();
+    dn.run("")
+        .run(|_| dn.task_span("x".repeat(100_000)).run(|t| assert!(t.name().len() <= dn::core::MAX_NAME_LEN)))
+        .unwrap();
+    dn.span("").run(|| ());
+    dn.shutdown();
+    let names: Vec<String> = spans(dir.path()).iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.contains(&"unnamed".to_string()), "{names:?}");
+    assert!(names.iter().all(|n| n.len() <= dn::core::MAX_NAME_LEN));
+    assert!(
+        dn.run("r").run(|r| r.log_metric("!!!", 1.0)).unwrap().is_err(),
+        "a metric name that cleans to nothing is an error"
+    );
+}
+
+#[test]
+fn values_that_fail_to_serialize_are_recorded_by_type_name() {
+    struct Opaque;
+    impl serde::Serialize for Opaque {
+        fn serialize<S: serde::Serializer>(&self, _s: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("cannot serialize"))
+        }
+    }
+    let (dn, dir) = instance();
+    dn.run("r").run(|r| r.log_input("opaque", &Opaque).map(|_| ())).unwrap().unwrap();
+    dn.shutdown();
+    let s = spans(dir.path());
+    let schemas = s[0]["attributes"]["dreadnode.object_schemas"].as_str().unwrap();
+    assert!(schemas.contains("x-rust-datatype"), "{schemas}");
+    assert!(s[0]["attributes"]["dreadnode.objects"].as_str().unwrap().contains("Opaque"));
+}
+
+#[test]
+fn path_escaping_projects_are_rejected() {
+    let (dn, _dir) = instance();
+    for bad in ["../evil", "a/b", "a\0b", "..", ""] {
+        let e = dn.run("r").project(bad).start().expect_err(bad);
+        assert!(e.to_string().contains("path component"), "{e}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let e = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).project("../x").isolated()).unwrap_err();
+    assert!(matches!(e, dn::Error::Core(_)), "{e}");
+}
+
+#[test]
+fn an_unwritable_local_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let e = dn::Dreadnode::new(dn::Config::new().local_dir(file.join("sub")).isolated()).unwrap_err();
+    assert!(e.to_string().contains("not writable"), "{e}");
+}
+
+#[test]
+fn logging_without_a_task_is_an_error_not_a_panic() {
+    assert!(dn::current_task().is_none());
+    assert!(dn::log_metric("m", 1.0).is_err());
+    assert!(dn::log_input("i", &1).is_err());
+    assert!(dn::log_output("o", &1).is_err());
+    assert!(dn::log_param("p", &1).is_err());
+    assert!(dn::tag(["t"]).is_err());
+    assert!(dn::link_objects(&1, &2, &[]).is_err());
+    assert!(dn::log_sample("s", &1, &2, Vec::<(&str, f64)>::new(), 0).is_err());
+    assert!(matches!(dn::push_update(), Err(dn::Error::Core(dn::core::Error::NoActiveRun(_)))));
+}
+
+#[test]
+fn a_span_ended_twice_writes_once_and_errors() {
+    let (dn, dir) = instance();
+    let run = dn.run("twice").start().unwrap();
+    run.end().unwrap();
+    assert!(matches!(run.end(), Err(dn::core::Error::SpanEnded(_))));
+    assert!(run.log_metric("late", 1.0).is_err(), "nothing can be logged after end");
+    dn.shutdown();
+    assert_eq!(spans(dir.path()).len(), 1);
+}
+
+#[test]
+fn guards_dropped_out_of_order_leave_a_consistent_context() {
+    let (dn, _dir) = instance();
+    let run = dn.run("r").enter().unwrap();
+    let a = dn.task_span("a").enter();
+    let b = dn.task_span("b").enter();
+    drop(a); // out of order: pops b's context too
+    assert_eq!(dn::current_task().map(|t| t.name().to_string()).as_deref(), Some("r"));
+    drop(b);
+    assert_eq!(dn::current_task().map(|t| t.name().to_string()).as_deref(), Some("r"));
+    drop(run);
+    assert!(dn::current_task().is_none());
+}
+
+#[test]
+fn a_panic_in_a_task_marks_it_failed_and_continues() {
+    let (dn, dir) = instance();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dn.run("panicking-run").run(|_| dn.task_span("boom").run(|_| panic!("kaboom"))).unwrap()
+    }));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _g = dn.run("guard-run").enter().unwrap();
+        panic!("in a guard");
+    }));
+    assert!(caught.is_err());
+    dn.shutdown();
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 3);
+    for span in &s {
+        assert_eq!(span["status"], "ERROR", "{}", span["name"]);
+        assert_eq!(span["attributes"]["logfire.level_num"], 17);
+    }
+    let boom = s.iter().find(|x| x["name"] == "boom").unwrap();
+    assert_eq!(boom["events"][0]["attributes"]["exception.message"], "kaboom");
+    assert_eq!(boom["events"][0]["attributes"]["exception.escaped"], "True");
+}
+
+#[test]
+fn try_forms_fail_the_span_and_return_the_error_unchanged() {
+    let (dn, dir) = instance();
+    let r: Result<(), String> = dn.task_span("t").try_run(|_| Err("nope".to_string()));
+    assert_eq!(r, Err("nope".to_string()));
+    let r: Result<u8, std::io::Error> = dn.span("light").try_run(|| Err(std::io::Error::other("io")));
+    assert!(r.is_err());
+    dn.shutdown();
+    let s = spans(dir.path());
+    assert!(s.iter().all(|x| x["status"] == "ERROR"));
+}
+
+#[test]
+fn a_dropped_unended_task_is_still_written() {
+    let (dn, dir) = instance();
+    let t = dn.task_span("forgotten").start();
+    t.log_metric("m", 1.0).unwrap();
+    drop(t);
+    dn.shutdown();
+    let s = spans(dir.path());
+    assert_eq!(s[0]["name"], "forgotten");
+    assert!(s[0]["attributes"]["dreadnode.metrics"].as_str().unwrap().contains("\"m\""));
+}
+
+#[test]
+fn shutdown_ends_open_spans_with_their_data() {
+    let (dn, dir) = instance();
+    let run = dn.run("open-run").start().unwrap();
+    let child = dn.task_span("open-child").parent(&run).start();
+    child.log_input("kept", "yes").unwrap();
+    let report = dn.shutdown();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(!run.active() && !child.active());
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0]["name"], "open-child", "children end before parents");
+    assert!(s[0]["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("kept"));
+    assert!(dn.run("after").run(|_| ()).is_ok(), "using the API after shutdown does not panic");
+    assert!(dn.shutdown().dropped_after_shutdown >= 1, "spans after shutdown are counted");
+}
+
+#[test]
+fn the_api_key_never_appears_in_debug_output() {
+    let c = dn::Config::new().api_key("sk-secret-123").server("https://example.invalid").organization("org");
+    assert!(!format!("{c:?}").contains("sk-secret-123"));
+    let s = c.resolve().unwrap();
+    assert!(!format!("{s:?}").contains("sk-secret-123"));
+    assert!(s.streaming, "auto backend streams when server, key and org are known");
+}
+
+#[test]
+fn remote_backend_without_credentials_is_a_configuration_error() {
+    let e = dn::Config::new().isolated().trace_backend(Some(dn::TraceBackend::Remote)).resolve().unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("server") && msg.contains("api key") && msg.contains("organization"), "{msg}");
+    let local = dn::Config::new()
+        .isolated()
+        .api_key("k")
+        .server("s")
+        .organization("o")
+        .trace_backend(Some(dn::TraceBackend::Local));
+    assert!(!local.resolve().unwrap().streaming);
+}
+
+#[test]
+fn a_malformed_profile_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("config.yaml");
+    std::fs::write(&p, "active: [unclosed").unwrap();
+    let e = dn::Config::new().profile_path(&p).local_dir(dir.path()).resolve().unwrap_err();
+    assert!(e.to_string().contains("config.yaml"), "{e}");
+    std::fs::write(&p, "active: main\nservers:\n  main:\n    url: https://x\n    api_key: k\n    default_organization: acme\n    default_project: proj-1\n").unwrap();
+    let s = dn::Config::new().profile_path(&p).local_dir(dir.path()).resolve().unwrap();
+    if std::env::var("DREADNODE_PROJECT").is_err() {
+        assert_eq!(s.project, "proj-1");
+    }
+}

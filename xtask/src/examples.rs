@@ -1,0 +1,139 @@
+//! Runs every example against a fresh local directory and checks what it
+//! wrote: JSONL key order, attribute sets, resolvable parents, expected spans.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const LINE_KEYS: [&str; 11] = [
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "name",
+    "kind",
+    "status",
+    "start_time",
+    "end_time",
+    "attributes",
+    "events",
+    "resource",
+];
+
+struct Example {
+    name: &'static str,
+    spans: &'static [&'static str],
+}
+
+const EXAMPLES: &[Example] = &[
+    Example { name: "quickstart", spans: &["quickstart", "data-prep"] },
+    Example { name: "spans", spans: &["spans-demo", "cache-warmup", "task-inside-light-span", "judge", "search"] },
+    Example { name: "runs", spans: &["experiment-1", "eval-run", "scoring"] },
+    Example { name: "logging", spans: &["logging-demo", "qa-sample", "batch"] },
+    Example { name: "current_spans", spans: &["props-run", "child-1", "grandchild"] },
+    Example { name: "async_tasks", spans: &["async-demo", "worker-0", "worker-7", "inner"] },
+];
+
+pub(crate) fn run_all() -> Result<(), String> {
+    let bin_dir = crate::root().join("target/debug/examples");
+    for ex in EXAMPLES {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        eprintln!("xtask: == example {}", ex.name);
+        let out = Command::new(bin_dir.join(ex.name))
+            .env("DREADNODE_LOCAL_DIR", dir.path())
+            .env_remove("DREADNODE_SERVER")
+            .env_remove("DREADNODE_API_KEY")
+            .env_remove("DREADNODE_TRACE_BACKEND")
+            .env("HOME", dir.path())
+            .output()
+            .map_err(|e| format!("example {}: {e}", ex.name))?;
+        if !out.status.success() {
+            return Err(format!(
+                "example {} exited with {}: {}",
+                ex.name,
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let files: Vec<PathBuf> = stdout.lines().filter_map(|l| l.strip_prefix("wrote: ")).map(PathBuf::from).collect();
+        if files.is_empty() {
+            return Err(format!("example {} printed no 'wrote: <file>' line", ex.name));
+        }
+        let mut names = HashSet::new();
+        for f in &files {
+            if !f.starts_with(dir.path()) {
+                return Err(format!("example {} wrote outside DREADNODE_LOCAL_DIR: {}", ex.name, f.display()));
+            }
+            for n in check_file(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))? {
+                names.insert(n);
+            }
+        }
+        for want in ex.spans {
+            if !names.contains(*want) {
+                return Err(format!("example {}: no span named {want:?} in {files:?}", ex.name));
+            }
+        }
+        eprintln!("xtask:    ok ({} file(s), {} distinct span names)", files.len(), names.len());
+    }
+    eprintln!("{} passed, 0 failed", EXAMPLES.len());
+    Ok(())
+}
+
+fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut ids = HashSet::new();
+    let mut parents = Vec::new();
+    let mut names = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+        let obj = v.as_object().ok_or("line is not an object")?;
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        if keys != LINE_KEYS {
+            return Err(format!("line {}: keys {keys:?}, want {LINE_KEYS:?}", i + 1));
+        }
+        let attrs = obj["attributes"].as_object().ok_or("attributes is not an object")?;
+        for k in [
+            "dreadnode.version",
+            "dreadnode.type",
+            "dreadnode.label",
+            "dreadnode.tags",
+            "dreadnode.schema",
+            "logfire.msg",
+            "dreadnode.run.id",
+        ] {
+            if !attrs.contains_key(k) {
+                return Err(format!("line {}: attribute {k} missing", i + 1));
+            }
+        }
+        if attrs["dreadnode.type"] != "span" {
+            for k in ["dreadnode.project", "dreadnode.metrics"] {
+                if !attrs.contains_key(k) {
+                    return Err(format!("line {}: task attribute {k} missing", i + 1));
+                }
+            }
+        }
+        for (k, v) in attrs {
+            if let Some(s) = v.as_str() {
+                if (s.starts_with('{') || s.starts_with('['))
+                    && serde_json::from_str::<Value>(s).is_ok()
+                    && (s.contains("\": ") || s.contains(", \""))
+                {
+                    return Err(format!("line {}: attribute {k} is not compact JSON", i + 1));
+                }
+            }
+        }
+        ids.insert(obj["span_id"].as_str().unwrap_or_default().to_string());
+        if let Some(p) = obj["parent_id"].as_str() {
+            parents.push(p.to_string());
+        }
+        names.push(obj["name"].as_str().unwrap_or_default().to_string());
+    }
+    for p in parents {
+        if !ids.contains(&p) {
+            return Err(format!("parent_id {p} is not a span of the same file"));
+        }
+    }
+    Ok(names)
+}
