@@ -46,7 +46,10 @@ pub use error::Error;
 pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use metric::{Aggregation, MetricSeries};
 pub use object::{Hash16, ObjValue, SerializedObject, composite_hash, serialize, unknown_object};
-pub use record::{Event, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData};
+pub use record::{
+    Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status,
+    StoredObject, TaskData,
+};
 pub use scope::{Instrumented, Scope, panic_message};
 pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
 pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};

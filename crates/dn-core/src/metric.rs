@@ -78,6 +78,25 @@ impl MetricSeries {
         self.timestamps.push(ts);
         stored
     }
+    /// A series from stored points (as read back from JSON); the vectors are
+    /// cut to the shortest length.
+    pub fn from_parts(values: Vec<f64>, steps: Vec<i64>, timestamps: Vec<Timestamp>) -> MetricSeries {
+        let n = values.len().min(steps.len()).min(timestamps.len());
+        let (mut values, mut steps, mut timestamps) = (values, steps, timestamps);
+        values.truncate(n);
+        steps.truncate(n);
+        timestamps.truncate(n);
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        MetricSeries { raw_sum: values.iter().sum(), values, steps, timestamps, min_stored: min, max_stored: max }
+    }
+
+    /// Releases spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.values.shrink_to_fit();
+        self.steps.shrink_to_fit();
+        self.timestamps.shrink_to_fit();
+    }
     /// Stored values.
     pub fn values(&self) -> &[f64] {
         &self.values

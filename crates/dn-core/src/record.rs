@@ -120,6 +120,20 @@ pub struct TaskData {
 }
 
 impl TaskData {
+    /// Releases spare capacity: a finished task keeps exactly what it holds.
+    pub fn shrink_to_fit(&mut self) {
+        self.params.shrink_to_fit();
+        self.inputs.shrink_to_fit();
+        self.outputs.shrink_to_fit();
+        self.objects.shrink_to_fit();
+        self.schemas.shrink_to_fit();
+        self.metrics.shrink_to_fit();
+        for m in self.metrics.values_mut() {
+            m.shrink_to_fit();
+        }
+        self.artifacts.shrink_to_fit();
+    }
+
     /// Whether nothing was logged.
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
@@ -230,6 +244,113 @@ impl TaskData {
     }
 }
 
+/// The data of an ended task, shared by its handle and its record. The
+/// writer thread renders the attribute JSON once ([`FinishedTask::rendered`]),
+/// after which only that compact text is kept: a run holding thousands of
+/// finished tasks stays small.
+#[derive(Debug)]
+pub struct FinishedTask {
+    data: parking_lot::Mutex<Option<Arc<TaskData>>>,
+    rendered: std::sync::OnceLock<RenderedTask>,
+}
+
+impl FinishedTask {
+    /// Wraps the final data of a task.
+    pub fn new(data: Arc<TaskData>) -> Self {
+        FinishedTask { data: parking_lot::Mutex::new(Some(data)), rendered: std::sync::OnceLock::new() }
+    }
+    /// The structured data, until it has been rendered.
+    pub fn data(&self) -> Option<Arc<TaskData>> {
+        self.data.lock().clone()
+    }
+    /// The attribute JSON texts; renders them on first use and then drops
+    /// the structured data.
+    pub fn rendered(&self) -> &RenderedTask {
+        if let Some(r) = self.rendered.get() {
+            return r;
+        }
+        let data = self.data.lock().clone().unwrap_or_default();
+        let r = self.rendered.get_or_init(|| RenderedTask::render(&data));
+        *self.data.lock() = None;
+        r
+    }
+    /// The rendered texts if already rendered.
+    pub fn rendered_if_ready(&self) -> Option<&RenderedTask> {
+        self.rendered.get()
+    }
+}
+
+impl PartialEq for FinishedTask {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+/// The task attribute groups as compact JSON, in one buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedTask {
+    buf: Box<str>,
+    ends: [u32; 7],
+    has_objects: bool,
+}
+
+impl RenderedTask {
+    fn render(d: &TaskData) -> RenderedTask {
+        let parts = [
+            d.params_json(),
+            TaskData::refs_json(&d.inputs),
+            TaskData::refs_json(&d.outputs),
+            d.metrics_json(),
+            d.objects_json(),
+            d.schemas_json(),
+            d.artifacts_json(),
+        ];
+        let mut buf = String::with_capacity(parts.iter().map(String::len).sum());
+        let mut ends = [0u32; 7];
+        for (i, p) in parts.iter().enumerate() {
+            buf.push_str(p);
+            ends[i] = buf.len() as u32;
+        }
+        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects: !d.objects.is_empty() }
+    }
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.buf[start..self.ends[i] as usize]
+    }
+    /// `dreadnode.params`.
+    pub fn params(&self) -> &str {
+        self.part(0)
+    }
+    /// `dreadnode.inputs`.
+    pub fn inputs(&self) -> &str {
+        self.part(1)
+    }
+    /// `dreadnode.outputs`.
+    pub fn outputs(&self) -> &str {
+        self.part(2)
+    }
+    /// `dreadnode.metrics`.
+    pub fn metrics(&self) -> &str {
+        self.part(3)
+    }
+    /// `dreadnode.objects`.
+    pub fn objects(&self) -> &str {
+        self.part(4)
+    }
+    /// `dreadnode.object_schemas`.
+    pub fn schemas(&self) -> &str {
+        self.part(5)
+    }
+    /// `dreadnode.artifacts`.
+    pub fn artifacts(&self) -> &str {
+        self.part(6)
+    }
+    /// Whether any object exists.
+    pub fn has_objects(&self) -> bool {
+        self.has_objects
+    }
+}
+
 /// What kind of span a record is, with the data that kind carries.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordKind {
@@ -240,7 +361,7 @@ pub enum RecordKind {
         /// Span id of the parent task, skipping light spans.
         parent_task: Option<SpanId>,
         /// Everything logged on it.
-        data: Arc<TaskData>,
+        task: Arc<FinishedTask>,
     },
     /// A `push_update` span carrying what the run logged since the last one.
     RunUpdate {
@@ -261,11 +382,11 @@ pub struct SpanRecord {
     /// Whether the parent lives in another process.
     pub parent_is_remote: bool,
     /// Span name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Span type.
     pub span_type: SpanType,
     /// Cleaned label (`""` for runs and light spans).
-    pub label: String,
+    pub label: Arc<str>,
     /// Final status.
     pub status: Status,
     /// Start time.
@@ -318,15 +439,16 @@ impl SpanRecord {
         schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
         match &self.kind {
             RecordKind::Light => {}
-            RecordKind::Task { data, .. } => {
-                a.push((keys::PARAMS.into(), AttrValue::Str(data.params_json())));
-                a.push((keys::INPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.inputs))));
-                a.push((keys::OUTPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.outputs))));
-                a.push((keys::METRICS.into(), AttrValue::Str(data.metrics_json())));
-                a.push((keys::OBJECTS.into(), AttrValue::Str(data.objects_json())));
-                a.push((keys::OBJECT_SCHEMAS.into(), AttrValue::Str(data.schemas_json())));
-                a.push((keys::ARTIFACTS.into(), AttrValue::Str(data.artifacts_json())));
-                if !data.objects.is_empty() {
+            RecordKind::Task { task, .. } => {
+                let r = task.rendered();
+                a.push((keys::PARAMS.into(), s(r.params())));
+                a.push((keys::INPUTS.into(), s(r.inputs())));
+                a.push((keys::OUTPUTS.into(), s(r.outputs())));
+                a.push((keys::METRICS.into(), s(r.metrics())));
+                a.push((keys::OBJECTS.into(), s(r.objects())));
+                a.push((keys::OBJECT_SCHEMAS.into(), s(r.schemas())));
+                a.push((keys::ARTIFACTS.into(), s(r.artifacts())));
+                if r.has_objects() {
                     a.push((keys::LARGE_ATTRIBUTES.into(), large_attributes()));
                 }
             }

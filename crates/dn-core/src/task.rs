@@ -17,7 +17,7 @@ use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 use crate::metric::{Aggregation, MetricSeries};
 use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
 use crate::record::{
-    Event, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData,
+    Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData,
 };
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::sink::ExportReport;
@@ -46,10 +46,10 @@ pub(crate) struct TaskInner {
     pub(crate) span_id: SpanId,
     parent_span: Option<SpanId>,
     parent_remote: bool,
-    task_id: Arc<str>,
+    task_id: TaskId,
     run_id: Arc<str>,
-    name: String,
-    label: String,
+    name: Arc<str>,
+    label: Arc<str>,
     span_type: SpanType,
     project: Arc<str>,
     session: Option<Arc<str>>,
@@ -68,12 +68,28 @@ struct TaskState {
     end: Option<Timestamp>,
     status: Status,
     data: Arc<TaskData>,
+    finished: Option<Arc<FinishedTask>>,
     tags: Vec<String>,
+    /// User attributes, late keys and events: rare, so boxed.
+    extras: Option<Box<Extras>>,
+    children: Vec<TaskSpan>,
+    mark: Option<Box<UpdateMark>>,
+}
+
+#[derive(Default)]
+struct Extras {
     attributes: Vec<(Key, AttrValue)>,
     late_keys: Vec<String>,
     events: Vec<Event>,
-    children: Vec<TaskSpan>,
-    mark: UpdateMark,
+}
+
+impl TaskState {
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+    fn mark(&mut self) -> &mut UpdateMark {
+        self.mark.get_or_insert_with(Default::default)
+    }
 }
 
 /// How much of the task's data the last run update already carried.
@@ -229,22 +245,23 @@ impl TaskSpan {
         };
         let span_id = SpanId::random();
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
-        let (task_id, run_id, project, run, is_root): (Arc<str>, Arc<str>, Arc<str>, Option<Weak<TaskInner>>, bool) =
+        let (task_id, run_id, project, run, is_root): (TaskId, Arc<str>, Arc<str>, Option<Weak<TaskInner>>, bool) =
             if n.is_run {
-                let id: Arc<str> = new_run_id().into();
+                let id = new_run_id();
                 let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-                (id.clone(), id, project, None, true)
+                (TaskId::new(&id), id.into(), project, None, true)
             } else if let Some(p) = &parent_task {
                 let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
-                (new_task_id().into(), p.0.run_id.clone(), p.0.project.clone(), run, false)
+                (TaskId::new(&new_task_id()), p.0.run_id.clone(), p.0.project.clone(), run, false)
             } else if let Parent::Remote { run_id, project, .. } = &n.parent {
-                (new_task_id().into(), run_id.clone(), project.clone(), None, true)
+                (TaskId::new(&new_task_id()), run_id.clone(), project.clone(), None, true)
             } else {
-                let id: Arc<str> = new_task_id().into();
+                let id = new_task_id();
                 let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-                (id.clone(), id, project, None, true)
+                (TaskId::new(&id), id.into(), project, None, true)
             };
-        let label = if n.is_run { String::new() } else { clean_str(n.label.as_deref().unwrap_or(&n.name)) };
+        let label: Arc<str> =
+            if n.is_run { "".into() } else { clean_str(n.label.as_deref().unwrap_or(&n.name)).into() };
         let mut tags = Vec::new();
         clean_tags(&mut tags, &n.tags);
         let inner = Arc::new(TaskInner {
@@ -255,7 +272,7 @@ impl TaskSpan {
             parent_remote: link.is_some_and(|l| l.remote),
             task_id,
             run_id,
-            name: n.name,
+            name: n.name.into(),
             label,
             span_type: n.span_type,
             project,
@@ -266,7 +283,12 @@ impl TaskSpan {
             is_root,
             is_run: n.is_run,
             start: Timestamp::now(),
-            state: Mutex::new(TaskState { tags, attributes: n.attributes, ..Default::default() }),
+            state: Mutex::new(TaskState {
+                tags,
+                extras: (!n.attributes.is_empty())
+                    .then(|| Box::new(Extras { attributes: n.attributes, ..Default::default() })),
+                ..Default::default()
+            }),
         });
         let task = TaskSpan(inner);
         if let Some(p) = &parent_task {
@@ -309,7 +331,7 @@ impl TaskSpan {
 
     /// Task id (the run id for runs; a dashed uuid for other tasks).
     pub fn task_id(&self) -> &str {
-        &self.0.task_id
+        self.0.task_id.as_str()
     }
     /// The run id (`root_id` in the Python SDK).
     pub fn run_id(&self) -> &str {
@@ -399,28 +421,45 @@ impl TaskSpan {
     pub fn tags(&self) -> Vec<String> {
         self.0.state.lock().tags.clone()
     }
+    fn snapshot(&self) -> Snapshot {
+        let st = self.0.state.lock();
+        match &st.finished {
+            Some(f) => match f.data() {
+                Some(d) => Snapshot::Data(d),
+                None => Snapshot::Rendered(f.clone()),
+            },
+            None => Snapshot::Data(st.data.clone()),
+        }
+    }
     /// Params as JSON values.
     pub fn params(&self) -> IndexMap<String, serde_json::Value> {
-        let data = self.0.state.lock().data.clone();
-        data.params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
+        match self.snapshot() {
+            Snapshot::Data(d) => {
+                d.params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
+            }
+            Snapshot::Rendered(f) => parse_map(f.rendered().params()),
+        }
     }
     /// Inputs by name (the last value logged under each name).
     pub fn inputs(&self) -> IndexMap<String, serde_json::Value> {
-        let data = self.0.state.lock().data.clone();
-        refs_to_values(&data, &data.inputs)
+        match self.snapshot() {
+            Snapshot::Data(d) => refs_to_values(&d, &d.inputs),
+            Snapshot::Rendered(f) => rendered_refs(f.rendered().inputs(), f.rendered().objects()),
+        }
     }
     /// Outputs by name.
     pub fn outputs(&self) -> IndexMap<String, serde_json::Value> {
-        let data = self.0.state.lock().data.clone();
-        refs_to_values(&data, &data.outputs)
+        match self.snapshot() {
+            Snapshot::Data(d) => refs_to_values(&d, &d.outputs),
+            Snapshot::Rendered(f) => rendered_refs(f.rendered().outputs(), f.rendered().objects()),
+        }
     }
     /// Metric series by name.
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
-        self.0.state.lock().data.metrics.clone()
-    }
-    /// A snapshot of everything logged.
-    pub fn data(&self) -> Arc<TaskData> {
-        self.0.state.lock().data.clone()
+        match self.snapshot() {
+            Snapshot::Data(d) => d.metrics.clone(),
+            Snapshot::Rendered(f) => rendered_metrics(f.rendered().metrics()),
+        }
     }
     /// Direct child tasks, in creation order.
     pub fn tasks(&self) -> Vec<TaskSpan> {
@@ -441,7 +480,7 @@ impl TaskSpan {
     fn with_open<R>(&self, f: impl FnOnce(&mut TaskState) -> R) -> Result<R, Error> {
         let mut st = self.0.state.lock();
         if st.end.is_some() {
-            return Err(Error::SpanEnded(self.0.name.clone()));
+            return Err(Error::SpanEnded(self.0.name.to_string()));
         }
         Ok(f(&mut st))
     }
@@ -452,7 +491,7 @@ impl TaskSpan {
         let json = param_json(value);
         self.with_open(|st| {
             Arc::make_mut(&mut st.data).params.insert(name.to_string(), json);
-            st.mark.dirty_params.push(name.to_string());
+            st.mark().dirty_params.push(name.to_string());
         })
     }
 
@@ -462,10 +501,12 @@ impl TaskSpan {
         let entries = map_entries(params, "log_params")?;
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
+            let mut keys = Vec::with_capacity(entries.len());
             for (k, v) in entries {
                 data.params.insert(k.clone(), v.to_json());
-                st.mark.dirty_params.push(k);
+                keys.push(k);
             }
+            st.mark().dirty_params.extend(keys);
         })
     }
 
@@ -590,7 +631,7 @@ impl TaskSpan {
         K: AsRef<str>,
     {
         if !self.active() {
-            return Err(Error::SpanEnded(self.0.name.clone()));
+            return Err(Error::SpanEnded(self.0.name.to_string()));
         }
         let sample = TaskSpan::create(
             &self.0.tracer,
@@ -651,7 +692,7 @@ impl TaskSpan {
         attributes.push((keys::LINK_HASH.into(), AttrValue::Str(b.to_string())));
         attributes.push((keys::ORIGIN_SPAN_ID.into(), AttrValue::Str(self.0.span_id.to_string())));
         let ev = Event { name: keys::EVENT_OBJECT_LINK.into(), timestamp: Timestamp::now(), attributes };
-        self.with_open(|st| st.events.push(ev))
+        self.with_open(|st| st.extras().events.push(ev))
     }
 
     /// Adds tags (cleaned, de-duplicated).
@@ -668,7 +709,10 @@ impl TaskSpan {
     /// stored as compact JSON.
     pub fn set_attribute<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
         let v = AttrValue::from_serialize(value);
-        self.with_open(|st| set_attr(&mut st.attributes, &mut st.late_keys, key, v))
+        self.with_open(|st| {
+            let x = st.extras();
+            set_attr(&mut x.attributes, &mut x.late_keys, key, v)
+        })
     }
 
     /// Adds an artifact record (a compact JSON object) to this task.
@@ -685,7 +729,11 @@ impl TaskSpan {
 
     /// Records an exception event and sets the ERROR status.
     pub fn record_exception(&self, type_name: &str, message: &str, escaped: bool) -> Result<(), Error> {
-        self.with_open(|st| fail_state(&mut st.status, &mut st.events, type_name, message, escaped))
+        self.with_open(|st| {
+            let mut status = std::mem::take(&mut st.status);
+            fail_state(&mut status, &mut st.extras().events, type_name, message, escaped);
+            st.status = status;
+        })
     }
 
     /// Sets the status to OK (unless it already failed).
@@ -705,14 +753,20 @@ impl TaskSpan {
         let rec = {
             let mut st = self.0.state.lock();
             if st.end.is_some() {
-                return Err(Error::SpanEnded(self.0.name.clone()));
+                return Err(Error::SpanEnded(self.0.name.to_string()));
             }
             let now = Timestamp::now();
             st.end = Some(now);
+            st.children.shrink_to_fit();
             self.0.build_record(&mut st, now)
         };
         if self.0.is_root {
             self.0.tracer.unregister_root(self.0.span_id.to_u64());
+        }
+        if self.0.tracer.inner.sink.backlog() > PRE_RENDER_BACKLOG {
+            if let RecordKind::Task { task, .. } = &rec.kind {
+                task.rendered();
+            }
         }
         self.0.tracer.export(rec);
         Ok(())
@@ -741,7 +795,7 @@ impl TaskSpan {
     pub fn take_update(&self) -> Result<Option<SpanRecord>, Error> {
         self.with_open(|st| {
             let data = st.data.clone();
-            let m = &mut st.mark;
+            let m = st.mark();
             let mut delta = TaskData::default();
             m.dirty_params.sort();
             m.dirty_params.dedup();
@@ -776,9 +830,9 @@ impl TaskSpan {
                 span_id: SpanId::random(),
                 parent_id: Some(self.0.span_id),
                 parent_is_remote: false,
-                name: format!("run.{}.update", self.0.run_id),
+                name: format!("run.{}.update", self.0.run_id).into(),
                 span_type: SpanType::RunUpdate,
-                label: String::new(),
+                label: "".into(),
                 status: Status::Unset,
                 start: now,
                 end: now,
@@ -800,6 +854,14 @@ impl TaskInner {
     }
 
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
+        let mut data = std::mem::replace(&mut st.data, empty_data());
+        if !data.is_empty() {
+            Arc::make_mut(&mut data).shrink_to_fit();
+        }
+        let finished = Arc::new(FinishedTask::new(data));
+        st.finished = Some(finished.clone());
+        st.mark = None;
+        let extras = st.extras.take().map(|b| *b).unwrap_or_default();
         SpanRecord {
             trace_id: self.trace_id,
             span_id: self.span_id,
@@ -813,10 +875,10 @@ impl TaskInner {
             end,
             route: self.route(),
             tags: st.tags.clone(),
-            attributes: std::mem::take(&mut st.attributes),
-            late_attribute_keys: std::mem::take(&mut st.late_keys),
-            events: std::mem::take(&mut st.events),
-            kind: RecordKind::Task { parent_task: self.parent_task_span, data: st.data.clone() },
+            attributes: extras.attributes,
+            late_attribute_keys: extras.late_keys,
+            events: extras.events,
+            kind: RecordKind::Task { parent_task: self.parent_task_span, task: finished },
             version: VERSION,
         }
     }
@@ -840,7 +902,7 @@ impl std::fmt::Debug for TaskSpan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskSpan")
             .field("name", &self.0.name)
-            .field("task_id", &self.0.task_id)
+            .field("task_id", &self.0.task_id.as_str())
             .field("run_id", &self.0.run_id)
             .field("span_id", &self.0.span_id)
             .field("active", &self.active())
@@ -854,6 +916,71 @@ impl PartialEq for TaskSpan {
     }
 }
 impl Eq for TaskSpan {}
+
+/// Queue backlog above which `end()` renders a task's data itself.
+const PRE_RENDER_BACKLOG: usize = 32;
+
+/// A task or run id kept inline (a dashed uuid is 36 ASCII bytes).
+#[derive(Clone, Copy)]
+struct TaskId {
+    len: u8,
+    buf: [u8; 36],
+}
+
+impl TaskId {
+    fn new(id: &str) -> TaskId {
+        let mut buf = [0u8; 36];
+        let n = id.len().min(36);
+        buf[..n].copy_from_slice(&id.as_bytes()[..n]);
+        TaskId { len: n as u8, buf }
+    }
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+enum Snapshot {
+    Data(Arc<TaskData>),
+    Rendered(Arc<FinishedTask>),
+}
+
+fn empty_data() -> Arc<TaskData> {
+    static EMPTY: std::sync::OnceLock<Arc<TaskData>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(TaskData::default())).clone()
+}
+
+fn parse_map(json: &str) -> IndexMap<String, serde_json::Value> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+        _ => IndexMap::new(),
+    }
+}
+
+fn rendered_refs(refs_json: &str, objects_json: &str) -> IndexMap<String, serde_json::Value> {
+    let objects = parse_map(objects_json);
+    let refs: Vec<serde_json::Value> = serde_json::from_str(refs_json).unwrap_or_default();
+    refs.iter()
+        .map(|r| {
+            let o = r["hash"].as_str().and_then(|h| objects.get(h));
+            let v = o.map(|o| if o["type"] == "uri" { o["uri"].clone() } else { o["value"].clone() });
+            (r["name"].as_str().unwrap_or_default().to_string(), v.unwrap_or_default())
+        })
+        .collect()
+}
+
+fn rendered_metrics(json: &str) -> IndexMap<String, MetricSeries> {
+    parse_map(json)
+        .into_iter()
+        .map(|(k, v)| {
+            let values = v["values"].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect());
+            let steps = v["steps"].as_array().map(|a| a.iter().map(|x| x.as_i64().unwrap_or(0)).collect());
+            let ts = v["timestamps"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().and_then(Timestamp::parse_iso).unwrap_or_default()).collect());
+            (k, MetricSeries::from_parts(values.unwrap_or_default(), steps.unwrap_or_default(), ts.unwrap_or_default()))
+        })
+        .collect()
+}
 
 #[derive(Clone, Copy)]
 enum Side {
@@ -1186,7 +1313,7 @@ impl RunBuilder {
         for (k, v) in self.params {
             let _ = run.with_open(|st| {
                 Arc::make_mut(&mut st.data).params.insert(k.clone(), v);
-                st.mark.dirty_params.push(k);
+                st.mark().dirty_params.push(k);
             });
         }
         for (k, o) in self.inputs {
@@ -1294,7 +1421,7 @@ impl TaskAndRunBuilder {
         for (k, v) in self.params {
             let _ = task.with_open(|st| {
                 Arc::make_mut(&mut st.data).params.insert(k.clone(), v);
-                st.mark.dirty_params.push(k);
+                st.mark().dirty_params.push(k);
             });
         }
         for (k, o) in self.inputs {

@@ -58,6 +58,49 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Parses the form written by [`Timestamp::write_iso`] (UTC, `+00:00`).
+    pub fn parse_iso(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let mut nanos = 0i64;
+        let rest = &s[19..];
+        let tz = if let Some(frac) = rest.strip_prefix('.') {
+            let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+            let mut padded = digits.clone();
+            padded.truncate(9);
+            while padded.len() < 9 {
+                padded.push('0');
+            }
+            nanos = padded.parse().ok()?;
+            &frac[digits.len()..]
+        } else {
+            rest
+        };
+        if !(tz == "+00:00" || tz == "Z" || tz.is_empty()) {
+            return None;
+        }
+        let days = days_from_civil(y, mo as u32, d as u32);
+        let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+        (secs >= 0).then(|| Timestamp((secs as u64) * 1_000_000_000 + nanos as u64))
+    }
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -82,6 +125,11 @@ mod tests {
         let t = Timestamp::from_nanos(1_795_521_015_469_723_999);
         assert_eq!(t.to_iso(), "2026-11-24T11:50:15.469723+00:00");
         assert_eq!(Timestamp::from_nanos(0).to_iso(), "1970-01-01T00:00:00.000000+00:00");
+        for t in [0u64, 1_795_521_015_469_723_000, 1_709_164_800_000_000_000, 951_782_400_123_456_000] {
+            let ts = Timestamp::from_nanos(t);
+            assert_eq!(Timestamp::parse_iso(&ts.to_iso()), Some(ts));
+        }
+        assert_eq!(Timestamp::parse_iso("garbage"), None);
         // leap day
         assert_eq!(Timestamp::from_nanos(1_709_164_800_000_000_000).to_iso(), "2024-02-29T00:00:00.000000+00:00");
     }

@@ -61,7 +61,7 @@ pub fn to_span_data(rec: &SpanRecord, scope: &InstrumentationScope, project_over
             .map_or(opentelemetry::SpanId::INVALID, |p| opentelemetry::SpanId::from_bytes(p.to_bytes())),
         parent_span_is_remote: rec.parent_is_remote,
         span_kind: SpanKind::Internal,
-        name: Cow::Owned(rec.name.clone()),
+        name: Cow::Owned(rec.name.to_string()),
         start_time: rec.start.to_system_time(),
         end_time: rec.end.to_system_time(),
         attributes,

@@ -3,11 +3,11 @@
 //! on the writer thread.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use dn_core::{ExportReport, ExporterReport, SpanRecord, SpanSink};
 use parking_lot::Mutex;
 
@@ -16,7 +16,7 @@ use crate::Exporter;
 /// Default queue capacity in records: enough for a 100 000-span burst.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
 /// Most records handed to the exporters in one batch.
-pub const MAX_BATCH: usize = 2048;
+pub const MAX_BATCH: usize = 256;
 
 enum Control {
     Flush(Sender<()>),
@@ -24,6 +24,10 @@ enum Control {
 }
 
 struct Shared {
+    /// Records in the queue now; the bound is enforced on this count, so the
+    /// queue allocates only for what it holds.
+    queued: AtomicUsize,
+    capacity: usize,
     accepted: AtomicU64,
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
@@ -81,9 +85,11 @@ impl ExportPipelineBuilder {
     }
     /// Starts the writer thread.
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
-        let (tx, rx) = bounded(self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY));
+        let (tx, rx) = unbounded();
         let (ctl, ctl_rx) = unbounded();
         let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
             accepted: AtomicU64::new(0),
             dropped_full: AtomicU64::new(0),
             dropped_closed: AtomicU64::new(0),
@@ -108,7 +114,7 @@ impl ExportPipeline {
     }
     /// Records waiting in the queue now.
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     fn report(&self, timed_out: bool) -> ExportReport {
@@ -136,20 +142,27 @@ impl SpanSink for ExportPipeline {
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.tx.try_send(record) {
+        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= self.shared.capacity {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
+            if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
+                tracing::warn!(target: "dn", "export queue full ({} records): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1);
+            }
+            return;
+        }
+        match self.tx.send(record) {
             Ok(()) => {
                 self.shared.accepted.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Full(_)) => {
-                let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
-                if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
-                    tracing::warn!(target: "dn", "export queue full ({} records): span dropped ({} so far); the flush/shutdown report counts every drop", self.tx.capacity().unwrap_or(0), n + 1);
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(_) => {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
                 self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    fn backlog(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     fn flush(&self, timeout: Duration) -> ExportReport {
@@ -188,6 +201,7 @@ fn writer_loop(
         if batch.is_empty() {
             return;
         }
+        shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
         for e in exporters.iter_mut() {
             e.export(batch);
         }

@@ -218,3 +218,31 @@ fn a_malformed_profile_is_an_error_naming_the_file() {
         assert_eq!(s.project, "proj-1");
     }
 }
+
+#[test]
+fn finished_task_properties_survive_rendering() {
+    let (dn, _dir) = instance();
+    let run = dn.run("r").start().unwrap();
+    let child = dn.task_span("c").parent(&run).start();
+    child.log_param("p", &json!({"deep": [1, 2]})).unwrap();
+    child.log_input("question", "q?").unwrap();
+    child.log_output("answer", &json!({"a": 1.5})).unwrap();
+    child.log_metric("loss", Metric::new(0.5).step(3)).unwrap();
+    child.log_metric("loss", Metric::new(f64::NAN).step(4)).unwrap();
+    let before = (child.params(), child.inputs(), child.outputs(), child.metrics());
+    child.end().unwrap();
+    dn.flush(); // the writer renders the task and frees its structured data
+    let after = (child.params(), child.inputs(), child.outputs(), child.metrics());
+    assert_eq!(before.0, after.0);
+    assert_eq!(before.1, after.1);
+    assert_eq!(before.2, after.2);
+    let (b, a) = (&before.3["loss"], &after.3["loss"]);
+    assert_eq!(b.steps(), a.steps());
+    assert_eq!(
+        b.timestamps().iter().map(|t| t.as_nanos() / 1000).collect::<Vec<_>>(),
+        a.timestamps().iter().map(|t| t.as_nanos() / 1000).collect::<Vec<_>>()
+    );
+    assert_eq!(a.values()[0], 0.5);
+    assert!(a.values()[1].is_nan(), "a non-finite value reads back as NaN");
+    assert_eq!(run.tasks(), vec![child]);
+}

@@ -1,0 +1,67 @@
+//! Child processes that panic or never call shutdown still leave every
+//! finished span on disk; a run of 10 000 tasks stays small.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run_child(bin: &str, dir: &Path) -> std::process::Output {
+    Command::new(bin)
+        .env("DREADNODE_LOCAL_DIR", dir)
+        .env("HOME", dir)
+        .env_remove("DREADNODE_SERVER")
+        .env_remove("DREADNODE_API_KEY")
+        .env_remove("DREADNODE_TRACE_BACKEND")
+        .output()
+        .expect("child runs")
+}
+
+fn spans(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let root = dir.join("projects/default");
+    for run in std::fs::read_dir(root).expect("project dir") {
+        let f = run.expect("entry").path().join("spans.jsonl");
+        for l in std::fs::read_to_string(f).expect("spans file").lines() {
+            out.push(serde_json::from_str(l).expect("json line"));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_process_that_panics_inside_a_run_keeps_every_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child(env!("CARGO_BIN_EXE_panic_in_run"), dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("boom in main"));
+    let s = spans(dir.path());
+    let by_name = |n: &str| s.iter().find(|x| x["name"] == n).unwrap_or_else(|| panic!("no span {n} in {s:?}"));
+    assert_eq!(by_name("finished-task")["status"], "UNSET");
+    assert_eq!(by_name("open-task")["status"], "ERROR", "the task open during the panic is failed");
+    assert!(by_name("open-task")["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("kept"));
+    assert_eq!(by_name("panicking-run")["status"], "ERROR");
+    assert_eq!(s.len(), 3);
+}
+
+#[test]
+fn a_process_that_returns_without_shutdown_keeps_every_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child(env!("CARGO_BIN_EXE_no_shutdown"), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 1001, "1000 tasks and the run left open");
+    assert!(s.iter().any(|x| x["name"] == "no-shutdown-run"));
+}
+
+#[test]
+fn a_run_holding_ten_thousand_finished_tasks_stays_under_20_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child(env!("CARGO_BIN_EXE_rss_run"), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["tasks"], 10_000);
+    let rss_mib = v["rss_kib"].as_u64().unwrap() as f64 / 1024.0;
+    assert!(rss_mib < 20.0, "RSS {rss_mib:.1} MiB");
+    assert_eq!(spans(dir.path()).len(), 10_001);
+}

@@ -1,0 +1,43 @@
+//! Capacity with default settings: bursts are kept, open files are bounded.
+
+mod common;
+
+use common::{instance, read_all};
+
+#[test]
+fn a_burst_of_100k_task_spans_keeps_every_span() {
+    let (dn, dir) = instance();
+    let run = dn.run("burst").enter().unwrap();
+    for i in 0..100_000 {
+        dn.task_span("t").run(|t| t.log_metric("i", i as f64).unwrap());
+    }
+    drop(run);
+    let report = dn.shutdown();
+    assert_eq!(report.dropped(), 0, "{report:?}");
+    assert_eq!(report.accepted, 100_001);
+    assert_eq!(read_all(dir.path()).len(), 100_001);
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_runs_hold_a_bounded_number_of_files_open() {
+    let (dn, dir) = instance();
+    let before = open_fds();
+    let mut peak = 0;
+    for i in 0..10_000 {
+        dn.run(format!("run-{i}")).run(|r| r.log_metric("m", 1.0).unwrap()).unwrap();
+        if i % 500 == 0 {
+            dn.flush();
+            peak = peak.max(open_fds());
+        }
+    }
+    dn.flush();
+    peak = peak.max(open_fds());
+    assert!(peak <= before + dn::export::DEFAULT_MAX_OPEN_FILES + 8, "peak {peak} fds, {before} before");
+    dn.shutdown();
+    let runs = std::fs::read_dir(dir.path().join("projects/default")).unwrap().count();
+    assert_eq!(runs, 10_000);
+}

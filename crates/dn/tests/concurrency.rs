@@ -1,0 +1,145 @@
+//! Threads and tokio tasks: every span written once with the right parents,
+//! no deadlock, and memory bounded when the writer is slower than producers.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{instance, spans};
+use dn::ContextExt as _;
+use dn::core::{ExporterReport, SpanRecord, SpanSink, Tracer};
+use dn::export::{ExportPipeline, Exporter};
+use serde_json::Value;
+
+#[test]
+fn eight_threads_by_ten_thousand_task_spans() {
+    let (dn, dir) = instance();
+    let run = dn.run("threads").start().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let ctx = run.context();
+            let dn = dn.clone();
+            std::thread::spawn(move || {
+                let _g = ctx.enter();
+                for i in 0..10_000 {
+                    dn.task_span(format!("t{t}-{i}")).run(|task| task.log_metric("i", i as f64).unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    run.end().unwrap();
+    let report = dn.shutdown();
+    assert!(report.is_clean(), "{report:?}");
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 80_001);
+    let ids: HashSet<&str> = s.iter().map(|x| x["span_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 80_001, "every span written once");
+    let run_id = run.span_id().to_string();
+    for x in s.iter().filter(|x| x["name"] != "threads") {
+        assert_eq!(x["parent_id"], run_id.as_str());
+        assert_eq!(x["attributes"]["dreadnode.task.parent_id"], run_id.as_str());
+    }
+    assert_eq!(run.tasks().len(), 80_000);
+}
+
+#[test]
+fn a_thousand_concurrent_tokio_tasks_nest_correctly() {
+    let (dn, dir) = instance();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let run = dn.run("tokio").start().unwrap();
+    let r2 = run.clone();
+    let dn2 = dn.clone();
+    rt.block_on(r2.instrument(async move {
+        let mut hs = Vec::new();
+        for i in 0..1000 {
+            let dn = dn2.clone();
+            hs.push(tokio::spawn(
+                async move {
+                    dn.task_span(format!("outer-{i}"))
+                        .instrument(async move {
+                            tokio::task::yield_now().await;
+                            dn.task_span(format!("inner-{i}"))
+                                .instrument(async move {
+                                    tokio::time::sleep(Duration::from_micros((i % 7) as u64 * 100)).await;
+                                    dn::log_input("i", &i).unwrap();
+                                    dn.span(format!("light-{i}")).instrument(tokio::task::yield_now()).await;
+                                })
+                                .await;
+                            dn::log_output("done", &i).unwrap();
+                        })
+                        .await
+                }
+                .in_current_context(),
+            ));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    }));
+    let report = dn.shutdown();
+    assert!(report.is_clean(), "{report:?}");
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 3001);
+    let by_id: HashMap<&str, &Value> = s.iter().map(|x| (x["span_id"].as_str().unwrap(), x)).collect();
+    let parent_name = |x: &Value| by_id[x["parent_id"].as_str().unwrap()]["name"].as_str().unwrap().to_string();
+    for x in &s {
+        let name = x["name"].as_str().unwrap();
+        if let Some(i) = name.strip_prefix("inner-") {
+            assert_eq!(parent_name(x), format!("outer-{i}"));
+            assert!(x["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("\"i\""));
+        } else if let Some(i) = name.strip_prefix("light-") {
+            assert_eq!(parent_name(x), format!("inner-{i}"));
+        } else if name.starts_with("outer-") {
+            assert_eq!(parent_name(x), "tokio");
+        }
+    }
+}
+
+/// An exporter that is slower than any producer.
+struct SlowExporter {
+    received: Arc<AtomicU64>,
+}
+
+impl Exporter for SlowExporter {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn export(&mut self, batch: &[Box<SpanRecord>]) {
+        std::thread::sleep(Duration::from_millis(2));
+        self.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+    fn flush(&mut self) {}
+    fn shutdown(&mut self) {}
+    fn report(&self) -> ExporterReport {
+        ExporterReport { name: "slow".into(), exported: self.received.load(Ordering::Relaxed), ..Default::default() }
+    }
+}
+
+#[test]
+fn a_slow_writer_means_counted_drops_not_unbounded_memory() {
+    let received = Arc::new(AtomicU64::new(0));
+    let pipeline = Arc::new(
+        ExportPipeline::builder()
+            .exporter(SlowExporter { received: received.clone() })
+            .queue_capacity(256)
+            .build()
+            .unwrap(),
+    );
+    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    let produced = 50_000u64;
+    for i in 0..produced {
+        tracer.span(format!("s{i}")).run(|| ());
+        assert!(pipeline.queued() <= 256, "the queue never grows past its capacity");
+    }
+    let report = pipeline.flush(Duration::from_secs(30));
+    assert!(report.dropped_queue_full > 0, "{report:?}");
+    assert_eq!(report.accepted + report.dropped_queue_full, produced, "every span is either written or counted");
+    assert_eq!(received.load(Ordering::Relaxed), report.accepted);
+    assert_eq!(report.dropped(), report.dropped_queue_full);
+}
