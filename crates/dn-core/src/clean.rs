@@ -2,6 +2,7 @@
 //! become path components.
 
 use crate::Error;
+use crate::text::SharedStr;
 
 /// Longest span name kept; longer names are cut at a char boundary.
 pub const MAX_NAME_LEN: usize = 1024;
@@ -63,9 +64,9 @@ pub fn validate_component(what: &str, value: &str) -> Result<(), Error> {
 /// Normalises a span name: empty becomes `unnamed`, names over
 /// [`MAX_NAME_LEN`] bytes are cut at a char boundary. Returns whether it
 /// changed anything.
-pub(crate) fn normalize_name(name: &mut String) -> bool {
+pub(crate) fn normalize_name(name: &mut SharedStr) -> bool {
     if name.is_empty() {
-        name.push_str("unnamed");
+        *name = SharedStr::Static("unnamed");
         return true;
     }
     if name.len() > MAX_NAME_LEN {
@@ -73,10 +74,21 @@ pub(crate) fn normalize_name(name: &mut String) -> bool {
         while !name.is_char_boundary(cut) {
             cut -= 1;
         }
-        name.truncate(cut);
+        *name = name[..cut].to_string().into();
         return true;
     }
     false
+}
+
+/// `clean_str` that reuses `s` (no allocation) when it is already clean.
+pub(crate) fn clean_shared(s: &SharedStr) -> SharedStr {
+    let b = s.as_bytes();
+    let clean = !b.is_empty()
+        && b[0] != b'_'
+        && b[b.len() - 1] != b'_'
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'/' | b'@' | b'.'))
+        && !s.contains("__");
+    if clean { s.clone() } else { clean_str(s).into() }
 }
 
 #[cfg(test)]
@@ -114,13 +126,16 @@ mod tests {
 
     #[test]
     fn names_are_normalized() {
-        let mut n = String::new();
+        let mut n = SharedStr::from("");
         assert!(normalize_name(&mut n));
         assert_eq!(n, "unnamed");
-        let mut n = "é".repeat(1000);
+        let mut n = SharedStr::from("é".repeat(1000));
         assert!(normalize_name(&mut n));
         assert!(n.len() <= MAX_NAME_LEN);
-        let mut n = "ok".to_string();
+        let mut n = SharedStr::from("ok");
         assert!(!normalize_name(&mut n));
+        for s in ["data-prep", "ok", "a_b", "_x", "x_", "Data", "a__b"] {
+            assert_eq!(clean_shared(&SharedStr::from(s)).as_str(), clean_str(s), "{s}");
+        }
     }
 }

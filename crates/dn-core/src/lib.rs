@@ -34,6 +34,7 @@ mod scope;
 mod sink;
 mod span;
 mod task;
+mod text;
 mod time;
 mod tracer;
 
@@ -56,6 +57,7 @@ pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
 pub use task::{
     Metric, ObjectMeta, RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan, TaskSpanBuilder,
 };
+pub use text::SharedStr;
 pub use time::Timestamp;
 pub use tracer::{Tracer, VERSION};
 

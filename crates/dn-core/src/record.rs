@@ -12,6 +12,7 @@ use crate::ids::{SpanId, TraceId};
 use crate::json::write_str;
 use crate::metric::MetricSeries;
 use crate::object::Hash16;
+use crate::text::SharedStr;
 use crate::time::Timestamp;
 
 /// Attribute key type: static for the SDK's own keys, owned for user keys.
@@ -56,8 +57,9 @@ pub struct Event {
 pub struct Route {
     /// Project key (path component).
     pub project: Arc<str>,
-    /// Run id (path component).
-    pub run_id: Arc<str>,
+    /// Run id (path component); empty for a light span outside any run,
+    /// whose run id is its trace id (see [`SpanRecord::run_id`]).
+    pub run_id: SharedStr,
     /// Session id; when set, the record goes to the session file.
     pub session_id: Option<Arc<str>>,
 }
@@ -365,8 +367,8 @@ pub enum RecordKind {
     },
     /// A `push_update` span carrying what the run logged since the last one.
     RunUpdate {
-        /// The new data only.
-        data: TaskData,
+        /// The new data only (boxed: updates are rare, records are moved often).
+        data: Box<TaskData>,
     },
 }
 
@@ -382,11 +384,11 @@ pub struct SpanRecord {
     /// Whether the parent lives in another process.
     pub parent_is_remote: bool,
     /// Span name.
-    pub name: Arc<str>,
+    pub name: SharedStr,
     /// Span type.
     pub span_type: SpanType,
     /// Cleaned label (`""` for runs and light spans).
-    pub label: Arc<str>,
+    pub label: SharedStr,
     /// Final status.
     pub status: Status,
     /// Start time.
@@ -410,6 +412,16 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
+    /// The run id the record belongs to: the route's, or for a light span
+    /// outside any run, its trace id.
+    pub fn run_id(&self) -> std::borrow::Cow<'_, str> {
+        if self.route.run_id.is_empty() {
+            std::borrow::Cow::Owned(self.trace_id.to_string())
+        } else {
+            std::borrow::Cow::Borrowed(&self.route.run_id)
+        }
+    }
+
     /// The ordered attribute list of SPEC §5, with the task groups rendered as
     /// compact JSON strings. Call it off the hot path (on the writer thread).
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
@@ -434,7 +446,7 @@ impl SpanRecord {
             a.push((keys::TASK_PARENT_ID.into(), AttrValue::Str(p.to_string())));
             schema_props.push(keys::TASK_PARENT_ID);
         }
-        a.push((keys::RUN_ID.into(), s(&self.route.run_id)));
+        a.push((keys::RUN_ID.into(), s(&self.run_id())));
         a.extend(user.into_iter().cloned());
         schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
         match &self.kind {

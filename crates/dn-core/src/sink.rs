@@ -12,7 +12,7 @@ use crate::record::SpanRecord;
 pub trait SpanSink: Send + Sync + 'static {
     /// Hands one finished record over. Must not block; when it cannot take
     /// the record it counts the drop.
-    fn export(&self, record: Box<SpanRecord>);
+    fn export(&self, record: SpanRecord);
     /// Writes everything handed over so far, waiting at most `timeout`.
     fn flush(&self, timeout: Duration) -> ExportReport;
     /// Records handed over but not yet exported. When it is large, ending a
@@ -74,7 +74,7 @@ pub struct NullSink {
 }
 
 impl SpanSink for NullSink {
-    fn export(&self, _record: Box<SpanRecord>) {
+    fn export(&self, _record: SpanRecord) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
     fn flush(&self, _timeout: Duration) -> ExportReport {
@@ -88,7 +88,7 @@ impl SpanSink for NullSink {
 /// A sink that keeps every record in memory; for tests and tools.
 #[derive(Debug, Default, Clone)]
 pub struct MemorySink {
-    records: Arc<parking_lot::Mutex<Vec<Box<SpanRecord>>>>,
+    records: Arc<parking_lot::Mutex<Vec<SpanRecord>>>,
 }
 
 impl MemorySink {
@@ -97,13 +97,13 @@ impl MemorySink {
         Self::default()
     }
     /// Takes the records received so far.
-    pub fn take(&self) -> Vec<Box<SpanRecord>> {
+    pub fn take(&self) -> Vec<SpanRecord> {
         std::mem::take(&mut *self.records.lock())
     }
 }
 
 impl SpanSink for MemorySink {
-    fn export(&self, record: Box<SpanRecord>) {
+    fn export(&self, record: SpanRecord) {
         self.records.lock().push(record);
     }
     fn flush(&self, _timeout: Duration) -> ExportReport {

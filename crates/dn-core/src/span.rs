@@ -1,17 +1,17 @@
 //! Light spans: timing, tags and attributes, no task bookkeeping.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::attrs::{AttrValue, SpanType};
 use crate::clean::{clean_tags, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
-use crate::ids::{SpanId, TraceId, new_task_id};
+use crate::ids::{SpanId, TraceId};
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{fail_state, set_attr};
+use crate::text::SharedStr;
 use crate::time::Timestamp;
 use crate::tracer::{Tracer, VERSION};
 
@@ -21,7 +21,7 @@ pub struct LightSpan {
     trace_id: TraceId,
     span_id: SpanId,
     parent: Option<SpanLink>,
-    name: String,
+    name: SharedStr,
     start: Timestamp,
     tags: Vec<String>,
     attributes: Vec<(Key, AttrValue)>,
@@ -39,12 +39,10 @@ impl LightSpan {
             b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
         }
         let route = match &parent_ctx.task {
-            Some(t) => {
-                Route { project: t.project().into(), run_id: t.run_id().into(), session_id: parent_ctx.session.clone() }
-            }
+            Some(t) => t.route_with_session(parent_ctx.session.clone()),
             None => Route {
                 project: b.tracer.inner.default_project.clone(),
-                run_id: Arc::from(new_task_id()),
+                run_id: SharedStr::default(),
                 session_id: parent_ctx.session.clone(),
             },
         };
@@ -111,9 +109,9 @@ impl LightSpan {
             span_id: self.span_id,
             parent_id: self.parent.map(|p| p.span_id),
             parent_is_remote: self.parent.is_some_and(|p| p.remote),
-            name: std::mem::take(&mut self.name).into(),
+            name: std::mem::take(&mut self.name),
             span_type: SpanType::Span,
-            label: "".into(),
+            label: SharedStr::default(),
             status: std::mem::take(&mut self.status),
             start: self.start,
             end: Timestamp::now(),
@@ -190,13 +188,13 @@ impl Drop for SpanGuard {
 #[must_use = "a builder does nothing until started"]
 pub struct SpanBuilder {
     tracer: Tracer,
-    name: String,
+    name: SharedStr,
     tags: Vec<String>,
     attributes: Vec<(Key, AttrValue)>,
 }
 
 impl SpanBuilder {
-    pub(crate) fn new(tracer: Tracer, name: String) -> Self {
+    pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
         SpanBuilder { tracer, name, tags: vec![], attributes: vec![] }
     }
     /// Tags (cleaned, de-duplicated).

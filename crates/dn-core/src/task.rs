@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::attrs::{AttrValue, SpanType, keys};
-use crate::clean::{clean_str, clean_tags, normalize_name, validate_component};
+use crate::clean::{clean_shared, clean_str, clean_tags, normalize_name, validate_component};
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 use crate::metric::{Aggregation, MetricSeries};
@@ -21,6 +21,7 @@ use crate::record::{
 };
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::sink::ExportReport;
+use crate::text::SharedStr;
 use crate::time::Timestamp;
 use crate::tracer::{Tracer, VERSION};
 
@@ -47,9 +48,9 @@ pub(crate) struct TaskInner {
     parent_span: Option<SpanId>,
     parent_remote: bool,
     task_id: TaskId,
-    run_id: Arc<str>,
-    name: Arc<str>,
-    label: Arc<str>,
+    run_id: SharedStr,
+    name: SharedStr,
+    label: SharedStr,
     span_type: SpanType,
     project: Arc<str>,
     session: Option<Arc<str>>,
@@ -211,12 +212,12 @@ pub(crate) enum Parent {
     /// Under a given task.
     Task(TaskSpan),
     /// Under a span in another process (continued task).
-    Remote { link: SpanLink, run_id: Arc<str>, project: Arc<str> },
+    Remote { link: SpanLink, run_id: SharedStr, project: Arc<str> },
 }
 
 pub(crate) struct NewTask {
-    pub name: String,
-    pub label: Option<String>,
+    pub name: SharedStr,
+    pub label: Option<SharedStr>,
     pub span_type: SpanType,
     pub tags: Vec<String>,
     pub attributes: Vec<(Key, AttrValue)>,
@@ -227,6 +228,10 @@ pub(crate) struct NewTask {
 }
 
 impl TaskSpan {
+    pub(crate) fn route_with_session(&self, session: Option<Arc<str>>) -> Route {
+        self.0.route_with_session(session)
+    }
+
     pub(crate) fn from_inner(inner: Arc<TaskInner>) -> Self {
         TaskSpan(inner)
     }
@@ -245,7 +250,7 @@ impl TaskSpan {
         };
         let span_id = SpanId::random();
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
-        let (task_id, run_id, project, run, is_root): (TaskId, Arc<str>, Arc<str>, Option<Weak<TaskInner>>, bool) =
+        let (task_id, run_id, project, run, is_root): (TaskId, SharedStr, Arc<str>, Option<Weak<TaskInner>>, bool) =
             if n.is_run {
                 let id = new_run_id();
                 let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
@@ -260,8 +265,7 @@ impl TaskSpan {
                 let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
                 (TaskId::new(&id), id.into(), project, None, true)
             };
-        let label: Arc<str> =
-            if n.is_run { "".into() } else { clean_str(n.label.as_deref().unwrap_or(&n.name)).into() };
+        let label = if n.is_run { SharedStr::default() } else { clean_shared(n.label.as_ref().unwrap_or(&n.name)) };
         let mut tags = Vec::new();
         clean_tags(&mut tags, &n.tags);
         let inner = Arc::new(TaskInner {
@@ -272,7 +276,7 @@ impl TaskSpan {
             parent_remote: link.is_some_and(|l| l.remote),
             task_id,
             run_id,
-            name: n.name.into(),
+            name: n.name,
             label,
             span_type: n.span_type,
             project,
@@ -636,7 +640,7 @@ impl TaskSpan {
         let sample = TaskSpan::create(
             &self.0.tracer,
             NewTask {
-                name: label.to_string(),
+                name: SharedStr::from(label.to_string()),
                 label: None,
                 span_type: SpanType::Task,
                 tags: vec![],
@@ -841,7 +845,7 @@ impl TaskSpan {
                 attributes: vec![],
                 late_attribute_keys: vec![],
                 events: vec![],
-                kind: RecordKind::RunUpdate { data: delta },
+                kind: RecordKind::RunUpdate { data: Box::new(delta) },
                 version: VERSION,
             })
         })
@@ -851,6 +855,9 @@ impl TaskSpan {
 impl TaskInner {
     fn route(&self) -> Route {
         Route { project: self.project.clone(), run_id: self.run_id.clone(), session_id: self.session.clone() }
+    }
+    fn route_with_session(&self, session_id: Option<Arc<str>>) -> Route {
+        Route { project: self.project.clone(), run_id: self.run_id.clone(), session_id }
     }
 
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
@@ -1177,7 +1184,7 @@ pub struct TaskSpanBuilder {
 }
 
 impl TaskSpanBuilder {
-    pub(crate) fn new(tracer: Tracer, name: String) -> Self {
+    pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
         TaskSpanBuilder {
             tracer,
             new: NewTask {
@@ -1194,7 +1201,7 @@ impl TaskSpanBuilder {
         }
     }
     /// A label (default: the name); cleaned with `clean_str`.
-    pub fn label(mut self, label: impl Into<String>) -> Self {
+    pub fn label(mut self, label: impl Into<SharedStr>) -> Self {
         self.new.label = Some(label.into());
         self
     }
@@ -1227,7 +1234,7 @@ impl TaskSpanBuilder {
     pub fn remote_parent(mut self, link: SpanLink, run_id: &str, project: &str) -> Result<Self, Error> {
         validate_component("run id", run_id)?;
         validate_component("project", project)?;
-        self.new.parent = Parent::Remote { link, run_id: run_id.into(), project: project.into() };
+        self.new.parent = Parent::Remote { link, run_id: run_id.to_string().into(), project: project.into() };
         Ok(self)
     }
     /// Overrides the session id (default: the bound one).
@@ -1246,7 +1253,7 @@ impl TaskSpanBuilder {
 #[must_use = "a builder does nothing until started"]
 pub struct RunBuilder {
     tracer: Tracer,
-    name: Option<String>,
+    name: Option<SharedStr>,
     project: Option<String>,
     tags: Vec<String>,
     attributes: Vec<(Key, AttrValue)>,
@@ -1255,7 +1262,7 @@ pub struct RunBuilder {
 }
 
 impl RunBuilder {
-    pub(crate) fn new(tracer: Tracer, name: Option<String>) -> Self {
+    pub(crate) fn new(tracer: Tracer, name: Option<SharedStr>) -> Self {
         RunBuilder { tracer, name, project: None, tags: vec![], attributes: vec![], params: vec![], inputs: vec![] }
     }
     /// The project key (default: the configured project).
@@ -1299,7 +1306,7 @@ impl RunBuilder {
         let run = TaskSpan::create(
             &self.tracer,
             NewTask {
-                name: self.name.unwrap_or_else(generated_run_name),
+                name: self.name.unwrap_or_else(|| generated_run_name().into()),
                 label: None,
                 span_type: SpanType::Task,
                 tags: self.tags,
@@ -1355,7 +1362,7 @@ impl RunBuilder {
 #[must_use = "a builder does nothing until started"]
 pub struct TaskAndRunBuilder {
     run: RunBuilder,
-    task_name: Option<String>,
+    task_name: Option<SharedStr>,
     task_type: SpanType,
     task_tags: Vec<String>,
     params: Vec<(String, String)>,
@@ -1363,7 +1370,7 @@ pub struct TaskAndRunBuilder {
 }
 
 impl TaskAndRunBuilder {
-    pub(crate) fn new(tracer: Tracer, name: String) -> Self {
+    pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
         TaskAndRunBuilder {
             run: RunBuilder::new(tracer, Some(name)),
             task_name: None,
@@ -1374,7 +1381,7 @@ impl TaskAndRunBuilder {
         }
     }
     /// The task's name (default: the run name).
-    pub fn task_name(mut self, name: impl Into<String>) -> Self {
+    pub fn task_name(mut self, name: impl Into<SharedStr>) -> Self {
         self.task_name = Some(name.into());
         self
     }

@@ -13,6 +13,7 @@ use crate::record::SpanRecord;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
 use crate::task::{RunBuilder, TaskAndRunBuilder, TaskInner, TaskSpanBuilder};
+use crate::text::SharedStr;
 
 /// The SDK version written as `dreadnode.version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -78,7 +79,7 @@ impl Tracer {
     }
 
     /// Starts building a run (a root task span with a fresh run id).
-    pub fn run(&self, name: impl Into<String>) -> RunBuilder {
+    pub fn run(&self, name: impl Into<SharedStr>) -> RunBuilder {
         RunBuilder::new(self.clone(), Some(name.into()))
     }
     /// A run with a generated `<adjective>-<noun>-<n>` name.
@@ -86,20 +87,20 @@ impl Tracer {
         RunBuilder::new(self.clone(), None)
     }
     /// Starts building a task span under the current task (or as its own root).
-    pub fn task_span(&self, name: impl Into<String>) -> TaskSpanBuilder {
+    pub fn task_span(&self, name: impl Into<SharedStr>) -> TaskSpanBuilder {
         TaskSpanBuilder::new(self.clone(), name.into())
     }
     /// Starts building a light span (timing, tags, attributes only).
-    pub fn span(&self, name: impl Into<String>) -> SpanBuilder {
+    pub fn span(&self, name: impl Into<SharedStr>) -> SpanBuilder {
         SpanBuilder::new(self.clone(), name.into())
     }
     /// A run named `name` when none is current, with a task span inside it.
-    pub fn task_and_run(&self, name: impl Into<String>) -> TaskAndRunBuilder {
+    pub fn task_and_run(&self, name: impl Into<SharedStr>) -> TaskAndRunBuilder {
         TaskAndRunBuilder::new(self.clone(), name.into())
     }
 
     pub(crate) fn export(&self, record: SpanRecord) {
-        self.inner.sink.export(Box::new(record));
+        self.inner.sink.export(record);
     }
 
     pub(crate) fn register_root(&self, task: &Arc<TaskInner>) {

@@ -58,11 +58,15 @@ impl JsonlExporter {
 
     /// The file a record is written to, relative to the root.
     pub fn relative_path(record: &SpanRecord) -> Result<PathBuf, dn_core::Error> {
-        Self::route_path(&record.route)
+        Self::path_for(&record.route, &record.run_id())
     }
 
     /// The file records with `route` are written to, relative to the root.
     pub fn route_path(r: &Route) -> Result<PathBuf, dn_core::Error> {
+        Self::path_for(r, &r.run_id)
+    }
+
+    fn path_for(r: &Route, run_id: &str) -> Result<PathBuf, dn_core::Error> {
         match r.session_id.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => {
                 validate_component("session id", s)?;
@@ -70,8 +74,8 @@ impl JsonlExporter {
             }
             None => {
                 validate_component("project", &r.project)?;
-                validate_component("run id", &r.run_id)?;
-                Ok(Path::new("projects").join(&*r.project).join(&*r.run_id).join("spans.jsonl"))
+                validate_component("run id", run_id)?;
+                Ok(Path::new("projects").join(&*r.project).join(run_id).join("spans.jsonl"))
             }
         }
     }
@@ -104,7 +108,7 @@ impl Exporter for JsonlExporter {
         "jsonl"
     }
 
-    fn export(&mut self, batch: &[Box<SpanRecord>]) {
+    fn export(&mut self, batch: &[SpanRecord]) {
         // Group lines per file, keeping arrival order; each file's lines go
         // out in one append-mode write so concurrent writers never interleave.
         let mut order: Vec<PathBuf> = Vec::new();

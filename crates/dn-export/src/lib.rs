@@ -24,7 +24,7 @@ pub trait Exporter: Send + 'static {
     /// Short name used in reports (`jsonl`, `otlp`).
     fn name(&self) -> &'static str;
     /// Exports a batch; failures are counted, not returned.
-    fn export(&mut self, batch: &[Box<SpanRecord>]);
+    fn export(&mut self, batch: &[SpanRecord]);
     /// Makes everything exported so far durable or delivered.
     fn flush(&mut self);
     /// Releases resources; no export follows.

@@ -1,13 +1,20 @@
-//! The bounded queue and the background writer thread. The caller's thread
-//! only does a non-blocking `try_send`; batching, formatting and I/O happen
-//! on the writer thread.
+//! The bounded queue and the background writer thread.
+//!
+//! The caller's thread pushes each finished record, by value, onto its own
+//! buffer (an uncontended lock and a `Vec` push: no allocation, no I/O, no
+//! wake-up); the writer thread wakes every [`WRITE_INTERVAL`] (or when a
+//! buffer reaches [`WAKE_AT`] records, or on flush), swaps every thread's
+//! buffer for an empty one and hands the records to the exporters. Records
+//! are therefore also freed on the writer thread in large batches rather
+//! than one by one against the caller's allocations.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 use dn_core::{ExportReport, ExporterReport, SpanRecord, SpanSink};
 use parking_lot::Mutex;
 
@@ -17,6 +24,30 @@ use crate::Exporter;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
 /// Most records handed to the exporters in one batch.
 pub const MAX_BATCH: usize = 256;
+/// A producer wakes the writer when its buffer reaches this many records.
+pub const WAKE_AT: u64 = 256;
+/// How long the idle writer sleeps before looking at the queue again: the
+/// most a finished span waits before it is written.
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A counter on its own cache line, so the producers' and the writer's
+/// counters do not contend.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+/// One producer thread's pending records.
+#[derive(Default)]
+struct LocalBuffer {
+    records: Mutex<Vec<SpanRecord>>,
+}
+
+static NEXT_PIPELINE_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's buffer for each live pipeline it has exported to.
+    static LOCAL: RefCell<Vec<(u64, Weak<LocalBuffer>)>> = const { RefCell::new(Vec::new()) };
+}
 
 enum Control {
     Flush(Sender<()>),
@@ -24,22 +55,38 @@ enum Control {
 }
 
 struct Shared {
-    /// Records in the queue now; the bound is enforced on this count, so the
-    /// queue allocates only for what it holds.
-    queued: AtomicUsize,
-    capacity: usize,
-    accepted: AtomicU64,
+    /// Records accepted (producers). The queue holds `enqueued - dequeued`;
+    /// the bound is enforced on that count, so the queue allocates only for
+    /// what it holds.
+    enqueued: Padded,
+    /// Records taken by the writer.
+    dequeued: Padded,
+    capacity: u64,
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
     warnings: AtomicU64,
     closed: AtomicBool,
     reports: Mutex<Vec<ExporterReport>>,
+    writer: OnceLock<Thread>,
+    /// Every producer thread's buffer.
+    buffers: Mutex<Vec<Arc<LocalBuffer>>>,
+}
+
+impl Shared {
+    fn queued(&self) -> u64 {
+        self.enqueued.0.load(Ordering::Acquire).saturating_sub(self.dequeued.0.load(Ordering::Acquire))
+    }
+    fn wake_writer(&self) {
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
 }
 
 /// A [`SpanSink`] that queues records and exports them on a background
 /// thread to every configured [`Exporter`].
 pub struct ExportPipeline {
-    tx: Sender<Box<SpanRecord>>,
+    id: u64,
     ctl: Sender<Control>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -47,7 +94,7 @@ pub struct ExportPipeline {
 
 impl std::fmt::Debug for ExportPipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExportPipeline").field("queued", &self.tx.len()).finish()
+        f.debug_struct("ExportPipeline").field("queued", &self.queued()).finish()
     }
 }
 
@@ -85,25 +132,28 @@ impl ExportPipelineBuilder {
     }
     /// Starts the writer thread.
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
-        let (tx, rx) = unbounded();
         let (ctl, ctl_rx) = unbounded();
         let shared = Arc::new(Shared {
-            queued: AtomicUsize::new(0),
-            capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
-            accepted: AtomicU64::new(0),
+            enqueued: Padded::default(),
+            dequeued: Padded::default(),
+            capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
             dropped_full: AtomicU64::new(0),
             dropped_closed: AtomicU64::new(0),
             warnings: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
+            writer: OnceLock::new(),
+            buffers: Mutex::new(Vec::new()),
         });
         let s2 = shared.clone();
         let exporters = self.exporters;
         let thread = std::thread::Builder::new()
             .name("dn-export".into())
-            .spawn(move || writer_loop(rx, ctl_rx, exporters, s2))
+            .spawn(move || writer_loop(ctl_rx, exporters, s2))
             .map_err(crate::Error::ThreadSpawn)?;
-        Ok(ExportPipeline { tx, ctl, shared, thread: Mutex::new(Some(thread)) })
+        let _ = shared.writer.set(thread.thread().clone());
+        let id = NEXT_PIPELINE_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(ExportPipeline { id, ctl, shared, thread: Mutex::new(Some(thread)) })
     }
 }
 
@@ -114,12 +164,12 @@ impl ExportPipeline {
     }
     /// Records waiting in the queue now.
     pub fn queued(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        self.shared.queued() as usize
     }
 
     fn report(&self, timed_out: bool) -> ExportReport {
         ExportReport {
-            accepted: self.shared.accepted.load(Ordering::Relaxed),
+            accepted: self.shared.enqueued.0.load(Ordering::Relaxed),
             dropped_queue_full: self.shared.dropped_full.load(Ordering::Relaxed),
             dropped_after_shutdown: self.shared.dropped_closed.load(Ordering::Relaxed),
             exporters: self.shared.reports.lock().clone(),
@@ -132,37 +182,63 @@ impl ExportPipeline {
         if self.ctl.send(make(ack_tx)).is_err() {
             return true; // writer already gone: nothing left to wait for
         }
+        self.shared.wake_writer();
         ack_rx.recv_timeout(timeout).is_ok()
     }
 }
 
+impl ExportPipeline {
+    /// This thread's buffer for this pipeline, registered on first use.
+    fn local_buffer(&self) -> Arc<LocalBuffer> {
+        let found = LOCAL.try_with(|l| {
+            let mut l = l.borrow_mut();
+            if let Some(b) = l.iter().find(|(id, _)| *id == self.id).and_then(|(_, w)| w.upgrade()) {
+                return b;
+            }
+            // Forget buffers of pipelines that are gone, then register.
+            l.retain(|(_, w)| w.strong_count() > 0);
+            let b = Arc::new(LocalBuffer::default());
+            self.shared.buffers.lock().push(b.clone());
+            l.push((self.id, Arc::downgrade(&b)));
+            b
+        });
+        found.unwrap_or_else(|_| {
+            // Thread-local storage is being torn down (a span ending in a
+            // thread-local destructor): use a one-off registered buffer.
+            let b = Arc::new(LocalBuffer::default());
+            self.shared.buffers.lock().push(b.clone());
+            b
+        })
+    }
+}
+
 impl SpanSink for ExportPipeline {
-    fn export(&self, record: Box<SpanRecord>) {
+    fn export(&self, record: SpanRecord) {
         if self.shared.closed.load(Ordering::Relaxed) {
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= self.shared.capacity {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.queued() >= self.shared.capacity {
             let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
             if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
                 tracing::warn!(target: "dn", "export queue full ({} records): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1);
             }
             return;
         }
-        match self.tx.send(record) {
-            Ok(()) => {
-                self.shared.accepted.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
-            }
+        self.shared.enqueued.0.fetch_add(1, Ordering::AcqRel);
+        let buffer = self.local_buffer();
+        let len = {
+            let mut records = buffer.records.lock();
+            records.push(record);
+            records.len()
+        };
+        if len == WAKE_AT as usize {
+            self.shared.wake_writer();
         }
     }
 
     fn backlog(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        self.shared.queued() as usize
     }
 
     fn flush(&self, timeout: Duration) -> ExportReport {
@@ -190,72 +266,86 @@ impl Drop for ExportPipeline {
     }
 }
 
-fn writer_loop(
-    rx: Receiver<Box<SpanRecord>>,
-    ctl: Receiver<Control>,
-    mut exporters: Vec<Box<dyn Exporter>>,
+/// The writer thread's state.
+struct Writer {
+    exporters: Vec<Box<dyn Exporter>>,
     shared: Arc<Shared>,
-) {
-    let mut batch: Vec<Box<SpanRecord>> = Vec::with_capacity(MAX_BATCH);
-    let export = |batch: &mut Vec<Box<SpanRecord>>, exporters: &mut Vec<Box<dyn Exporter>>| {
-        if batch.is_empty() {
-            return;
+    spare: Vec<SpanRecord>,
+}
+
+impl Writer {
+    /// Takes every thread's buffered records and exports them; returns how
+    /// many there were.
+    fn drain(&mut self) -> usize {
+        let buffers: Vec<Arc<LocalBuffer>> = {
+            let mut all = self.shared.buffers.lock();
+            // A buffer only the registry holds belongs to a thread that has
+            // exited; drop it once it is empty.
+            all.retain(|b| Arc::strong_count(b) > 1 || !b.records.lock().is_empty());
+            all.clone()
+        };
+        let mut n = 0;
+        for b in buffers {
+            let mut batch = std::mem::take(&mut self.spare);
+            std::mem::swap(&mut *b.records.lock(), &mut batch);
+            if batch.is_empty() {
+                self.spare = batch;
+                continue;
+            }
+            for chunk in batch.chunks(MAX_BATCH) {
+                for e in self.exporters.iter_mut() {
+                    e.export(chunk);
+                }
+            }
+            n += batch.len();
+            self.shared.dequeued.0.fetch_add(batch.len() as u64, Ordering::AcqRel);
+            batch.clear();
+            self.spare = batch;
         }
-        shared.queued.fetch_sub(batch.len(), Ordering::AcqRel);
-        for e in exporters.iter_mut() {
-            e.export(batch);
+        if n > 0 {
+            self.publish_reports();
         }
-        batch.clear();
-        *shared.reports.lock() = exporters.iter().map(|e| e.report()).collect();
-    };
-    let drain_all = |batch: &mut Vec<Box<SpanRecord>>, exporters: &mut Vec<Box<dyn Exporter>>| {
-        while let Ok(r) = rx.try_recv() {
-            batch.push(r);
-            if batch.len() >= MAX_BATCH {
-                export(batch, exporters);
+        n
+    }
+
+    fn each_exporter(&mut self, f: impl Fn(&mut Box<dyn Exporter>)) {
+        for e in self.exporters.iter_mut() {
+            f(e);
+        }
+        self.publish_reports();
+    }
+
+    fn publish_reports(&self) {
+        *self.shared.reports.lock() = self.exporters.iter().map(|e| e.report()).collect();
+    }
+}
+
+fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared: Arc<Shared>) {
+    let mut w = Writer { exporters, shared, spare: Vec::new() };
+    loop {
+        let n = w.drain();
+        match ctl.try_recv() {
+            Ok(Control::Flush(ack)) => {
+                w.drain();
+                w.each_exporter(|e| e.flush());
+                let _ = ack.send(());
+            }
+            Ok(Control::Shutdown(ack)) => {
+                w.drain();
+                w.each_exporter(|e| e.shutdown());
+                let _ = ack.send(());
+                return;
+            }
+            Err(TryRecvError::Disconnected) => {
+                w.drain();
+                w.each_exporter(|e| e.shutdown());
+                return;
+            }
+            Err(TryRecvError::Empty) => {
+                if n == 0 {
+                    std::thread::park_timeout(WRITE_INTERVAL);
+                }
             }
         }
-        export(batch, exporters);
-    };
-    loop {
-        select! {
-            recv(rx) -> msg => match msg {
-                Ok(r) => {
-                    batch.push(r);
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    export(&mut batch, &mut exporters);
-                }
-                Err(_) => break,
-            },
-            recv(ctl) -> msg => match msg {
-                Ok(Control::Flush(ack)) => {
-                    drain_all(&mut batch, &mut exporters);
-                    for e in exporters.iter_mut() {
-                        e.flush();
-                    }
-                    *shared.reports.lock() = exporters.iter().map(|e| e.report()).collect();
-                    let _ = ack.send(());
-                }
-                Ok(Control::Shutdown(ack)) => {
-                    drain_all(&mut batch, &mut exporters);
-                    for e in exporters.iter_mut() {
-                        e.shutdown();
-                    }
-                    *shared.reports.lock() = exporters.iter().map(|e| e.report()).collect();
-                    let _ = ack.send(());
-                    return;
-                }
-                Err(_) => break,
-            },
-        }
-    }
-    drain_all(&mut batch, &mut exporters);
-    for e in exporters.iter_mut() {
-        e.shutdown();
     }
 }

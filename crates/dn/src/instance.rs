@@ -85,19 +85,19 @@ impl Dreadnode {
         self.inner.settings.as_ref()
     }
     /// Starts building a run.
-    pub fn run(&self, name: impl Into<String>) -> dn_core::RunBuilder {
+    pub fn run(&self, name: impl Into<dn_core::SharedStr>) -> dn_core::RunBuilder {
         self.inner.tracer.run(name)
     }
     /// Starts building a task span.
-    pub fn task_span(&self, name: impl Into<String>) -> dn_core::TaskSpanBuilder {
+    pub fn task_span(&self, name: impl Into<dn_core::SharedStr>) -> dn_core::TaskSpanBuilder {
         self.inner.tracer.task_span(name)
     }
     /// Starts building a light span.
-    pub fn span(&self, name: impl Into<String>) -> dn_core::SpanBuilder {
+    pub fn span(&self, name: impl Into<dn_core::SharedStr>) -> dn_core::SpanBuilder {
         self.inner.tracer.span(name)
     }
     /// Starts building `task_and_run`.
-    pub fn task_and_run(&self, name: impl Into<String>) -> dn_core::TaskAndRunBuilder {
+    pub fn task_and_run(&self, name: impl Into<dn_core::SharedStr>) -> dn_core::TaskAndRunBuilder {
         self.inner.tracer.task_and_run(name)
     }
 

@@ -41,8 +41,8 @@ pub use instance::{Dreadnode, configure, flush, instance, shutdown};
 
 pub use dn_core::{
     Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Hash16, LightSpan, Metric, MetricSeries,
-    ObjectMeta, RunBuilder, SpanBuilder, SpanGuard, SpanId, SpanType, Status, TaskAndRunBuilder, TaskGuard, TaskSpan,
-    TaskSpanBuilder, TraceId, clean_str,
+    ObjectMeta, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId, SpanType, Status, TaskAndRunBuilder, TaskGuard,
+    TaskSpan, TaskSpanBuilder, TraceId, clean_str,
 };
 
 /// The span model crate, for lower-level use (custom sinks, records).
@@ -51,19 +51,19 @@ pub use dn_core as core;
 pub use dn_export as export;
 
 /// Starts building a run (a root task span with a fresh run id).
-pub fn run(name: impl Into<String>) -> RunBuilder {
+pub fn run(name: impl Into<SharedStr>) -> RunBuilder {
     instance().run(name)
 }
 /// Starts building a task span under the current task (or as its own root).
-pub fn task_span(name: impl Into<String>) -> TaskSpanBuilder {
+pub fn task_span(name: impl Into<SharedStr>) -> TaskSpanBuilder {
     instance().task_span(name)
 }
 /// Starts building a light span: timing, tags and attributes only.
-pub fn span(name: impl Into<String>) -> SpanBuilder {
+pub fn span(name: impl Into<SharedStr>) -> SpanBuilder {
     instance().span(name)
 }
 /// A run named `name` when none is current, with a task span inside it.
-pub fn task_and_run(name: impl Into<String>) -> TaskAndRunBuilder {
+pub fn task_and_run(name: impl Into<SharedStr>) -> TaskAndRunBuilder {
     instance().task_and_run(name)
 }
 /// The current context, to carry into `tokio::spawn` or another thread.

@@ -110,7 +110,7 @@ impl Exporter for SlowExporter {
     fn name(&self) -> &'static str {
         "slow"
     }
-    fn export(&mut self, batch: &[Box<SpanRecord>]) {
+    fn export(&mut self, batch: &[SpanRecord]) {
         std::thread::sleep(Duration::from_millis(2));
         self.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
