@@ -29,6 +29,20 @@ pub fn clean_str(s: &str) -> String {
     out.trim_matches('_').to_string()
 }
 
+/// `clean_str` that borrows `s` when it is already clean.
+pub fn clean_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_clean(s) { std::borrow::Cow::Borrowed(s) } else { std::borrow::Cow::Owned(clean_str(s)) }
+}
+
+fn is_clean(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0] != b'_'
+        && b[b.len() - 1] != b'_'
+        && !s.contains("__")
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'/' | b'@' | b'.' | b'_'))
+}
+
 /// Cleans tags and removes duplicates, keeping the first; empty results are
 /// dropped.
 pub fn clean_tags<I, S>(existing: &mut Vec<String>, tags: I)
@@ -82,13 +96,7 @@ pub(crate) fn normalize_name(name: &mut SharedStr) -> bool {
 
 /// `clean_str` that reuses `s` (no allocation) when it is already clean.
 pub(crate) fn clean_shared(s: &SharedStr) -> SharedStr {
-    let b = s.as_bytes();
-    let clean = !b.is_empty()
-        && b[0] != b'_'
-        && b[b.len() - 1] != b'_'
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'/' | b'@' | b'.'))
-        && !s.contains("__");
-    if clean { s.clone() } else { clean_str(s).into() }
+    if is_clean(s) { s.clone() } else { clean_str(s).into() }
 }
 
 #[cfg(test)]
@@ -134,8 +142,9 @@ mod tests {
         assert!(n.len() <= MAX_NAME_LEN);
         let mut n = SharedStr::from("ok");
         assert!(!normalize_name(&mut n));
-        for s in ["data-prep", "ok", "a_b", "_x", "x_", "Data", "a__b"] {
+        for s in ["data-prep", "ok", "a_b", "_x", "x_", "Data", "a__b", "a_b_", "é", "", "a-b_c"] {
             assert_eq!(clean_shared(&SharedStr::from(s)).as_str(), clean_str(s), "{s}");
+            assert_eq!(clean_cow(s), clean_str(s), "{s}");
         }
     }
 }

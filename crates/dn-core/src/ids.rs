@@ -155,7 +155,24 @@ pub fn new_run_id() -> String {
 
 /// A new task id: a dashed uuid4 (SPEC §15).
 pub fn new_task_id() -> String {
-    random_uuid().hyphenated().to_string()
+    String::from_utf8_lossy(&new_task_id_bytes()).into_owned()
+}
+
+/// A new task id as its 36 ASCII bytes, without allocating.
+pub(crate) fn new_task_id_bytes() -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = random_uuid().into_bytes();
+    let mut out = [b'-'; 36];
+    let mut j = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            j += 1;
+        }
+        out[j] = HEX[(byte >> 4) as usize];
+        out[j + 1] = HEX[(byte & 0xf) as usize];
+        j += 2;
+    }
+    out
 }
 
 const ADJECTIVES: &[&str] = &[

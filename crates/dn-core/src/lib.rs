@@ -32,6 +32,7 @@ mod object;
 mod record;
 mod scope;
 mod sink;
+mod smallmap;
 mod span;
 mod task;
 mod text;
@@ -53,6 +54,7 @@ pub use record::{
 };
 pub use scope::{Instrumented, Scope, panic_message};
 pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
+pub use smallmap::SmallMap;
 pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
 pub use task::{
     Metric, ObjectMeta, RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan, TaskSpanBuilder,

@@ -89,7 +89,7 @@ pub struct SerializedObject {
     /// `sha1("<data_hash>:<schema_hash>")[:16]`: the object's id.
     pub hash: Hash16,
     /// The schema as compact JSON (`{}` for primitives).
-    pub schema_json: String,
+    pub schema_json: std::borrow::Cow<'static, str>,
     /// The value as compact JSON (non-finite floats as `null`).
     pub value_json: String,
     /// Length of the data bytes (decides offloading of large values).
@@ -172,29 +172,44 @@ impl ObjValue {
         s
     }
 
-    /// The bytes Python hashes for this value (`None` for null).
-    fn data_bytes(&self) -> Option<Vec<u8>> {
+    /// Hashes the bytes Python hashes for this value (zeros for null),
+    /// without copying strings; returns the hash and the data length.
+    fn data_hash(&self) -> (Hash16, usize) {
         let mut s = String::new();
-        match self {
-            ObjValue::Null => return None,
-            ObjValue::Str(v) => return Some(v.as_bytes().to_vec()),
-            ObjValue::Bytes(b) => return Some(b64(b).into_bytes()),
-            ObjValue::Bool(b) => s.push_str(if *b { "True" } else { "False" }),
-            ObjValue::Int(i) => s = i.to_string(),
-            ObjValue::Float(f) => write_py_float(&mut s, *f),
-            ObjValue::Seq(_) | ObjValue::Map(_) => self.write_json(&mut s, true),
-        }
-        Some(s.into_bytes())
+        let bytes: &[u8] = match self {
+            ObjValue::Null => return (Hash16::ZERO, 0),
+            ObjValue::Str(v) => v.as_bytes(),
+            ObjValue::Bool(true) => b"True",
+            ObjValue::Bool(false) => b"False",
+            ObjValue::Bytes(b) => {
+                s = b64(b);
+                s.as_bytes()
+            }
+            ObjValue::Int(i) => {
+                let mut buf = [0u8; 40];
+                let n = write_int(&mut buf, *i);
+                return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n);
+            }
+            ObjValue::Float(f) => {
+                write_py_float(&mut s, *f);
+                s.as_bytes()
+            }
+            ObjValue::Seq(_) | ObjValue::Map(_) => {
+                self.write_json(&mut s, true);
+                s.as_bytes()
+            }
+        };
+        (Hash16::sha1_prefix(bytes), bytes.len())
     }
 
     /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
-    pub fn schema(&self) -> String {
-        match self {
+    pub fn schema(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(match self {
             ObjValue::Bytes(_) => r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string(),
             ObjValue::Seq(items) => {
                 let mut s = String::from(r#"{"type":"array""#);
                 if !items.is_empty() {
-                    let schemas: Vec<String> = items.iter().map(ObjValue::schema).collect();
+                    let schemas: Vec<std::borrow::Cow<'static, str>> = items.iter().map(ObjValue::schema).collect();
                     if schemas.iter().all(|x| x == "{}") {
                         let t = items[0].json_type();
                         if items.iter().all(|i| i.json_type() == t) {
@@ -203,7 +218,8 @@ impl ObjValue {
                             s.push_str("\"}");
                         }
                     } else {
-                        let non_empty: Vec<&String> = schemas.iter().filter(|x| *x != "{}").collect();
+                        let non_empty: Vec<&std::borrow::Cow<'static, str>> =
+                            schemas.iter().filter(|x| *x != "{}").collect();
                         if non_empty.windows(2).all(|w| w[0] == w[1]) {
                             s.push_str(r#","items":"#);
                             s.push_str(non_empty[0]);
@@ -237,15 +253,13 @@ impl ObjValue {
                 s.push('}');
                 s
             }
-            _ => "{}".to_string(),
-        }
+            _ => return std::borrow::Cow::Borrowed("{}"),
+        })
     }
 
     /// Data bytes, schema and hashes of this value.
     pub fn serialize_object(&self) -> SerializedObject {
-        let data = self.data_bytes();
-        let data_len = data.as_ref().map_or(0, Vec::len);
-        let data_hash = data.as_deref().map_or(Hash16::ZERO, Hash16::sha1_prefix);
+        let (data_hash, data_len) = self.data_hash();
         let schema_json = self.schema();
         let schema_hash = if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
         SerializedObject {
@@ -280,9 +294,10 @@ pub fn serialize<T: Serialize + ?Sized>(value: &T) -> SerializedObject {
 /// The object recorded for a value that could not be serialized.
 pub fn unknown_object(type_name: &str) -> SerializedObject {
     let v = ObjValue::Str(type_name.to_string());
-    let mut schema_json = String::from(r#"{"type":"string","title":"#);
-    write_str(&mut schema_json, type_name, true);
-    schema_json.push_str(r#","x-rust-datatype":"unknown"}"#);
+    let mut schema = String::from(r#"{"type":"string","title":"#);
+    write_str(&mut schema, type_name, true);
+    schema.push_str(r#","x-rust-datatype":"unknown"}"#);
+    let schema_json: std::borrow::Cow<'static, str> = schema.into();
     let data_hash = Hash16::sha1_prefix(type_name.as_bytes());
     let schema_hash = Hash16::sha1_prefix(schema_json.as_bytes());
     SerializedObject {
@@ -293,6 +308,26 @@ pub fn unknown_object(type_name: &str) -> SerializedObject {
         value_json: v.to_json(),
         data_len: type_name.len(),
     }
+}
+
+/// Writes the decimal digits of `i` at the end of `buf`; returns how many.
+fn write_int(buf: &mut [u8; 40], i: i128) -> usize {
+    let mut n = 0;
+    let neg = i < 0;
+    let mut v = i.unsigned_abs();
+    loop {
+        n += 1;
+        buf[40 - n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        n += 1;
+        buf[40 - n] = b'-';
+    }
+    n
 }
 
 fn b64(b: &[u8]) -> String {
@@ -625,6 +660,13 @@ mod tests {
         let o = serialize(&Bad);
         assert!(o.schema_json.contains(r#""x-rust-datatype":"unknown""#));
         assert!(o.value_json.contains("Bad"));
+    }
+
+    #[test]
+    fn integers_hash_their_decimal_text() {
+        for i in [0i128, 7, -7, 42, i64::MAX as i128, i64::MIN as i128, u64::MAX as i128] {
+            assert_eq!(ObjValue::Int(i).data_hash().0, Hash16::sha1_prefix(i.to_string().as_bytes()), "{i}");
+        }
     }
 
     #[test]

@@ -5,13 +5,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
-
 use crate::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 use crate::ids::{SpanId, TraceId};
 use crate::json::write_str;
 use crate::metric::MetricSeries;
 use crate::object::Hash16;
+use crate::smallmap::SmallMap;
 use crate::text::SharedStr;
 use crate::time::Timestamp;
 
@@ -69,8 +68,8 @@ pub struct Route {
 pub struct ObjectRef {
     /// Name given by the caller.
     pub name: String,
-    /// Cleaned label.
-    pub label: String,
+    /// Cleaned label; `None` when it equals the name.
+    pub label: Option<String>,
     /// Object hash.
     pub hash: Hash16,
     /// Compact JSON object of user attributes, if any.
@@ -106,36 +105,22 @@ pub struct StoredObject {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskData {
     /// Param name → compact JSON value (overwrites keep the first position).
-    pub params: IndexMap<String, String>,
+    pub params: SmallMap<String, String>,
     /// Inputs in call order.
     pub inputs: Vec<ObjectRef>,
     /// Outputs in call order.
     pub outputs: Vec<ObjectRef>,
     /// Objects by hash.
-    pub objects: IndexMap<Hash16, StoredObject>,
+    pub objects: SmallMap<Hash16, StoredObject>,
     /// Schemas by schema hash (compact JSON).
-    pub schemas: IndexMap<Hash16, Box<str>>,
+    pub schemas: SmallMap<Hash16, Box<str>>,
     /// Metric series by name.
-    pub metrics: IndexMap<String, MetricSeries>,
+    pub metrics: SmallMap<String, MetricSeries>,
     /// Artifact records as compact JSON objects.
     pub artifacts: Vec<String>,
 }
 
 impl TaskData {
-    /// Releases spare capacity: a finished task keeps exactly what it holds.
-    pub fn shrink_to_fit(&mut self) {
-        self.params.shrink_to_fit();
-        self.inputs.shrink_to_fit();
-        self.outputs.shrink_to_fit();
-        self.objects.shrink_to_fit();
-        self.schemas.shrink_to_fit();
-        self.metrics.shrink_to_fit();
-        for m in self.metrics.values_mut() {
-            m.shrink_to_fit();
-        }
-        self.artifacts.shrink_to_fit();
-    }
-
     /// Whether nothing was logged.
     pub fn is_empty(&self) -> bool {
         self.params.is_empty()
@@ -161,7 +146,8 @@ impl TaskData {
     }
 
     fn refs_json(refs: &[ObjectRef]) -> String {
-        let mut s = String::from("[");
+        let mut s = String::with_capacity(2 + refs.iter().map(|r| 64 + 2 * r.name.len()).sum::<usize>());
+        s.push('[');
         for (i, r) in refs.iter().enumerate() {
             if i > 0 {
                 s.push(',');
@@ -169,7 +155,7 @@ impl TaskData {
             s.push_str("{\"name\":");
             write_str(&mut s, &r.name, false);
             s.push_str(",\"label\":");
-            write_str(&mut s, &r.label, false);
+            write_str(&mut s, r.label.as_deref().unwrap_or(&r.name), false);
             s.push_str(",\"hash\":\"");
             s.push_str(r.hash.as_str());
             s.push_str("\",\"attributes\":");
@@ -213,7 +199,8 @@ impl TaskData {
     }
 
     fn schemas_json(&self) -> String {
-        let mut s = String::from("{");
+        let mut s = String::with_capacity(2 + self.schemas.values().map(|v| 20 + v.len()).sum::<usize>());
+        s.push('{');
         for (i, (h, v)) in self.schemas.iter().enumerate() {
             if i > 0 {
                 s.push(',');
@@ -228,7 +215,9 @@ impl TaskData {
     }
 
     fn metrics_json(&self) -> String {
-        let mut s = String::from("{");
+        let mut s =
+            String::with_capacity(2 + self.metrics.iter().map(|(k, v)| 48 + k.len() + 50 * v.len()).sum::<usize>());
+        s.push('{');
         for (i, (k, v)) in self.metrics.iter().enumerate() {
             if i > 0 {
                 s.push(',');
@@ -246,10 +235,11 @@ impl TaskData {
     }
 }
 
-/// The data of an ended task, shared by its handle and its record. The
-/// writer thread renders the attribute JSON once ([`FinishedTask::rendered`]),
-/// after which only that compact text is kept: a run holding thousands of
-/// finished tasks stays small.
+/// The data of an ended task, shared by its handle and its record. Its
+/// attribute JSON is rendered once when the task ends
+/// ([`FinishedTask::rendered`]); from then on only that compact text is
+/// kept, so a run holding thousands of finished tasks stays small and the
+/// writer never frees the caller's structured data.
 #[derive(Debug)]
 pub struct FinishedTask {
     data: parking_lot::Mutex<Option<Arc<TaskData>>>,
@@ -395,8 +385,8 @@ pub struct SpanRecord {
     pub start: Timestamp,
     /// End time.
     pub end: Timestamp,
-    /// Where it is written.
-    pub route: Route,
+    /// Where it is written (shared with the task and its other records).
+    pub route: Arc<Route>,
     /// Cleaned, de-duplicated tags.
     pub tags: Vec<String>,
     /// Extra attributes: `code.*` from `#[dn::task]` and user attributes.
@@ -407,8 +397,6 @@ pub struct SpanRecord {
     pub events: Vec<Event>,
     /// Kind-specific data.
     pub kind: RecordKind,
-    /// SDK version written as `dreadnode.version`.
-    pub version: &'static str,
 }
 
 impl SpanRecord {
@@ -427,7 +415,7 @@ impl SpanRecord {
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
         let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());
         let s = |v: &str| AttrValue::Str(v.to_string());
-        a.push((keys::VERSION.into(), s(self.version)));
+        a.push((keys::VERSION.into(), s(crate::tracer::VERSION)));
         a.push((keys::TYPE.into(), s(self.span_type.as_str())));
         a.push((keys::LABEL.into(), s(&self.label)));
         let is_light = matches!(self.kind, RecordKind::Light);

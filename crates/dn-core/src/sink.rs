@@ -15,12 +15,7 @@ pub trait SpanSink: Send + Sync + 'static {
     fn export(&self, record: SpanRecord);
     /// Writes everything handed over so far, waiting at most `timeout`.
     fn flush(&self, timeout: Duration) -> ExportReport;
-    /// Records handed over but not yet exported. When it is large, ending a
-    /// task renders its data on the caller's thread so the backlog holds
-    /// compact text instead of structured data.
-    fn backlog(&self) -> usize {
-        0
-    }
+
     /// Flushes and stops; later records are counted as dropped.
     fn shutdown(&self, timeout: Duration) -> ExportReport;
 }

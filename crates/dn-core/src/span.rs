@@ -8,28 +8,20 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::clean::{clean_tags, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId};
-use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
+use crate::record::{Key, RecordKind, Route, SpanRecord, Status};
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{fail_state, set_attr};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
-use crate::tracer::{Tracer, VERSION};
+use crate::tracer::Tracer;
 
 /// An open light span. Owned by its guard, closure or future; ends once.
+///
+/// It holds its finished record from the start, so ending it moves that
+/// record to the sink without copying fields or touching reference counts.
 pub struct LightSpan {
     tracer: Tracer,
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent: Option<SpanLink>,
-    name: SharedStr,
-    start: Timestamp,
-    tags: Vec<String>,
-    attributes: Vec<(Key, AttrValue)>,
-    late_keys: Vec<String>,
-    events: Vec<Event>,
-    status: Status,
-    route: Route,
-    ended: bool,
+    record: Option<SpanRecord>,
 }
 
 impl LightSpan {
@@ -40,46 +32,62 @@ impl LightSpan {
         }
         let route = match &parent_ctx.task {
             Some(t) => t.route_with_session(parent_ctx.session.clone()),
-            None => Route {
+            None if parent_ctx.session.is_none() => b.tracer.inner.default_route.clone(),
+            None => std::sync::Arc::new(Route {
                 project: b.tracer.inner.default_project.clone(),
                 run_id: SharedStr::default(),
                 session_id: parent_ctx.session.clone(),
-            },
+            }),
         };
         let mut tags = Vec::new();
         clean_tags(&mut tags, &b.tags);
+        let start = Timestamp::now();
         LightSpan {
-            trace_id: parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id),
-            span_id: SpanId::random(),
-            parent: parent_ctx.span,
             tracer: b.tracer,
-            name,
-            start: Timestamp::now(),
-            tags,
-            attributes: b.attributes,
-            late_keys: vec![],
-            events: vec![],
-            status: Status::Unset,
-            route,
-            ended: false,
+            record: Some(SpanRecord {
+                trace_id: parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id),
+                span_id: SpanId::random(),
+                parent_id: parent_ctx.span.map(|p| p.span_id),
+                parent_is_remote: parent_ctx.span.is_some_and(|p| p.remote),
+                name,
+                span_type: SpanType::Span,
+                label: SharedStr::default(),
+                status: Status::Unset,
+                start,
+                end: start,
+                route,
+                tags,
+                attributes: b.attributes,
+                late_attribute_keys: Vec::new(),
+                events: Vec::new(),
+                kind: RecordKind::Light,
+            }),
         }
+    }
+
+    fn rec(&self) -> &SpanRecord {
+        // Only `finish` takes the record, and it also consumes the span's use.
+        self.record.as_ref().unwrap_or_else(|| unreachable!("light span used after it ended"))
+    }
+    fn rec_mut(&mut self) -> Option<&mut SpanRecord> {
+        self.record.as_mut()
     }
 
     /// Span id.
     pub fn span_id(&self) -> SpanId {
-        self.span_id
+        self.rec().span_id
     }
     /// Trace id.
     pub fn trace_id(&self) -> TraceId {
-        self.trace_id
+        self.rec().trace_id
     }
     /// Name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.rec().name
     }
     /// Tags.
     pub fn tags(&self) -> &[String] {
-        &self.tags
+        &self.rec().tags
     }
     /// Adds tags (cleaned, de-duplicated).
     pub fn tag<I, S>(&mut self, tags: I)
@@ -87,43 +95,30 @@ impl LightSpan {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        clean_tags(&mut self.tags, tags);
+        if let Some(r) = self.rec_mut() {
+            clean_tags(&mut r.tags, tags);
+        }
     }
     /// Sets an attribute.
     pub fn set_attribute<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
-        set_attr(&mut self.attributes, &mut self.late_keys, key, AttrValue::from_serialize(value));
+        if let Some(r) = self.rec_mut() {
+            set_attr(&mut r.attributes, &mut r.late_attribute_keys, key, AttrValue::from_serialize(value));
+        }
     }
     /// Marks the span failed.
     pub fn record_error<E: std::fmt::Display + ?Sized>(&mut self, error: &E) {
-        fail_state(&mut self.status, &mut self.events, std::any::type_name::<E>(), &error.to_string(), false);
+        if let Some(r) = self.rec_mut() {
+            fail_state(&mut r.status, &mut r.events, std::any::type_name::<E>(), &error.to_string(), false);
+        }
     }
     fn link(&self) -> SpanLink {
-        SpanLink { trace_id: self.trace_id, span_id: self.span_id, remote: false }
+        SpanLink { trace_id: self.rec().trace_id, span_id: self.rec().span_id, remote: false }
     }
     fn finish(&mut self) {
-        if std::mem::replace(&mut self.ended, true) {
-            return;
+        if let Some(mut rec) = self.record.take() {
+            rec.end = Timestamp::now();
+            self.tracer.export(rec);
         }
-        let rec = SpanRecord {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent_id: self.parent.map(|p| p.span_id),
-            parent_is_remote: self.parent.is_some_and(|p| p.remote),
-            name: std::mem::take(&mut self.name),
-            span_type: SpanType::Span,
-            label: SharedStr::default(),
-            status: std::mem::take(&mut self.status),
-            start: self.start,
-            end: Timestamp::now(),
-            route: self.route.clone(),
-            tags: std::mem::take(&mut self.tags),
-            attributes: std::mem::take(&mut self.attributes),
-            late_attribute_keys: std::mem::take(&mut self.late_keys),
-            events: std::mem::take(&mut self.events),
-            kind: RecordKind::Light,
-            version: VERSION,
-        };
-        self.tracer.export(rec);
     }
 }
 
@@ -135,13 +130,18 @@ impl Drop for LightSpan {
 
 impl std::fmt::Debug for LightSpan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LightSpan").field("name", &self.name).field("span_id", &self.span_id).finish()
+        match &self.record {
+            Some(r) => f.debug_struct("LightSpan").field("name", &r.name).field("span_id", &r.span_id).finish(),
+            None => f.write_str("LightSpan(ended)"),
+        }
     }
 }
 
 impl Scope for LightSpan {
     fn fail(&mut self, type_name: &str, message: &str, escaped: bool) {
-        fail_state(&mut self.status, &mut self.events, type_name, message, escaped);
+        if let Some(r) = self.rec_mut() {
+            fail_state(&mut r.status, &mut r.events, type_name, message, escaped);
+        }
     }
     fn close(mut self) {
         self.finish();

@@ -13,7 +13,7 @@ use crate::Error;
 use crate::attrs::{AttrValue, SpanType, keys};
 use crate::clean::{clean_shared, clean_str, clean_tags, normalize_name, validate_component};
 use crate::context::{Context, ContextGuard, SpanLink};
-use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
+use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id, new_task_id_bytes};
 use crate::metric::{Aggregation, MetricSeries};
 use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
 use crate::record::{
@@ -23,7 +23,7 @@ use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope
 use crate::sink::ExportReport;
 use crate::text::SharedStr;
 use crate::time::Timestamp;
-use crate::tracer::{Tracer, VERSION};
+use crate::tracer::Tracer;
 
 /// A task span (runs are task spans too). A cheap, clonable, `Send + Sync`
 /// handle: clones refer to the same span.
@@ -48,12 +48,12 @@ pub(crate) struct TaskInner {
     parent_span: Option<SpanId>,
     parent_remote: bool,
     task_id: TaskId,
-    run_id: SharedStr,
     name: SharedStr,
     label: SharedStr,
     span_type: SpanType,
-    project: Arc<str>,
-    session: Option<Arc<str>>,
+    /// Project, run id and session: shared with every child in the same
+    /// session and with every record, by one reference count.
+    route: Arc<Route>,
     parent_task: Option<Weak<TaskInner>>,
     parent_task_span: Option<SpanId>,
     /// The run this task belongs to (None for roots, which are their own run).
@@ -228,8 +228,13 @@ pub(crate) struct NewTask {
 }
 
 impl TaskSpan {
-    pub(crate) fn route_with_session(&self, session: Option<Arc<str>>) -> Route {
-        self.0.route_with_session(session)
+    /// The task's route, or a copy of it with another session.
+    pub(crate) fn route_with_session(&self, session: Option<Arc<str>>) -> Arc<Route> {
+        if self.0.route.session_id == session {
+            self.0.route.clone()
+        } else {
+            Arc::new(Route { session_id: session, ..Route::clone(&self.0.route) })
+        }
     }
 
     pub(crate) fn from_inner(inner: Arc<TaskInner>) -> Self {
@@ -250,21 +255,27 @@ impl TaskSpan {
         };
         let span_id = SpanId::random();
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
-        let (task_id, run_id, project, run, is_root): (TaskId, SharedStr, Arc<str>, Option<Weak<TaskInner>>, bool) =
-            if n.is_run {
-                let id = new_run_id();
-                let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-                (TaskId::new(&id), id.into(), project, None, true)
-            } else if let Some(p) = &parent_task {
-                let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
-                (TaskId::new(&new_task_id()), p.0.run_id.clone(), p.0.project.clone(), run, false)
-            } else if let Parent::Remote { run_id, project, .. } = &n.parent {
-                (TaskId::new(&new_task_id()), run_id.clone(), project.clone(), None, true)
+        let new_route =
+            |project: Arc<str>, run_id: SharedStr| Arc::new(Route { project, run_id, session_id: session.clone() });
+        let (task_id, route, run, is_root): (TaskId, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run {
+            let id = new_run_id();
+            let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
+            (TaskId::new(&id), new_route(project, id.into()), None, true)
+        } else if let Some(p) = &parent_task {
+            let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
+            let route = if p.0.route.session_id == session {
+                p.0.route.clone()
             } else {
-                let id = new_task_id();
-                let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-                (TaskId::new(&id), id.into(), project, None, true)
+                new_route(p.0.route.project.clone(), p.0.route.run_id.clone())
             };
+            (TaskId::from_bytes(new_task_id_bytes()), route, run, false)
+        } else if let Parent::Remote { run_id, project, .. } = &n.parent {
+            (TaskId::from_bytes(new_task_id_bytes()), new_route(project.clone(), run_id.clone()), None, true)
+        } else {
+            let id = new_task_id();
+            let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
+            (TaskId::new(&id), new_route(project, id.into()), None, true)
+        };
         let label = if n.is_run { SharedStr::default() } else { clean_shared(n.label.as_ref().unwrap_or(&n.name)) };
         let mut tags = Vec::new();
         clean_tags(&mut tags, &n.tags);
@@ -275,12 +286,10 @@ impl TaskSpan {
             parent_span: link.map(|l| l.span_id),
             parent_remote: link.is_some_and(|l| l.remote),
             task_id,
-            run_id,
             name: n.name,
             label,
             span_type: n.span_type,
-            project,
-            session,
+            route,
             parent_task: parent_task.as_ref().map(|p| Arc::downgrade(&p.0)),
             parent_task_span: parent_task.as_ref().map(|p| p.0.span_id),
             run,
@@ -315,7 +324,7 @@ impl TaskSpan {
             Some(r) => Some(TaskSpan(r)),
             None => Some(self.clone()),
         };
-        Context { span: Some(self.link()), task: Some(self.clone()), run, session: self.0.session.clone() }
+        Context { span: Some(self.link()), task: Some(self.clone()), run, session: self.0.route.session_id.clone() }
     }
 
     /// Makes this task current until the guard drops; the guard does not end
@@ -339,11 +348,11 @@ impl TaskSpan {
     }
     /// The run id (`root_id` in the Python SDK).
     pub fn run_id(&self) -> &str {
-        &self.0.run_id
+        &self.0.route.run_id
     }
     /// Same as [`TaskSpan::run_id`].
     pub fn root_id(&self) -> &str {
-        &self.0.run_id
+        &self.0.route.run_id
     }
     /// Span id.
     pub fn span_id(&self) -> SpanId {
@@ -371,15 +380,15 @@ impl TaskSpan {
     }
     /// Project key.
     pub fn project(&self) -> &str {
-        &self.0.project
+        &self.0.route.project
     }
     /// Session id the task was created under.
     pub fn session_id(&self) -> Option<&str> {
-        self.0.session.as_deref()
+        self.0.route.session_id.as_deref()
     }
     /// Where this task's records are written (project, run id, session).
-    pub fn route(&self) -> Route {
-        self.0.route()
+    pub fn route(&self) -> Arc<Route> {
+        self.0.route.clone()
     }
     /// Whether this is a run (made by `run()`).
     pub fn is_run(&self) -> bool {
@@ -461,7 +470,7 @@ impl TaskSpan {
     /// Metric series by name.
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
         match self.snapshot() {
-            Snapshot::Data(d) => d.metrics.clone(),
+            Snapshot::Data(d) => d.metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             Snapshot::Rendered(f) => rendered_metrics(f.rendered().metrics()),
         }
     }
@@ -571,9 +580,10 @@ impl TaskSpan {
         meta: &ObjectMeta,
     ) -> Result<Hash16, Error> {
         let hash = obj.hash;
+        let label = crate::clean::clean_cow(meta.label.as_deref().unwrap_or(name));
         let r = ObjectRef {
+            label: (label != name).then(|| label.into_owned()),
             name: name.to_string(),
-            label: clean_str(meta.label.as_deref().unwrap_or(name)),
             hash,
             attributes: meta.attributes_json(),
         };
@@ -593,11 +603,10 @@ impl TaskSpan {
     /// `null`).
     pub fn log_metric(&self, name: &str, metric: impl Into<Metric>) -> Result<f64, Error> {
         let m: Metric = metric.into();
-        let full = match &m.prefix {
-            Some(p) => format!("{p}.{name}"),
-            None => name.to_string(),
+        let key: std::borrow::Cow<'_, str> = match &m.prefix {
+            Some(p) => clean_str(&format!("{p}.{name}")).into(),
+            None => crate::clean::clean_cow(name),
         };
-        let key = clean_str(&full);
         if key.is_empty() {
             return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
         }
@@ -607,7 +616,12 @@ impl TaskSpan {
             if let Some(o) = m.origin {
                 add_object(data, o);
             }
-            data.metrics.entry(key).or_default().push(m.value, m.step, ts, m.aggregation)
+            data.metrics.get_or_insert_by(&*key, || key.to_string(), MetricSeries::default).push(
+                m.value,
+                m.step,
+                ts,
+                m.aggregation,
+            )
         })
     }
 
@@ -761,16 +775,10 @@ impl TaskSpan {
             }
             let now = Timestamp::now();
             st.end = Some(now);
-            st.children.shrink_to_fit();
             self.0.build_record(&mut st, now)
         };
         if self.0.is_root {
             self.0.tracer.unregister_root(self.0.span_id.to_u64());
-        }
-        if self.0.tracer.inner.sink.backlog() > PRE_RENDER_BACKLOG {
-            if let RecordKind::Task { task, .. } = &rec.kind {
-                task.rendered();
-            }
         }
         self.0.tracer.export(rec);
         Ok(())
@@ -834,38 +842,31 @@ impl TaskSpan {
                 span_id: SpanId::random(),
                 parent_id: Some(self.0.span_id),
                 parent_is_remote: false,
-                name: format!("run.{}.update", self.0.run_id).into(),
+                name: format!("run.{}.update", self.0.route.run_id).into(),
                 span_type: SpanType::RunUpdate,
                 label: "".into(),
                 status: Status::Unset,
                 start: now,
                 end: now,
-                route: self.0.route(),
+                route: self.0.route.clone(),
                 tags: vec![],
                 attributes: vec![],
                 late_attribute_keys: vec![],
                 events: vec![],
                 kind: RecordKind::RunUpdate { data: Box::new(delta) },
-                version: VERSION,
             })
         })
     }
 }
 
 impl TaskInner {
-    fn route(&self) -> Route {
-        Route { project: self.project.clone(), run_id: self.run_id.clone(), session_id: self.session.clone() }
-    }
-    fn route_with_session(&self, session_id: Option<Arc<str>>) -> Route {
-        Route { project: self.project.clone(), run_id: self.run_id.clone(), session_id }
-    }
-
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
-        let mut data = std::mem::replace(&mut st.data, empty_data());
-        if !data.is_empty() {
-            Arc::make_mut(&mut data).shrink_to_fit();
-        }
+        let data = std::mem::replace(&mut st.data, empty_data());
+        // Render the attribute JSON here, on the caller: measured, this beats
+        // rendering on the writer (whose frees of the caller's allocations
+        // contend for the allocator) and keeps only compact text in flight.
         let finished = Arc::new(FinishedTask::new(data));
+        finished.rendered();
         st.finished = Some(finished.clone());
         st.mark = None;
         let extras = st.extras.take().map(|b| *b).unwrap_or_default();
@@ -880,13 +881,12 @@ impl TaskInner {
             status: st.status.clone(),
             start: self.start,
             end,
-            route: self.route(),
+            route: self.route.clone(),
             tags: st.tags.clone(),
             attributes: extras.attributes,
             late_attribute_keys: extras.late_keys,
             events: extras.events,
             kind: RecordKind::Task { parent_task: self.parent_task_span, task: finished },
-            version: VERSION,
         }
     }
 }
@@ -910,7 +910,7 @@ impl std::fmt::Debug for TaskSpan {
         f.debug_struct("TaskSpan")
             .field("name", &self.0.name)
             .field("task_id", &self.0.task_id.as_str())
-            .field("run_id", &self.0.run_id)
+            .field("run_id", &self.0.route.run_id)
             .field("span_id", &self.0.span_id)
             .field("active", &self.active())
             .finish()
@@ -923,9 +923,6 @@ impl PartialEq for TaskSpan {
     }
 }
 impl Eq for TaskSpan {}
-
-/// Queue backlog above which `end()` renders a task's data itself.
-const PRE_RENDER_BACKLOG: usize = 32;
 
 /// A task or run id kept inline (a dashed uuid is 36 ASCII bytes).
 #[derive(Clone, Copy)]
@@ -940,6 +937,9 @@ impl TaskId {
         let n = id.len().min(36);
         buf[..n].copy_from_slice(&id.as_bytes()[..n]);
         TaskId { len: n as u8, buf }
+    }
+    fn from_bytes(buf: [u8; 36]) -> TaskId {
+        TaskId { len: 36, buf }
     }
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
@@ -996,8 +996,8 @@ enum Side {
 }
 
 fn add_object(data: &mut TaskData, o: SerializedObject) {
-    data.schemas.entry(o.schema_hash).or_insert_with(|| o.schema_json.into_boxed_str());
-    data.objects.entry(o.hash).or_insert_with(|| StoredObject {
+    data.schemas.get_or_insert_with(o.schema_hash, || o.schema_json.into());
+    data.objects.get_or_insert_with(o.hash, || StoredObject {
         hash: o.hash,
         schema_hash: o.schema_hash,
         value: ObjectValue::Inline(o.value_json.into_boxed_str()),

@@ -37,6 +37,8 @@ pub struct Tracer {
 pub(crate) struct TracerInner {
     pub(crate) sink: Arc<dyn SpanSink>,
     pub(crate) default_project: Arc<str>,
+    /// Route of light spans outside any run and session.
+    pub(crate) default_route: Arc<crate::record::Route>,
     open_roots: Mutex<HashMap<u64, Weak<TaskInner>>>,
     pub(crate) shut_down: AtomicBool,
     pub(crate) warnings: AtomicU64,
@@ -61,6 +63,11 @@ impl Tracer {
             inner: Arc::new(TracerInner {
                 sink,
                 default_project: default_project.into(),
+                default_route: Arc::new(crate::record::Route {
+                    project: default_project.into(),
+                    run_id: SharedStr::default(),
+                    session_id: None,
+                }),
                 open_roots: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
                 warnings: AtomicU64::new(0),

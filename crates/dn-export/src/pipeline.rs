@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
@@ -25,28 +25,38 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
 /// Most records handed to the exporters in one batch.
 pub const MAX_BATCH: usize = 256;
 /// A producer wakes the writer when its buffer reaches this many records.
-pub const WAKE_AT: u64 = 256;
+pub const WAKE_AT: u64 = 2048;
 /// How long the idle writer sleeps before looking at the queue again: the
 /// most a finished span waits before it is written.
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 
-/// A counter on its own cache line, so the producers' and the writer's
-/// counters do not contend.
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
-
 /// One producer thread's pending records.
 #[derive(Default)]
 struct LocalBuffer {
-    records: Mutex<Vec<SpanRecord>>,
+    records: Mutex<Pending>,
+    /// Set when the pipeline shuts down, so threads drop their handle.
+    closed: AtomicBool,
+}
+
+/// Records waiting on one thread, and how many it has accepted in all
+/// (counted under the same lock, so the hot path has no extra atomic).
+#[derive(Default)]
+struct Pending {
+    records: Vec<SpanRecord>,
+    accepted: u64,
+}
+
+/// This thread's handle on one pipeline's buffer.
+struct LocalEntry {
+    pipeline: u64,
+    buffer: Arc<LocalBuffer>,
 }
 
 static NEXT_PIPELINE_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// This thread's buffer for each live pipeline it has exported to.
-    static LOCAL: RefCell<Vec<(u64, Weak<LocalBuffer>)>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<Vec<LocalEntry>> = const { RefCell::new(Vec::new()) };
 }
 
 enum Control {
@@ -55,15 +65,13 @@ enum Control {
 }
 
 struct Shared {
-    /// Records accepted (producers). The queue holds `enqueued - dequeued`;
-    /// the bound is enforced on that count, so the queue allocates only for
-    /// what it holds.
-    enqueued: Padded,
-    /// Records taken by the writer.
-    dequeued: Padded,
+    /// Most records one producer thread may have waiting; beyond it spans
+    /// are dropped and counted. The buffers allocate only for what they hold.
     capacity: u64,
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
+    /// Accepted counts of buffers whose thread has exited.
+    retired_accepted: AtomicU64,
     warnings: AtomicU64,
     closed: AtomicBool,
     reports: Mutex<Vec<ExporterReport>>,
@@ -73,8 +81,12 @@ struct Shared {
 }
 
 impl Shared {
+    fn accepted(&self) -> u64 {
+        self.retired_accepted.load(Ordering::Relaxed)
+            + self.buffers.lock().iter().map(|b| b.records.lock().accepted).sum::<u64>()
+    }
     fn queued(&self) -> u64 {
-        self.enqueued.0.load(Ordering::Acquire).saturating_sub(self.dequeued.0.load(Ordering::Acquire))
+        self.buffers.lock().iter().map(|b| b.records.lock().records.len() as u64).sum()
     }
     fn wake_writer(&self) {
         if let Some(t) = self.writer.get() {
@@ -134,11 +146,10 @@ impl ExportPipelineBuilder {
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
         let (ctl, ctl_rx) = unbounded();
         let shared = Arc::new(Shared {
-            enqueued: Padded::default(),
-            dequeued: Padded::default(),
             capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
             dropped_full: AtomicU64::new(0),
             dropped_closed: AtomicU64::new(0),
+            retired_accepted: AtomicU64::new(0),
             warnings: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
@@ -169,7 +180,7 @@ impl ExportPipeline {
 
     fn report(&self, timed_out: bool) -> ExportReport {
         ExportReport {
-            accepted: self.shared.enqueued.0.load(Ordering::Relaxed),
+            accepted: self.shared.accepted(),
             dropped_queue_full: self.shared.dropped_full.load(Ordering::Relaxed),
             dropped_after_shutdown: self.shared.dropped_closed.load(Ordering::Relaxed),
             exporters: self.shared.reports.lock().clone(),
@@ -188,27 +199,48 @@ impl ExportPipeline {
 }
 
 impl ExportPipeline {
-    /// This thread's buffer for this pipeline, registered on first use.
-    fn local_buffer(&self) -> Arc<LocalBuffer> {
-        let found = LOCAL.try_with(|l| {
+    /// Pushes onto this thread's buffer for this pipeline (registered on
+    /// first use); returns the buffer's length, or `None` when it is full.
+    fn push_local(&self, record: SpanRecord) -> Option<usize> {
+        let cap = self.shared.capacity as usize;
+        let mut record = Some(record);
+        let pushed = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
-            if let Some(b) = l.iter().find(|(id, _)| *id == self.id).and_then(|(_, w)| w.upgrade()) {
-                return b;
+            let i = match l.iter().position(|e| e.pipeline == self.id) {
+                Some(i) => i,
+                None => {
+                    // Forget buffers of pipelines that have shut down, then register.
+                    l.retain(|e| !e.buffer.closed.load(Ordering::Relaxed));
+                    let b = Arc::new(LocalBuffer::default());
+                    self.shared.buffers.lock().push(b.clone());
+                    l.push(LocalEntry { pipeline: self.id, buffer: b });
+                    l.len() - 1
+                }
+            };
+            let mut p = l[i].buffer.records.lock();
+            if p.records.len() >= cap {
+                return None;
             }
-            // Forget buffers of pipelines that are gone, then register.
-            l.retain(|(_, w)| w.strong_count() > 0);
-            let b = Arc::new(LocalBuffer::default());
-            self.shared.buffers.lock().push(b.clone());
-            l.push((self.id, Arc::downgrade(&b)));
-            b
+            p.records.extend(record.take());
+            p.accepted += 1;
+            Some(p.records.len())
         });
-        found.unwrap_or_else(|_| {
-            // Thread-local storage is being torn down (a span ending in a
-            // thread-local destructor): use a one-off registered buffer.
-            let b = Arc::new(LocalBuffer::default());
-            self.shared.buffers.lock().push(b.clone());
-            b
-        })
+        match (pushed, record) {
+            (Ok(n), _) => n,
+            (Err(_), Some(r)) => {
+                // Thread-local storage is being torn down (a span ending in a
+                // thread-local destructor): use a one-off registered buffer.
+                let b = Arc::new(LocalBuffer::default());
+                {
+                    let mut p = b.records.lock();
+                    p.records.push(r);
+                    p.accepted = 1;
+                }
+                self.shared.buffers.lock().push(b);
+                Some(1)
+            }
+            (Err(_), None) => Some(0),
+        }
     }
 }
 
@@ -218,27 +250,16 @@ impl SpanSink for ExportPipeline {
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.shared.queued() >= self.shared.capacity {
-            let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
-            if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
-                tracing::warn!(target: "dn", "export queue full ({} records): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1);
+        match self.push_local(record) {
+            Some(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
+            Some(_) => {}
+            None => {
+                let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
+                if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
+                    tracing::warn!(target: "dn", "export queue full ({} records on this thread): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1);
+                }
             }
-            return;
         }
-        self.shared.enqueued.0.fetch_add(1, Ordering::AcqRel);
-        let buffer = self.local_buffer();
-        let len = {
-            let mut records = buffer.records.lock();
-            records.push(record);
-            records.len()
-        };
-        if len == WAKE_AT as usize {
-            self.shared.wake_writer();
-        }
-    }
-
-    fn backlog(&self) -> usize {
-        self.shared.queued() as usize
     }
 
     fn flush(&self, timeout: Duration) -> ExportReport {
@@ -268,6 +289,7 @@ impl Drop for ExportPipeline {
 
 /// The writer thread's state.
 struct Writer {
+    rounds: u64,
     exporters: Vec<Box<dyn Exporter>>,
     shared: Arc<Shared>,
     spare: Vec<SpanRecord>,
@@ -277,17 +299,37 @@ impl Writer {
     /// Takes every thread's buffered records and exports them; returns how
     /// many there were.
     fn drain(&mut self) -> usize {
+        self.rounds += 1;
+        let prune = self.rounds % 64 == 0;
         let buffers: Vec<Arc<LocalBuffer>> = {
             let mut all = self.shared.buffers.lock();
+            if !prune {
+                let list = all.clone();
+                drop(all);
+                return self.export_from(list);
+            }
             // A buffer only the registry holds belongs to a thread that has
-            // exited; drop it once it is empty.
-            all.retain(|b| Arc::strong_count(b) > 1 || !b.records.lock().is_empty());
+            // exited; fold its count into `retired` and drop it once empty.
+            let mut retired = 0;
+            all.retain(|b| {
+                let p = b.records.lock();
+                let keep = Arc::strong_count(b) > 1 || !p.records.is_empty();
+                if !keep {
+                    retired += p.accepted;
+                }
+                keep
+            });
+            self.shared.retired_accepted.fetch_add(retired, Ordering::Relaxed);
             all.clone()
         };
+        self.export_from(buffers)
+    }
+
+    fn export_from(&mut self, buffers: Vec<Arc<LocalBuffer>>) -> usize {
         let mut n = 0;
         for b in buffers {
             let mut batch = std::mem::take(&mut self.spare);
-            std::mem::swap(&mut *b.records.lock(), &mut batch);
+            std::mem::swap(&mut b.records.lock().records, &mut batch);
             if batch.is_empty() {
                 self.spare = batch;
                 continue;
@@ -298,7 +340,6 @@ impl Writer {
                 }
             }
             n += batch.len();
-            self.shared.dequeued.0.fetch_add(batch.len() as u64, Ordering::AcqRel);
             batch.clear();
             self.spare = batch;
         }
@@ -321,7 +362,7 @@ impl Writer {
 }
 
 fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared: Arc<Shared>) {
-    let mut w = Writer { exporters, shared, spare: Vec::new() };
+    let mut w = Writer { rounds: 0, exporters, shared, spare: Vec::new() };
     loop {
         let n = w.drain();
         match ctl.try_recv() {
@@ -333,6 +374,9 @@ fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared
             Ok(Control::Shutdown(ack)) => {
                 w.drain();
                 w.each_exporter(|e| e.shutdown());
+                for b in w.shared.buffers.lock().iter() {
+                    b.closed.store(true, Ordering::Relaxed);
+                }
                 let _ = ack.send(());
                 return;
             }
@@ -342,7 +386,10 @@ fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared
                 return;
             }
             Err(TryRecvError::Empty) => {
-                if n == 0 {
+                // Go again at once only after a full batch; otherwise sleep
+                // until the interval ends or a producer's buffer fills up, so
+                // the writer does not compete with producers for their buffers.
+                if n < WAKE_AT as usize {
                     std::thread::park_timeout(WRITE_INTERVAL);
                 }
             }
