@@ -12,45 +12,55 @@ pub fn write_str(out: &mut String, s: &str, ascii_only: bool) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0x08 => Some("\\b"),
-            0x0c => Some("\\f"),
-            0..=0x1f => None,
-            _ if b >= 0x80 && ascii_only => None,
-            _ => continue,
-        };
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // Fast scan: most bytes need no escaping.
+        if !NEEDS_ESCAPE[b as usize] && (b < 0x80 || !ascii_only) {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[start..i]);
         if b >= 0x80 {
-            // Start of a multi-byte char (continuation bytes are handled with it).
-            if b & 0xc0 == 0x80 {
-                continue;
-            }
-            out.push_str(&s[start..i]);
             let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
             let mut units = [0u16; 2];
             for u in ch.encode_utf16(&mut units) {
                 let _ = write!(out, "\\u{:04x}", u);
             }
-            start = i + ch.len_utf8();
-            continue;
-        }
-        out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
-                let _ = write!(out, "\\u{:04x}", b);
+            i += ch.len_utf8();
+        } else {
+            match b {
+                b'"' => out.push_str("\\\""),
+                b'\\' => out.push_str("\\\\"),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0x08 => out.push_str("\\b"),
+                0x0c => out.push_str("\\f"),
+                _ => {
+                    let _ = write!(out, "\\u{:04x}", b);
+                }
             }
+            i += 1;
         }
-        start = i + 1;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
 }
+
+/// Bytes that must be escaped in a JSON string: controls, `"` and `\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Appends `v` exactly as Python's `repr(float)` would: shortest round-trip
 /// digits, `2.0` for integral values, scientific form with a signed two-digit

@@ -49,7 +49,7 @@ pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use metric::{Aggregation, MetricSeries};
 pub use object::{Hash16, ObjValue, SerializedObject, composite_hash, serialize, unknown_object};
 pub use record::{
-    Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status,
+    AttrRef, Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status,
     StoredObject, TaskData,
 };
 pub use scope::{Instrumented, Scope, panic_message};

@@ -143,7 +143,7 @@ impl MetricSeries {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(itoa_i64(*s).as_str());
+            push_i64(out, *s);
         }
         out.push_str("],\"timestamps\":[");
         for (i, t) in self.timestamps.iter().enumerate() {
@@ -158,8 +158,22 @@ impl MetricSeries {
     }
 }
 
-fn itoa_i64(v: i64) -> String {
-    v.to_string()
+fn push_i64(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = 0;
+    let mut u = v.unsigned_abs();
+    loop {
+        n += 1;
+        buf[20 - n] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[20 - n..]).unwrap_or("0"));
 }
 
 #[cfg(test)]

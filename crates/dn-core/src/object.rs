@@ -122,8 +122,9 @@ impl ObjValue {
             ObjValue::Null => out.push_str("null"),
             ObjValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             ObjValue::Int(i) => {
-                use fmt::Write as _;
-                let _ = write!(out, "{i}");
+                let mut buf = [0u8; 40];
+                let n = write_int(&mut buf, *i);
+                out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
             }
             ObjValue::Float(f) => {
                 if hash_form && !f.is_finite() {

@@ -410,82 +410,132 @@ impl SpanRecord {
         }
     }
 
-    /// The ordered attribute list of SPEC §5, with the task groups rendered as
-    /// compact JSON strings. Call it off the hot path (on the writer thread).
-    pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
-        let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());
-        let s = |v: &str| AttrValue::Str(v.to_string());
-        a.push((keys::VERSION.into(), s(crate::tracer::VERSION)));
-        a.push((keys::TYPE.into(), s(self.span_type.as_str())));
-        a.push((keys::LABEL.into(), s(&self.label)));
-        let is_light = matches!(self.kind, RecordKind::Light);
-        if !is_light {
-            a.push((keys::PROJECT.into(), s(&self.route.project)));
+    /// Visits the ordered attribute list of SPEC §5 by reference, with the
+    /// task groups as compact JSON strings; nothing is copied. The JSONL
+    /// writer uses this; [`SpanRecord::attributes`] collects it.
+    pub fn visit_attributes(&self, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
+        use AttrRef::Str as S;
+        f(keys::VERSION, S(crate::tracer::VERSION));
+        f(keys::TYPE, S(self.span_type.as_str()));
+        f(keys::LABEL, S(&self.label));
+        if !matches!(self.kind, RecordKind::Light) {
+            f(keys::PROJECT, S(&self.route.project));
         }
         if let Some(session) = &self.route.session_id {
-            a.push((keys::SESSION_ID.into(), s(session)));
+            f(keys::SESSION_ID, S(session));
         }
-        let (code, user): (Vec<_>, Vec<_>) = self.attributes.iter().partition(|(k, _)| k.starts_with("code."));
-        a.extend(code.into_iter().cloned());
-        a.push((keys::LOGFIRE_SPAN_TYPE.into(), s("span")));
-        a.push((keys::LOGFIRE_MSG.into(), s(&self.name)));
+        for (k, v) in self.attributes.iter().filter(|(k, _)| k.starts_with("code.")) {
+            f(k, v.as_ref());
+        }
+        f(keys::LOGFIRE_SPAN_TYPE, S("span"));
+        f(keys::LOGFIRE_MSG, S(&self.name));
         let mut schema_props: Vec<&str> = Vec::new();
         if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
-            a.push((keys::TASK_PARENT_ID.into(), AttrValue::Str(p.to_string())));
+            f(keys::TASK_PARENT_ID, S(&p.to_string()));
             schema_props.push(keys::TASK_PARENT_ID);
         }
-        a.push((keys::RUN_ID.into(), s(&self.run_id())));
-        a.extend(user.into_iter().cloned());
+        f(keys::RUN_ID, S(&self.run_id()));
+        for (k, v) in self.attributes.iter().filter(|(k, _)| !k.starts_with("code.")) {
+            f(k, v.as_ref());
+        }
         schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
+        const LARGE: &[&str] = &[keys::OBJECTS, keys::OBJECT_SCHEMAS];
         match &self.kind {
             RecordKind::Light => {}
             RecordKind::Task { task, .. } => {
                 let r = task.rendered();
-                a.push((keys::PARAMS.into(), s(r.params())));
-                a.push((keys::INPUTS.into(), s(r.inputs())));
-                a.push((keys::OUTPUTS.into(), s(r.outputs())));
-                a.push((keys::METRICS.into(), s(r.metrics())));
-                a.push((keys::OBJECTS.into(), s(r.objects())));
-                a.push((keys::OBJECT_SCHEMAS.into(), s(r.schemas())));
-                a.push((keys::ARTIFACTS.into(), s(r.artifacts())));
+                f(keys::PARAMS, S(r.params()));
+                f(keys::INPUTS, S(r.inputs()));
+                f(keys::OUTPUTS, S(r.outputs()));
+                f(keys::METRICS, S(r.metrics()));
+                f(keys::OBJECTS, S(r.objects()));
+                f(keys::OBJECT_SCHEMAS, S(r.schemas()));
+                f(keys::ARTIFACTS, S(r.artifacts()));
                 if r.has_objects() {
-                    a.push((keys::LARGE_ATTRIBUTES.into(), large_attributes()));
+                    f(keys::LARGE_ATTRIBUTES, AttrRef::StaticArray(LARGE));
                 }
             }
             RecordKind::RunUpdate { data } => {
                 if !data.params.is_empty() {
-                    a.push((keys::PARAMS.into(), AttrValue::Str(data.params_json())));
+                    f(keys::PARAMS, S(&data.params_json()));
                 }
                 if !data.inputs.is_empty() {
-                    a.push((keys::INPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.inputs))));
+                    f(keys::INPUTS, S(&TaskData::refs_json(&data.inputs)));
                 }
                 if !data.outputs.is_empty() {
-                    a.push((keys::OUTPUTS.into(), AttrValue::Str(TaskData::refs_json(&data.outputs))));
+                    f(keys::OUTPUTS, S(&TaskData::refs_json(&data.outputs)));
                 }
                 if !data.metrics.is_empty() {
-                    a.push((keys::METRICS.into(), AttrValue::Str(data.metrics_json())));
+                    f(keys::METRICS, S(&data.metrics_json()));
                 }
                 if !data.objects.is_empty() {
-                    a.push((keys::OBJECTS.into(), AttrValue::Str(data.objects_json())));
-                    a.push((keys::OBJECT_SCHEMAS.into(), AttrValue::Str(data.schemas_json())));
-                    a.push((keys::LARGE_ATTRIBUTES.into(), large_attributes()));
+                    f(keys::OBJECTS, S(&data.objects_json()));
+                    f(keys::OBJECT_SCHEMAS, S(&data.schemas_json()));
+                    f(keys::LARGE_ATTRIBUTES, AttrRef::StaticArray(LARGE));
                 }
                 if !data.artifacts.is_empty() {
-                    a.push((keys::ARTIFACTS.into(), AttrValue::Str(data.artifacts_json())));
+                    f(keys::ARTIFACTS, S(&data.artifacts_json()));
                 }
             }
         }
-        a.push((keys::SCHEMA.into(), AttrValue::Str(schema_json(&schema_props))));
-        a.push((keys::TAGS.into(), AttrValue::StrArray(self.tags.clone())));
+        f(keys::SCHEMA, S(&schema_json(&schema_props)));
+        f(keys::TAGS, AttrRef::StrArray(&self.tags));
         if matches!(self.status, Status::Error(_)) {
-            a.push((keys::LOGFIRE_LEVEL_NUM.into(), AttrValue::Int(LEVEL_NUM_ERROR)));
+            f(keys::LOGFIRE_LEVEL_NUM, AttrRef::Int(LEVEL_NUM_ERROR));
         }
+    }
+
+    /// The ordered attribute list of SPEC §5 as owned values (for the OTel
+    /// conversion and tests).
+    pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
+        let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());
+        self.visit_attributes(&mut |k, v| a.push((Key::Owned(k.to_string()), v.to_owned())));
         a
     }
 }
 
-fn large_attributes() -> AttrValue {
-    AttrValue::StrArray(vec![keys::OBJECTS.to_string(), keys::OBJECT_SCHEMAS.to_string()])
+/// A borrowed attribute value, as [`SpanRecord::visit_attributes`] passes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttrRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An array of strings.
+    StrArray(&'a [String]),
+    /// An array of static strings.
+    StaticArray(&'static [&'static str]),
+}
+
+impl AttrRef<'_> {
+    /// The owned value.
+    pub fn to_owned(self) -> AttrValue {
+        match self {
+            AttrRef::Str(s) => AttrValue::Str(s.to_string()),
+            AttrRef::Int(i) => AttrValue::Int(i),
+            AttrRef::Float(x) => AttrValue::Float(x),
+            AttrRef::Bool(b) => AttrValue::Bool(b),
+            AttrRef::StrArray(a) => AttrValue::StrArray(a.to_vec()),
+            AttrRef::StaticArray(a) => AttrValue::StrArray(a.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+}
+
+impl AttrValue {
+    /// The borrowed view.
+    pub fn as_ref(&self) -> AttrRef<'_> {
+        match self {
+            AttrValue::Str(s) => AttrRef::Str(s),
+            AttrValue::Int(i) => AttrRef::Int(*i),
+            AttrValue::Float(x) => AttrRef::Float(*x),
+            AttrValue::Bool(b) => AttrRef::Bool(*b),
+            AttrValue::StrArray(a) => AttrRef::StrArray(a),
+        }
+    }
 }
 
 fn schema_json(props: &[&str]) -> String {

@@ -68,13 +68,33 @@ impl Timestamp {
         let days = (secs / 86_400) as i64;
         let sod = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        let _ = write!(
-            out,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        );
+        if !(0..=9999).contains(&y) {
+            let _ = write!(
+                out,
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60
+            );
+            return;
+        }
+        // Fixed-width digits written directly: this runs for every span end
+        // and every metric point, and `write!` was a measurable share.
+        let mut b = *b"0000-00-00T00:00:00.000000+00:00";
+        let mut put = |pos: usize, width: usize, mut v: u64| {
+            for i in (0..width).rev() {
+                b[pos + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, u64::from(m));
+        put(8, 2, u64::from(d));
+        put(11, 2, sod / 3600);
+        put(14, 2, (sod / 60) % 60);
+        put(17, 2, sod % 60);
+        put(20, 6, micros);
+        out.push_str(std::str::from_utf8(&b).unwrap_or_default());
     }
 
     /// The ISO-8601 form as a new string.

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_json_float, write_str};
-use dn_core::{AttrValue, ExporterReport, Route, SpanRecord, validate_component};
+use dn_core::{AttrRef, AttrValue, ExporterReport, Route, SpanRecord, validate_component};
 
 use crate::Exporter;
 use crate::resource::Resource;
@@ -183,22 +183,29 @@ fn resource_json(resource: &Resource) -> String {
 
 /// Appends a JSON attribute value.
 pub fn write_attr_value(out: &mut String, v: &AttrValue) {
+    write_attr_ref(out, v.as_ref());
+}
+
+fn write_attr_ref(out: &mut String, v: AttrRef<'_>) {
     match v {
-        AttrValue::Str(s) => write_str(out, s, false),
-        AttrValue::Int(i) => out.push_str(&i.to_string()),
-        AttrValue::Float(f) => write_json_float(out, *f),
-        AttrValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        AttrValue::StrArray(items) => {
-            out.push('[');
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(out, it, false);
-            }
-            out.push(']');
-        }
+        AttrRef::Str(s) => write_str(out, s, false),
+        AttrRef::Int(i) => out.push_str(&i.to_string()),
+        AttrRef::Float(f) => write_json_float(out, f),
+        AttrRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        AttrRef::StrArray(items) => write_str_array(out, items.iter().map(String::as_str)),
+        AttrRef::StaticArray(items) => write_str_array(out, items.iter().copied()),
     }
+}
+
+fn write_str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+    out.push('[');
+    for (i, it) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, it, false);
+    }
+    out.push(']');
 }
 
 fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, &'a AttrValue)>) {
@@ -233,9 +240,17 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
     rec.start.write_iso(out);
     out.push_str("\",\"end_time\":\"");
     rec.end.write_iso(out);
-    out.push_str("\",\"attributes\":");
-    let attrs = rec.attributes();
-    write_attrs(out, attrs.iter().map(|(k, v)| (k.as_ref(), v)));
+    out.push_str("\",\"attributes\":{");
+    let mut first = true;
+    rec.visit_attributes(&mut |k, v| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+        write_str(out, k, false);
+        out.push(':');
+        write_attr_ref(out, v);
+    });
+    out.push('}');
     out.push_str(",\"events\":[");
     for (i, ev) in rec.events.iter().enumerate() {
         if i > 0 {

@@ -1,23 +1,30 @@
 //! Caller-side cost of dn spans beside a raw `opentelemetry_sdk` span, all
 //! in one binary so the ratios compare like with like.
 //!
-//! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). Figures from
-//! one run on the 2-core CI machine kind, as ratios to the raw OTel SDK
-//! span (start + end, batch processor, no-op exporter) measured in the same
-//! run (median times):
+//! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One run on the
+//! 2-core machine kind CI uses, medians, as ratios to the raw OTel SDK span
+//! (start + end, batch processor, no-op exporter) measured in the same run:
 //!
-//! | benchmark                                      | median     | vs OTel span |
-//! |------------------------------------------------|------------|--------------|
-//! | otel_sdk_span (baseline)                       | BASE       | 1.00×        |
-//! | dn light span (create + end)                   | LIGHT      | RLIGHT       |
-//! | dn task span + 1 input, 1 metric, 1 output     | TASK       | RTASK        |
-//! | dn run × 100 task spans (per run)              | RUN100     | RRUN100      |
-//! | dn log_metric                                  | METRIC     | RMETRIC      |
-//! | JSONL writer, per task span (writer thread)    | WRITER     | RWRITER      |
+//! | benchmark                                        | median   | vs OTel span   |
+//! |--------------------------------------------------|----------|----------------|
+//! | `otel_sdk_span` (baseline)                       | 281 ns   | 1.00×          |
+//! | `dn_light_span` (create + end)                   | 195 ns   | 0.69× (1.44× faster) |
+//! | `dn_log_metric`                                  | 71 ns    | 0.25×          |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.63 µs  | 9.4×           |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.38 µs  | 4.9×           |
+//! | `jsonl_writer_per_1000_task_spans` (per span, writer thread) | 2.64 µs | 9.4× |
 //!
-//! The caller thread does no file I/O: records go to a bounded queue and a
-//! writer thread formats and writes them (the last row is that thread's
-//! cost per span, measured separately).
+//! Against the Python SDK on this machine (288 µs per task span with one
+//! input, metric and output; 63 µs per light span; 7.7 µs per metric point):
+//! 110× faster per task span on the caller (~55× with the writer thread's
+//! cost added), 320× per light span, 108× per metric point. The targets in
+//! the core issue are not all met yet: light span 1.44× faster than the OTel
+//! span (target 3×), task span 2.6 µs (target ≤ 1.5 µs including export).
+//! See the notes in `docs/performance.md`.
+//!
+//! The caller thread does no file I/O: records go by value into a per-thread
+//! buffer that the writer thread swaps out; the last row is that thread's
+//! cost per span, measured separately.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +71,7 @@ fn dn_tracer() -> (Tracer, Arc<ExportPipeline>) {
     (Tracer::with_sink(pipeline.clone(), "bench").unwrap(), pipeline)
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 1000)]
 fn otel_sdk_span(b: Bencher<'_, '_>) {
     let provider = SdkTracerProvider::builder().with_batch_exporter(NoopOtelExporter).build();
     let tracer = provider.tracer("bench");
@@ -75,7 +82,7 @@ fn otel_sdk_span(b: Bencher<'_, '_>) {
     let _ = provider.shutdown();
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 1000)]
 fn dn_light_span(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
     b.bench(|| {
@@ -85,21 +92,25 @@ fn dn_light_span(b: Bencher<'_, '_>) {
     report("light", pipeline.flush(Duration::from_secs(30)));
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 200)]
 fn dn_task_span_io(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
-    let run = tracer.run("bench-run").start().unwrap();
-    let _ctx = run.enter_context();
-    // Children are kept by the run (for `tasks()`): use a fresh run per
-    // batch of iterations so the benchmark's memory stays flat.
-    b.bench(|| {
-        tracer.task_span("task").run(|t| {
+    // A run keeps its children (for `tasks()`); start a fresh run every
+    // 1000 tasks so the benchmark's memory stays flat (amortised cost).
+    let mut run = tracer.run("bench-run").start().unwrap();
+    let mut n = 0u32;
+    b.bench_local(|| {
+        n += 1;
+        if n % 1000 == 0 {
+            run.end().unwrap();
+            run = tracer.run("bench-run").start().unwrap();
+        }
+        tracer.task_span("task").parent(&run).run(|t| {
             t.log_input("rows", &250).unwrap();
             t.log_metric("latency_ms", 112).unwrap();
             t.log_output("status", "ok").unwrap();
         });
     });
-    drop(_ctx);
     run.end().unwrap();
     report("task", pipeline.flush(Duration::from_secs(30)));
 }
@@ -120,7 +131,7 @@ fn dn_run_100_tasks(b: Bencher<'_, '_>) {
     report("run100", pipeline.flush(Duration::from_secs(30)));
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 1000)]
 fn dn_log_metric(b: Bencher<'_, '_>) {
     let (tracer, _pipeline) = dn_tracer();
     let task = tracer.task_span("metrics").start();
