@@ -6,6 +6,8 @@
 //! - `cargo xtask ci [--no-test]` — fmt, clippy (all targets, every feature
 //!   combination of the facade), rustdoc with warnings denied, then `test`.
 //! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables.
+//! - `cargo xtask docs` — the API docs (warnings denied) and a compile check
+//!   of every code block of the user guide in `docs/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,8 +20,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("ci") => ci(args.iter().any(|a| a == "--no-test")),
         Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("docs") => docs(),
         _ => {
-            eprintln!("usage: cargo xtask <test | ci [--no-test] | bench [NAME]>");
+            eprintln!("usage: cargo xtask <test | ci [--no-test] | bench [NAME] | docs>");
             return ExitCode::from(2);
         }
     };
@@ -76,6 +79,14 @@ fn ci(skip_test: bool) -> Result<(), String> {
         cargo().args(["doc", "--workspace", "--no-deps", "--all-features"]).env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     if skip_test { Ok(()) } else { test() }
+}
+
+fn docs() -> Result<(), String> {
+    step(
+        "rustdoc (warnings denied)",
+        cargo().args(["doc", "--workspace", "--no-deps", "--all-features"]).env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    step("user guide code blocks (doctests of dn)", cargo().args(["test", "-p", "dn", "--doc"]))
 }
 
 fn bench(name: Option<&str>) -> Result<(), String> {

@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn ids_differ_across_threads() {
-        let a = std::thread::spawn(|| SpanId::random()).join().ok();
+        let a = std::thread::spawn(SpanId::random).join().ok();
         let b = SpanId::random();
         assert_ne!(a, Some(b));
     }

@@ -13,6 +13,8 @@ pub const INDEX_AT: usize = 16;
 #[derive(Clone, Debug)]
 pub struct SmallMap<K, V> {
     entries: Vec<(K, V)>,
+    // Boxed: the map stays 8 bytes wide in every task until it is needed.
+    #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<K, usize>>>,
 }
 

@@ -70,3 +70,26 @@ pub fn task_and_run(name: impl Into<SharedStr>) -> TaskAndRunBuilder {
 pub fn current_context() -> Context {
     Context::current()
 }
+
+/// The user guide in `docs/`, compiled here so its code blocks are tested.
+#[cfg(doctest)]
+mod user_guide {
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    mod getting_started {}
+    #[doc = include_str!("../../../docs/spans.md")]
+    mod spans {}
+    #[doc = include_str!("../../../docs/logging.md")]
+    mod logging {}
+    #[doc = include_str!("../../../docs/context.md")]
+    mod context {}
+    #[doc = include_str!("../../../docs/configuration.md")]
+    mod configuration {}
+    #[doc = include_str!("../../../docs/local-files.md")]
+    mod local_files {}
+    #[doc = include_str!("../../../docs/reliability.md")]
+    mod reliability {}
+    #[doc = include_str!("../../../docs/performance.md")]
+    mod performance {}
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
+}

@@ -1,4 +1,5 @@
 //! Capacity with default settings: bursts are kept, open files are bounded.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Threads and tokio tasks: every span written once with the right parents,
 //! no deadlock, and memory bounded when the writer is slower than producers.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 mod common;
 

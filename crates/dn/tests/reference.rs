@@ -2,6 +2,7 @@
 //! reproduced with the Rust API and compared field by field with what the
 //! Python SDK 2.0.52 wrote, ignoring ids and times. Where SPEC.md says
 //! "differs from Python", the reference is patched here, visibly.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 mod common;
 

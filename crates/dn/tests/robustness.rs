@@ -1,4 +1,5 @@
 //! Bad input never panics: it is a clear error or a counted, reported drop.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 mod common;
 

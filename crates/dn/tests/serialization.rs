@@ -1,6 +1,7 @@
 //! The Python SDK's serialization vectors (copied to tests/fixtures):
 //! data hashes for every vector, and schema and object hashes for every
 //! value that has the same shape in JSON and in Rust.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 use serde_json::Value;
 

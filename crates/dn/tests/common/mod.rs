@@ -1,4 +1,5 @@
 //! Shared helpers of the integration tests.
+#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 #![allow(dead_code)]
 
 use std::path::Path;
