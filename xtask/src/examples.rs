@@ -124,6 +124,7 @@ fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {
                 }
             }
         }
+        check_task_groups(attrs).map_err(|e| format!("line {}: {e}", i + 1))?;
         ids.insert(obj["span_id"].as_str().unwrap_or_default().to_string());
         if let Some(p) = obj["parent_id"].as_str() {
             parents.push(p.to_string());
@@ -136,4 +137,39 @@ fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {
         }
     }
     Ok(names)
+}
+
+/// Object hashes recomputed from the stored values, labels and tags cleaned,
+/// metric series of equal length.
+fn check_task_groups(attrs: &serde_json::Map<String, Value>) -> Result<(), String> {
+    let decode = |k: &str| attrs.get(k).and_then(Value::as_str).and_then(|s| serde_json::from_str::<Value>(s).ok());
+    if let Some(Value::Object(objects)) = decode("dreadnode.objects") {
+        for (hash, o) in &objects {
+            if o["type"] == "val" {
+                let again = dn_core::serialize(&o["value"]).hash;
+                if again.as_str() != hash {
+                    return Err(format!("object {hash} does not hash to itself (recomputed {again})"));
+                }
+            }
+        }
+    }
+    let label = attrs.get("dreadnode.label").and_then(Value::as_str).unwrap_or_default();
+    if dn_core::clean_str(label) != label {
+        return Err(format!("label {label:?} is not clean"));
+    }
+    for t in attrs.get("dreadnode.tags").and_then(Value::as_array).into_iter().flatten() {
+        let t = t.as_str().unwrap_or_default();
+        if dn_core::clean_str(t) != t {
+            return Err(format!("tag {t:?} is not clean"));
+        }
+    }
+    if let Some(Value::Object(metrics)) = decode("dreadnode.metrics") {
+        for (name, m) in &metrics {
+            let len = |k: &str| m[k].as_array().map_or(usize::MAX, Vec::len);
+            if len("values") != len("steps") || len("values") != len("timestamps") {
+                return Err(format!("metric {name}: series of unequal length"));
+            }
+        }
+    }
+    Ok(())
 }

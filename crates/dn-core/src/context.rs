@@ -120,7 +120,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
 }
 
 /// Restores the previous context when dropped. Not `Send`: a guard cannot
-/// leave the thread that entered it.
+/// leave the thread that entered it, so dropping it on another thread is a
+/// compile error rather than a corrupted context:
+///
+/// ```compile_fail,E0277
+/// let guard = dn_core::Context::default().enter();
+/// std::thread::spawn(move || drop(guard));
+/// ```
 #[must_use = "the context is left as soon as the guard is dropped"]
 pub struct ContextGuard {
     depth: usize,

@@ -1095,6 +1095,13 @@ pub type TaskFuture<F> = Instrumented<F, TaskScope>;
 
 /// Keeps a task current on this thread and ends it on drop. Dereferences to
 /// the [`TaskSpan`]. A panic while the guard is alive marks the task failed.
+/// Like [`ContextGuard`] it cannot move to another thread:
+///
+/// ```compile_fail,E0277
+/// # let tracer = dn_core::Tracer::disabled();
+/// let guard = tracer.task_span("t").enter();
+/// std::thread::spawn(move || drop(guard));
+/// ```
 #[must_use = "the task ends as soon as the guard is dropped"]
 pub struct TaskGuard {
     task: TaskSpan,

@@ -82,3 +82,39 @@ fn span_events(events: Vec<opentelemetry::trace::Event>) -> SpanEvents {
     e.events = events;
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dn_core::{MemorySink, Tracer};
+    use opentelemetry::Value;
+
+    #[test]
+    fn span_data_carries_the_jsonl_attributes_ids_and_status() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "proj").unwrap();
+        let run = tracer.run("r").start().unwrap();
+        let child = tracer.task_span("c").parent(&run).start();
+        child.log_input("x", &1).unwrap();
+        child.record_exception("ValueError", "bad", true).unwrap();
+        child.end().unwrap();
+        run.end().unwrap();
+        let records = sink.take();
+        let scope = scope();
+        let c = to_span_data(&records[0], &scope, Some("uuid-of-project"));
+        assert_eq!(c.name, "c");
+        assert_eq!(c.span_context.trace_id().to_bytes(), records[0].trace_id.to_bytes());
+        assert_eq!(c.span_context.span_id().to_bytes(), records[0].span_id.to_bytes());
+        assert_eq!(c.parent_span_id.to_bytes(), run.span_id().to_bytes());
+        assert_eq!(c.status, opentelemetry::trace::Status::Error { description: "bad".into() });
+        assert_eq!(c.instrumentation_scope.name(), "dreadnode");
+        let keys: Vec<String> = c.attributes.iter().map(|kv| kv.key.to_string()).collect();
+        let want: Vec<String> = records[0].attributes().into_iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, want, "same attributes, same order as the JSONL line");
+        let project = c.attributes.iter().find(|kv| kv.key.as_str() == "dreadnode.project").unwrap();
+        assert_eq!(project.value, Value::from("uuid-of-project"), "the project UUID replaces the key on the wire");
+        assert_eq!(c.events.events[0].name, "exception");
+        let r = to_span_data(&records[1], &scope, None);
+        assert_eq!(r.parent_span_id, opentelemetry::SpanId::INVALID);
+    }
+}
