@@ -225,6 +225,30 @@ pub trait ContextExt: Future + Sized {
 
 impl<F: Future> ContextExt for F {}
 
+/// Binds a session id until the guard drops: every span created meanwhile
+/// carries `dreadnode.session.id` and is written to the session's file.
+/// Nested binds restore the outer one. Ids that could leave the local
+/// directory are rejected.
+///
+/// ```
+/// let g = dn_core::bind_session_id("chat-42").unwrap();
+/// assert_eq!(dn_core::current_session_id().as_deref(), Some("chat-42"));
+/// drop(g);
+/// assert!(dn_core::current_session_id().is_none());
+/// assert!(dn_core::bind_session_id("../escape").is_err());
+/// ```
+pub fn bind_session_id(id: &str) -> Result<ContextGuard, crate::Error> {
+    crate::clean::validate_component("session id", id)?;
+    Ok(Context::current().with_session(Some(id.into())).enter())
+}
+
+/// Wraps a future so that session `id` is bound on every poll (on top of the
+/// context current when this is called).
+pub fn with_session_id<F: Future>(id: &str, fut: F) -> Result<WithContext<F>, crate::Error> {
+    crate::clean::validate_component("session id", id)?;
+    Ok(Context::current().with_session(Some(id.into())).wrap(fut))
+}
+
 /// The innermost current task, if any.
 pub fn current_task() -> Option<TaskSpan> {
     with_current(|c| c.and_then(|c| c.task.clone()))

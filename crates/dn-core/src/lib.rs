@@ -24,6 +24,7 @@
 mod attrs;
 mod clean;
 mod context;
+mod distributed;
 mod error;
 mod ids;
 pub mod json;
@@ -42,7 +43,12 @@ mod tracer;
 pub use attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 pub use clean::{MAX_NAME_LEN, clean_str, clean_tags, validate_component};
 pub use context::{
-    Context, ContextExt, ContextGuard, SpanLink, WithContext, current_run, current_session_id, current_task,
+    Context, ContextExt, ContextGuard, SpanLink, WithContext, bind_session_id, current_run, current_session_id,
+    current_task, with_session_id,
+};
+pub use distributed::{
+    Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,
+    inject, task_context, validate_tracestate,
 };
 pub use error::Error;
 pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};

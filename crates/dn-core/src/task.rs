@@ -1244,11 +1244,6 @@ impl TaskSpanBuilder {
         self.new.parent = Parent::Remote { link, run_id: run_id.to_string().into(), project: project.into() };
         Ok(self)
     }
-    /// Overrides the session id (default: the bound one).
-    pub fn session(mut self, session: Option<&str>) -> Self {
-        self.new.session = Some(session.map(Into::into));
-        self
-    }
     /// Starts the span without making it current.
     pub fn start(self) -> TaskSpan {
         TaskSpan::create(&self.tracer, self.new)

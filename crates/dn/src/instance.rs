@@ -101,6 +101,16 @@ impl Dreadnode {
         self.inner.tracer.task_and_run(name)
     }
 
+    /// Continues a task of another process (see [`crate::continue_task`]).
+    pub fn continue_task(&self, ctx: &dn_core::TaskContext) -> Result<dn_core::TaskSpanBuilder> {
+        Ok(self.inner.tracer.continue_task(ctx)?)
+    }
+
+    /// The context of the current task (see [`crate::task_context`]).
+    pub fn task_context(&self) -> Result<dn_core::TaskContext> {
+        Ok(dn_core::task_context()?)
+    }
+
     /// The JSONL file a task's spans are written to.
     pub fn spans_file(&self, task: &TaskSpan) -> Result<PathBuf> {
         let root = self.settings().map(|s| s.local_dir.clone()).unwrap_or_default();

@@ -40,9 +40,10 @@ pub use free::*;
 pub use instance::{Dreadnode, configure, flush, instance, shutdown};
 
 pub use dn_core::{
-    Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Hash16, LightSpan, Metric, MetricSeries,
-    ObjectMeta, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId, SpanType, Status, TaskAndRunBuilder, TaskGuard,
-    TaskSpan, TaskSpanBuilder, TraceId, clean_str,
+    Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Extractor, Hash16, Injector, LightSpan,
+    Metric, MetricSeries, ObjectMeta, RemoteParent, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId, SpanType,
+    Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, TraceContext, TraceId, TraceParent,
+    clean_str, current_session_id, extract, inject,
 };
 
 /// The span model crate, for lower-level use (custom sinks, records).
@@ -71,6 +72,38 @@ pub fn current_context() -> Context {
     Context::current()
 }
 
+/// The context of the current task, to hand to another process (serialize
+/// it with serde; the JSON matches the Python SDK's dict, plus `run_id`).
+/// An error outside a task.
+pub fn task_context() -> Result<TaskContext> {
+    Ok(dn_core::task_context()?)
+}
+
+/// Continues a task of another process: returns a builder for its
+/// `task_fragment` span (use `enter`, `run` or `instrument`). A malformed
+/// context is an error.
+///
+/// ```no_run
+/// # fn main() -> Result<(), dn::Error> {
+/// let ctx = dn::TaskContext::from_json(&std::env::var("DN_TASK_CONTEXT").unwrap_or_default())?;
+/// dn::continue_task(&ctx)?.run(|fragment| fragment.log_metric("remote_score", 0.88))?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn continue_task(ctx: &TaskContext) -> Result<TaskSpanBuilder> {
+    Ok(instance().tracer().continue_task(ctx)?)
+}
+
+/// Binds a session id until the guard drops (see [`dn_core::bind_session_id`]).
+pub fn bind_session_id(id: &str) -> Result<dn_core::ContextGuard> {
+    Ok(dn_core::bind_session_id(id)?)
+}
+
+/// Wraps a future so that session `id` is bound on every poll.
+pub fn with_session_id<F: std::future::Future>(id: &str, fut: F) -> Result<dn_core::WithContext<F>> {
+    Ok(dn_core::with_session_id(id, fut)?)
+}
+
 /// The user guide in `docs/`, compiled here so its code blocks are tested.
 #[cfg(doctest)]
 mod user_guide {
@@ -84,6 +117,8 @@ mod user_guide {
     mod context {}
     #[doc = include_str!("../../../docs/configuration.md")]
     mod configuration {}
+    #[doc = include_str!("../../../docs/distributed.md")]
+    mod distributed {}
     #[doc = include_str!("../../../docs/local-files.md")]
     mod local_files {}
     #[doc = include_str!("../../../docs/reliability.md")]
