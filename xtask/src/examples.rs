@@ -33,6 +33,10 @@ const EXAMPLES: &[Example] = &[
     Example { name: "logging", spans: &["logging-demo", "qa-sample", "batch"] },
     Example { name: "current_spans", spans: &["props-run", "child-1", "grandchild"] },
     Example { name: "async_tasks", spans: &["async-demo", "worker-0", "worker-7", "inner"] },
+    Example {
+        name: "task_decorator",
+        spans: &["ticket-classification", "classify", "classify-v2", "word_count", "route", "parse_priority", "triage"],
+    },
     Example { name: "distributed", spans: &["distributed-parent", "dispatch", "remote-work"] },
     Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },
 ];

@@ -89,6 +89,8 @@ pub enum AttrValue {
     Bool(bool),
     /// A native array of strings.
     StrArray(Vec<String>),
+    /// A static string (no allocation; e.g. `code.filepath`).
+    Static(&'static str),
 }
 
 impl AttrValue {

@@ -63,7 +63,8 @@ pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
 pub use smallmap::SmallMap;
 pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
 pub use task::{
-    Metric, ObjectMeta, RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan, TaskSpanBuilder,
+    Metric, ObjectMeta, RunBuilder, Side, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan,
+    TaskSpanBuilder,
 };
 pub use text::SharedStr;
 pub use time::Timestamp;

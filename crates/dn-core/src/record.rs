@@ -534,6 +534,7 @@ impl AttrValue {
             AttrValue::Float(x) => AttrRef::Float(*x),
             AttrValue::Bool(b) => AttrRef::Bool(*b),
             AttrValue::StrArray(a) => AttrRef::StrArray(a),
+            AttrValue::Static(s) => AttrRef::Str(s),
         }
     }
 }

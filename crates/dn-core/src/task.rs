@@ -557,6 +557,28 @@ impl TaskSpan {
     pub fn log_auto_output<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
         self.log_object_ref(Side::Output, name, serialize(value), &ObjectMeta::new().attribute("auto", &true))
     }
+    /// Logs an already-serialized value captured by `#[dn::task]`
+    /// (attributes `{"auto":true}`).
+    pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedObject) -> Result<Hash16, Error> {
+        self.log_object_ref(side, name, obj, &ObjectMeta::new().attribute("auto", &true))
+    }
+
+    /// Logs a metric whose origin object is already serialized.
+    pub fn log_metric_with_origin(
+        &self,
+        name: &str,
+        metric: impl Into<Metric>,
+        origin: SerializedObject,
+    ) -> Result<f64, Error> {
+        self.log_metric(name, Metric { origin: Some(origin), ..metric.into() })
+    }
+
+    /// Adds an event with the given attributes.
+    pub fn add_event(&self, name: &str, attributes: Vec<(Key, AttrValue)>) -> Result<(), Error> {
+        let ev = Event { name: Key::from(name.to_string()), timestamp: Timestamp::now(), attributes };
+        self.with_open(|st| st.extras().events.push(ev))
+    }
+
     /// Logs every entry of a map-like value as an input, in order.
     pub fn log_inputs<T: Serialize + ?Sized>(&self, inputs: &T) -> Result<Vec<Hash16>, Error> {
         map_entries(inputs, "log_inputs")?
@@ -989,9 +1011,12 @@ fn rendered_metrics(json: &str) -> IndexMap<String, MetricSeries> {
         .collect()
 }
 
-#[derive(Clone, Copy)]
-enum Side {
+/// Which list a logged object goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// `dreadnode.inputs`.
     Input,
+    /// `dreadnode.outputs`.
     Output,
 }
 
@@ -1071,6 +1096,10 @@ pub struct TaskScope {
 
 impl TaskScope {
     fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
+        TaskScope { task, outer }
+    }
+    /// A scope ending `task`, then `outer` (a run opened for it).
+    pub fn with_outer(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
         TaskScope { task, outer }
     }
 }
@@ -1229,6 +1258,11 @@ impl TaskSpanBuilder {
     /// An attribute set at start.
     pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
         self.new.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+        self
+    }
+    /// An attribute set at start, given as a ready value with a static key.
+    pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
+        self.new.attributes.push((Key::Borrowed(key), value));
         self
     }
     /// Attaches under `parent` instead of the current task.

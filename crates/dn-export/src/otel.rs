@@ -21,6 +21,7 @@ pub fn to_otel_value(v: &AttrValue) -> Value {
         AttrValue::Float(f) => Value::F64(*f),
         AttrValue::Bool(b) => Value::Bool(*b),
         AttrValue::StrArray(a) => Value::Array(Array::String(a.iter().cloned().map(StringValue::from).collect())),
+        AttrValue::Static(s) => Value::String((*s).into()),
     }
 }
 

@@ -33,6 +33,12 @@ mod config;
 mod error;
 mod free;
 mod instance;
+#[doc(hidden)]
+pub mod __private {
+    //! Runtime support of `#[dn::task]`; not public API.
+    pub use crate::private::*;
+}
+mod private;
 
 pub use config::{ApiKey, Config, Settings, TraceBackend};
 pub use error::{Error, Result};
@@ -45,6 +51,34 @@ pub use dn_core::{
     Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, TraceContext, TraceId, TraceParent,
     clean_str, current_session_id, extract, inject,
 };
+
+/// Runs a function inside a task span, logging its arguments as inputs and
+/// its return value as output.
+///
+/// Options: `name = ".."`, `label = ".."`, `type = "tool"` (or `Tool`),
+/// `tags = [".."]`, `scorers = [f, g]`, `log_inputs = true | false | [a, b]`,
+/// `log_output = true | false`, `entrypoint` (open a run when there is no
+/// current task), `crate = ::path::to::dn`. Works on `async fn`, `fn`,
+/// methods, generic functions and functions returning `impl Future`. A
+/// function returning `Result` logs its `Ok` value; an `Err` fails the span
+/// and is returned unchanged. A panic marks the span failed and continues.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// fn length(output: &str) -> f64 {
+///     output.len() as f64 / 10.0
+/// }
+///
+/// #[dn::task(scorers = [length])]
+/// fn classify(text: &str) -> String {
+///     text.to_uppercase()
+/// }
+///
+/// dn::run("r").run(|_| assert_eq!(classify("hello"), "HELLO")).unwrap();
+/// ```
+#[cfg(feature = "macros")]
+pub use dn_macros::task;
 
 /// The span model crate, for lower-level use (custom sinks, records).
 pub use dn_core as core;
@@ -117,6 +151,9 @@ mod user_guide {
     mod context {}
     #[doc = include_str!("../../../docs/configuration.md")]
     mod configuration {}
+    #[cfg(feature = "macros")]
+    #[doc = include_str!("../../../docs/task-macro.md")]
+    mod task_macro {}
     #[doc = include_str!("../../../docs/distributed.md")]
     mod distributed {}
     #[doc = include_str!("../../../docs/local-files.md")]

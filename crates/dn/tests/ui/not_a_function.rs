@@ -1,0 +1,4 @@
+#[dn::task]
+struct NotAFunction;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[dn::task(bogus = 1)]
+fn f(x: i32) -> i32 {
+    x
+}
+
+fn main() {}
