@@ -1,5 +1,6 @@
 //! Runs every example against a fresh local directory and checks what it
-//! wrote: JSONL key order, attribute sets, resolvable parents, expected spans.
+//! wrote: JSONL key order, attribute sets, resolvable parents, expected
+//! spans, object hashes, clean labels and tags, equal-length metric series.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -41,8 +42,10 @@ const EXAMPLES: &[Example] = &[
     Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },
 ];
 
-pub(crate) fn run_all() -> Result<(), String> {
-    let bin_dir = crate::root().join("target/debug/examples");
+/// Runs every example of the dn workspace at `root` and checks its files.
+pub fn run_all(root: &std::path::Path) -> Result<(), String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let bin_dir = target.join("debug/examples");
     for ex in EXAMPLES {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         eprintln!("xtask: == example {}", ex.name);

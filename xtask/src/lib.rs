@@ -1,0 +1,6 @@
+//! The project's automation, as a library so its logic is tested; the
+//! `xtask` binary is a thin command line over it.
+
+pub mod ci;
+pub mod examples;
+pub mod release;
