@@ -3,21 +3,10 @@
 //! test is introduced.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 fn ci(ws: &Path, target: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -36,7 +25,7 @@ fn ci_passes_and_fails_naming_the_step() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ws");
     let fresh = |name: &str| {
         let ws = tmp.path().join(name);
-        copy_dir(&fixture, &ws);
+        common::copy_dir(&fixture, &ws);
         ws
     };
 

@@ -1,23 +1,12 @@
 //! The release logic on a temporary copy of a small fixture workspace.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xtask::release::{self, Version};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
@@ -35,7 +24,7 @@ fn git(dir: &Path, args: &[&str]) {
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ws"), &ws);
+    common::copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ws"), &ws);
     git(&ws, &["init", "-q"]);
     git(&ws, &["add", "-A"]);
     git(&ws, &["commit", "-qm", "fixture"]);

@@ -1285,6 +1285,36 @@ impl TaskSpanBuilder {
     span_forms!();
 }
 
+/// Params and inputs given to a builder, logged when the span starts.
+#[derive(Default)]
+struct Initial {
+    params: Vec<(String, String)>,
+    inputs: Vec<(String, SerializedObject)>,
+}
+
+impl Initial {
+    fn param<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        self.params.push((name, param_json(value)));
+    }
+    fn input<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        self.inputs.push((name, serialize(value)));
+    }
+    fn apply(self, task: &TaskSpan) -> Result<(), Error> {
+        task.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            let keys: Vec<String> = self.params.iter().map(|(k, _)| k.clone()).collect();
+            for (k, v) in self.params {
+                data.params.insert(k, v);
+            }
+            st.mark().dirty_params.extend(keys);
+        })?;
+        for (k, o) in self.inputs {
+            task.log_object_ref(Side::Input, &k, o, &ObjectMeta::default())?;
+        }
+        Ok(())
+    }
+}
+
 /// Builds a run: `tracer.run("name")`. Starting validates the project.
 #[must_use = "a builder does nothing until started"]
 pub struct RunBuilder {
@@ -1293,13 +1323,12 @@ pub struct RunBuilder {
     project: Option<String>,
     tags: Vec<String>,
     attributes: Vec<(Key, AttrValue)>,
-    params: Vec<(String, String)>,
-    inputs: Vec<(String, SerializedObject)>,
+    initial: Initial,
 }
 
 impl RunBuilder {
     pub(crate) fn new(tracer: Tracer, name: Option<SharedStr>) -> Self {
-        RunBuilder { tracer, name, project: None, tags: vec![], attributes: vec![], params: vec![], inputs: vec![] }
+        RunBuilder { tracer, name, project: None, tags: vec![], attributes: vec![], initial: Initial::default() }
     }
     /// The project key (default: the configured project).
     pub fn project(mut self, project: impl Into<String>) -> Self {
@@ -1317,12 +1346,12 @@ impl RunBuilder {
     }
     /// A param logged at start.
     pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
-        self.params.push((name.into(), param_json(value)));
+        self.initial.param(name.into(), value);
         self
     }
     /// An input logged at start.
     pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
-        self.inputs.push((name.into(), serialize(value)));
+        self.initial.input(name.into(), value);
         self
     }
     /// An attribute set at start.
@@ -1353,15 +1382,7 @@ impl RunBuilder {
                 session: None,
             },
         );
-        for (k, v) in self.params {
-            let _ = run.with_open(|st| {
-                Arc::make_mut(&mut st.data).params.insert(k.clone(), v);
-                st.mark().dirty_params.push(k);
-            });
-        }
-        for (k, o) in self.inputs {
-            run.log_object_ref(Side::Input, &k, o, &ObjectMeta::default())?;
-        }
+        self.initial.apply(&run)?;
         Ok(run)
     }
     /// Starts the run and makes it current until the guard drops.
@@ -1401,8 +1422,7 @@ pub struct TaskAndRunBuilder {
     task_name: Option<SharedStr>,
     task_type: SpanType,
     task_tags: Vec<String>,
-    params: Vec<(String, String)>,
-    inputs: Vec<(String, SerializedObject)>,
+    initial: Initial,
 }
 
 impl TaskAndRunBuilder {
@@ -1412,8 +1432,7 @@ impl TaskAndRunBuilder {
             task_name: None,
             task_type: SpanType::Task,
             task_tags: vec![],
-            params: vec![],
-            inputs: vec![],
+            initial: Initial::default(),
         }
     }
     /// The task's name (default: the run name).
@@ -1442,12 +1461,12 @@ impl TaskAndRunBuilder {
     }
     /// A param logged on the task.
     pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
-        self.params.push((name.into(), param_json(value)));
+        self.initial.param(name.into(), value);
         self
     }
     /// An input logged on the task.
     pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
-        self.inputs.push((name.into(), serialize(value)));
+        self.initial.input(name.into(), value);
         self
     }
     /// Starts both (or only the task) without making them current.
@@ -1461,15 +1480,7 @@ impl TaskAndRunBuilder {
             b = b.parent(r);
         }
         let task = b.start();
-        for (k, v) in self.params {
-            let _ = task.with_open(|st| {
-                Arc::make_mut(&mut st.data).params.insert(k.clone(), v);
-                st.mark().dirty_params.push(k);
-            });
-        }
-        for (k, o) in self.inputs {
-            task.log_object_ref(Side::Input, &k, o, &ObjectMeta::default())?;
-        }
+        self.initial.apply(&task)?;
         Ok((task, run))
     }
     /// Starts and makes the task current until the guard drops.
