@@ -1,5 +1,5 @@
-//! Continues the task context given as JSON in argv[1], logs `remote_score`,
-//! opens a nested task, then writes argv[2] more task spans under the
+//! Continues the task context given as JSON in `argv[1]`, logs `remote_score`,
+//! opens a nested task, then writes `argv[2]` more task spans under the
 //! fragment (to race the parent on the shared run file).
 fn main() {
     let mut args = std::env::args().skip(1);
