@@ -2,12 +2,14 @@
 //!
 //! Everything after a `dn` span ends: the bounded queue and the background
 //! writer thread ([`ExportPipeline`]), the local [`JsonlExporter`], and the
-//! conversion of records to OpenTelemetry span data ([`otel`]) for network
-//! exporters.
+//! conversion of records to OpenTelemetry span data ([`otel`]), and (feature
+//! `otlp`) OTLP/HTTP delivery to the platform or any collector.
 
 mod error;
 mod jsonl;
 pub mod otel;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod pipeline;
 mod resource;
 

@@ -70,6 +70,8 @@ pub struct Config {
     queue_capacity: Option<usize>,
     shutdown_timeout: Option<Duration>,
     profile_path: Option<PathBuf>,
+    otlp_endpoint: Option<String>,
+    otlp_headers: Vec<(String, ApiKey)>,
     ignore_env: bool,
 }
 
@@ -135,6 +137,20 @@ impl Config {
         self.shutdown_timeout = Some(t);
         self
     }
+    /// An OpenTelemetry collector to stream to as well (full traces URL, e.g.
+    /// `http://localhost:4318/v1/traces`); needs no Dreadnode API. Default:
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// plus `/v1/traces`.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(url.into());
+        self
+    }
+    /// A header for the collector (default: `OTEL_EXPORTER_OTLP_HEADERS`).
+    /// Values are treated as secrets.
+    pub fn otlp_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp_headers.push((key.into(), ApiKey::new(value)));
+        self
+    }
     /// Ignore `DREADNODE_*` variables and the profile (for tests and tools).
     pub fn isolated(mut self) -> Self {
         self.ignore_env = true;
@@ -185,7 +201,20 @@ impl Config {
             Some(TraceBackend::Remote) => true,
             None => remote_ready,
         };
+        let otlp = match self.otlp_endpoint.clone().or(env.otlp_endpoint) {
+            Some(endpoint) => {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(Error::Config(format!(
+                        "OTLP endpoint {endpoint:?} must be an http:// or https:// URL"
+                    )));
+                }
+                let headers = if self.otlp_headers.is_empty() { env.otlp_headers } else { self.otlp_headers.clone() };
+                Some(OtlpDestination { endpoint, headers })
+            }
+            None => None,
+        };
         Ok(Settings {
+            otlp,
             server,
             api_key,
             organization,
@@ -200,9 +229,20 @@ impl Config {
     }
 }
 
+/// An OpenTelemetry collector to stream to.
+#[derive(Clone, Debug)]
+pub struct OtlpDestination {
+    /// Full traces URL.
+    pub endpoint: String,
+    /// Headers (values redacted in `Debug`).
+    pub headers: Vec<(String, ApiKey)>,
+}
+
 /// The resolved configuration of an instance.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// A collector to stream to besides the platform (from `Config` or `OTEL_EXPORTER_OTLP_*`).
+    pub otlp: Option<OtlpDestination>,
     /// Platform server.
     pub server: Option<String>,
     /// API key (redacted in `Debug`).
@@ -234,6 +274,42 @@ struct Env {
     project: Option<String>,
     local_dir: Option<PathBuf>,
     trace_backend: Option<TraceBackend>,
+    otlp_endpoint: Option<String>,
+    otlp_headers: Vec<(String, ApiKey)>,
+}
+
+/// `k1=v1,k2=v2` with percent-encoded values (the OTel spec's format).
+pub(crate) fn parse_otlp_headers(s: &str) -> Result<Vec<(String, ApiKey)>> {
+    let mut out = vec![];
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            Error::Config("OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas".into())
+        })?;
+        out.push((k.trim().to_string(), ApiKey::new(percent_decode(v.trim()))));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 3 <= b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Env {
@@ -244,7 +320,15 @@ impl Env {
             Some(v) => Some(v.parse().map_err(|e| Error::Config(format!("DREADNODE_TRACE_BACKEND: {e}")))?),
             None => None,
         };
+        let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))));
+        let otlp_headers = match var("OTEL_EXPORTER_OTLP_HEADERS") {
+            Some(h) => parse_otlp_headers(&h)?,
+            None => vec![],
+        };
         Ok(Env {
+            otlp_endpoint,
+            otlp_headers,
             server: var("DREADNODE_SERVER"),
             api_key: var("DREADNODE_API_KEY").map(ApiKey::new),
             organization: var("DREADNODE_ORGANIZATION"),
@@ -309,5 +393,36 @@ impl Profile {
             workspace: s.default_workspace.clone(),
             project: s.default_project.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn otlp_headers_parse_the_otel_format() {
+        let h = parse_otlp_headers("api-key=abc%20def, x-tenant = t1,").unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].0, "api-key");
+        assert_eq!(h[0].1.expose(), "abc def");
+        assert_eq!(h[1].1.expose(), "t1");
+        assert!(parse_otlp_headers("no-equals-sign").is_err());
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_must_be_http() {
+        let e = Config::new().isolated().local_dir("/tmp").otlp_endpoint("localhost:4318").resolve().unwrap_err();
+        assert!(e.to_string().contains("http"), "{e}");
+        let s = Config::new()
+            .isolated()
+            .local_dir("/tmp")
+            .otlp_endpoint("http://127.0.0.1:4318/v1/traces")
+            .otlp_header("k", "secret-v")
+            .resolve()
+            .unwrap();
+        assert!(!format!("{s:?}").contains("secret-v"));
     }
 }

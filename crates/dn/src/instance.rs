@@ -51,8 +51,13 @@ impl Dreadnode {
                 settings.server.as_deref().unwrap_or("?")
             );
         }
-        let jsonl = JsonlExporter::new(&settings.local_dir, &Resource::detect("dn"))?;
-        let pipeline = ExportPipeline::builder().exporter(jsonl).queue_capacity(settings.queue_capacity).build()?;
+        let resource = Resource::detect("dn");
+        let jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
+        let mut builder = ExportPipeline::builder().exporter(jsonl).queue_capacity(settings.queue_capacity);
+        if let Some(dest) = &settings.otlp {
+            builder = add_otlp(builder, dest, &resource, settings.shutdown_timeout)?;
+        }
+        let pipeline = builder.build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
         Ok(Dreadnode {
             inner: Arc::new(Inner {
@@ -148,6 +153,34 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+#[cfg(feature = "otlp")]
+fn add_otlp(
+    builder: dn_export::ExportPipelineBuilder,
+    dest: &crate::config::OtlpDestination,
+    resource: &Resource,
+    timeout: Duration,
+) -> Result<dn_export::ExportPipelineBuilder> {
+    let mut c = dn_export::otlp::OtlpConfig::new(dest.endpoint.clone());
+    c.flush_timeout = timeout;
+    for (k, v) in &dest.headers {
+        c = c.header(k.clone(), v.expose());
+    }
+    Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
+}
+
+#[cfg(not(feature = "otlp"))]
+fn add_otlp(
+    _builder: dn_export::ExportPipelineBuilder,
+    dest: &crate::config::OtlpDestination,
+    _resource: &Resource,
+    _timeout: Duration,
+) -> Result<dn_export::ExportPipelineBuilder> {
+    Err(Error::Config(format!(
+        "an OTLP endpoint is configured ({}) but dn was built without the `otlp` feature",
+        dest.endpoint
+    )))
 }
 
 // ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ pub mod __private {
 }
 mod private;
 
-pub use config::{ApiKey, Config, Settings, TraceBackend};
+pub use config::{ApiKey, Config, OtlpDestination, Settings, TraceBackend};
 pub use error::{Error, Result};
 pub use free::*;
 pub use instance::{Dreadnode, configure, flush, instance, shutdown};
@@ -156,6 +156,8 @@ mod user_guide {
     mod task_macro {}
     #[doc = include_str!("../../../docs/distributed.md")]
     mod distributed {}
+    #[doc = include_str!("../../../docs/remote.md")]
+    mod remote {}
     #[doc = include_str!("../../../docs/local-files.md")]
     mod local_files {}
     #[doc = include_str!("../../../docs/reliability.md")]
