@@ -44,18 +44,14 @@ impl Dreadnode {
     /// ```
     pub fn new(config: Config) -> Result<Dreadnode> {
         let settings = config.resolve()?;
-        if settings.streaming {
-            tracing::warn!(
-                target: "dn",
-                "remote streaming to {} is configured but this build exports to local JSONL only (OTLP export is not implemented yet)",
-                settings.server.as_deref().unwrap_or("?")
-            );
-        }
         let resource = Resource::detect("dn");
         let jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
         let mut builder = ExportPipeline::builder().exporter(jsonl).queue_capacity(settings.queue_capacity);
         if let Some(dest) = &settings.otlp {
             builder = add_otlp(builder, dest, &resource, settings.shutdown_timeout)?;
+        }
+        if settings.streaming {
+            builder = add_platform(builder, &settings, &resource)?;
         }
         let pipeline = builder.build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
@@ -168,6 +164,36 @@ fn add_otlp(
         c = c.header(k.clone(), v.expose());
     }
     Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
+}
+
+/// Resolves the platform scope and adds the platform's OTLP destination.
+#[cfg(feature = "otlp")]
+fn add_platform(
+    builder: dn_export::ExportPipelineBuilder,
+    settings: &Settings,
+    resource: &Resource,
+) -> Result<dn_export::ExportPipelineBuilder> {
+    let scope = crate::platform::resolve(settings)?;
+    let mut c = dn_export::otlp::OtlpConfig::new(scope.traces_endpoint.clone());
+    c.flush_timeout = settings.shutdown_timeout;
+    c.project_override = Some(scope.project_id.clone());
+    c.name = "dreadnode";
+    if let Some(k) = &settings.api_key {
+        c = c.header("X-Api-Key", k.expose());
+    }
+    Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
+}
+
+#[cfg(not(feature = "otlp"))]
+fn add_platform(
+    _builder: dn_export::ExportPipelineBuilder,
+    settings: &Settings,
+    _resource: &Resource,
+) -> Result<dn_export::ExportPipelineBuilder> {
+    Err(Error::Config(format!(
+        "remote streaming to {} is configured but dn was built without the `otlp` feature",
+        settings.server.as_deref().unwrap_or("?")
+    )))
 }
 
 #[cfg(not(feature = "otlp"))]

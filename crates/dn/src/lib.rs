@@ -33,6 +33,10 @@ mod config;
 mod error;
 mod free;
 mod instance;
+#[cfg(feature = "otlp")]
+mod platform;
+#[cfg(feature = "otlp")]
+pub use platform::PlatformScope;
 #[doc(hidden)]
 pub mod __private {
     //! Runtime support of `#[dn::task]`; not public API.

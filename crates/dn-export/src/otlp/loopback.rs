@@ -45,85 +45,137 @@ pub struct Receiver {
     pub seen: Arc<Mutex<Seen>>,
 }
 
-/// Starts a receiver answering from `script`, then 200.
-pub fn receiver(script: Vec<Answer>) -> Receiver {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback receiver");
-    let url = format!("http://{}/v1/traces", listener.local_addr().expect("loopback receiver"));
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let script = Arc::new(Mutex::new(VecDeque::from(script)));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (seen, script) = (s2.clone(), script.clone());
-            std::thread::spawn(move || serve(conn, &seen, &script));
-        }
-    });
-    Receiver { url, seen }
+/// One HTTP request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path (with query).
+    pub path: String,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (as sent, still compressed).
+    pub body: Vec<u8>,
 }
 
-fn serve(conn: TcpStream, seen: &Mutex<Seen>, script: &Mutex<VecDeque<Answer>>) {
-    let mut reader = BufReader::new(conn.try_clone().expect("loopback receiver"));
+/// A handler's answer: status, headers, body.
+pub type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A running HTTP server on loopback.
+#[derive(Debug)]
+pub struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+}
+
+/// Starts an HTTP/1.1 server on `127.0.0.1` answering every request with
+/// `handler` (one thread per connection; keep-alive supported).
+pub fn server(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback receiver");
+    let base = format!("http://{}", listener.local_addr().expect("loopback receiver"));
+    let handler = Arc::new(handler);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let h = handler.clone();
+            std::thread::spawn(move || serve_requests(conn, &*h));
+        }
+    });
+    Server { base }
+}
+
+fn serve_requests(conn: TcpStream, handler: &dyn Fn(&Request) -> Response) {
+    let Ok(read_half) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(read_half);
     let mut out = conn;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
         let mut headers = vec![];
         let mut len = 0;
         loop {
             let mut h = String::new();
-            reader.read_line(&mut h).expect("loopback receiver");
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
             let h = h.trim_end().to_string();
             if h.is_empty() {
                 break;
             }
-            let (k, v) = h.split_once(':').expect("loopback receiver");
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-            if k == "content-length" {
-                len = v.parse().expect("loopback receiver");
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
             }
-            headers.push((k, v));
         }
         let mut body = vec![0; len];
-        reader.read_exact(&mut body).expect("loopback receiver");
-        let mut raw = vec![];
-        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut raw).expect("loopback receiver");
-        let req = ExportTraceServiceRequest::decode(&raw[..]).expect("loopback receiver");
-        let spans: Vec<_> =
-            req.resource_spans.iter().flat_map(|r| r.scope_spans.iter().flat_map(|s| s.spans.clone())).collect();
-        let answer = script.lock().expect("loopback receiver").pop_front().unwrap_or(Answer::Status(200, vec![]));
-        let (status, extra) = match answer {
-            Answer::Hang => {
-                std::thread::sleep(Duration::from_secs(30));
-                return;
-            }
-            Answer::LimitSpans(max) if spans.len() > max => {
-                script.lock().expect("loopback receiver").push_front(Answer::LimitSpans(max));
-                (413, vec![])
-            }
-            Answer::LimitSpans(max) => {
-                script.lock().expect("loopback receiver").push_front(Answer::LimitSpans(max));
-                (200, vec![])
-            }
-            Answer::Status(s, h) => (s, h),
-        };
-        {
-            let mut seen = seen.lock().expect("loopback receiver");
-            seen.requests += 1;
-            seen.headers.push(headers);
-            if status == 200 {
-                seen.resource = req.resource_spans[0].resource.clone().expect("loopback receiver").attributes;
-                seen.spans.extend(spans);
-            }
+        if reader.read_exact(&mut body).is_err() {
+            return;
         }
-        let mut resp = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n");
+        let (status, extra, resp_body) = handler(&Request { method, path, headers, body });
+        if status == 0 {
+            // Never answer.
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        let mut resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", resp_body.len());
         for (k, v) in extra {
             resp.push_str(&format!("{k}: {v}\r\n"));
         }
         resp.push_str("\r\n");
-        if out.write_all(resp.as_bytes()).is_err() {
+        if out.write_all(resp.as_bytes()).is_err() || out.write_all(&resp_body).is_err() {
             return;
         }
     }
+}
+
+/// The spans of an OTLP/HTTP request body (gzip or plain protobuf).
+pub fn decode_spans(req: &Request) -> Option<ExportTraceServiceRequest> {
+    let gz = req.headers.iter().any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let raw = if gz {
+        let mut raw = vec![];
+        flate2::read::GzDecoder::new(&req.body[..]).read_to_end(&mut raw).ok()?;
+        raw
+    } else {
+        req.body.clone()
+    };
+    ExportTraceServiceRequest::decode(&raw[..]).ok()
+}
+
+/// Starts a receiver answering from `script`, then 200.
+pub fn receiver(script: Vec<Answer>) -> Receiver {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let s2 = seen.clone();
+    let srv = server(move |req| {
+        let Some(decoded) = decode_spans(req) else { return (400, vec![], vec![]) };
+        let spans: Vec<_> =
+            decoded.resource_spans.iter().flat_map(|r| r.scope_spans.iter().flat_map(|s| s.spans.clone())).collect();
+        let mut script = script.lock().expect("loopback receiver");
+        let answer = script.pop_front().unwrap_or(Answer::Status(200, vec![]));
+        let (status, extra) = match answer {
+            Answer::Hang => return (0, vec![], vec![]),
+            Answer::LimitSpans(max) => {
+                script.push_front(Answer::LimitSpans(max));
+                (if spans.len() > max { 413 } else { 200 }, vec![])
+            }
+            Answer::Status(s, h) => (s, h.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        };
+        let mut seen = s2.lock().expect("loopback receiver");
+        seen.requests += 1;
+        seen.headers.push(req.headers.clone());
+        if status == 200 {
+            if let Some(r) = decoded.resource_spans.first().and_then(|r| r.resource.clone()) {
+                seen.resource = r.attributes;
+            }
+            seen.spans.extend(spans);
+        }
+        (status, extra, vec![])
+    });
+    Receiver { url: format!("{}/v1/traces", srv.base), seen }
 }
