@@ -35,10 +35,62 @@ pub fn step(name: &str, cmd: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("step '{name}' failed ({status})")) }
 }
 
-/// `cargo xtask test`: every test, then (in this repo) every example run and
-/// its output checked.
+/// The real OTLP receiver the integration tests start: `rotel` from PyPI,
+/// installed once into `target/tools/rotel` (a Python venv) and reused.
+pub const ROTEL_VERSION: &str = "0.0.1a15";
+
+/// Installs rotel if needed; returns the path of its `rotel-agent` binary.
+pub fn ensure_rotel(ws: &Workspace) -> Result<PathBuf, String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
+    let venv = target.join("tools/rotel");
+    let marker = venv.join(format!("installed-{ROTEL_VERSION}"));
+    let find = || -> Option<PathBuf> {
+        let lib = venv.join("lib");
+        std::fs::read_dir(&lib)
+            .ok()?
+            .flatten()
+            .map(|d| d.path().join("site-packages/rotel/rotel-agent"))
+            .find(|p| p.exists())
+    };
+    if marker.exists() {
+        if let Some(agent) = find() {
+            return Ok(agent);
+        }
+    }
+    eprintln!("xtask: == installing rotel {ROTEL_VERSION} (the real OTLP receiver) into {}", venv.display());
+    step("python3 -m venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    step(
+        "pip install rotel",
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            &format!("rotel=={ROTEL_VERSION}"),
+        ]),
+    )?;
+    let agent = find().ok_or("rotel installed, but its rotel-agent binary was not found")?;
+    make_executable(&agent)?;
+    std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
+    Ok(agent)
+}
+
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut perm = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions();
+    perm.set_mode(0o755);
+    std::fs::set_permissions(path, perm).map_err(|e| e.to_string())
+}
+
+/// `cargo xtask test`: installs the real test servers (cached under
+/// `target/tools`), runs every test with their paths in the environment,
+/// then (in this repo) every example with its output checked.
 pub fn test(ws: &Workspace) -> Result<(), String> {
-    step("cargo test --workspace --all-features", ws.cargo().args(["test", "--workspace", "--all-features"]))?;
+    let mut cmd = ws.cargo();
+    cmd.args(["test", "--workspace", "--all-features"]);
+    if ws.is_dn() {
+        cmd.env("DN_ROTEL_AGENT", ensure_rotel(ws)?);
+    }
+    step("cargo test --workspace --all-features", &mut cmd)?;
     if ws.is_dn() {
         step("build examples", ws.cargo().args(["build", "-q", "-p", "dn", "--examples", "--all-features"]))?;
         crate::examples::run_all(&ws.root)?;
