@@ -130,6 +130,27 @@ impl Tracer {
         ended
     }
 
+    /// Exports a run-update span (SPEC §14) for every open run that logged
+    /// something since its last update; returns how many it exported. The
+    /// facade calls this every few seconds so long runs are visible while
+    /// they run.
+    pub fn push_pending_updates(&self) -> usize {
+        let roots: Vec<Weak<TaskInner>> = self.inner.open_roots.lock().values().cloned().collect();
+        let mut n = 0;
+        for r in roots {
+            if let Some(inner) = r.upgrade() {
+                let task = crate::task::TaskSpan::from_inner(inner);
+                if task.is_run() {
+                    if let Ok(Some(rec)) = task.take_update() {
+                        self.export(rec);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
     /// Writes everything handed over so far, waiting at most `timeout`.
     pub fn flush(&self, timeout: Duration) -> ExportReport {
         self.inner.sink.flush(timeout)

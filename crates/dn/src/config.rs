@@ -72,6 +72,7 @@ pub struct Config {
     profile_path: Option<PathBuf>,
     otlp_endpoint: Option<String>,
     otlp_headers: Vec<(String, ApiKey)>,
+    update_interval: Option<Duration>,
     ignore_env: bool,
 }
 
@@ -151,6 +152,12 @@ impl Config {
         self.otlp_headers.push((key.into(), ApiKey::new(value)));
         self
     }
+    /// How often open runs with new data send an update span (default 5 s;
+    /// zero disables automatic updates; `push_update` still works).
+    pub fn update_interval(mut self, every: Duration) -> Self {
+        self.update_interval = Some(every);
+        self
+    }
     /// Ignore `DREADNODE_*` variables and the profile (for tests and tools).
     pub fn isolated(mut self) -> Self {
         self.ignore_env = true;
@@ -224,6 +231,7 @@ impl Config {
             trace_backend: backend,
             streaming,
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
+            update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
         })
     }
@@ -263,6 +271,8 @@ pub struct Settings {
     pub queue_capacity: usize,
     /// Shutdown wait.
     pub shutdown_timeout: Duration,
+    /// Automatic run updates (zero: off).
+    pub update_interval: Duration,
 }
 
 #[derive(Default)]

@@ -24,6 +24,40 @@ struct Inner {
     settings: Option<Settings>,
     shut_down: AtomicBool,
     shutdown_timeout: Duration,
+    updater: Option<Updater>,
+}
+
+/// The thread that sends run updates every `update_interval`.
+struct Updater {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Updater {
+    fn start(tracer: Tracer, every: Duration) -> Option<Updater> {
+        if every.is_zero() {
+            return None;
+        }
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("dn-updates".into())
+            .spawn(move || {
+                while !s2.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(every);
+                    if s2.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    tracer.push_pending_updates();
+                }
+            })
+            .ok()?;
+        Some(Updater { stop, thread: handle.thread().clone() })
+    }
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.unpark();
+    }
 }
 
 impl std::fmt::Debug for Dreadnode {
@@ -55,9 +89,11 @@ impl Dreadnode {
         }
         let pipeline = builder.build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
+        let updater = Updater::start(tracer.clone(), settings.update_interval);
         Ok(Dreadnode {
             inner: Arc::new(Inner {
                 tracer,
+                updater,
                 shutdown_timeout: settings.shutdown_timeout,
                 settings: Some(settings),
                 shut_down: AtomicBool::new(false),
@@ -73,6 +109,7 @@ impl Dreadnode {
                 settings: None,
                 shut_down: AtomicBool::new(false),
                 shutdown_timeout: Duration::from_secs(1),
+                updater: None,
             }),
         }
     }
@@ -133,6 +170,9 @@ impl Dreadnode {
 impl Inner {
     fn shutdown(&self) -> ExportReport {
         let first = !self.shut_down.swap(true, Ordering::SeqCst);
+        if let Some(u) = &self.updater {
+            u.stop();
+        }
         let report = if first {
             self.tracer.shutdown(self.shutdown_timeout)
         } else {

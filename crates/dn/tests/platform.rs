@@ -67,7 +67,35 @@ fn platform(org_status: u16) -> (String, Arc<Mutex<Platform>>) {
     (srv.base, state)
 }
 
+/// Every log line the SDK emits in this test binary.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogSink;
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let sub = tracing_subscriber::fmt().with_writer(|| LogSink).with_max_level(tracing::Level::TRACE).finish();
+        tracing::subscriber::set_global_default(sub).unwrap();
+    });
+}
+
+fn assert_key_not_logged() {
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    assert!(!logs.contains(KEY), "the API key appeared in a log line");
+}
+
 fn config(server: &str, dir: &std::path::Path) -> dn::Config {
+    capture_logs();
     dn::Config::new()
         .isolated()
         .local_dir(dir)
@@ -130,6 +158,7 @@ fn a_run_streams_to_the_platform_with_the_project_uuid() {
         assert!(!line.to_string().contains(KEY), "the key is in no file");
     }
     assert!(!format!("{dn:?}").contains(KEY));
+    assert_key_not_logged();
 }
 
 #[test]
@@ -144,6 +173,7 @@ fn a_bad_key_or_an_unknown_organization_is_a_clear_error() {
     assert!(e.contains("organization \"acme\" was not found"), "{e}");
     let e = dn::Dreadnode::new(config(&base, dir.path()).organization("Acme Corp")).unwrap_err().to_string();
     assert!(e.contains("not a valid key"), "{e}");
+    assert_key_not_logged();
 }
 
 #[test]
@@ -156,6 +186,10 @@ fn an_unreachable_server_warns_and_continues_with_local_files() {
     assert_eq!(common::spans(dir.path()).len(), 1);
     let platform = report.exporters.iter().find(|e| e.name == "dreadnode").unwrap();
     assert_eq!(platform.failed, 1, "counted, not lost silently: {report:?}");
+    assert!(!format!("{report:?}").contains(KEY), "nor in the report's errors");
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    assert!(logs.contains("could not be reached"), "the user is told: {logs}");
+    assert_key_not_logged();
 }
 
 #[test]

@@ -247,3 +247,39 @@ fn finished_task_properties_survive_rendering() {
     assert!(a.values()[1].is_nan(), "a non-finite value reads back as NaN");
     assert_eq!(run.tasks(), vec![child]);
 }
+
+#[test]
+fn open_runs_send_automatic_updates_with_only_their_new_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let dn = dn::Dreadnode::new(
+        dn::Config::new().isolated().local_dir(dir.path()).update_interval(std::time::Duration::from_millis(50)),
+    )
+    .unwrap();
+    let run = dn.run("long-run").start().unwrap();
+    run.log_metric("loss", 0.5).unwrap();
+    let updates = |dir: &std::path::Path| -> Vec<Value> {
+        dn.flush();
+        common::spans(dir).into_iter().filter(|s| s["attributes"]["dreadnode.type"] == "run_update").collect()
+    };
+    let t0 = std::time::Instant::now();
+    while updates(dir.path()).is_empty() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "no automatic update");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.log_metric("loss", 0.25).unwrap();
+    while updates(dir.path()).len() < 2 {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "no second update");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let u = updates(dir.path());
+    assert_eq!(u.len(), 2, "no update while nothing new was logged");
+    let m =
+        |s: &Value| -> Value { serde_json::from_str(s["attributes"]["dreadnode.metrics"].as_str().unwrap()).unwrap() };
+    assert_eq!(m(&u[0])["loss"]["values"], json!([0.5]));
+    assert_eq!(m(&u[1])["loss"]["values"], json!([0.25]), "only the new point");
+    assert_eq!(u[0]["name"], format!("run.{}.update", run.run_id()));
+    assert_eq!(u[0]["parent_id"], run.span_id().to_string().as_str());
+    run.end().unwrap();
+    dn.shutdown();
+}
