@@ -69,3 +69,23 @@ fn a_collector_that_is_down_never_affects_the_application() {
     assert_eq!((otlp.exported, otlp.failed), (0, 1), "{report:?}");
     assert!(!report.is_clean());
 }
+
+fn stream_and_shutdown() -> dn::ExportReport {
+    let rx = receiver(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let dn = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(dir.path()).otlp_endpoint(&rx.url)).unwrap();
+    dn.run("in-runtime").run(|r| r.log_metric("m", 1.0).unwrap()).unwrap();
+    let flushed = dn.flush();
+    assert_eq!(flushed.exporters.iter().find(|e| e.name == "otlp").unwrap().exported, 1);
+    dn.shutdown()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn flush_and_shutdown_are_safe_in_a_current_thread_runtime() {
+    assert!(stream_and_shutdown().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_shutdown_are_safe_in_a_multi_thread_runtime() {
+    assert!(stream_and_shutdown().is_clean());
+}

@@ -100,9 +100,31 @@ fn every_span_of_a_run_reaches_a_real_receiver_once_with_its_parents_and_attribu
     let http = free_port();
     let path = "/api/v1/org/acme/otel/traces";
     let rotel = start_rotel(dir.path(), http, path);
+    // A pass-through in front of rotel records the headers of every request
+    // and forwards it unchanged (rotel logs spans, not headers).
+    let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h2 = headers.clone();
+    let upstream = format!("http://127.0.0.1:{http}{path}");
+    let proxy = dn_export::otlp::loopback::server(move |req| {
+        h2.lock().unwrap().push(req.headers.clone());
+        let mut fwd = ureq::post(&upstream);
+        for (k, v) in &req.headers {
+            if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                fwd = fwd.header(k.as_str(), v.as_str());
+            }
+        }
+        match fwd.send(&req.body[..]) {
+            Ok(r) => (r.status().as_u16(), vec![], vec![]),
+            Err(_) => (502, vec![], vec![]),
+        }
+    });
     let local_dir = dir.path().join("local");
     let dn = dn::Dreadnode::new(
-        dn::Config::new().isolated().local_dir(&local_dir).otlp_endpoint(format!("http://127.0.0.1:{http}{path}")),
+        dn::Config::new()
+            .isolated()
+            .local_dir(&local_dir)
+            .otlp_endpoint(format!("{}{path}", proxy.base))
+            .otlp_header("X-Api-Key", "dn_test_key"),
     )
     .unwrap();
     dn.run("real-receiver-run")
@@ -130,6 +152,14 @@ fn every_span_of_a_run_reaches_a_real_receiver_once_with_its_parents_and_attribu
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(remote.len(), local.len(), "every span once");
+    for h in headers.lock().unwrap().iter() {
+        let get = |k: &str| h.iter().find(|(hk, _)| hk == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("content-encoding"), Some("gzip"));
+        assert_eq!(get("content-type"), Some("application/x-protobuf"));
+        assert_eq!(get("x-api-key"), Some("dn_test_key"));
+        assert!(get("user-agent").is_some_and(|u| u.starts_with("dreadnode-rust/")));
+    }
+    assert!(!headers.lock().unwrap().is_empty());
     for s in &local {
         let id = s["span_id"].as_str().unwrap();
         let (parent, name, keys) = remote.get(id).unwrap_or_else(|| panic!("span {id} did not arrive"));
