@@ -38,6 +38,7 @@ const EXAMPLES: &[Example] = &[
         name: "task_decorator",
         spans: &["ticket-classification", "classify", "classify-v2", "word_count", "route", "parse_priority", "triage"],
     },
+    Example { name: "artifacts", spans: &["artifact-run"] },
     Example { name: "backends", spans: &["backends-demo", "data-prep"] },
     Example { name: "distributed", spans: &["distributed-parent", "dispatch", "remote-work"] },
     Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },

@@ -23,6 +23,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An artifact could not be logged (missing or unreadable path, ...).
+    #[cfg(feature = "artifacts")]
+    #[error(transparent)]
+    Artifact(#[from] dn_artifacts::Error),
     /// `configure` was called after the SDK was configured (explicitly or
     /// automatically from the environment on first use).
     #[error("dn is already configured; configure() must be called once, before any span is created")]

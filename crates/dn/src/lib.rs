@@ -29,6 +29,8 @@
 //! [`ContextExt::in_current_context`] or [`TaskSpan::context`] — across
 //! `tokio::spawn` and threads.
 
+#[cfg(feature = "artifacts")]
+mod artifacts;
 mod config;
 mod error;
 mod free;
@@ -44,6 +46,8 @@ pub mod __private {
 }
 mod private;
 
+#[cfg(feature = "artifacts")]
+pub use artifacts::{Artifact, ArtifactRecord, log_artifact, log_artifact_named};
 pub use config::{ApiKey, Config, OtlpDestination, Settings, TraceBackend};
 pub use error::{Error, Result};
 pub use free::*;
@@ -158,6 +162,9 @@ mod user_guide {
     #[cfg(feature = "macros")]
     #[doc = include_str!("../../../docs/task-macro.md")]
     mod task_macro {}
+    #[cfg(feature = "artifacts")]
+    #[doc = include_str!("../../../docs/artifacts.md")]
+    mod artifacts_guide {}
     #[doc = include_str!("../../../docs/distributed.md")]
     mod distributed {}
     #[doc = include_str!("../../../docs/remote.md")]

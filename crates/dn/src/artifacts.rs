@@ -1,0 +1,85 @@
+//! `log_artifact`: files and directories into the local content-addressed
+//! store, recorded on the current task and in the run's `artifacts.jsonl`.
+
+use std::io::Write as _;
+use std::path::Path;
+
+pub use dn_artifacts::{Artifact, ArtifactRecord};
+
+use crate::error::{Error, Result};
+use crate::instance::Dreadnode;
+
+impl Dreadnode {
+    /// Logs a file, or every file under a directory, as artifacts of the
+    /// current task (see [`crate::log_artifact`]).
+    pub fn log_artifact(&self, path: impl AsRef<Path>, name: Option<&str>) -> Result<Artifact> {
+        let task = dn_core::current_task().ok_or(dn_core::Error::NoActiveTask("log_artifact"))?;
+        if !task.active() {
+            return Err(dn_core::Error::SpanEnded(task.name().to_string()).into());
+        }
+        let local_dir =
+            self.settings().map(|s| s.local_dir.clone()).ok_or_else(|| Error::Config("dn is not configured".into()))?;
+        let origin = dn_artifacts::Origin {
+            task_id: task.task_id().to_string(),
+            span_id: task.span_id().to_string(),
+            timestamp: dn_core::Timestamp::now().to_iso(),
+        };
+        let artifact = dn_artifacts::collect(&dn_artifacts::LocalStore::new(&local_dir), path.as_ref(), name, &origin)?;
+        // Everything is stored: now record it, all at once.
+        let mut lines = String::new();
+        let records: Vec<String> =
+            artifact.records().iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
+        for r in &records {
+            task.add_artifact_record(r.clone())?;
+            lines.push_str(r);
+            lines.push('\n');
+        }
+        let route = task.route();
+        dn_core::validate_component("project", &route.project)?;
+        dn_core::validate_component("run id", &route.run_id)?;
+        let file = local_dir.join("projects").join(&*route.project).join(&*route.run_id).join("artifacts.jsonl");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::OpenOptions::new().create(true).append(true).open(&file)?.write_all(lines.as_bytes())
+        };
+        write().map_err(|e| Error::Config(format!("cannot append to {}: {e}", file.display())))?;
+        Ok(artifact)
+    }
+}
+
+/// Logs a file, or every file under a directory (recursively, sorted), as
+/// artifacts of the current task: the bytes go to the local store
+/// `<local_dir>/artifacts/sha256/ab/cd/<hex>` (once), a record to the
+/// task's `dreadnode.artifacts` and to the run's `artifacts.jsonl`. A missing
+/// or unreadable path is an error naming it, and nothing is recorded.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path().join("dn")).isolated()).unwrap();
+/// # std::fs::write(dir.path().join("report.txt"), "hello artifact\n").unwrap();
+/// # let path = dir.path().join("report.txt");
+/// dn.run("r").run(|_| {
+///     let a = dn.log_artifact(&path, None).unwrap();
+///     assert_eq!(a.records()[0].oid, "sha256:51bc0fc1f19104fa6e89ce50be9aa1f57c3346c1ca51ab49f5f00e14ce8f8076");
+/// }).unwrap();
+/// ```
+pub fn log_artifact(path: impl AsRef<Path>) -> Result<Artifact> {
+    require_task()?;
+    crate::instance().log_artifact(path, None)
+}
+
+fn require_task() -> Result<()> {
+    match dn_core::current_task() {
+        Some(_) => Ok(()),
+        None => Err(dn_core::Error::NoActiveTask("log_artifact").into()),
+    }
+}
+
+/// Like [`log_artifact`] under another name (`<name>` for a file,
+/// `<name>/<relative path>` for a directory's files).
+pub fn log_artifact_named(path: impl AsRef<Path>, name: &str) -> Result<Artifact> {
+    require_task()?;
+    crate::instance().log_artifact(path, Some(name))
+}
