@@ -10,6 +10,8 @@
 //! caller's thread.
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,21 +68,7 @@ fn task_span_bench(b: Bencher<'_, '_>, with_otlp: bool) {
     }
     let pipeline = Arc::new(builder.build().unwrap());
     let tracer = Tracer::with_sink(pipeline.clone(), "bench").unwrap();
-    let mut run = tracer.run("bench-run").start().unwrap();
-    let mut n = 0u32;
-    b.bench_local(|| {
-        n += 1;
-        if n % 1000 == 0 {
-            run.end().unwrap();
-            run = tracer.run("bench-run").start().unwrap();
-        }
-        tracer.task_span("task").parent(&run).run(|t| {
-            t.log_input("rows", &250).unwrap();
-            t.log_metric("latency_ms", 112).unwrap();
-            t.log_output("status", "ok").unwrap();
-        });
-    });
-    run.end().unwrap();
+    common::in_a_run(b, || tracer.run("bench-run").start().unwrap(), |run| common::task_with_io(&tracer, run));
     let _ = dn::core::SpanSink::flush(&*pipeline, Duration::from_secs(60));
 }
 

@@ -27,6 +27,8 @@
 //! cost per span, measured separately.
 #![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,23 +98,7 @@ fn dn_light_span(b: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 200, sample_size = 200)]
 fn dn_task_span_io(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
-    // A run keeps its children (for `tasks()`); start a fresh run every
-    // 1000 tasks so the benchmark's memory stays flat (amortised cost).
-    let mut run = tracer.run("bench-run").start().unwrap();
-    let mut n = 0u32;
-    b.bench_local(|| {
-        n += 1;
-        if n % 1000 == 0 {
-            run.end().unwrap();
-            run = tracer.run("bench-run").start().unwrap();
-        }
-        tracer.task_span("task").parent(&run).run(|t| {
-            t.log_input("rows", &250).unwrap();
-            t.log_metric("latency_ms", 112).unwrap();
-            t.log_output("status", "ok").unwrap();
-        });
-    });
-    run.end().unwrap();
+    common::in_a_run(b, || tracer.run("bench-run").start().unwrap(), |run| common::task_with_io(&tracer, run));
     report("task", pipeline.flush(Duration::from_secs(30)));
 }
 

@@ -5,6 +5,8 @@
 //! without logging 1.96 µs; with one input and the output logged 4.63 µs.
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
 
+mod common;
+
 use divan::Bencher;
 
 fn main() {
@@ -35,30 +37,24 @@ fn plain_fn(b: Bencher<'_, '_>) {
 
 #[divan::bench(sample_count = 100, sample_size = 200)]
 fn task_fn_with_input_and_output(b: Bencher<'_, '_>) {
-    let mut run = dn::run("bench").start().unwrap();
-    let mut n = 0u32;
-    b.bench_local(|| {
-        n += 1;
-        if n % 1000 == 0 {
-            run.end().unwrap();
-            run = dn::run("bench").start().unwrap();
-        }
-        let _g = run.enter_context();
-        traced(divan::black_box(3))
-    });
+    common::in_a_run(
+        b,
+        || dn::run("bench").start().unwrap(),
+        |run| {
+            let _g = run.enter_context();
+            traced(divan::black_box(3))
+        },
+    );
 }
 
 #[divan::bench(sample_count = 100, sample_size = 200)]
 fn task_fn_without_logging(b: Bencher<'_, '_>) {
-    let mut run = dn::run("bench").start().unwrap();
-    let mut n = 0u32;
-    b.bench_local(|| {
-        n += 1;
-        if n % 1000 == 0 {
-            run.end().unwrap();
-            run = dn::run("bench").start().unwrap();
-        }
-        let _g = run.enter_context();
-        traced_bare(divan::black_box(3))
-    });
+    common::in_a_run(
+        b,
+        || dn::run("bench").start().unwrap(),
+        |run| {
+            let _g = run.enter_context();
+            traced_bare(divan::black_box(3))
+        },
+    );
 }
