@@ -52,11 +52,16 @@ fn start_rotel(dir: &std::path::Path, http: u16, path: &str) -> Rotel {
     Rotel { child, log }
 }
 
-/// Spans in rotel's debug log: id -> (parent id, name, attribute keys).
-fn parse_log(text: &str) -> HashMap<String, (String, String, Vec<String>)> {
+/// Attributes as (key, value as rotel prints it).
+type Attrs = Vec<(String, String)>;
+/// A span in rotel's debug log: (parent id, name, attributes).
+type Logged = (String, String, Attrs);
+
+/// Spans in rotel's debug log by id.
+fn parse_log(text: &str) -> HashMap<String, Logged> {
     let text = text.replace('\u{1b}', "");
     let mut spans = HashMap::new();
-    let mut cur: Option<(String, String, String, Vec<String>)> = None;
+    let mut cur: Option<(String, String, String, Attrs)> = None;
     let mut in_span_attrs = false;
     for line in text.lines() {
         let l = line.trim();
@@ -82,8 +87,8 @@ fn parse_log(text: &str) -> HashMap<String, (String, String, Vec<String>)> {
             } else if l.starts_with("Events:") || l.starts_with("ResourceSpans") || l.starts_with("ScopeSpans") {
                 in_span_attrs = false;
             } else if in_span_attrs && l.starts_with("-> ") {
-                if let Some((k, _)) = l[3..].split_once(':') {
-                    c.3.push(k.to_string());
+                if let Some((k, v)) = l[3..].split_once(": ") {
+                    c.3.push((k.to_string(), v.to_string()));
                 }
             }
         }
@@ -166,6 +171,13 @@ fn every_span_of_a_run_reaches_a_real_receiver_once_with_its_parents_and_attribu
         assert_eq!(name, s["name"].as_str().unwrap());
         assert_eq!(parent.as_str(), s["parent_id"].as_str().unwrap_or(""), "parent of {name}");
         let want: Vec<&str> = s["attributes"].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, &want, "attributes of {name}");
+        let got: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(got, want, "attribute keys of {name}");
+        // String values as rotel prints them: Str(<value>).
+        for (k, printed) in keys {
+            if let Some(v) = s["attributes"][k].as_str() {
+                assert_eq!(printed, &format!("Str({v})"), "value of {k} on {name}");
+            }
+        }
     }
 }
