@@ -283,3 +283,21 @@ fn open_runs_send_automatic_updates_with_only_their_new_data() {
     run.end().unwrap();
     dn.shutdown();
 }
+
+#[test]
+fn attributes_set_after_start_are_listed_in_the_schema() {
+    let (dn, dir) = instance();
+    dn.run("r")
+        .attribute("at_start", &1)
+        .run(|run| {
+            run.set_attribute("late_number", &3).unwrap();
+            run.set_attribute("late_object", &json!({"a": [1, 2]})).unwrap();
+        })
+        .unwrap();
+    dn.shutdown();
+    let s = &spans(dir.path())[0];
+    let schema: Value = serde_json::from_str(s["attributes"]["dreadnode.schema"].as_str().unwrap()).unwrap();
+    assert_eq!(schema, json!({"type": "object", "properties": {"late_number": {}, "late_object": {}}}));
+    assert_eq!(s["attributes"]["at_start"], 1, "primitives stay primitive");
+    assert_eq!(s["attributes"]["late_object"], "{\"a\":[1,2]}", "anything else is compact JSON");
+}

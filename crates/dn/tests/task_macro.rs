@@ -371,3 +371,12 @@ fn a_panic_in_a_task_marks_it_failed_and_continues() {
     assert_eq!(failed[0]["events"][0]["attributes"]["exception.message"], "exploded with 3");
     assert!(s.iter().all(|x| x["end_time"].is_string()), "every span ended and was written");
 }
+
+#[test]
+fn configure_twice_is_an_error_and_changes_nothing() {
+    let dir = setup();
+    let other = tempfile::tempdir().unwrap();
+    let e = dn::configure(dn::Config::new().local_dir(other.path()).isolated()).unwrap_err();
+    assert!(matches!(e, dn::Error::AlreadyConfigured), "{e}");
+    assert_eq!(dn::instance().settings().unwrap().local_dir, dir, "the first configuration stays");
+}
