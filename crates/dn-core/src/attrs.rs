@@ -71,6 +71,17 @@ pub mod keys {
     pub const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
     /// Whether the exception escaped the span.
     pub const EXCEPTION_ESCAPED: &str = "exception.escaped";
+    /// Event of a `#[dn::task]` scorer that failed (its metric is logged as 0.0).
+    pub const EVENT_SCORER_ERROR: &str = "dreadnode.scorer.error";
+    /// Scorer error event: the scorer's name.
+    pub const SCORER_NAME: &str = "scorer";
+    /// Scorer error event: the error message.
+    pub const SCORER_ERROR: &str = "error";
+}
+
+/// The `User-Agent` of every request the SDK makes.
+pub fn user_agent() -> String {
+    format!("dreadnode-rust/{}", crate::tracer::VERSION)
 }
 
 /// The logfire level number of an error.

@@ -54,7 +54,7 @@ thread_local! {
 impl Context {
     /// The context current on this thread (empty outside any span).
     pub fn current() -> Context {
-        with_current(|c| c.cloned().unwrap_or_default())
+        pick_current(|c| Some(c.clone())).unwrap_or_default()
     }
     /// The innermost span.
     pub fn span(&self) -> Option<SpanLink> {
@@ -106,17 +106,10 @@ impl Context {
     }
 }
 
-/// Reads the current context without cloning it.
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
-    let mut f = Some(f);
-    let r = STACK.try_with(|s| match s.try_borrow() {
-        Ok(s) => (f.take().expect("called once"))(s.last()),
-        Err(_) => (f.take().expect("called once"))(None),
-    });
-    match r {
-        Ok(r) => r,
-        Err(_) => (f.take().expect("called once"))(None),
-    }
+/// Picks from the current context without cloning all of it; `None`
+/// outside any span (or while thread-local storage is torn down).
+pub(crate) fn pick_current<T>(pick: impl Fn(&Context) -> Option<T>) -> Option<T> {
+    STACK.try_with(|s| s.try_borrow().ok().and_then(|s| s.last().and_then(&pick))).ok().flatten()
 }
 
 /// Restores the previous context when dropped. Not `Send`: a guard cannot
@@ -251,15 +244,15 @@ pub fn with_session_id<F: Future>(id: &str, fut: F) -> Result<WithContext<F>, cr
 
 /// The innermost current task, if any.
 pub fn current_task() -> Option<TaskSpan> {
-    with_current(|c| c.and_then(|c| c.task.clone()))
+    pick_current(|c| c.task.clone())
 }
 
 /// The current run (the root task of the current tree), if any.
 pub fn current_run() -> Option<TaskSpan> {
-    with_current(|c| c.and_then(|c| c.run.clone()))
+    pick_current(|c| c.run.clone())
 }
 
 /// The bound session id, if any.
 pub fn current_session_id() -> Option<Arc<str>> {
-    with_current(|c| c.and_then(|c| c.session.clone()))
+    pick_current(|c| c.session.clone())
 }

@@ -40,7 +40,7 @@ mod text;
 mod time;
 mod tracer;
 
-pub use attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
+pub use attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys, user_agent};
 pub use clean::{MAX_NAME_LEN, clean_str, clean_tags, validate_component};
 pub use context::{
     Context, ContextExt, ContextGuard, SpanLink, WithContext, bind_session_id, current_run, current_session_id,
@@ -55,8 +55,8 @@ pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use metric::{Aggregation, MetricSeries};
 pub use object::{Hash16, ObjValue, SerializedObject, composite_hash, serialize, unknown_object};
 pub use record::{
-    AttrRef, Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status,
-    StoredObject, TaskData,
+    AttrRef, Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject,
+    TaskData,
 };
 pub use scope::{Instrumented, Scope, panic_message};
 pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
@@ -68,7 +68,7 @@ pub use task::{
 };
 pub use text::SharedStr;
 pub use time::Timestamp;
-pub use tracer::{Tracer, VERSION};
+pub use tracer::{Tracer, VERSION, warn_limited};
 
 /// `Result` of span-model operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -235,50 +235,12 @@ impl TaskData {
     }
 }
 
-/// The data of an ended task, shared by its handle and its record. Its
-/// attribute JSON is rendered once when the task ends
-/// ([`FinishedTask::rendered`]); from then on only that compact text is
-/// kept, so a run holding thousands of finished tasks stays small and the
-/// writer never frees the caller's structured data.
-#[derive(Debug)]
-pub struct FinishedTask {
-    data: parking_lot::Mutex<Option<Arc<TaskData>>>,
-    rendered: std::sync::OnceLock<RenderedTask>,
-}
-
-impl FinishedTask {
-    /// Wraps the final data of a task.
-    pub fn new(data: Arc<TaskData>) -> Self {
-        FinishedTask { data: parking_lot::Mutex::new(Some(data)), rendered: std::sync::OnceLock::new() }
-    }
-    /// The structured data, until it has been rendered.
-    pub fn data(&self) -> Option<Arc<TaskData>> {
-        self.data.lock().clone()
-    }
-    /// The attribute JSON texts; renders them on first use and then drops
-    /// the structured data.
-    pub fn rendered(&self) -> &RenderedTask {
-        if let Some(r) = self.rendered.get() {
-            return r;
-        }
-        let data = self.data.lock().clone().unwrap_or_default();
-        let r = self.rendered.get_or_init(|| RenderedTask::render(&data));
-        *self.data.lock() = None;
-        r
-    }
-    /// The rendered texts if already rendered.
-    pub fn rendered_if_ready(&self) -> Option<&RenderedTask> {
-        self.rendered.get()
-    }
-}
-
-impl PartialEq for FinishedTask {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
-    }
-}
-
-/// The task attribute groups as compact JSON, in one buffer.
+/// The task attribute groups as compact JSON, in one buffer: what an ended
+/// task keeps and what its record carries. It is rendered once, when the
+/// task ends, on the caller's thread (measured: rendering on the writer
+/// thread was slower, its frees of the caller's allocations contending for
+/// the allocator, and kept twice the memory in flight). A run holding
+/// thousands of finished tasks stays small.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedTask {
     buf: Box<str>,
@@ -287,7 +249,8 @@ pub struct RenderedTask {
 }
 
 impl RenderedTask {
-    fn render(d: &TaskData) -> RenderedTask {
+    /// Renders every group of `d`.
+    pub fn render(d: &TaskData) -> RenderedTask {
         let parts = [
             d.params_json(),
             TaskData::refs_json(&d.inputs),
@@ -352,8 +315,8 @@ pub enum RecordKind {
     Task {
         /// Span id of the parent task, skipping light spans.
         parent_task: Option<SpanId>,
-        /// Everything logged on it.
-        task: Arc<FinishedTask>,
+        /// Everything logged on it, rendered.
+        rendered: Arc<RenderedTask>,
     },
     /// A `push_update` span carrying what the run logged since the last one.
     RunUpdate {
@@ -442,8 +405,7 @@ impl SpanRecord {
         const LARGE: &[&str] = &[keys::OBJECTS, keys::OBJECT_SCHEMAS];
         match &self.kind {
             RecordKind::Light => {}
-            RecordKind::Task { task, .. } => {
-                let r = task.rendered();
+            RecordKind::Task { rendered: r, .. } => {
                 f(keys::PARAMS, S(r.params()));
                 f(keys::INPUTS, S(r.inputs()));
                 f(keys::OUTPUTS, S(r.outputs()));

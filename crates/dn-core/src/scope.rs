@@ -78,15 +78,10 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> Instrumented<F, crate::task::TaskScope> {
-    /// A future running inside a task scope (used by `#[dn::task]`).
-    pub fn new_task(inner: F, ctx: Context, scope: crate::task::TaskScope) -> Self {
-        Instrumented { inner, ctx, scope: Some(scope), check: None }
-    }
-}
-
 impl<F: Future, S: Scope> Instrumented<F, S> {
-    pub(crate) fn new(inner: F, ctx: Context, scope: S, check: Option<OutcomeCheck<F::Output>>) -> Self {
+    /// A future running `inner` inside `scope` with `ctx` current on every
+    /// poll; `check` (for `Result` outputs) decides whether it failed.
+    pub fn new(inner: F, ctx: Context, scope: S, check: Option<OutcomeCheck<F::Output>>) -> Self {
         Instrumented { inner, ctx, scope: Some(scope), check }
     }
 }

@@ -21,6 +21,9 @@ use crate::tracer::Tracer;
 /// record to the sink without copying fields or touching reference counts.
 pub struct LightSpan {
     tracer: Tracer,
+    trace_id: TraceId,
+    span_id: SpanId,
+    /// `None` once ended.
     record: Option<SpanRecord>,
 }
 
@@ -42,11 +45,15 @@ impl LightSpan {
         let mut tags = Vec::new();
         clean_tags(&mut tags, &b.tags);
         let start = Timestamp::now();
+        let trace_id = parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id);
+        let span_id = SpanId::random();
         LightSpan {
             tracer: b.tracer,
+            trace_id,
+            span_id,
             record: Some(SpanRecord {
-                trace_id: parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id),
-                span_id: SpanId::random(),
+                trace_id,
+                span_id,
                 parent_id: parent_ctx.span.map(|p| p.span_id),
                 parent_is_remote: parent_ctx.span.is_some_and(|p| p.remote),
                 name,
@@ -65,29 +72,25 @@ impl LightSpan {
         }
     }
 
-    fn rec(&self) -> &SpanRecord {
-        // Only `finish` takes the record, and it also consumes the span's use.
-        self.record.as_ref().unwrap_or_else(|| unreachable!("light span used after it ended"))
-    }
     fn rec_mut(&mut self) -> Option<&mut SpanRecord> {
         self.record.as_mut()
     }
 
     /// Span id.
     pub fn span_id(&self) -> SpanId {
-        self.rec().span_id
+        self.span_id
     }
     /// Trace id.
     pub fn trace_id(&self) -> TraceId {
-        self.rec().trace_id
+        self.trace_id
     }
-    /// Name.
+    /// Name (empty once ended).
     pub fn name(&self) -> &str {
-        &self.rec().name
+        self.record.as_ref().map_or("", |r| &r.name)
     }
-    /// Tags.
+    /// Tags (empty once ended).
     pub fn tags(&self) -> &[String] {
-        &self.rec().tags
+        self.record.as_ref().map_or(&[], |r| &r.tags)
     }
     /// Adds tags (cleaned, de-duplicated).
     pub fn tag<I, S>(&mut self, tags: I)
@@ -112,7 +115,7 @@ impl LightSpan {
         }
     }
     fn link(&self) -> SpanLink {
-        SpanLink { trace_id: self.rec().trace_id, span_id: self.rec().span_id, remote: false }
+        SpanLink { trace_id: self.trace_id, span_id: self.span_id, remote: false }
     }
     fn finish(&mut self) {
         if let Some(mut rec) = self.record.take() {

@@ -17,7 +17,7 @@ use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id, n
 use crate::metric::{Aggregation, MetricSeries};
 use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
 use crate::record::{
-    Event, FinishedTask, Key, ObjectRef, ObjectValue, RecordKind, Route, SpanRecord, Status, StoredObject, TaskData,
+    Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject, TaskData,
 };
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::sink::ExportReport;
@@ -69,7 +69,8 @@ struct TaskState {
     end: Option<Timestamp>,
     status: Status,
     data: Arc<TaskData>,
-    finished: Option<Arc<FinishedTask>>,
+    /// Set at end: the rendered data (the structured data is dropped).
+    finished: Option<Arc<RenderedTask>>,
     tags: Vec<String>,
     /// User attributes, late keys and events: rare, so boxed.
     extras: Option<Box<Extras>>,
@@ -245,11 +246,13 @@ impl TaskSpan {
         if normalize_name(&mut n.name) {
             tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
         }
-        let ctx = Context::current();
-        let session = n.session.take().unwrap_or_else(|| ctx.session.clone());
+        // Only what a new task needs from the current context (not the run).
+        let (cur_task, cur_span, cur_session) =
+            crate::context::pick_current(|c| Some((c.task.clone(), c.span, c.session.clone()))).unwrap_or_default();
+        let session = n.session.take().unwrap_or(cur_session);
         let (parent_task, link): (Option<TaskSpan>, Option<SpanLink>) = match (&n.parent, n.is_run) {
             (_, true) => (None, None),
-            (Parent::Current, false) => (ctx.task.clone(), ctx.span),
+            (Parent::Current, false) => (cur_task, cur_span),
             (Parent::Task(t), false) => (Some(t.clone()), Some(t.link())),
             (Parent::Remote { link, .. }, false) => (None, Some(*link)),
         };
@@ -437,10 +440,7 @@ impl TaskSpan {
     fn snapshot(&self) -> Snapshot {
         let st = self.0.state.lock();
         match &st.finished {
-            Some(f) => match f.data() {
-                Some(d) => Snapshot::Data(d),
-                None => Snapshot::Rendered(f.clone()),
-            },
+            Some(r) => Snapshot::Rendered(r.clone()),
             None => Snapshot::Data(st.data.clone()),
         }
     }
@@ -450,28 +450,28 @@ impl TaskSpan {
             Snapshot::Data(d) => {
                 d.params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
             }
-            Snapshot::Rendered(f) => parse_map(f.rendered().params()),
+            Snapshot::Rendered(r) => parse_map(r.params()),
         }
     }
     /// Inputs by name (the last value logged under each name).
     pub fn inputs(&self) -> IndexMap<String, serde_json::Value> {
         match self.snapshot() {
             Snapshot::Data(d) => refs_to_values(&d, &d.inputs),
-            Snapshot::Rendered(f) => rendered_refs(f.rendered().inputs(), f.rendered().objects()),
+            Snapshot::Rendered(r) => rendered_refs(r.inputs(), r.objects()),
         }
     }
     /// Outputs by name.
     pub fn outputs(&self) -> IndexMap<String, serde_json::Value> {
         match self.snapshot() {
             Snapshot::Data(d) => refs_to_values(&d, &d.outputs),
-            Snapshot::Rendered(f) => rendered_refs(f.rendered().outputs(), f.rendered().objects()),
+            Snapshot::Rendered(r) => rendered_refs(r.outputs(), r.objects()),
         }
     }
     /// Metric series by name.
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
         match self.snapshot() {
             Snapshot::Data(d) => d.metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Snapshot::Rendered(f) => rendered_metrics(f.rendered().metrics()),
+            Snapshot::Rendered(r) => rendered_metrics(r.metrics()),
         }
     }
     /// Direct child tasks, in creation order.
@@ -883,13 +883,12 @@ impl TaskSpan {
 
 impl TaskInner {
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
+        // Rendered here, on the caller (see `RenderedTask`); the structured
+        // data is dropped right after, on this thread.
         let data = std::mem::replace(&mut st.data, empty_data());
-        // Render the attribute JSON here, on the caller: measured, this beats
-        // rendering on the writer (whose frees of the caller's allocations
-        // contend for the allocator) and keeps only compact text in flight.
-        let finished = Arc::new(FinishedTask::new(data));
-        finished.rendered();
-        st.finished = Some(finished.clone());
+        let rendered = Arc::new(RenderedTask::render(&data));
+        drop(data);
+        st.finished = Some(rendered.clone());
         st.mark = None;
         let extras = st.extras.take().map(|b| *b).unwrap_or_default();
         SpanRecord {
@@ -908,7 +907,7 @@ impl TaskInner {
             attributes: extras.attributes,
             late_attribute_keys: extras.late_keys,
             events: extras.events,
-            kind: RecordKind::Task { parent_task: self.parent_task_span, task: finished },
+            kind: RecordKind::Task { parent_task: self.parent_task_span, rendered },
         }
     }
 }
@@ -970,7 +969,7 @@ impl TaskId {
 
 enum Snapshot {
     Data(Arc<TaskData>),
-    Rendered(Arc<FinishedTask>),
+    Rendered(Arc<RenderedTask>),
 }
 
 fn empty_data() -> Arc<TaskData> {
@@ -1095,11 +1094,8 @@ pub struct TaskScope {
 }
 
 impl TaskScope {
-    fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
-        TaskScope { task, outer }
-    }
-    /// A scope ending `task`, then `outer` (a run opened for it).
-    pub fn with_outer(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
+    /// A scope ending `task`, then `outer` (a run opened for it, if any).
+    pub fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
         TaskScope { task, outer }
     }
 }

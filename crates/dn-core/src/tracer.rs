@@ -59,7 +59,11 @@ impl Tracer {
     /// Like [`Tracer::new`] with a shared sink.
     pub fn with_sink(sink: Arc<dyn SpanSink>, default_project: &str) -> Result<Tracer, Error> {
         validate_component("project", default_project)?;
-        Ok(Tracer {
+        Ok(Self::build(sink, default_project))
+    }
+
+    fn build(sink: Arc<dyn SpanSink>, default_project: &str) -> Tracer {
+        Tracer {
             inner: Arc::new(TracerInner {
                 sink,
                 default_project: default_project.into(),
@@ -72,12 +76,12 @@ impl Tracer {
                 shut_down: AtomicBool::new(false),
                 warnings: AtomicU64::new(0),
             }),
-        })
+        }
     }
 
     /// A tracer that discards (and counts) everything.
     pub fn disabled() -> Tracer {
-        Self::with_sink(Arc::new(NullSink::default()), "default").unwrap_or_else(|_| unreachable!())
+        Self::build(Arc::new(NullSink::default()), "default")
     }
 
     /// The project used by runs that do not name one.
@@ -170,8 +174,9 @@ impl Tracer {
     }
 }
 
-/// Warns at most 20 times per counter, then once more to say it stops.
-pub(crate) fn warn_limited(counter: &AtomicU64, msg: std::fmt::Arguments<'_>) {
+/// Warns at most 20 times per counter, then once more to say it stops, so
+/// a hot loop with a bad call cannot flood the log.
+pub fn warn_limited(counter: &AtomicU64, msg: std::fmt::Arguments<'_>) {
     let n = counter.fetch_add(1, Ordering::Relaxed);
     if n < 20 {
         tracing::warn!(target: "dn", "{msg}");

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_json_float, write_str};
-use dn_core::{AttrRef, AttrValue, ExporterReport, Route, SpanRecord, validate_component};
+use dn_core::{AttrRef, ExporterReport, Route, SpanRecord, validate_component};
 
 use crate::Exporter;
 use crate::resource::Resource;
@@ -72,12 +72,17 @@ impl JsonlExporter {
                 validate_component("session id", s)?;
                 Ok(Path::new("sessions").join(s).join(format!("chat_{s}.jsonl")))
             }
-            None => {
-                validate_component("project", &r.project)?;
-                validate_component("run id", run_id)?;
-                Ok(Path::new("projects").join(&*r.project).join(run_id).join("spans.jsonl"))
-            }
+            None => Ok(Self::run_dir(&r.project, run_id)?.join("spans.jsonl")),
         }
+    }
+
+    /// A run's folder, relative to the root: `projects/<project>/<run_id>`
+    /// (its `spans.jsonl` and `artifacts.jsonl` live there). Both components
+    /// are validated so they cannot leave the local directory.
+    pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, dn_core::Error> {
+        validate_component("project", project)?;
+        validate_component("run id", run_id)?;
+        Ok(Path::new("projects").join(project).join(run_id))
     }
 
     fn write_file(&mut self, rel: &Path, buf: &[u8]) -> std::io::Result<()> {
@@ -168,22 +173,9 @@ fn check_writable(root: &Path) -> Result<(), crate::Error> {
 }
 
 fn resource_json(resource: &Resource) -> String {
-    let mut s = String::from("{");
-    for (i, (k, v)) in resource.attributes().iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        write_str(&mut s, k, false);
-        s.push(':');
-        write_attr_value(&mut s, v);
-    }
-    s.push('}');
+    let mut s = String::new();
+    write_attrs(&mut s, resource.attributes().iter().map(|(k, v)| (*k, v.as_ref())));
     s
-}
-
-/// Appends a JSON attribute value.
-pub fn write_attr_value(out: &mut String, v: &AttrValue) {
-    write_attr_ref(out, v.as_ref());
 }
 
 fn write_attr_ref(out: &mut String, v: AttrRef<'_>) {
@@ -208,15 +200,23 @@ fn write_str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
     out.push(']');
 }
 
-fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, &'a AttrValue)>) {
+/// Appends `"key":value` to a JSON object being written (a comma first
+/// unless it is the first entry).
+fn write_entry(out: &mut String, first: &mut bool, k: &str, v: AttrRef<'_>) {
+    if !std::mem::take(first) {
+        out.push(',');
+    }
+    write_str(out, k, false);
+    out.push(':');
+    write_attr_ref(out, v);
+}
+
+/// Appends a JSON object of attributes.
+fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, AttrRef<'a>)>) {
     out.push('{');
-    for (i, (k, v)) in attrs.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(out, k, false);
-        out.push(':');
-        write_attr_value(out, v);
+    let mut first = true;
+    for (k, v) in attrs {
+        write_entry(out, &mut first, k, v);
     }
     out.push('}');
 }
@@ -242,14 +242,7 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
     rec.end.write_iso(out);
     out.push_str("\",\"attributes\":{");
     let mut first = true;
-    rec.visit_attributes(&mut |k, v| {
-        if !std::mem::take(&mut first) {
-            out.push(',');
-        }
-        write_str(out, k, false);
-        out.push(':');
-        write_attr_ref(out, v);
-    });
+    rec.visit_attributes(&mut |k, v| write_entry(out, &mut first, k, v));
     out.push('}');
     out.push_str(",\"events\":[");
     for (i, ev) in rec.events.iter().enumerate() {
@@ -261,15 +254,10 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
         out.push_str(",\"timestamp\":\"");
         ev.timestamp.write_iso(out);
         out.push_str("\",\"attributes\":");
-        write_attrs(out, ev.attributes.iter().map(|(k, v)| (k.as_ref(), v)));
+        write_attrs(out, ev.attributes.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         out.push('}');
     }
     out.push_str("],\"resource\":");
     out.push_str(resource_json);
     out.push_str("}\n");
-}
-
-/// The resource rendered as the JSONL `resource` object.
-pub fn render_resource(resource: &Resource) -> String {
-    resource_json(resource)
 }

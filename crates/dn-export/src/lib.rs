@@ -14,7 +14,7 @@ mod pipeline;
 mod resource;
 
 pub use error::Error;
-pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, render_resource, write_attr_value, write_line};
+pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, write_line};
 pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH};
 pub use resource::{OTEL_SDK_VERSION, Resource};
 

@@ -35,16 +35,15 @@ impl Dreadnode {
             lines.push('\n');
         }
         let route = task.route();
-        dn_core::validate_component("project", &route.project)?;
-        dn_core::validate_component("run id", &route.run_id)?;
-        let file = local_dir.join("projects").join(&*route.project).join(&*route.run_id).join("artifacts.jsonl");
+        let file =
+            local_dir.join(dn_export::JsonlExporter::run_dir(&route.project, &route.run_id)?).join("artifacts.jsonl");
         let write = || -> std::io::Result<()> {
             if let Some(dir) = file.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::OpenOptions::new().create(true).append(true).open(&file)?.write_all(lines.as_bytes())
         };
-        write().map_err(|e| Error::Config(format!("cannot append to {}: {e}", file.display())))?;
+        write().map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
         Ok(artifact)
     }
 }

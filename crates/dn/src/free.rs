@@ -18,9 +18,7 @@ fn with_task<R>(what: &'static str, f: impl FnOnce(&TaskSpan) -> dn_core::Result
 
 fn warn_no_task(what: &'static str) {
     static WARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    if WARNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 10 {
-        tracing::warn!(target: "dn", "dn::{what} called with no current task; nothing was logged");
-    }
+    dn_core::warn_limited(&WARNED, format_args!("dn::{what} called with no current task; nothing was logged"));
 }
 
 /// The current run (the root task), if any.

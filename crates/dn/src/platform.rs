@@ -104,7 +104,7 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
-        .user_agent(format!("dreadnode-rust/{}", dn_core::VERSION))
+        .user_agent(dn_core::user_agent())
         .build()
         .into();
     let api = Api { agent, base: format!("{server}/api/v1"), server: server.clone(), key: key.expose().to_string() };

@@ -113,7 +113,7 @@ impl Call {
         let ctx = self.task.context();
         let run = self.run.take();
         self.armed = false;
-        dn_core::Instrumented::new_task(fut, ctx, TaskScope::with_outer(self.task.clone(), run))
+        dn_core::Instrumented::new(fut, ctx, TaskScope::new(self.task.clone(), run), None)
     }
 }
 
@@ -154,8 +154,11 @@ pub fn score<O: Loggable + ?Sized>(task: &TaskSpan, scorer: &str, output: &O, re
             tracing::warn!(target: "dn", "scorer {scorer} failed: {msg}; logged 0.0");
             let _ = task.log_metric_with_origin(&name, Metric::new(0.0), origin);
             let _ = task.add_event(
-                "dreadnode.scorer.error",
-                vec![("scorer".into(), AttrValue::Str(scorer.to_string())), ("error".into(), AttrValue::Str(msg))],
+                dn_core::keys::EVENT_SCORER_ERROR,
+                vec![
+                    (dn_core::keys::SCORER_NAME.into(), AttrValue::Str(scorer.to_string())),
+                    (dn_core::keys::SCORER_ERROR.into(), AttrValue::Str(msg)),
+                ],
             );
         }
     }

@@ -301,3 +301,20 @@ fn attributes_set_after_start_are_listed_in_the_schema() {
     assert_eq!(s["attributes"]["at_start"], 1, "primitives stay primitive");
     assert_eq!(s["attributes"]["late_object"], "{\"a\":[1,2]}", "anything else is compact JSON");
 }
+
+#[test]
+fn push_update_returns_once_the_update_is_written() {
+    let (dn, dir) = instance();
+    let run = dn.run("r").start().unwrap();
+    run.log_metric("m", 1.0).unwrap();
+    let report = run.push_update(std::time::Duration::from_secs(10)).unwrap();
+    assert!(!report.timed_out);
+    // No flush here: push_update already waited for the writer.
+    let s = spans(dir.path());
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["attributes"]["dreadnode.type"], "run_update");
+    assert!(run.push_update(std::time::Duration::from_secs(10)).is_ok());
+    assert_eq!(spans(dir.path()).len(), 1, "nothing new: no second update");
+    run.end().unwrap();
+    dn.shutdown();
+}

@@ -240,7 +240,7 @@ impl Sender_ {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(self.config.request_timeout))
-            .user_agent(format!("dreadnode-rust/{}", dn_core::VERSION))
+            .user_agent(dn_core::user_agent())
             .build()
             .into();
         for msg in rx {
