@@ -92,17 +92,30 @@ impl Config {
         Self::default()
     }
     /// The configuration the environment describes (all `DREADNODE_*`
-    /// variables taken as explicit values).
+    /// and `OTEL_EXPORTER_OTLP_*` variables taken as explicit values).
     pub fn from_env() -> Result<Self> {
-        let env = Env::read()?;
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let trace_backend = match var("DREADNODE_TRACE_BACKEND") {
+            Some(v) if v.trim().eq_ignore_ascii_case("auto") => None,
+            Some(v) => Some(v.parse().map_err(|e| Error::Config(format!("DREADNODE_TRACE_BACKEND: {e}")))?),
+            None => None,
+        };
+        let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))));
+        let otlp_headers = match var("OTEL_EXPORTER_OTLP_HEADERS") {
+            Some(h) => parse_otlp_headers(&h)?,
+            None => vec![],
+        };
         Ok(Config {
-            server: env.server,
-            api_key: env.api_key,
-            organization: env.organization,
-            workspace: env.workspace,
-            project: env.project,
-            local_dir: env.local_dir,
-            trace_backend: env.trace_backend,
+            otlp_endpoint,
+            otlp_headers,
+            server: var("DREADNODE_SERVER"),
+            api_key: var("DREADNODE_API_KEY").map(ApiKey::new),
+            organization: var("DREADNODE_ORGANIZATION"),
+            workspace: var("DREADNODE_WORKSPACE"),
+            project: var("DREADNODE_PROJECT"),
+            local_dir: var("DREADNODE_LOCAL_DIR").map(PathBuf::from),
+            trace_backend,
             ..Default::default()
         })
     }
@@ -166,7 +179,7 @@ impl Config {
 
     /// Resolves every setting and validates the result.
     pub fn resolve(&self) -> Result<Settings> {
-        let env = if self.ignore_env { Env::default() } else { Env::read()? };
+        let env = if self.ignore_env { Config::default() } else { Config::from_env()? };
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let profile_path =
             self.profile_path.clone().or_else(|| home.as_ref().map(|h| h.join(".dreadnode/config.yaml")));
@@ -275,19 +288,6 @@ pub struct Settings {
     pub update_interval: Duration,
 }
 
-#[derive(Default)]
-struct Env {
-    server: Option<String>,
-    api_key: Option<ApiKey>,
-    organization: Option<String>,
-    workspace: Option<String>,
-    project: Option<String>,
-    local_dir: Option<PathBuf>,
-    trace_backend: Option<TraceBackend>,
-    otlp_endpoint: Option<String>,
-    otlp_headers: Vec<(String, ApiKey)>,
-}
-
 /// `k1=v1,k2=v2` with percent-encoded values (the OTel spec's format).
 pub(crate) fn parse_otlp_headers(s: &str) -> Result<Vec<(String, ApiKey)>> {
     let mut out = vec![];
@@ -320,34 +320,6 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Env {
-    fn read() -> Result<Env> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let trace_backend = match var("DREADNODE_TRACE_BACKEND") {
-            Some(v) if v.trim().eq_ignore_ascii_case("auto") => None,
-            Some(v) => Some(v.parse().map_err(|e| Error::Config(format!("DREADNODE_TRACE_BACKEND: {e}")))?),
-            None => None,
-        };
-        let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))));
-        let otlp_headers = match var("OTEL_EXPORTER_OTLP_HEADERS") {
-            Some(h) => parse_otlp_headers(&h)?,
-            None => vec![],
-        };
-        Ok(Env {
-            otlp_endpoint,
-            otlp_headers,
-            server: var("DREADNODE_SERVER"),
-            api_key: var("DREADNODE_API_KEY").map(ApiKey::new),
-            organization: var("DREADNODE_ORGANIZATION"),
-            workspace: var("DREADNODE_WORKSPACE"),
-            project: var("DREADNODE_PROJECT"),
-            local_dir: var("DREADNODE_LOCAL_DIR").map(PathBuf::from),
-            trace_backend,
-        })
-    }
 }
 
 /// The active server profile of the Python CLI's `config.yaml`.
