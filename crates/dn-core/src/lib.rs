@@ -32,6 +32,7 @@ mod metric;
 mod object;
 mod record;
 mod scope;
+mod secret;
 mod sink;
 mod smallmap;
 mod span;
@@ -53,12 +54,15 @@ pub use distributed::{
 pub use error::Error;
 pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use metric::{Aggregation, MetricSeries};
-pub use object::{Hash16, ObjValue, SerializedObject, composite_hash, serialize, unknown_object};
+pub use object::{
+    Hash16, OFFLOAD_THRESHOLD, ObjValue, SerializedObject, ValueOffload, composite_hash, serialize, unknown_object,
+};
 pub use record::{
     AttrRef, Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject,
     TaskData,
 };
 pub use scope::{Instrumented, Scope, panic_message};
+pub use secret::Secret;
 pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
 pub use smallmap::SmallMap;
 pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};

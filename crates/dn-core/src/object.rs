@@ -94,6 +94,29 @@ pub struct SerializedObject {
     pub value_json: String,
     /// Length of the data bytes (decides offloading of large values).
     pub data_len: usize,
+    /// The data bytes themselves, kept only when they are over
+    /// [`OFFLOAD_THRESHOLD`] so a [`ValueOffload`] can upload them.
+    pub large_data: Option<Vec<u8>>,
+}
+
+/// Values whose data bytes are longer than this are offloaded to the
+/// object store when one is configured (SPEC §10: "over 10 KiB").
+pub const OFFLOAD_THRESHOLD: usize = 10 * 1024;
+
+/// Where a logged value goes: inline, or offloaded under a URI.
+#[derive(Debug)]
+pub(crate) enum ObjectValueChoice {
+    Inline,
+    Uri { uri: String, size: u64 },
+}
+
+/// Takes values too large to inline (SPEC §10). The SDK's artifact uploader
+/// implements it; `dn-core` only calls it.
+pub trait ValueOffload: Send + Sync + 'static {
+    /// Queues `data` (the value's data bytes, whose hash is `data_hash`) for
+    /// upload and returns the `s3://` URI it will have, or `None` to keep
+    /// the value inline. Must not block on I/O.
+    fn offload(&self, data_hash: Hash16, data: Vec<u8>) -> Option<String>;
 }
 
 impl ObjValue {
@@ -175,10 +198,11 @@ impl ObjValue {
 
     /// Hashes the bytes Python hashes for this value (zeros for null),
     /// without copying strings; returns the hash and the data length.
-    fn data_hash(&self) -> (Hash16, usize) {
+    fn data_hash(&self) -> (Hash16, usize, Option<Vec<u8>>) {
+        let keep = |b: &[u8]| (b.len() > OFFLOAD_THRESHOLD).then(|| b.to_vec());
         let mut s = String::new();
         let bytes: &[u8] = match self {
-            ObjValue::Null => return (Hash16::ZERO, 0),
+            ObjValue::Null => return (Hash16::ZERO, 0, None),
             ObjValue::Str(v) => v.as_bytes(),
             ObjValue::Bool(true) => b"True",
             ObjValue::Bool(false) => b"False",
@@ -189,7 +213,7 @@ impl ObjValue {
             ObjValue::Int(i) => {
                 let mut buf = [0u8; 40];
                 let n = write_int(&mut buf, *i);
-                return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n);
+                return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n, None);
             }
             ObjValue::Float(f) => {
                 write_py_float(&mut s, *f);
@@ -200,7 +224,7 @@ impl ObjValue {
                 s.as_bytes()
             }
         };
-        (Hash16::sha1_prefix(bytes), bytes.len())
+        (Hash16::sha1_prefix(bytes), bytes.len(), keep(bytes))
     }
 
     /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
@@ -260,7 +284,7 @@ impl ObjValue {
 
     /// Data bytes, schema and hashes of this value.
     pub fn serialize_object(&self) -> SerializedObject {
-        let (data_hash, data_len) = self.data_hash();
+        let (data_hash, data_len, large_data) = self.data_hash();
         let schema_json = self.schema();
         let schema_hash = if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
         SerializedObject {
@@ -270,6 +294,7 @@ impl ObjValue {
             schema_json,
             value_json: self.to_json(),
             data_len,
+            large_data,
         }
     }
 }
@@ -308,6 +333,7 @@ pub fn unknown_object(type_name: &str) -> SerializedObject {
         schema_json,
         value_json: v.to_json(),
         data_len: type_name.len(),
+        large_data: None,
     }
 }
 

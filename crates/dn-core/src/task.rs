@@ -15,7 +15,7 @@ use crate::clean::{clean_shared, clean_str, clean_tags, normalize_name, validate
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id, new_task_id_bytes};
 use crate::metric::{Aggregation, MetricSeries};
-use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
+use crate::object::{Hash16, ObjValue, ObjectValueChoice, SerializedObject, serialize};
 use crate::record::{
     Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject, TaskData,
 };
@@ -609,6 +609,7 @@ impl TaskSpan {
             hash,
             attributes: meta.attributes_json(),
         };
+        let obj = self.0.tracer.prepare(obj);
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             add_object(data, obj);
@@ -633,9 +634,10 @@ impl TaskSpan {
             return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
         }
         let ts = m.timestamp.unwrap_or_else(Timestamp::now);
+        let origin = m.origin.map(|o| self.0.tracer.prepare(o));
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
-            if let Some(o) = m.origin {
+            if let Some(o) = origin {
                 add_object(data, o);
             }
             data.metrics.get_or_insert_by(&*key, || key.to_string(), MetricSeries::default).push(
@@ -719,6 +721,7 @@ impl TaskSpan {
     {
         let (oa, ob) = (serialize(a), serialize(b));
         let (ha, hb) = (oa.hash, ob.hash);
+        let (oa, ob) = (self.0.tracer.prepare(oa), self.0.tracer.prepare(ob));
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             add_object(data, oa);
@@ -1019,12 +1022,28 @@ pub enum Side {
     Output,
 }
 
-fn add_object(data: &mut TaskData, o: SerializedObject) {
+/// A serialized object with its storage decided (inline or offloaded),
+/// ready to add under the span's lock.
+struct PreparedObject(SerializedObject, ObjectValueChoice);
+
+impl Tracer {
+    /// Decides inline vs offloaded outside any span lock (offloading queues
+    /// an upload).
+    fn prepare(&self, mut o: SerializedObject) -> PreparedObject {
+        let choice = self.object_value(&mut o);
+        PreparedObject(o, choice)
+    }
+}
+
+fn add_object(data: &mut TaskData, PreparedObject(o, choice): PreparedObject) {
     data.schemas.get_or_insert_with(o.schema_hash, || o.schema_json.into());
     data.objects.get_or_insert_with(o.hash, || StoredObject {
         hash: o.hash,
         schema_hash: o.schema_hash,
-        value: ObjectValue::Inline(o.value_json.into_boxed_str()),
+        value: match choice {
+            ObjectValueChoice::Inline => ObjectValue::Inline(o.value_json.into_boxed_str()),
+            ObjectValueChoice::Uri { uri, size } => ObjectValue::Uri { uri, size },
+        },
     });
 }
 

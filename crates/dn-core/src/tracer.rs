@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use crate::Error;
 use crate::clean::validate_component;
+use crate::object::{ObjectValueChoice, SerializedObject, ValueOffload};
 use crate::record::SpanRecord;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
@@ -42,6 +43,8 @@ pub(crate) struct TracerInner {
     open_roots: Mutex<HashMap<u64, Weak<TaskInner>>>,
     pub(crate) shut_down: AtomicBool,
     pub(crate) warnings: AtomicU64,
+    /// Where values over [`crate::OFFLOAD_THRESHOLD`] go, when remote storage is configured.
+    offload: std::sync::OnceLock<Arc<dyn ValueOffload>>,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -75,6 +78,7 @@ impl Tracer {
                 open_roots: Mutex::new(HashMap::new()),
                 shut_down: AtomicBool::new(false),
                 warnings: AtomicU64::new(0),
+                offload: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -108,6 +112,28 @@ impl Tracer {
     /// A run named `name` when none is current, with a task span inside it.
     pub fn task_and_run(&self, name: impl Into<SharedStr>) -> TaskAndRunBuilder {
         TaskAndRunBuilder::new(self.clone(), name.into())
+    }
+
+    /// Sends values over [`crate::OFFLOAD_THRESHOLD`] to `offload` instead of
+    /// inlining them (SPEC §10). Set once, before spans log values; returns
+    /// `false` when one was already set.
+    pub fn set_value_offload(&self, offload: Arc<dyn ValueOffload>) -> bool {
+        self.inner.offload.set(offload).is_ok()
+    }
+
+    /// How `obj` is stored: offloaded when it is large and an offload is
+    /// set (and accepts it), inline otherwise.
+    pub(crate) fn object_value(&self, obj: &mut SerializedObject) -> ObjectValueChoice {
+        match (obj.large_data.take(), self.inner.offload.get()) {
+            (Some(data), Some(off)) => {
+                let size = data.len() as u64;
+                match off.offload(obj.data_hash, data) {
+                    Some(uri) => ObjectValueChoice::Uri { uri, size },
+                    None => ObjectValueChoice::Inline,
+                }
+            }
+            _ => ObjectValueChoice::Inline,
+        }
     }
 
     pub(crate) fn export(&self, record: SpanRecord) {
@@ -182,5 +208,72 @@ pub fn warn_limited(counter: &AtomicU64, msg: std::fmt::Arguments<'_>) {
         tracing::warn!(target: "dn", "{msg}");
     } else if n == 20 {
         tracing::warn!(target: "dn", "{msg} (further dn warnings suppressed)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::object::Hash16;
+    use crate::record::RecordKind;
+    use crate::sink::MemorySink;
+
+    /// Takes every value, or none, and remembers what it was given.
+    struct FakeStore {
+        accept: bool,
+        got: Mutex<Vec<(Hash16, usize)>>,
+    }
+
+    impl ValueOffload for FakeStore {
+        fn offload(&self, data_hash: Hash16, data: Vec<u8>) -> Option<String> {
+            self.got.lock().push((data_hash, data.len()));
+            self.accept.then(|| format!("s3://bucket/cas/objects/{data_hash}"))
+        }
+    }
+
+    fn objects_of(accept: bool, values: &[&str]) -> (serde_json::Value, Vec<(Hash16, usize)>) {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        let store = Arc::new(FakeStore { accept, got: Mutex::new(vec![]) });
+        assert!(tracer.set_value_offload(store.clone()));
+        assert!(!tracer.set_value_offload(store.clone()), "set once");
+        tracer
+            .run("r")
+            .run(|run| {
+                for (i, v) in values.iter().enumerate() {
+                    run.log_input(&format!("v{i}"), v).unwrap();
+                }
+            })
+            .unwrap();
+        let rec = sink.take().pop().unwrap();
+        let RecordKind::Task { rendered, .. } = &rec.kind else { panic!("a task record") };
+        let got = store.got.lock().clone();
+        (serde_json::from_str(rendered.objects()).unwrap(), got)
+    }
+
+    #[test]
+    fn values_over_10_kib_are_offloaded_and_referenced_by_uri() {
+        let big = "b".repeat(crate::OFFLOAD_THRESHOLD + 1);
+        let edge = "e".repeat(crate::OFFLOAD_THRESHOLD);
+        let (objects, got) = objects_of(true, &[&big, &edge, "small"]);
+        let data_hash = Hash16::sha1_prefix(big.as_bytes());
+        assert_eq!(got, vec![(data_hash, big.len())], "only the value over the threshold is offered");
+        let objs: Vec<&serde_json::Value> = objects.as_object().unwrap().values().collect();
+        let uri: Vec<_> = objs.iter().filter(|o| o["type"] == "uri").collect();
+        assert_eq!(uri.len(), 1);
+        assert_eq!(uri[0]["uri"], format!("s3://bucket/cas/objects/{data_hash}"));
+        assert_eq!(uri[0]["size"], big.len());
+        assert!(uri[0].get("value").is_none());
+        assert_eq!(objs.iter().filter(|o| o["type"] == "val").count(), 2, "exactly 10 KiB stays inline");
+    }
+
+    #[test]
+    fn a_store_that_declines_keeps_the_value_inline() {
+        let big = "b".repeat(20_000);
+        let (objects, got) = objects_of(false, &[&big]);
+        assert_eq!(got.len(), 1);
+        let o = objects.as_object().unwrap().values().next().unwrap().clone();
+        assert_eq!((o["type"].as_str(), o["value"].as_str()), (Some("val"), Some(big.as_str())));
     }
 }
