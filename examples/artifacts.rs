@@ -1,5 +1,11 @@
 //! Logging artifacts: a file, a directory, and the same directory again
-//! (nothing is stored twice: the store is content-addressed).
+//! (nothing is stored or uploaded twice: the store is content-addressed).
+//!
+//! Locally (the default) everything goes to the local store. Configured for
+//! the Dreadnode platform (`DREADNODE_SERVER`, `DREADNODE_API_KEY`,
+//! `DREADNODE_ORGANIZATION`), the files are also uploaded to its storage in
+//! the background; the upload report at the end shows the second logging of
+//! the directory sent nothing.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     dn::configure(dn::Config::new())?;
@@ -25,7 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spans = dn::instance().spans_file(&run)?;
     let run_dir = spans.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     drop(run);
-    dn::shutdown();
+    dn::shutdown(); // waits for the uploads, bounded
+    match dn::instance().upload_report() {
+        Some(up) => println!(
+            "uploads: {} sent ({} bytes), {} already in the bucket, {} failed",
+            up.uploaded, up.bytes_uploaded, up.already_present, up.failed
+        ),
+        None => println!("uploads: none (no remote storage configured; everything is in the local store)"),
+    }
     println!("store: {}", local_dir.join("artifacts/sha256").display());
     println!("records: {}", run_dir.join("artifacts.jsonl").display());
     println!("wrote: {}", spans.display());

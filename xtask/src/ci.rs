@@ -74,6 +74,40 @@ pub fn ensure_rotel(ws: &Workspace) -> Result<PathBuf, String> {
     Ok(agent)
 }
 
+/// The real S3-compatible server the storage tests start: `s3s-fs` from
+/// crates.io (it checks every signature and stores plain files), built once
+/// into `target/tools/s3s-fs` and reused.
+pub const S3S_FS_VERSION: &str = "0.14.1";
+
+/// Installs s3s-fs if needed; returns the path of its binary.
+pub fn ensure_s3s_fs(ws: &Workspace) -> Result<PathBuf, String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
+    let root = target.join("tools/s3s-fs");
+    let bin = root.join("bin/s3s-fs");
+    let marker = root.join(format!("installed-{S3S_FS_VERSION}"));
+    if marker.exists() && bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!(
+        "xtask: == installing s3s-fs {S3S_FS_VERSION} (the real S3 server) into {} (a few minutes, once)",
+        root.display()
+    );
+    step(
+        "cargo install s3s-fs",
+        ws.cargo()
+            .args(["install", "s3s-fs", "--version", S3S_FS_VERSION, "--features", "binary", "--locked", "--root"])
+            .arg(&root)
+            // Its own build directory, so it neither shares nor locks ours.
+            .env("CARGO_TARGET_DIR", target.join("tools/s3s-fs-build")),
+    )?;
+    if !bin.exists() {
+        return Err(format!("s3s-fs installed, but {} was not found", bin.display()));
+    }
+    std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(target.join("tools/s3s-fs-build"));
+    Ok(bin)
+}
+
 fn make_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let mut perm = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions();
@@ -89,6 +123,7 @@ pub fn test(ws: &Workspace) -> Result<(), String> {
     cmd.args(["test", "--workspace", "--all-features"]);
     if ws.is_dn() {
         cmd.env("DN_ROTEL_AGENT", ensure_rotel(ws)?);
+        cmd.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
     }
     step("cargo test --workspace --all-features", &mut cmd)?;
     if ws.is_dn() {
@@ -139,6 +174,9 @@ pub fn docs(ws: &Workspace) -> Result<(), String> {
 pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     let mut c = ws.cargo();
     c.args(["bench", "-p", "dn"]);
+    if ws.is_dn() {
+        c.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
+    }
     if let Some(n) = name {
         c.args(["--bench", n]);
     }

@@ -6,7 +6,8 @@
 //! (temp file + rename, skipped when present), and described by records the
 //! facade attaches to the task and to the run's `artifacts.jsonl`.
 //!
-//! Remote upload (S3) is not implemented yet.
+//! [`remote`] uploads the stored files and large logged values to the
+//! platform's S3-compatible storage on a background thread.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+pub mod remote;
+pub use remote::{StorageCredentials, UploadEvent, UploadReport, Uploader, UploaderConfig};
 
 /// Errors of the artifact store. Each names the path it is about.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,9 @@ pub enum Error {
     /// A path that records cannot hold.
     #[error("{0}: the path is not valid UTF-8; rename it to log it as an artifact")]
     NotUtf8(PathBuf),
+    /// Remote storage could not be set up (the message has no secrets).
+    #[error("artifact storage: {0}")]
+    Remote(String),
     /// A directory walk failed (a symlink loop, a permission error).
     #[error("cannot walk {path}: {message}")]
     Walk {

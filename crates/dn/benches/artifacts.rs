@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 use divan::Bencher;
 
+#[path = "../tests/common/storage.rs"]
+mod storage;
+
 static DATA: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
 
 fn data() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
@@ -59,4 +62,69 @@ fn relog_unchanged_1000_file_dir(b: Bencher<'_, '_>) {
         let a = dn_artifacts::collect(&store, tree, None, &origin).unwrap();
         assert_eq!(a.records().len(), 1000);
     });
+}
+
+/// The unchanged directory logged again with uploading to a real S3 server
+/// (`s3s-fs` from `DN_S3S_FS`, set by `cargo xtask bench`): the instance
+/// that uploaded it knows every key and sends no request; a fresh instance
+/// asks the bucket (1 000 HEADs) and sends no bytes. Both include `flush`.
+mod uploading {
+    use std::sync::OnceLock;
+
+    use divan::Bencher;
+
+    use crate::storage;
+
+    struct Remote {
+        _s3: storage::S3,
+        base: String,
+        dir: tempfile::TempDir,
+        dn: dn::Dreadnode,
+        bytes: u64,
+    }
+
+    fn remote() -> Option<&'static Remote> {
+        static R: OnceLock<Option<Remote>> = OnceLock::new();
+        R.get_or_init(|| {
+            if std::env::var_os("DN_S3S_FS").is_none() {
+                eprintln!("DN_S3S_FS is not set: run `cargo xtask bench artifacts` to include the upload benchmarks");
+                return None;
+            }
+            let s3 = storage::S3::start();
+            let (base, _) = storage::platform(vec![(200, storage::creds(&s3, storage::SECRET, 3600))]);
+            let dir = tempfile::tempdir().unwrap();
+            let dn = storage::instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
+            let (_, _, tree) = super::data();
+            dn.run("first").run(|_| dn.log_artifact(tree, None).unwrap()).unwrap();
+            dn.flush();
+            let r = dn.upload_report().unwrap();
+            assert_eq!((r.uploaded, r.failed), (1000, 0), "{r:?}");
+            Some(Remote { _s3: s3, base, dir, bytes: r.bytes_uploaded, dn })
+        })
+        .as_ref()
+    }
+
+    #[divan::bench(sample_count = 10, sample_size = 1)]
+    fn relog_1000_files_same_instance(b: Bencher<'_, '_>) {
+        let Some(r) = remote() else { return };
+        let (_, _, tree) = super::data();
+        b.bench(|| {
+            r.dn.run("again").run(|_| r.dn.log_artifact(tree, None).unwrap()).unwrap();
+            r.dn.flush();
+        });
+        assert_eq!(r.dn.upload_report().unwrap().bytes_uploaded, r.bytes, "nothing more was sent");
+    }
+
+    #[divan::bench(sample_count = 5, sample_size = 1)]
+    fn relog_1000_files_fresh_instance(b: Bencher<'_, '_>) {
+        let Some(r) = remote() else { return };
+        let (_, _, tree) = super::data();
+        b.bench(|| {
+            let dn = storage::instance(&r.base, &r.dir.path().join("dn"), dn::UploaderConfig::default());
+            dn.run("fresh").run(|_| dn.log_artifact(tree, None).unwrap()).unwrap();
+            dn.flush();
+            let up = dn.upload_report().unwrap();
+            assert_eq!((up.uploaded, up.already_present, up.bytes_uploaded), (0, 1000, 0), "{up:?}");
+        });
+    }
 }

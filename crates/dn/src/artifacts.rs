@@ -24,7 +24,8 @@ impl Dreadnode {
             span_id: task.span_id().to_string(),
             timestamp: dn_core::Timestamp::now().to_iso(),
         };
-        let artifact = dn_artifacts::collect(&dn_artifacts::LocalStore::new(&local_dir), path.as_ref(), name, &origin)?;
+        let store = dn_artifacts::LocalStore::new(&local_dir);
+        let artifact = dn_artifacts::collect(&store, path.as_ref(), name, &origin)?;
         // Everything is stored: now record it, all at once.
         let mut lines = String::new();
         let records: Vec<String> =
@@ -44,6 +45,14 @@ impl Dreadnode {
             std::fs::OpenOptions::new().create(true).append(true).open(&file)?.write_all(lines.as_bytes())
         };
         write().map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
+        // Recorded locally: now queue the remote copies (the uploader skips
+        // what the bucket already has).
+        if let Some(up) = self.uploader() {
+            for r in artifact.records() {
+                let sha = r.oid.trim_start_matches("sha256:");
+                up.upload_file(store.object_path(sha), sha, r.size);
+            }
+        }
         Ok(artifact)
     }
 }

@@ -31,26 +31,9 @@ impl std::str::FromStr for TraceBackend {
     }
 }
 
-/// An API key. It never appears in `Debug` output, errors, files or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-    /// The key itself, for the HTTP header that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
+/// An API key: a [`dn_core::Secret`], so it never appears in `Debug`
+/// output, errors, files or logs.
+pub type ApiKey = dn_core::Secret;
 
 /// SDK configuration. Unset fields come from `DREADNODE_*` environment
 /// variables, then the profile file, then defaults.
@@ -74,6 +57,8 @@ pub struct Config {
     otlp_headers: Vec<(String, ApiKey)>,
     update_interval: Option<Duration>,
     ignore_env: bool,
+    #[cfg(feature = "artifacts")]
+    uploads: Option<dn_artifacts::UploaderConfig>,
 }
 
 macro_rules! setter {
@@ -171,6 +156,26 @@ impl Config {
         self.update_interval = Some(every);
         self
     }
+    /// How artifacts and large values are uploaded when the platform gives
+    /// storage credentials: concurrency, multipart threshold and part size,
+    /// the memory budget for queued values, a progress callback and the
+    /// terminal progress bar.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let uploads = dn::UploaderConfig {
+    ///     concurrency: 8,
+    ///     progress: Some(Arc::new(|ev: &dn::UploadEvent| eprintln!("{ev:?}"))),
+    ///     ..Default::default()
+    /// };
+    /// let config = dn::Config::new().uploads(uploads);
+    /// # drop(config);
+    /// ```
+    #[cfg(feature = "artifacts")]
+    pub fn uploads(mut self, uploads: dn_artifacts::UploaderConfig) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
     /// Ignore `DREADNODE_*` variables and the profile (for tests and tools).
     pub fn isolated(mut self) -> Self {
         self.ignore_env = true;
@@ -246,6 +251,8 @@ impl Config {
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
             update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
+            #[cfg(feature = "artifacts")]
+            uploads: self.uploads.clone().unwrap_or_default(),
         })
     }
 }
@@ -286,6 +293,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Automatic run updates (zero: off).
     pub update_interval: Duration,
+    /// Upload settings (used when the platform gives storage credentials).
+    #[cfg(feature = "artifacts")]
+    pub uploads: dn_artifacts::UploaderConfig,
 }
 
 /// `k1=v1,k2=v2` with percent-encoded values (the OTel spec's format).

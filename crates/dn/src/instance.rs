@@ -19,8 +19,18 @@ pub struct Dreadnode {
     inner: Arc<Inner>,
 }
 
+/// Remote storage for artifacts and large values, when the platform gave
+/// storage credentials.
+#[cfg(feature = "artifacts")]
+pub(crate) type Storage = Option<Arc<dn_artifacts::Uploader>>;
+/// Remote storage needs the `artifacts` feature.
+#[cfg(not(feature = "artifacts"))]
+pub(crate) type Storage = ();
+
 struct Inner {
     tracer: Tracer,
+    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
+    storage: Storage,
     settings: Option<Settings>,
     shut_down: AtomicBool,
     shutdown_timeout: Duration,
@@ -84,15 +94,22 @@ impl Dreadnode {
         if let Some(dest) = &settings.otlp {
             builder = add_otlp(builder, dest, &resource, settings.shutdown_timeout)?;
         }
-        if settings.streaming {
-            builder = add_platform(builder, &settings, &resource)?;
-        }
+        let (builder, storage) = if settings.streaming {
+            add_platform(builder, &settings, &resource)?
+        } else {
+            (builder, Storage::default())
+        };
         let pipeline = builder.build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
+        #[cfg(feature = "artifacts")]
+        if let Some(u) = &storage {
+            tracer.set_value_offload(u.clone());
+        }
         let updater = Updater::start(tracer.clone(), settings.update_interval);
         Ok(Dreadnode {
             inner: Arc::new(Inner {
                 tracer,
+                storage,
                 updater,
                 shutdown_timeout: settings.shutdown_timeout,
                 settings: Some(settings),
@@ -106,6 +123,7 @@ impl Dreadnode {
         Dreadnode {
             inner: Arc::new(Inner {
                 tracer: Tracer::disabled(),
+                storage: Storage::default(),
                 settings: None,
                 shut_down: AtomicBool::new(false),
                 shutdown_timeout: Duration::from_secs(1),
@@ -155,9 +173,26 @@ impl Dreadnode {
         Ok(root.join(JsonlExporter::route_path(&task.route())?))
     }
 
-    /// Writes every finished span, waiting at most the shutdown timeout.
+    /// Writes every finished span and waits for queued uploads, at most
+    /// the shutdown timeout for each. Upload counts appear as the
+    /// `artifacts` exporter of the report.
     pub fn flush(&self) -> ExportReport {
-        self.inner.tracer.flush(self.inner.shutdown_timeout)
+        let mut report = self.inner.tracer.flush(self.inner.shutdown_timeout);
+        self.inner.add_uploads(&mut report, self.inner.shutdown_timeout, false);
+        report
+    }
+
+    /// What the uploads to remote storage did so far; `None` when there is
+    /// no remote storage (local only, or no storage credentials).
+    #[cfg(feature = "artifacts")]
+    pub fn upload_report(&self) -> Option<dn_artifacts::UploadReport> {
+        self.inner.storage.as_ref().map(|u| u.report())
+    }
+
+    /// The uploader, when remote storage is available.
+    #[cfg(feature = "artifacts")]
+    pub(crate) fn uploader(&self) -> Option<&dn_artifacts::Uploader> {
+        self.inner.storage.as_deref()
     }
 
     /// Ends open spans (keeping their data), flushes and stops exporting.
@@ -173,16 +208,38 @@ impl Inner {
         if let Some(u) = &self.updater {
             u.stop();
         }
-        let report = if first {
+        let mut report = if first {
             self.tracer.shutdown(self.shutdown_timeout)
         } else {
             self.tracer.flush(Duration::from_millis(1))
         };
+        let wait = if first { self.shutdown_timeout } else { Duration::from_millis(1) };
+        self.add_uploads(&mut report, wait, first);
         if first && !report.is_clean() {
             tracing::warn!(target: "dn", "dn shutdown: {} span(s) dropped, timed out: {}", report.dropped(), report.timed_out);
         }
         report
     }
+}
+
+impl Inner {
+    /// Waits for queued uploads (stopping the uploader when `stop`) and adds
+    /// their counts to `report` as the `artifacts` exporter.
+    #[cfg(feature = "artifacts")]
+    fn add_uploads(&self, report: &mut ExportReport, wait: Duration, stop: bool) {
+        let Some(u) = &self.storage else { return };
+        let r = if stop { u.shutdown(wait) } else { u.flush(wait) };
+        report.timed_out |= r.pending > 0;
+        report.exporters.push(dn_core::ExporterReport {
+            name: "artifacts".into(),
+            exported: r.uploaded + r.already_present,
+            failed: r.failed,
+            retried: r.credential_refreshes,
+            last_error: r.errors.last().cloned(),
+        });
+    }
+    #[cfg(not(feature = "artifacts"))]
+    fn add_uploads(&self, _report: &mut ExportReport, _wait: Duration, _stop: bool) {}
 }
 
 impl Drop for Inner {
@@ -206,13 +263,14 @@ fn add_otlp(
     Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
 }
 
-/// Resolves the platform scope and adds the platform's OTLP destination.
+/// Resolves the platform scope, adds the platform's OTLP destination and
+/// starts remote storage when the platform gives credentials.
 #[cfg(feature = "otlp")]
 fn add_platform(
     builder: dn_export::ExportPipelineBuilder,
     settings: &Settings,
     resource: &Resource,
-) -> Result<dn_export::ExportPipelineBuilder> {
+) -> Result<(dn_export::ExportPipelineBuilder, Storage)> {
     let scope = crate::platform::resolve(settings)?;
     let mut c = dn_export::otlp::OtlpConfig::new(scope.traces_endpoint.clone());
     c.flush_timeout = settings.shutdown_timeout;
@@ -221,15 +279,35 @@ fn add_platform(
     if let Some(k) = &settings.api_key {
         c = c.header("X-Api-Key", k.expose());
     }
-    Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
+    let builder = builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?);
+    Ok((builder, start_storage(settings, &scope)))
 }
+
+/// Starts the uploader with the platform's storage credentials; without
+/// them, says once that artifacts and large values stay local.
+#[cfg(all(feature = "otlp", feature = "artifacts"))]
+fn start_storage(settings: &Settings, scope: &crate::platform::PlatformScope) -> Storage {
+    let started = crate::platform::storage_credentials(scope).and_then(|(first, source)| {
+        dn_artifacts::Uploader::start(&first, source, settings.uploads.clone()).map_err(|e| e.to_string())
+    });
+    match started {
+        Ok(u) => Some(Arc::new(u)),
+        Err(why) => {
+            tracing::warn!(target: "dn", "artifacts and large values stay local (no remote storage): {why}");
+            None
+        }
+    }
+}
+
+#[cfg(all(feature = "otlp", not(feature = "artifacts")))]
+fn start_storage(_settings: &Settings, _scope: &crate::platform::PlatformScope) -> Storage {}
 
 #[cfg(not(feature = "otlp"))]
 fn add_platform(
     _builder: dn_export::ExportPipelineBuilder,
     settings: &Settings,
     _resource: &Resource,
-) -> Result<dn_export::ExportPipelineBuilder> {
+) -> Result<(dn_export::ExportPipelineBuilder, Storage)> {
     Err(Error::Config(format!(
         "remote streaming to {} is configured but dn was built without the `otlp` feature",
         settings.server.as_deref().unwrap_or("?")

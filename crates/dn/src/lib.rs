@@ -49,6 +49,9 @@ mod private;
 #[cfg(feature = "artifacts")]
 pub use artifacts::{Artifact, ArtifactRecord, log_artifact, log_artifact_named};
 pub use config::{ApiKey, Config, OtlpDestination, Settings, TraceBackend};
+#[cfg(feature = "artifacts")]
+pub use dn_artifacts::{UploadEvent, UploadReport, UploaderConfig};
+pub use dn_core::Secret;
 pub use error::{Error, Result};
 pub use free::*;
 pub use instance::{Dreadnode, configure, flush, instance, shutdown};
@@ -56,8 +59,8 @@ pub use instance::{Dreadnode, configure, flush, instance, shutdown};
 pub use dn_core::{
     Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Extractor, Hash16, Injector, LightSpan,
     Metric, MetricSeries, ObjectMeta, RemoteParent, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId, SpanType,
-    Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, TraceContext, TraceId, TraceParent,
-    clean_str, current_session_id, extract, inject,
+    Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext, TraceId,
+    TraceParent, clean_str, current_session_id, extract, inject,
 };
 
 /// Runs a function inside a task span, logging its arguments as inputs and

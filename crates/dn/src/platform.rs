@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 
 /// The resolved scope of a streaming instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PlatformScope {
     /// Organization key.
     pub organization: String,
@@ -19,6 +19,23 @@ pub struct PlatformScope {
     pub project_id: String,
     /// The OTLP traces endpoint.
     pub traces_endpoint: String,
+    /// The API client, for later calls (storage credentials).
+    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
+    api: Api,
+    /// Whether the server answered while resolving.
+    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
+    reachable: bool,
+}
+
+impl std::fmt::Debug for PlatformScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformScope")
+            .field("organization", &self.organization)
+            .field("workspace", &self.workspace)
+            .field("project_id", &self.project_id)
+            .field("traces_endpoint", &self.traces_endpoint)
+            .finish()
+    }
 }
 
 fn valid_key(what: &str, key: &str) -> Result<()> {
@@ -36,22 +53,25 @@ enum Reply {
     Unreachable(String),
 }
 
+#[derive(Clone)]
 struct Api {
     agent: ureq::Agent,
     base: String,
     server: String,
-    key: String,
+    key: dn_core::Secret,
 }
 
 impl Api {
     fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
         let url = format!("{}{path}", self.base);
         let result = match body {
-            None => self.agent.get(&url).header("X-API-Key", &self.key).header("Accept", "application/json").call(),
+            None => {
+                self.agent.get(&url).header("X-API-Key", self.key.expose()).header("Accept", "application/json").call()
+            }
             Some(b) => self
                 .agent
                 .post(&url)
-                .header("X-API-Key", &self.key)
+                .header("X-API-Key", self.key.expose())
                 .header("Accept", "application/json")
                 .header("Content-Type", "application/json")
                 .send(b.to_string()),
@@ -69,7 +89,7 @@ impl Api {
                 }
             }
             // ureq's messages name the URL, never the header values.
-            Err(e) => Reply::Unreachable(e.to_string().replace(&self.key, "<redacted>")),
+            Err(e) => Reply::Unreachable(self.key.redact_in(&e.to_string())),
         }
     }
 
@@ -107,7 +127,7 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
         .user_agent(dn_core::user_agent())
         .build()
         .into();
-    let api = Api { agent, base: format!("{server}/api/v1"), server: server.clone(), key: key.expose().to_string() };
+    let api = Api { agent, base: format!("{server}/api/v1"), server: server.clone(), key: key.clone() };
     let unreachable = |why: String| {
         tracing::warn!(target: "dn", "{server} could not be reached while configuring ({why}); streaming with the project key, local files are written as usual");
         Ok(PlatformScope {
@@ -115,6 +135,8 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
             workspace: s.workspace.clone().unwrap_or_default(),
             project_id: s.project.clone(),
             traces_endpoint: traces_endpoint.clone(),
+            api: api.clone(),
+            reachable: false,
         })
     };
     match api.call("GET", &format!("/org/{org}"), None) {
@@ -156,5 +178,31 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
         Reply::Unreachable(why) => return unreachable(why),
     };
     let project_id = project_id.ok_or_else(|| Error::Config(format!("{server}: project {project:?} has no id")))?;
-    Ok(PlatformScope { organization: org.clone(), workspace, project_id, traces_endpoint })
+    Ok(PlatformScope { organization: org.clone(), workspace, project_id, traces_endpoint, api, reachable: true })
+}
+
+/// Fetches storage credentials (SPEC §10) and returns them with a source of
+/// fresh ones for the uploader. `Err` says why remote storage is not
+/// available (no secrets in it); the caller tells the user once.
+#[cfg(feature = "artifacts")]
+pub fn storage_credentials(
+    scope: &PlatformScope,
+) -> std::result::Result<(dn_artifacts::StorageCredentials, impl dn_artifacts::remote::CredentialSource), String> {
+    if !scope.reachable {
+        return Err(format!("{} could not be reached at configure time", scope.api.server));
+    }
+    let api = scope.api.clone();
+    let path = format!("/org/{}/ws/{}/storage/credentials", scope.organization, scope.workspace);
+    let fetch = move || -> std::result::Result<dn_artifacts::StorageCredentials, String> {
+        match api.call("GET", &path, None) {
+            Reply::Json(v) => serde_json::from_value(v)
+                .map_err(|e| format!("{} sent storage credentials dn cannot read: {e}", api.server)),
+            Reply::Status(st) => Err(format!("{} answered HTTP {st} for storage credentials", api.server)),
+            Reply::Unreachable(why) => {
+                Err(format!("{} could not be reached for storage credentials: {why}", api.server))
+            }
+        }
+    };
+    let first = fetch()?;
+    Ok((first, fetch))
 }

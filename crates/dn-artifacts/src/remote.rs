@@ -1,0 +1,869 @@
+//! Uploads to the platform's S3-compatible storage (SPEC §10), off the
+//! caller's thread.
+//!
+//! An [`Uploader`] owns one thread (`dn-uploads`) running a small tokio
+//! runtime and an [`object_store`] S3 client. Callers enqueue work and
+//! return at once: artifact files already in the local store
+//! ([`Uploader::upload_file`]) and large logged values
+//! ([`dn_core::ValueOffload`]). Every object is looked up (`HEAD`) before it
+//! is sent, so content already in the bucket is never sent again (and an
+//! object this uploader has already stored is not even looked up); files over
+//! [`UploaderConfig::multipart_threshold`] go in parts of
+//! [`UploaderConfig::part_size`], read from disk part by part. At most
+//! [`UploaderConfig::concurrency`] uploads run at once. Transient failures
+//! (connection, 5xx, 429) are retried with backoff by `object_store`;
+//! authentication failures (`ExpiredToken`, `InvalidAccessKeyId`,
+//! `SignatureDoesNotMatch`, `AccessDenied`, HTTP 401/403) refresh the
+//! credentials and retry, at most three tries in all. Credentials are also
+//! refreshed 15 minutes before they expire.
+//!
+//! [`Uploader::flush`] waits (bounded) for everything queued and returns an
+//! [`UploadReport`]; failures are counted there and never touch the local
+//! store, which stays the source of truth. Secrets (secret key, session
+//! token) are redacted from every error, event and `Debug` output.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dn_core::{Hash16, Secret, Timestamp};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, CredentialProvider, ObjectStoreExt as _, PutPayload, RetryConfig, WriteMultipart};
+use parking_lot::{Condvar, Mutex};
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Storage credentials as the platform returns them from
+/// `GET {server}/api/v1/org/{org}/ws/{ws}/storage/credentials` (SPEC §10).
+/// `Debug` never shows the secret key or the session token.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StorageCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: Secret,
+    /// Session token of temporary credentials.
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// When they expire (ISO 8601, UTC).
+    #[serde(default)]
+    pub expiration: Option<String>,
+    /// Bucket region (`us-east-1` when absent).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Bucket.
+    pub bucket: String,
+    /// Key prefix inside the bucket.
+    #[serde(default)]
+    pub prefix: String,
+    /// An S3-compatible endpoint instead of AWS.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// Credentials are refreshed this long before they expire.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(15 * 60);
+/// Most tries of one upload when the storage rejects the credentials.
+pub const MAX_AUTH_TRIES: u32 = 3;
+
+/// Where fresh credentials come from (the facade asks the platform).
+pub trait CredentialSource: Send + Sync + 'static {
+    /// Fetches a new set. The error message must not contain secrets.
+    fn fetch(&self) -> Result<StorageCredentials, String>;
+}
+
+impl<F> CredentialSource for F
+where
+    F: Fn() -> Result<StorageCredentials, String> + Send + Sync + 'static,
+{
+    fn fetch(&self) -> Result<StorageCredentials, String> {
+        self()
+    }
+}
+
+/// One observable step of the uploads, for progress displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UploadEvent {
+    /// An object was queued.
+    Queued {
+        /// Its key in the bucket.
+        key: String,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Part of an object was sent (after each part of a multipart upload,
+    /// or once for a single request).
+    Progress {
+        /// Its key.
+        key: String,
+        /// Bytes of this object sent so far.
+        sent: u64,
+        /// Its size.
+        total: u64,
+    },
+    /// An object was stored.
+    Uploaded {
+        /// Its key.
+        key: String,
+        /// Its size.
+        bytes: u64,
+    },
+    /// The bucket already had the object; nothing was sent.
+    AlreadyPresent {
+        /// Its key.
+        key: String,
+    },
+    /// An upload failed for good (the local copy is kept).
+    Failed {
+        /// Its key.
+        key: String,
+        /// Why, free of secrets.
+        error: String,
+    },
+}
+
+/// A callback receiving every [`UploadEvent`] (on the upload thread: it
+/// must return quickly).
+pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
+
+/// Settings of an [`Uploader`].
+#[derive(Clone)]
+pub struct UploaderConfig {
+    /// Uploads running at once (default 4).
+    pub concurrency: usize,
+    /// Files larger than this go as multipart uploads (default 32 MiB).
+    pub multipart_threshold: u64,
+    /// Part size of multipart uploads (default 8 MiB; S3's minimum is 5 MiB).
+    pub part_size: usize,
+    /// Most bytes of offloaded values waiting in memory; beyond it values
+    /// stay inline (default 64 MiB).
+    pub max_queued_value_bytes: u64,
+    /// Transient-failure retries per request (default 3).
+    pub max_retries: usize,
+    /// Called with every event.
+    pub progress: Option<ProgressCallback>,
+    /// Draw an `indicatif` bar on stderr for large uploads when stderr is a
+    /// terminal (default on).
+    pub progress_bar: bool,
+}
+
+impl Default for UploaderConfig {
+    fn default() -> Self {
+        UploaderConfig {
+            concurrency: 4,
+            multipart_threshold: 32 << 20,
+            part_size: 8 << 20,
+            max_queued_value_bytes: 64 << 20,
+            max_retries: 3,
+            progress: None,
+            progress_bar: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for UploaderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploaderConfig")
+            .field("concurrency", &self.concurrency)
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("part_size", &self.part_size)
+            .field("max_queued_value_bytes", &self.max_queued_value_bytes)
+            .field("max_retries", &self.max_retries)
+            .field("progress", &self.progress.is_some())
+            .field("progress_bar", &self.progress_bar)
+            .finish()
+    }
+}
+
+/// What the uploads did, counted since the uploader started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadReport {
+    /// Objects sent.
+    pub uploaded: u64,
+    /// Objects the bucket already had (nothing sent).
+    pub already_present: u64,
+    /// Bytes sent.
+    pub bytes_uploaded: u64,
+    /// Uploads that failed for good (their local copies are kept).
+    pub failed: u64,
+    /// Uploads still queued or running (non-zero when a flush timed out).
+    pub pending: u64,
+    /// Large values kept inline because too many bytes were already queued.
+    pub kept_inline: u64,
+    /// Times new credentials were fetched after the first.
+    pub credential_refreshes: u64,
+    /// The first few failure messages, free of secrets.
+    pub errors: Vec<String>,
+}
+
+impl UploadReport {
+    /// Whether nothing failed and nothing is pending.
+    pub fn is_clean(&self) -> bool {
+        self.failed == 0 && self.pending == 0
+    }
+}
+
+const MAX_ERRORS_KEPT: usize = 10;
+/// The bar is drawn once this many bytes are queued.
+const BAR_MIN_BYTES: u64 = 8 << 20;
+
+// ---------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------
+
+/// Every secret seen so far, to scrub from messages.
+#[derive(Default)]
+struct Redactor(Mutex<Vec<Secret>>);
+
+impl Redactor {
+    fn learn(&self, c: &StorageCredentials) {
+        let mut seen = self.0.lock();
+        for s in std::iter::once(&c.secret_access_key).chain(c.session_token.as_ref()) {
+            if !s.expose().is_empty() && !seen.contains(s) {
+                seen.push(s.clone());
+            }
+        }
+    }
+    fn scrub(&self, text: &str) -> String {
+        let mut out: String = text.chars().take(600).collect();
+        for s in self.0.lock().iter() {
+            out = s.redact_in(&out);
+        }
+        out
+    }
+}
+
+struct CachedCredential {
+    credential: Arc<AwsCredential>,
+    refresh_at: Option<Timestamp>,
+}
+
+/// An `object_store` credential provider over a [`CredentialSource`]:
+/// cached, refreshed [`REFRESH_BEFORE_EXPIRY`] before expiry, dropped on
+/// authentication errors.
+struct PlatformCredentials {
+    source: Arc<dyn CredentialSource>,
+    cache: Mutex<Option<CachedCredential>>,
+    redactor: Arc<Redactor>,
+    refreshes: AtomicU64,
+}
+
+impl std::fmt::Debug for PlatformCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlatformCredentials(<redacted>)")
+    }
+}
+
+impl PlatformCredentials {
+    fn install(&self, c: &StorageCredentials) -> Arc<AwsCredential> {
+        self.redactor.learn(c);
+        let credential = Arc::new(AwsCredential {
+            key_id: c.access_key_id.clone(),
+            secret_key: c.secret_access_key.expose().to_string(),
+            token: c.session_token.as_ref().map(|t| t.expose().to_string()),
+        });
+        let refresh_at = c.expiration.as_deref().and_then(Timestamp::parse_iso).map(|exp| {
+            let nanos = exp.to_system_time().checked_sub(REFRESH_BEFORE_EXPIRY).unwrap_or(std::time::UNIX_EPOCH);
+            Timestamp::from_system_time(nanos)
+        });
+        *self.cache.lock() = Some(CachedCredential { credential: credential.clone(), refresh_at });
+        credential
+    }
+
+    fn invalidate(&self) {
+        *self.cache.lock() = None;
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for PlatformCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        if let Some(c) = &*self.cache.lock() {
+            if c.refresh_at.is_none_or(|at| Timestamp::now_system() < at) {
+                return Ok(c.credential.clone());
+            }
+        }
+        let source = self.source.clone();
+        let fetched = tokio::task::spawn_blocking(move || source.fetch())
+            .await
+            .map_err(|e| object_store::Error::Generic { store: "dn", source: e.to_string().into() })?
+            .map_err(|e| object_store::Error::Generic {
+                store: "dn",
+                source: format!("could not refresh the storage credentials: {e}").into(),
+            })?;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        Ok(self.install(&fetched))
+    }
+}
+
+fn is_auth_error(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    if matches!(e, E::PermissionDenied { .. } | E::Unauthenticated { .. }) {
+        return true;
+    }
+    let m = e.to_string();
+    ["ExpiredToken", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"].iter().any(|c| m.contains(c))
+}
+
+// ---------------------------------------------------------------------------
+// The uploader
+// ---------------------------------------------------------------------------
+
+enum Source {
+    /// A file of the local store (immutable: named by its hash).
+    File(PathBuf),
+    /// An offloaded value's data bytes.
+    Bytes(Vec<u8>),
+}
+
+struct Job {
+    key: String,
+    size: u64,
+    source: Source,
+}
+
+#[derive(Default)]
+struct Counts {
+    report: UploadReport,
+    /// Keys this uploader has seen stored (sent or already there): logging
+    /// them again sends no request at all.
+    known: std::collections::HashSet<String>,
+    queued_value_bytes: u64,
+    /// Bytes of the objects queued since the uploads were last idle (bar).
+    batch_bytes: u64,
+    batch_sent: u64,
+}
+
+struct Shared {
+    counts: Mutex<Counts>,
+    idle: Condvar,
+    redactor: Arc<Redactor>,
+    credentials: Arc<PlatformCredentials>,
+    config: UploaderConfig,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn emit(&self, ev: UploadEvent) {
+        if let Some(cb) = &self.config.progress {
+            cb(&ev);
+        }
+    }
+
+    fn queued(&self, key: &str, bytes: u64, value: bool) {
+        {
+            let mut c = self.counts.lock();
+            c.report.pending += 1;
+            c.batch_bytes += bytes;
+            if value {
+                c.queued_value_bytes += bytes;
+            }
+            self.update_bar(&c);
+        }
+        self.emit(UploadEvent::Queued { key: key.to_string(), bytes });
+    }
+
+    fn sent(&self, key: &str, sent: u64, total: u64, part: u64) {
+        {
+            let mut c = self.counts.lock();
+            c.batch_sent += part;
+            self.update_bar(&c);
+        }
+        self.emit(UploadEvent::Progress { key: key.to_string(), sent, total });
+    }
+
+    fn update_bar(&self, c: &Counts) {
+        use std::io::IsTerminal as _;
+        if !self.config.progress_bar || c.batch_bytes < BAR_MIN_BYTES {
+            return;
+        }
+        let mut bar = self.bar.lock();
+        if bar.is_none() {
+            if !std::io::stderr().is_terminal() {
+                return;
+            }
+            let b = indicatif::ProgressBar::new(c.batch_bytes);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "dn: uploading artifacts {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            ) {
+                b.set_style(style);
+            }
+            *bar = Some(b);
+        }
+        if let Some(b) = bar.as_ref() {
+            b.set_length(c.batch_bytes);
+            b.set_position(c.batch_sent);
+            b.set_message(format!("{} left", c.report.pending));
+        }
+    }
+
+    fn finished(&self, job_key: &str, size: u64, value: bool, outcome: Result<bool, String>) {
+        let ev = {
+            let mut c = self.counts.lock();
+            c.report.pending = c.report.pending.saturating_sub(1);
+            if value {
+                c.queued_value_bytes = c.queued_value_bytes.saturating_sub(size);
+            }
+            let ev = match outcome {
+                Ok(true) => {
+                    c.known.insert(job_key.to_string());
+                    c.report.uploaded += 1;
+                    c.report.bytes_uploaded += size;
+                    UploadEvent::Uploaded { key: job_key.to_string(), bytes: size }
+                }
+                Ok(false) => {
+                    c.known.insert(job_key.to_string());
+                    c.report.already_present += 1;
+                    c.batch_sent += size;
+                    UploadEvent::AlreadyPresent { key: job_key.to_string() }
+                }
+                Err(error) => {
+                    c.report.failed += 1;
+                    c.batch_sent += size;
+                    if c.report.errors.len() < MAX_ERRORS_KEPT {
+                        c.report.errors.push(format!("{job_key}: {error}"));
+                    }
+                    tracing::warn!(target: "dn", "artifact upload of {job_key} failed (the local copy is kept): {error}");
+                    UploadEvent::Failed { key: job_key.to_string(), error }
+                }
+            };
+            if c.report.pending == 0 {
+                c.batch_bytes = 0;
+                c.batch_sent = 0;
+                if let Some(b) = self.bar.lock().take() {
+                    b.finish_and_clear();
+                }
+                self.idle.notify_all();
+            } else {
+                self.update_bar(&c);
+            }
+            ev
+        };
+        self.emit(ev);
+    }
+
+    fn report(&self) -> UploadReport {
+        let mut r = self.counts.lock().report.clone();
+        r.credential_refreshes = self.credentials.refreshes.load(Ordering::Relaxed);
+        r
+    }
+}
+
+/// Uploads artifacts and large values to S3-compatible storage on its own
+/// thread. See the [module docs](self).
+pub struct Uploader {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    bucket: String,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader").field("bucket", &self.bucket).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl Uploader {
+    /// Starts the upload thread with `initial` credentials (which name the
+    /// bucket, prefix, region and endpoint) and `source` for fresh ones.
+    pub fn start(
+        initial: &StorageCredentials,
+        source: impl CredentialSource,
+        config: UploaderConfig,
+    ) -> Result<Uploader, Error> {
+        let redactor = Arc::new(Redactor::default());
+        let credentials = Arc::new(PlatformCredentials {
+            source: Arc::new(source),
+            cache: Mutex::new(None),
+            redactor: redactor.clone(),
+            refreshes: AtomicU64::new(0),
+        });
+        credentials.install(initial);
+        let remote = |message: String| Error::Remote(redactor.scrub(&message));
+        if initial.bucket.is_empty() {
+            return Err(remote("the storage credentials name no bucket".into()));
+        }
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&initial.bucket)
+            .with_region(initial.region.as_deref().filter(|r| !r.is_empty()).unwrap_or("us-east-1"))
+            .with_credentials(credentials.clone())
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(5),
+                    base: 2.0,
+                },
+                max_retries: config.max_retries,
+                retry_timeout: Duration::from_secs(120),
+            });
+        if let Some(ep) = initial.endpoint.as_deref().filter(|e| !e.is_empty()) {
+            builder = builder.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+        }
+        let store = builder.build().map_err(|e| remote(format!("cannot set up the S3 client: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| remote(format!("cannot start the upload runtime: {e}")))?;
+        let shared = Arc::new(Shared {
+            counts: Mutex::new(Counts::default()),
+            idle: Condvar::new(),
+            redactor,
+            credentials,
+            config,
+            bar: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let s2 = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("dn-uploads".into())
+            .spawn(move || runtime.block_on(run_uploads(Arc::new(store), s2, rx)))
+            .map_err(|e| Error::Remote(format!("cannot start the upload thread: {e}")))?;
+        Ok(Uploader {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            bucket: initial.bucket.clone(),
+            prefix: initial.prefix.trim_matches('/').to_string(),
+        })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        if self.prefix.is_empty() { rest.to_string() } else { format!("{}/{rest}", self.prefix) }
+    }
+
+    /// The bucket key of an artifact:
+    /// `<prefix>/artifacts/sha256/<h[0:2]>/<h[2:4]>/<h>`.
+    pub fn artifact_key(&self, sha256: &str) -> String {
+        let (a, b) = (sha256.get(..2).unwrap_or(""), sha256.get(2..4).unwrap_or(""));
+        self.key(&format!("artifacts/sha256/{a}/{b}/{sha256}"))
+    }
+
+    /// The URI of an offloaded value: `s3://<bucket>/<prefix>/cas/objects/<data_hash>`.
+    pub fn object_uri(&self, data_hash: Hash16) -> String {
+        format!("s3://{}/{}", self.bucket, self.key(&format!("cas/objects/{data_hash}")))
+    }
+
+    /// Queues `job`; `false` when it was not queued (shut down, or the
+    /// thread is gone; the latter is counted as a failure).
+    fn enqueue(&self, job: Job, value: bool) -> bool {
+        // A clone of the sender: no lock is held while callbacks run.
+        let Some(tx) = self.tx.lock().clone() else { return false };
+        {
+            let mut c = self.shared.counts.lock();
+            if c.known.contains(&job.key) {
+                c.report.already_present += 1;
+                drop(c);
+                self.shared.emit(UploadEvent::AlreadyPresent { key: job.key });
+                return true;
+            }
+        }
+        let (key, size) = (job.key.clone(), job.size);
+        self.shared.queued(&key, size, value);
+        if tx.send(job).is_err() {
+            self.shared.finished(&key, size, value, Err("the upload thread has stopped".into()));
+            return false;
+        }
+        true
+    }
+
+    /// Queues a file of the local store (`local_object`, named by its
+    /// `sha256`) for upload to [`Uploader::artifact_key`]. Returns at once.
+    pub fn upload_file(&self, local_object: PathBuf, sha256: &str, size: u64) {
+        let key = self.artifact_key(sha256);
+        if self.tx.lock().is_none() {
+            self.shared.finished(
+                &key,
+                size,
+                false,
+                Err("not uploaded: the uploader has shut down (the local copy is kept)".into()),
+            );
+            return;
+        }
+        self.enqueue(Job { key, size, source: Source::File(local_object) }, false);
+    }
+
+    /// Counts so far.
+    pub fn report(&self) -> UploadReport {
+        self.shared.report()
+    }
+
+    /// Waits until every queued upload has finished, at most `timeout`.
+    pub fn flush(&self, timeout: Duration) -> UploadReport {
+        let deadline = Instant::now() + timeout;
+        let mut c = self.shared.counts.lock();
+        while c.report.pending > 0 {
+            if self.shared.idle.wait_until(&mut c, deadline).timed_out() {
+                break;
+            }
+        }
+        drop(c);
+        self.shared.report()
+    }
+
+    /// Flushes (at most `timeout`), then stops the upload thread. Later
+    /// uploads are counted as failed; later values stay inline.
+    pub fn shutdown(&self, timeout: Duration) -> UploadReport {
+        let report = self.flush(timeout);
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.tx.lock().take();
+        if self.shared.counts.lock().report.pending == 0 {
+            if let Some(t) = self.thread.lock().take() {
+                let _ = t.join();
+            }
+        }
+        report
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        if !self.shared.closed.load(Ordering::SeqCst) {
+            self.shutdown(Duration::from_secs(5));
+        }
+    }
+}
+
+impl dn_core::ValueOffload for Uploader {
+    fn offload(&self, data_hash: Hash16, data: Vec<u8>) -> Option<String> {
+        if self.shared.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let size = data.len() as u64;
+        {
+            let mut c = self.shared.counts.lock();
+            if c.queued_value_bytes + size > self.shared.config.max_queued_value_bytes {
+                c.report.kept_inline += 1;
+                return None;
+            }
+        }
+        let key = self.key(&format!("cas/objects/{data_hash}"));
+        self.enqueue(Job { key, size, source: Source::Bytes(data) }, true).then(|| self.object_uri(data_hash))
+    }
+}
+
+async fn run_uploads(store: Arc<AmazonS3>, shared: Arc<Shared>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    let permits = shared.config.concurrency.max(1);
+    let sem = Arc::new(tokio::sync::Semaphore::new(permits));
+    while let Some(job) = rx.recv().await {
+        let Ok(permit) = sem.clone().acquire_owned().await else { break };
+        let (store, shared) = (store.clone(), shared.clone());
+        tokio::spawn(async move {
+            let value = matches!(job.source, Source::Bytes(_));
+            let (key, size) = (job.key.clone(), job.size);
+            let outcome = upload_with_auth_retries(&store, &shared, job).await;
+            shared.finished(&key, size, value, outcome);
+            drop(permit);
+        });
+    }
+    // The queue is closed: let the uploads in flight finish.
+    let _ = sem.acquire_many(permits as u32).await;
+}
+
+/// `Ok(true)`: sent; `Ok(false)`: the bucket had it.
+async fn upload_with_auth_retries(store: &AmazonS3, shared: &Shared, job: Job) -> Result<bool, String> {
+    let path = ObjectPath::from(job.key.as_str());
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match upload_once(store, shared, &path, &job).await {
+            Ok(sent) => return Ok(sent),
+            Err(e) if is_auth_error(&e) && tries < MAX_AUTH_TRIES => {
+                tracing::debug!(target: "dn", "storage rejected the credentials for {}; refreshing", job.key);
+                shared.credentials.invalidate();
+            }
+            Err(e) => {
+                let why = if is_auth_error(&e) {
+                    format!("the storage rejected the credentials after {tries} tries: {e}")
+                } else {
+                    e.to_string()
+                };
+                return Err(shared.redactor.scrub(&why));
+            }
+        }
+    }
+}
+
+async fn upload_once(store: &AmazonS3, shared: &Shared, path: &ObjectPath, job: &Job) -> object_store::Result<bool> {
+    match store.head(path).await {
+        Ok(_) => return Ok(false),
+        Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let generic = |e: String| object_store::Error::Generic { store: "dn", source: e.into() };
+    match &job.source {
+        Source::Bytes(b) => {
+            store.put(path, PutPayload::from(b.clone())).await?;
+            shared.sent(&job.key, job.size, job.size, job.size);
+        }
+        Source::File(file) if job.size <= shared.config.multipart_threshold => {
+            let f = file.clone();
+            let bytes = tokio::task::spawn_blocking(move || std::fs::read(&f))
+                .await
+                .map_err(|e| generic(e.to_string()))?
+                .map_err(|e| generic(format!("cannot read {}: {e}", file.display())))?;
+            store.put(path, PutPayload::from(bytes)).await?;
+            shared.sent(&job.key, job.size, job.size, job.size);
+        }
+        Source::File(file) => {
+            let upload = store.put_multipart(path).await?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, shared.config.part_size);
+            let mut reader =
+                std::fs::File::open(file).map_err(|e| generic(format!("cannot read {}: {e}", file.display())))?;
+            let part = shared.config.part_size;
+            let mut sent = 0u64;
+            loop {
+                let (r, chunk) = tokio::task::spawn_blocking(move || {
+                    let mut buf = Vec::with_capacity(part);
+                    let res = (&mut reader).take(part as u64).read_to_end(&mut buf);
+                    (reader, res.map(|_| buf))
+                })
+                .await
+                .map_err(|e| generic(e.to_string()))?;
+                reader = r;
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = writer.abort().await;
+                        return Err(generic(format!("cannot read {}: {e}", file.display())));
+                    }
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                if let Err(e) = writer.wait_for_capacity(2).await {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+                let n = chunk.len() as u64;
+                writer.write(&chunk);
+                sent += n;
+                shared.sent(&job.key, sent, job.size, n);
+            }
+            writer.finish().await?;
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use dn_core::ValueOffload as _;
+
+    const SECRET: &str = "very-secret-key";
+    const TOKEN: &str = "very-secret-token";
+
+    fn creds(endpoint: &str, prefix: &str) -> StorageCredentials {
+        serde_json::from_value(serde_json::json!({
+            "access_key_id": "AKIA1",
+            "secret_access_key": SECRET,
+            "session_token": TOKEN,
+            "expiration": "2099-01-01T00:00:00Z",
+            "region": "eu-west-1",
+            "bucket": "b",
+            "prefix": prefix,
+            "endpoint": endpoint,
+        }))
+        .unwrap()
+    }
+
+    /// Nothing listens on port 9 of loopback: every request is refused.
+    fn refused(prefix: &str, config: UploaderConfig) -> Uploader {
+        let c = creds("http://127.0.0.1:9", prefix);
+        let again = c.clone();
+        Uploader::start(&c, move || Ok(again.clone()), UploaderConfig { max_retries: 0, ..config }).unwrap()
+    }
+
+    #[test]
+    fn credentials_never_show_their_secrets() {
+        let c = creds("http://127.0.0.1:9", "p");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
+        assert!(shown.contains("AKIA1") && shown.contains("Secret(<redacted>)"));
+        let up = refused("p", UploaderConfig::default());
+        let shown = format!("{up:?} {:?}", up.shared.credentials);
+        assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
+    }
+
+    #[test]
+    fn error_messages_are_scrubbed_of_every_secret_seen() {
+        let r = Redactor::default();
+        r.learn(&creds("", ""));
+        let scrubbed = r.scrub(&format!("<CanonicalRequest>x-amz-security-token:{TOKEN}</CanonicalRequest> {SECRET}"));
+        assert!(!scrubbed.contains(TOKEN) && !scrubbed.contains(SECRET), "{scrubbed}");
+        assert_eq!(scrubbed.matches("<redacted>").count(), 2);
+    }
+
+    #[test]
+    fn keys_follow_the_spec_layout_with_and_without_a_prefix() {
+        let h = "51bc0fc1f19104fa6e89ce50be9aa1f57c3346c1ca51ab49f5f00e14ce8f8076";
+        let up = refused("/org/ws/", UploaderConfig::default());
+        assert_eq!(up.artifact_key(h), format!("org/ws/artifacts/sha256/51/bc/{h}"));
+        let dh = Hash16::sha1_prefix(b"data");
+        assert_eq!(up.object_uri(dh), format!("s3://b/org/ws/cas/objects/{dh}"));
+        let bare = refused("", UploaderConfig::default());
+        assert_eq!(bare.artifact_key(h), format!("artifacts/sha256/51/bc/{h}"));
+    }
+
+    #[test]
+    fn auth_errors_are_recognised_by_status_and_by_s3_code() {
+        let generic = |m: &str| object_store::Error::Generic { store: "S3", source: m.to_string().into() };
+        assert!(is_auth_error(&generic("<Error><Code>ExpiredToken</Code></Error>")));
+        assert!(is_auth_error(&generic("400: <Code>InvalidAccessKeyId</Code>")));
+        assert!(is_auth_error(&object_store::Error::PermissionDenied { path: "k".into(), source: "403".into() }));
+        assert!(!is_auth_error(&generic("connection refused")));
+    }
+
+    #[test]
+    fn a_server_that_is_down_fails_the_upload_without_blocking_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, "x").unwrap();
+        let up = refused("p", UploaderConfig::default());
+        let t0 = Instant::now();
+        up.upload_file(f, "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881", 1);
+        assert!(t0.elapsed() < Duration::from_secs(1), "queuing does no I/O");
+        let r = up.flush(Duration::from_secs(30));
+        assert_eq!((r.uploaded, r.failed, r.pending), (0, 1, 0), "{r:?}");
+        assert!(r.errors[0].contains("artifacts/sha256/2d/71/"), "{r:?}");
+        let r = up.shutdown(Duration::from_secs(5));
+        assert_eq!(r.failed, 1);
+        // After shutdown: files are counted as not uploaded, values stay inline.
+        up.upload_file(PathBuf::from("/nonexistent"), "00", 1);
+        assert_eq!(up.report().failed, 2);
+        assert_eq!(up.offload(Hash16::sha1_prefix(b"v"), vec![0u8; 20_000]), None);
+    }
+
+    #[test]
+    fn values_beyond_the_memory_budget_stay_inline_and_are_counted() {
+        // A server that accepts connections and never answers: the first
+        // upload stays in flight, holding its bytes against the budget.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = creds(&format!("http://{}", silent.local_addr().unwrap()), "p");
+        let again = c.clone();
+        let config = UploaderConfig { max_queued_value_bytes: 30_000, max_retries: 0, ..Default::default() };
+        let up = Uploader::start(&c, move || Ok(again.clone()), config).unwrap();
+        let data = vec![7u8; 20_000];
+        let first = up.offload(Hash16::sha1_prefix(&data), data.clone());
+        assert_eq!(first, Some(up.object_uri(Hash16::sha1_prefix(&data))));
+        for i in 0..5u8 {
+            let d = vec![i; 20_000];
+            assert_eq!(up.offload(Hash16::sha1_prefix(&d), d.clone()), None, "over the 30 000-byte budget");
+        }
+        let r = up.shutdown(Duration::from_millis(200));
+        assert_eq!((r.kept_inline, r.pending), (5, 1), "{r:?}");
+        assert!(!r.is_clean(), "a flush that gave up is not clean");
+    }
+}
