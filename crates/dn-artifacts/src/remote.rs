@@ -134,7 +134,8 @@ pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
 /// Settings of an [`Uploader`].
 #[derive(Clone)]
 pub struct UploaderConfig {
-    /// Uploads running at once (default 4).
+    /// Objects being sent at once (default 4); up to four times as many
+    /// existence checks (`HEAD`) may be in flight.
     pub concurrency: usize,
     /// Files larger than this go as multipart uploads (default 32 MiB).
     pub multipart_threshold: u64,
@@ -209,6 +210,8 @@ impl UploadReport {
 }
 
 const MAX_ERRORS_KEPT: usize = 10;
+/// Lookups (`HEAD`) in flight per transfer slot.
+const LOOKUPS_PER_TRANSFER: usize = 4;
 /// The bar is drawn once this many bytes are queued.
 const BAR_MIN_BYTES: u64 = 8 << 20;
 
@@ -349,6 +352,8 @@ struct Shared {
     config: UploaderConfig,
     bar: Mutex<Option<indicatif::ProgressBar>>,
     closed: AtomicBool,
+    /// Bounds the objects being sent at once ([`UploaderConfig::concurrency`]).
+    transfers: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -512,6 +517,8 @@ impl Uploader {
         let store = builder.build().map_err(|e| remote(format!("cannot set up the S3 client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // File reads and credential fetches: one per transfer at most.
+            .max_blocking_threads(config.concurrency.max(1) + 2)
             .build()
             .map_err(|e| remote(format!("cannot start the upload runtime: {e}")))?;
         let shared = Arc::new(Shared {
@@ -519,9 +526,10 @@ impl Uploader {
             idle: Condvar::new(),
             redactor,
             credentials,
-            config,
             bar: Mutex::new(None),
             closed: AtomicBool::new(false),
+            transfers: tokio::sync::Semaphore::new(config.concurrency.max(1)),
+            config,
         });
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let s2 = shared.clone();
@@ -653,7 +661,8 @@ impl dn_core::ValueOffload for Uploader {
 }
 
 async fn run_uploads(store: Arc<AmazonS3>, shared: Arc<Shared>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
-    let permits = shared.config.concurrency.max(1);
+    // Lookups (HEAD) are cheap: several per transfer slot may be in flight.
+    let permits = shared.config.concurrency.max(1) * LOOKUPS_PER_TRANSFER;
     let sem = Arc::new(tokio::sync::Semaphore::new(permits));
     while let Some(job) = rx.recv().await {
         let Ok(permit) = sem.clone().acquire_owned().await else { break };
@@ -701,6 +710,7 @@ async fn upload_once(store: &AmazonS3, shared: &Shared, path: &ObjectPath, job: 
         Err(e) => return Err(e),
     }
     let generic = |e: String| object_store::Error::Generic { store: "dn", source: e.into() };
+    let _transfer = shared.transfers.acquire().await.map_err(|e| generic(e.to_string()))?;
     match &job.source {
         Source::Bytes(b) => {
             store.put(path, PutPayload::from(b.clone())).await?;

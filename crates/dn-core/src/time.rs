@@ -106,7 +106,8 @@ impl Timestamp {
 }
 
 impl Timestamp {
-    /// Parses the form written by [`Timestamp::write_iso`] (UTC, `+00:00`).
+    /// Parses the form written by [`Timestamp::write_iso`]: ISO 8601 with
+    /// optional fraction and a `Z` or `±HH:MM` offset (none means UTC).
     pub fn parse_iso(s: &str) -> Option<Timestamp> {
         let b = s.as_bytes();
         if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
@@ -129,11 +130,20 @@ impl Timestamp {
         } else {
             rest
         };
-        if !(tz == "+00:00" || tz == "Z" || tz.is_empty()) {
-            return None;
-        }
+        let offset = match tz {
+            "" | "Z" | "z" => 0,
+            _ => {
+                let t = tz.as_bytes();
+                if t.len() != 6 || !(t[0] == b'+' || t[0] == b'-') || t[3] != b':' {
+                    return None;
+                }
+                let (oh, om) = (tz.get(1..3)?.parse::<i64>().ok()?, tz.get(4..6)?.parse::<i64>().ok()?);
+                let o = oh * 3600 + om * 60;
+                if t[0] == b'-' { -o } else { o }
+            }
+        };
         let days = days_from_civil(y, mo as u32, d as u32);
-        let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+        let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
         (secs >= 0).then(|| Timestamp((secs as u64) * 1_000_000_000 + nanos as u64))
     }
 }
@@ -189,6 +199,11 @@ mod tests {
             assert_eq!(Timestamp::parse_iso(&ts.to_iso()), Some(ts));
         }
         assert_eq!(Timestamp::parse_iso("garbage"), None);
+        // Offsets (storage credentials may carry any): the same instant.
+        let utc = Timestamp::parse_iso("2026-11-24T11:00:00Z").unwrap();
+        assert_eq!(Timestamp::parse_iso("2026-11-24T12:30:00+01:30"), Some(utc));
+        assert_eq!(Timestamp::parse_iso("2026-11-24T06:00:00.000-05:00"), Some(utc));
+        assert_eq!(Timestamp::parse_iso("2026-11-24T11:00:00+0100"), None);
         // leap day
         assert_eq!(Timestamp::from_nanos(1_709_164_800_000_000_000).to_iso(), "2024-02-29T00:00:00.000000+00:00");
     }

@@ -67,30 +67,10 @@ fn platform(org_status: u16) -> (String, Arc<Mutex<Platform>>) {
     (srv.base, state)
 }
 
-/// Every log line the SDK emits in this test binary.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct LogSink;
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let sub = tracing_subscriber::fmt().with_writer(|| LogSink).with_max_level(tracing::Level::TRACE).finish();
-        tracing::subscriber::set_global_default(sub).unwrap();
-    });
-}
+use common::capture_logs;
 
 fn assert_key_not_logged() {
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = common::logs();
     assert!(!logs.contains(KEY), "the API key appeared in a log line");
 }
 
@@ -187,7 +167,7 @@ fn an_unreachable_server_warns_and_continues_with_local_files() {
     let platform = report.exporters.iter().find(|e| e.name == "dreadnode").unwrap();
     assert_eq!(platform.failed, 1, "counted, not lost silently: {report:?}");
     assert!(!format!("{report:?}").contains(KEY), "nor in the report's errors");
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = common::logs();
     assert!(logs.contains("could not be reached"), "the user is told: {logs}");
     assert_key_not_logged();
 }

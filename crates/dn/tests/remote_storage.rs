@@ -16,26 +16,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use storage::{API_KEY, BUCKET, PREFIX, S3, SECRET, TOKEN, WRONG_SECRET, creds, platform};
 
-/// Every log line the SDK emits in this test binary.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct LogSink;
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn instance(base: &str, dir: &Path, uploads: dn::UploaderConfig) -> dn::Dreadnode {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let sub = tracing_subscriber::fmt().with_writer(|| LogSink).with_max_level(tracing::Level::TRACE).finish();
-        tracing::subscriber::set_global_default(sub).unwrap();
-    });
+    common::capture_logs();
     storage::instance(base, dir, uploads)
 }
 
@@ -147,20 +129,34 @@ fn artifacts_and_large_values_arrive_at_their_keys_and_relogging_sends_nothing()
     assert!(other.shutdown().is_clean());
 }
 
+/// Logs one file whose content is `content` with the platform answering
+/// `answers` for credentials; returns the instance (shut down), how many
+/// times credentials were fetched, and the local temp dir.
+fn log_one_file(
+    answers: Vec<(u16, Value)>,
+    content: &str,
+) -> (dn::Dreadnode, dn::ExportReport, usize, tempfile::TempDir) {
+    let (base, state) = platform(answers);
+    let dir = tempfile::tempdir().unwrap();
+    let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
+    let f = dir.path().join("file.txt");
+    std::fs::write(&f, content).unwrap();
+    dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap()).unwrap();
+    let report = dn.shutdown();
+    let calls = state.lock().unwrap().credential_calls;
+    (dn, report, calls, dir)
+}
+
 #[test]
 fn an_expiring_credential_is_refreshed_before_use() {
     let s3 = S3::start();
     // The first credentials expire in 10 minutes: inside the 15-minute
     // margin, so the uploader fetches new ones before its first request.
-    let (base, state) = platform(vec![(200, creds(&s3, SECRET, 600)), (200, creds(&s3, SECRET, 3600))]);
-    let dir = tempfile::tempdir().unwrap();
-    let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
-    let f = dir.path().join("a.txt");
-    std::fs::write(&f, "refresh me").unwrap();
-    dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap()).unwrap();
-    let r = dn.shutdown();
-    assert!(r.is_clean(), "{r:?}");
-    assert_eq!(state.lock().unwrap().credential_calls, 2, "fetched at configure, refreshed before the upload");
+    let answers = vec![(200, creds(&s3, SECRET, 600)), (200, creds(&s3, SECRET, 3600))];
+    let (dn, report, calls, _dir) = log_one_file(answers, "refresh me");
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(calls, 2, "fetched at configure, refreshed before the upload");
+    assert_eq!(dn.upload_report().unwrap().credential_refreshes, 1);
     assert_eq!(std::fs::read(s3.object(&artifact_key(&sha256_hex(b"refresh me")))).unwrap(), b"refresh me");
 }
 
@@ -169,17 +165,11 @@ fn rejected_credentials_are_refreshed_and_the_upload_succeeds() {
     let s3 = S3::start();
     // Valid for an hour by their own account, but the storage rejects them
     // (as it does an expired token): refresh and retry.
-    let (base, state) = platform(vec![(200, creds(&s3, WRONG_SECRET, 3600)), (200, creds(&s3, SECRET, 3600))]);
-    let dir = tempfile::tempdir().unwrap();
-    let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
-    let f = dir.path().join("b.txt");
-    std::fs::write(&f, "retry me").unwrap();
-    dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap()).unwrap();
-    let r = dn.shutdown();
-    assert!(r.is_clean(), "{r:?}");
+    let answers = vec![(200, creds(&s3, WRONG_SECRET, 3600)), (200, creds(&s3, SECRET, 3600))];
+    let (dn, report, calls, _dir) = log_one_file(answers, "retry me");
+    assert!(report.is_clean(), "{report:?}");
     let up = dn.upload_report().unwrap();
-    assert_eq!((up.uploaded, up.credential_refreshes), (1, 1), "{up:?}");
-    assert_eq!(state.lock().unwrap().credential_calls, 2);
+    assert_eq!((up.uploaded, up.credential_refreshes, calls), (1, 1, 2), "{up:?}");
     assert_eq!(std::fs::read(s3.object(&artifact_key(&sha256_hex(b"retry me")))).unwrap(), b"retry me");
 }
 
@@ -216,7 +206,7 @@ fn a_wrong_secret_is_a_clear_error_that_keeps_the_local_record_and_leaks_nothing
     // No secret anywhere: errors, reports, Debug output, files, log lines.
     assert_no_secret_in(&format!("{up:?} {report:?} {dn:?} {:?}", dn.settings()), "reports or Debug output");
     assert_no_secret_in_files(&local);
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = common::logs();
     assert!(logs.contains("artifact upload of"), "the failure is logged");
     assert_no_secret_in(&logs, "a log line");
 }
@@ -242,7 +232,7 @@ fn without_storage_credentials_everything_stays_local_and_the_user_is_told_once(
     let spans = common::spans(&dir.path().join("dn"));
     let objects = spans.iter().find(|s| s["name"] == "r").unwrap()["attributes"]["dreadnode.objects"].clone();
     assert!(objects.as_str().unwrap().contains(&large), "the large value stays inline");
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = common::logs();
     assert_eq!(logs.matches("stay local (no remote storage)").count(), 1, "{logs}");
     drop(s3);
 }

@@ -6,6 +6,35 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+/// Every log line the SDK emitted in this test binary since
+/// [`capture_logs`].
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs a global subscriber (once) that keeps every `tracing` line.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let sub = tracing_subscriber::fmt().with_writer(|| LogSink).with_max_level(tracing::Level::TRACE).finish();
+        tracing::subscriber::set_global_default(sub).unwrap();
+    });
+}
+
+/// The log lines kept so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
 /// An isolated instance writing under a fresh temp dir.
 pub fn instance() -> (dn::Dreadnode, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
