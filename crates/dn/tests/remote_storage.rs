@@ -148,16 +148,21 @@ fn log_one_file(
 }
 
 #[test]
-fn an_expiring_credential_is_refreshed_before_use() {
+fn expired_and_expiring_credentials_are_refreshed_before_use() {
     let s3 = S3::start();
-    // The first credentials expire in 10 minutes: inside the 15-minute
-    // margin, so the uploader fetches new ones before its first request.
-    let answers = vec![(200, creds(&s3, SECRET, 600)), (200, creds(&s3, SECRET, 3600))];
-    let (dn, report, calls, _dir) = log_one_file(answers, "refresh me");
-    assert!(report.is_clean(), "{report:?}");
-    assert_eq!(calls, 2, "fetched at configure, refreshed before the upload");
-    assert_eq!(dn.upload_report().unwrap().credential_refreshes, 1);
-    assert_eq!(std::fs::read(s3.object(&artifact_key(&sha256_hex(b"refresh me")))).unwrap(), b"refresh me");
+    // Expired a minute ago, or expiring in 10 minutes (inside the 15-minute
+    // margin): either way the uploader fetches new ones before its first
+    // request and the upload succeeds.
+    for (expires_in, content) in [(-60, "expired"), (600, "expiring")] {
+        let answers = vec![(200, creds(&s3, SECRET, expires_in)), (200, creds(&s3, SECRET, 3600))];
+        let (dn, report, calls, _dir) = log_one_file(answers, content);
+        assert!(report.is_clean(), "{content}: {report:?}");
+        assert_eq!(calls, 2, "{content}: fetched at configure, refreshed before the upload");
+        let up = dn.upload_report().unwrap();
+        assert_eq!((up.uploaded, up.credential_refreshes), (1, 1), "{content}: {up:?}");
+        let key = artifact_key(&sha256_hex(content.as_bytes()));
+        assert_eq!(std::fs::read(s3.object(&key)).unwrap(), content.as_bytes());
+    }
 }
 
 #[test]
