@@ -323,13 +323,15 @@ enum Source {
     /// A file of the local store (immutable: named by its hash).
     File(PathBuf),
     /// An offloaded value's data bytes.
-    Bytes(Vec<u8>),
+    Bytes(bytes::Bytes),
 }
 
 struct Job {
     key: String,
     size: u64,
     source: Source,
+    /// Where an offloaded value is also kept on local disk.
+    local_copy: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -470,6 +472,7 @@ pub struct Uploader {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     bucket: String,
     prefix: String,
+    values_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -481,10 +484,14 @@ impl std::fmt::Debug for Uploader {
 impl Uploader {
     /// Starts the upload thread with `initial` credentials (which name the
     /// bucket, prefix, region and endpoint) and `source` for fresh ones.
+    /// Offloaded values are also written (on the upload thread) under
+    /// `<local_dir>/cas/objects/<data_hash>` when `local_dir` is given, so a
+    /// failed upload loses nothing.
     pub fn start(
         initial: &StorageCredentials,
         source: impl CredentialSource,
         config: UploaderConfig,
+        local_dir: Option<&std::path::Path>,
     ) -> Result<Uploader, Error> {
         let redactor = Arc::new(Redactor::default());
         let credentials = Arc::new(PlatformCredentials {
@@ -543,6 +550,7 @@ impl Uploader {
             thread: Mutex::new(Some(thread)),
             bucket: initial.bucket.clone(),
             prefix: initial.prefix.trim_matches('/').to_string(),
+            values_dir: local_dir.map(|d| d.join("cas/objects")),
         })
     }
 
@@ -598,7 +606,7 @@ impl Uploader {
             );
             return;
         }
-        self.enqueue(Job { key, size, source: Source::File(local_object) }, false);
+        self.enqueue(Job { key, size, source: Source::File(local_object), local_copy: None }, false);
     }
 
     /// Counts so far.
@@ -656,7 +664,9 @@ impl dn_core::ValueOffload for Uploader {
             }
         }
         let key = self.key(&format!("cas/objects/{data_hash}"));
-        self.enqueue(Job { key, size, source: Source::Bytes(data) }, true).then(|| self.object_uri(data_hash))
+        let local_copy = self.values_dir.as_ref().map(|d| d.join(data_hash.as_str()));
+        let job = Job { key, size, source: Source::Bytes(data.into()), local_copy };
+        self.enqueue(job, true).then(|| self.object_uri(data_hash))
     }
 }
 
@@ -670,6 +680,13 @@ async fn run_uploads(store: Arc<AmazonS3>, shared: Arc<Shared>, mut rx: tokio::s
         tokio::spawn(async move {
             let value = matches!(job.source, Source::Bytes(_));
             let (key, size) = (job.key.clone(), job.size);
+            if let (Some(path), Source::Bytes(b)) = (job.local_copy.clone(), &job.source) {
+                let b = b.clone();
+                let written = tokio::task::spawn_blocking(move || crate::write_atomically(&path, &b)).await;
+                if let Ok(Err(e)) = written {
+                    tracing::warn!(target: "dn", "could not keep a local copy of {key}: {e}");
+                }
+            }
             let outcome = upload_with_auth_retries(&store, &shared, job).await;
             shared.finished(&key, size, value, outcome);
             drop(permit);
@@ -793,7 +810,7 @@ mod tests {
     fn refused(prefix: &str, config: UploaderConfig) -> Uploader {
         let c = creds("http://127.0.0.1:9", prefix);
         let again = c.clone();
-        Uploader::start(&c, move || Ok(again.clone()), UploaderConfig { max_retries: 0, ..config }).unwrap()
+        Uploader::start(&c, move || Ok(again.clone()), UploaderConfig { max_retries: 0, ..config }, None).unwrap()
     }
 
     #[test]
@@ -837,6 +854,21 @@ mod tests {
     }
 
     #[test]
+    fn an_offloaded_value_is_kept_on_local_disk_even_when_its_upload_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = creds("http://127.0.0.1:9", "p");
+        let again = c.clone();
+        let config = UploaderConfig { max_retries: 0, ..Default::default() };
+        let up = Uploader::start(&c, move || Ok(again.clone()), config, Some(dir.path())).unwrap();
+        let data = vec![42u8; 12_000];
+        let h = Hash16::sha1_prefix(&data);
+        assert!(up.offload(h, data.clone()).is_some());
+        let r = up.shutdown(Duration::from_secs(30));
+        assert_eq!((r.failed, r.pending), (1, 0), "{r:?}");
+        assert_eq!(std::fs::read(dir.path().join("cas/objects").join(h.as_str())).unwrap(), data);
+    }
+
+    #[test]
     fn a_server_that_is_down_fails_the_upload_without_blocking_the_caller() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x");
@@ -864,7 +896,7 @@ mod tests {
         let c = creds(&format!("http://{}", silent.local_addr().unwrap()), "p");
         let again = c.clone();
         let config = UploaderConfig { max_queued_value_bytes: 30_000, max_retries: 0, ..Default::default() };
-        let up = Uploader::start(&c, move || Ok(again.clone()), config).unwrap();
+        let up = Uploader::start(&c, move || Ok(again.clone()), config, None).unwrap();
         let data = vec![7u8; 20_000];
         let first = up.offload(Hash16::sha1_prefix(&data), data.clone());
         assert_eq!(first, Some(up.object_uri(Hash16::sha1_prefix(&data))));

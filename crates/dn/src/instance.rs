@@ -288,7 +288,8 @@ fn add_platform(
 #[cfg(all(feature = "otlp", feature = "artifacts"))]
 fn start_storage(settings: &Settings, scope: &crate::platform::PlatformScope) -> Storage {
     let started = crate::platform::storage_credentials(scope).and_then(|(first, source)| {
-        dn_artifacts::Uploader::start(&first, source, settings.uploads.clone()).map_err(|e| e.to_string())
+        dn_artifacts::Uploader::start(&first, source, settings.uploads.clone(), Some(&settings.local_dir))
+            .map_err(|e| e.to_string())
     });
     match started {
         Ok(u) => Some(Arc::new(u)),

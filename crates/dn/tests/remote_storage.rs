@@ -103,6 +103,8 @@ fn artifacts_and_large_values_arrive_at_their_keys_and_relogging_sends_nothing()
     let data_hash = dn::Hash16::sha1_prefix(large_value.as_bytes()).to_string();
     let key = format!("{PREFIX}/cas/objects/{data_hash}");
     assert_eq!(std::fs::read(s3.object(&key)).unwrap(), large_value.as_bytes());
+    let local_copy = dir.path().join("dn/cas/objects").join(&data_hash);
+    assert_eq!(std::fs::read(local_copy).unwrap(), large_value.as_bytes(), "kept on local disk too");
     let spans = common::spans(&dir.path().join("dn"));
     let run = spans.iter().find(|s| s["name"] == "upload" && s["attributes"]["dreadnode.run.id"] == run_id).unwrap();
     let objects: Value = serde_json::from_str(run["attributes"]["dreadnode.objects"].as_str().unwrap()).unwrap();
