@@ -356,12 +356,17 @@ struct Shared {
     closed: AtomicBool,
     /// Bounds the objects being sent at once ([`UploaderConfig::concurrency`]).
     transfers: tokio::sync::Semaphore,
+    callback_panics: AtomicU64,
 }
 
 impl Shared {
+    /// Calls the progress callback; a panic in it is caught and reported,
+    /// never left to stop an upload or unwind into the SDK.
     fn emit(&self, ev: UploadEvent) {
         if let Some(cb) = &self.config.progress {
-            cb(&ev);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev))).is_err() {
+                dn_core::warn_limited(&self.callback_panics, format_args!("the upload progress callback panicked"));
+            }
         }
     }
 
@@ -536,6 +541,7 @@ impl Uploader {
             bar: Mutex::new(None),
             closed: AtomicBool::new(false),
             transfers: tokio::sync::Semaphore::new(config.concurrency.max(1)),
+            callback_panics: AtomicU64::new(0),
             config,
         });
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -866,6 +872,22 @@ mod tests {
         let r = up.shutdown(Duration::from_secs(30));
         assert_eq!((r.failed, r.pending), (1, 0), "{r:?}");
         assert_eq!(std::fs::read(dir.path().join("cas/objects").join(h.as_str())).unwrap(), data);
+    }
+
+    #[test]
+    fn a_panicking_progress_callback_stops_nothing() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let c2 = calls.clone();
+        let progress: ProgressCallback = Arc::new(move |_: &UploadEvent| {
+            c2.fetch_add(1, Ordering::Relaxed);
+            panic!("a bug in the user's callback");
+        });
+        let up = refused("p", UploaderConfig { progress: Some(progress), ..Default::default() });
+        let data = vec![1u8; 11_000];
+        assert!(up.offload(Hash16::sha1_prefix(&data), data).is_some(), "queued despite the panic on Queued");
+        let r = up.flush(Duration::from_secs(30));
+        assert_eq!((r.failed, r.pending), (1, 0), "the upload finished and was counted: {r:?}");
+        assert_eq!(calls.load(Ordering::Relaxed), 2, "Queued and Failed were both delivered");
     }
 
     #[test]
