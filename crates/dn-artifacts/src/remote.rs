@@ -244,6 +244,7 @@ impl Redactor {
 struct CachedCredential {
     credential: Arc<AwsCredential>,
     refresh_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
 }
 
 /// An `object_store` credential provider over a [`CredentialSource`]:
@@ -270,11 +271,15 @@ impl PlatformCredentials {
             secret_key: c.secret_access_key.expose().to_string(),
             token: c.session_token.as_ref().map(|t| t.expose().to_string()),
         });
-        let refresh_at = c.expiration.as_deref().and_then(Timestamp::parse_iso).map(|exp| {
-            let nanos = exp.to_system_time().checked_sub(REFRESH_BEFORE_EXPIRY).unwrap_or(std::time::UNIX_EPOCH);
-            Timestamp::from_system_time(nanos)
+        let expires_at = c.expiration.as_deref().and_then(Timestamp::parse_iso);
+        if c.expiration.is_some() && expires_at.is_none() {
+            tracing::debug!(target: "dn", "storage credential expiration is not ISO 8601; refreshing on rejection only");
+        }
+        let refresh_at = expires_at.map(|exp| {
+            let at = exp.to_system_time().checked_sub(REFRESH_BEFORE_EXPIRY).unwrap_or(std::time::UNIX_EPOCH);
+            Timestamp::from_system_time(at)
         });
-        *self.cache.lock() = Some(CachedCredential { credential: credential.clone(), refresh_at });
+        *self.cache.lock() = Some(CachedCredential { credential: credential.clone(), refresh_at, expires_at });
         credential
     }
 
@@ -294,15 +299,27 @@ impl CredentialProvider for PlatformCredentials {
             }
         }
         let source = self.source.clone();
-        let fetched = tokio::task::spawn_blocking(move || source.fetch())
-            .await
-            .map_err(|e| object_store::Error::Generic { store: "dn", source: e.to_string().into() })?
-            .map_err(|e| object_store::Error::Generic {
-                store: "dn",
-                source: format!("could not refresh the storage credentials: {e}").into(),
-            })?;
-        self.refreshes.fetch_add(1, Ordering::Relaxed);
-        Ok(self.install(&fetched))
+        let fetched =
+            tokio::task::spawn_blocking(move || source.fetch()).await.map_err(|e| e.to_string()).and_then(|r| r);
+        match fetched {
+            Ok(c) => {
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                Ok(self.install(&c))
+            }
+            Err(e) => {
+                // Inside the refresh margin the old credential still works.
+                if let Some(c) = &*self.cache.lock() {
+                    if c.expires_at.is_some_and(|at| Timestamp::now_system() < at) {
+                        tracing::debug!(target: "dn", "storage credentials not refreshed ({e}); using the current ones until they expire");
+                        return Ok(c.credential.clone());
+                    }
+                }
+                Err(object_store::Error::Generic {
+                    store: "dn",
+                    source: format!("could not refresh the storage credentials: {e}").into(),
+                })
+            }
+        }
     }
 }
 
@@ -872,6 +889,36 @@ mod tests {
         let r = up.shutdown(Duration::from_secs(30));
         assert_eq!((r.failed, r.pending), (1, 0), "{r:?}");
         assert_eq!(std::fs::read(dir.path().join("cas/objects").join(h.as_str())).unwrap(), data);
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_a_credential_until_it_expires() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let p = PlatformCredentials {
+            source: Arc::new(|| -> Result<StorageCredentials, String> { Err("platform down".into()) }),
+            cache: Mutex::new(None),
+            redactor: Arc::default(),
+            refreshes: AtomicU64::new(0),
+        };
+        let at = |secs_from_now: i64| {
+            let now = Timestamp::now_system().to_system_time();
+            let t = if secs_from_now >= 0 {
+                now + Duration::from_secs(secs_from_now as u64)
+            } else {
+                now - Duration::from_secs((-secs_from_now) as u64)
+            };
+            Some(Timestamp::from_system_time(t).to_iso())
+        };
+        let mut c = creds("", "");
+        c.expiration = at(600); // inside the refresh margin, not expired
+        p.install(&c);
+        let kept = rt.block_on(p.get_credential()).unwrap();
+        assert_eq!(kept.secret_key, SECRET);
+        c.expiration = at(-60); // expired: nothing to fall back on
+        p.install(&c);
+        let e = rt.block_on(p.get_credential()).unwrap_err().to_string();
+        assert!(e.contains("could not refresh the storage credentials: platform down"), "{e}");
+        assert_eq!(p.refreshes.load(Ordering::Relaxed), 0);
     }
 
     #[test]
