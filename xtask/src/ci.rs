@@ -121,14 +121,15 @@ fn make_executable(path: &Path) -> Result<(), String> {
 pub fn test(ws: &Workspace) -> Result<(), String> {
     let mut cmd = ws.cargo();
     cmd.args(["test", "--workspace", "--all-features"]);
-    if ws.is_dn() {
+    let s3s_fs = if ws.is_dn() { Some(ensure_s3s_fs(ws)?) } else { None };
+    if let Some(bin) = &s3s_fs {
         cmd.env("DN_ROTEL_AGENT", ensure_rotel(ws)?);
-        cmd.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
+        cmd.env("DN_S3S_FS", bin);
     }
     step("cargo test --workspace --all-features", &mut cmd)?;
     if ws.is_dn() {
         step("build examples", ws.cargo().args(["build", "-q", "-p", "dn", "--examples", "--all-features"]))?;
-        crate::examples::run_all(&ws.root)?;
+        crate::examples::run_all(&ws.root, s3s_fs.as_deref())?;
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ const LINE_KEYS: [&str; 11] = [
     "resource",
 ];
 
-struct Example {
+pub(crate) struct Example {
     name: &'static str,
     spans: &'static [&'static str],
 }
@@ -44,52 +44,79 @@ const EXAMPLES: &[Example] = &[
     Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },
 ];
 
-/// Runs every example of the dn workspace at `root` and checks its files.
-pub fn run_all(root: &std::path::Path) -> Result<(), String> {
+/// Runs every example of the dn workspace at `root` and checks its files;
+/// with `s3s_fs` (the real S3 server's binary), runs the `artifacts` example
+/// once more streaming to a stand-in platform whose storage is that server.
+pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Result<(), String> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let bin_dir = target.join("debug/examples");
     for ex in EXAMPLES {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         eprintln!("xtask: == example {}", ex.name);
-        let out = Command::new(bin_dir.join(ex.name))
-            .env("DREADNODE_LOCAL_DIR", dir.path())
-            .env_remove("DREADNODE_SERVER")
-            .env_remove("DREADNODE_API_KEY")
-            .env_remove("DREADNODE_TRACE_BACKEND")
-            .env("HOME", dir.path())
-            .output()
-            .map_err(|e| format!("example {}: {e}", ex.name))?;
-        if !out.status.success() {
-            return Err(format!(
-                "example {} exited with {}: {}",
-                ex.name,
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let files: Vec<PathBuf> = stdout.lines().filter_map(|l| l.strip_prefix("wrote: ")).map(PathBuf::from).collect();
-        if files.is_empty() {
-            return Err(format!("example {} printed no 'wrote: <file>' line", ex.name));
-        }
-        let mut names = HashSet::new();
-        for f in &files {
-            if !f.starts_with(dir.path()) {
-                return Err(format!("example {} wrote outside DREADNODE_LOCAL_DIR: {}", ex.name, f.display()));
-            }
-            for n in check_file(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))? {
-                names.insert(n);
-            }
-        }
-        for want in ex.spans {
-            if !names.contains(*want) {
-                return Err(format!("example {}: no span named {want:?} in {files:?}", ex.name));
-            }
-        }
-        eprintln!("xtask:    ok ({} file(s), {} distinct span names)", files.len(), names.len());
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        run_checked(&bin_dir, ex, dir.path(), &[])?;
     }
-    eprintln!("{} passed, 0 failed", EXAMPLES.len());
+    let mut passed = EXAMPLES.len();
+    if let Some(bin) = s3s_fs {
+        eprintln!("xtask: == example artifacts, uploading to s3s-fs through a stand-in platform");
+        crate::storage::artifacts_uploading(&bin_dir, bin)?;
+        passed += 1;
+    }
+    eprintln!("{passed} passed, 0 failed");
     Ok(())
+}
+
+/// Runs one example with `DREADNODE_LOCAL_DIR` = `dir` (and `env`), checks
+/// every file it says it wrote, and returns its stdout.
+pub(crate) fn run_checked(
+    bin_dir: &std::path::Path,
+    ex: &Example,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> Result<String, String> {
+    let mut cmd = Command::new(bin_dir.join(ex.name));
+    cmd.env("DREADNODE_LOCAL_DIR", dir)
+        .env_remove("DREADNODE_SERVER")
+        .env_remove("DREADNODE_API_KEY")
+        .env_remove("DREADNODE_TRACE_BACKEND")
+        .env("HOME", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().map_err(|e| format!("example {}: {e}", ex.name))?;
+    if !out.status.success() {
+        return Err(format!(
+            "example {} exited with {}: {}",
+            ex.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let files: Vec<PathBuf> = stdout.lines().filter_map(|l| l.strip_prefix("wrote: ")).map(PathBuf::from).collect();
+    if files.is_empty() {
+        return Err(format!("example {} printed no 'wrote: <file>' line", ex.name));
+    }
+    let mut names = HashSet::new();
+    for f in &files {
+        if !f.starts_with(dir) {
+            return Err(format!("example {} wrote outside DREADNODE_LOCAL_DIR: {}", ex.name, f.display()));
+        }
+        for n in check_file(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))? {
+            names.insert(n);
+        }
+    }
+    for want in ex.spans {
+        if !names.contains(*want) {
+            return Err(format!("example {}: no span named {want:?} in {files:?}", ex.name));
+        }
+    }
+    eprintln!("xtask:    ok ({} file(s), {} distinct span names)", files.len(), names.len());
+    Ok(stdout)
+}
+
+/// The `artifacts` example's entry.
+pub(crate) fn artifacts_example() -> &'static Example {
+    EXAMPLES.iter().find(|e| e.name == "artifacts").unwrap_or(&EXAMPLES[0])
 }
 
 fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {

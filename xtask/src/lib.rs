@@ -4,3 +4,4 @@
 pub mod ci;
 pub mod examples;
 pub mod release;
+pub mod storage;
