@@ -121,17 +121,19 @@ fn make_executable(path: &Path) -> Result<(), String> {
 pub fn test(ws: &Workspace) -> Result<(), String> {
     let mut cmd = ws.cargo();
     cmd.args(["test", "--workspace", "--all-features"]);
-    let s3s_fs = if ws.is_dn() { Some(ensure_s3s_fs(ws)?) } else { None };
-    if let Some(bin) = &s3s_fs {
+    if ws.is_dn() {
         cmd.env("DN_ROTEL_AGENT", ensure_rotel(ws)?);
-        cmd.env("DN_S3S_FS", bin);
+        cmd.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
     }
     step("cargo test --workspace --all-features", &mut cmd)?;
-    if ws.is_dn() {
-        step("build examples", ws.cargo().args(["build", "-q", "-p", "dn", "--examples", "--all-features"]))?;
-        crate::examples::run_all(&ws.root, s3s_fs.as_deref())?;
-    }
-    Ok(())
+    if ws.is_dn() { examples(ws) } else { Ok(()) }
+}
+
+/// `cargo xtask examples`: builds and runs every example with its output
+/// checked (the artifacts example a second time, uploading to s3s-fs).
+pub fn examples(ws: &Workspace) -> Result<(), String> {
+    step("build examples", ws.cargo().args(["build", "-q", "-p", "dn", "--examples", "--all-features"]))?;
+    crate::examples::run_all(&ws.root, Some(&ensure_s3s_fs(ws)?))
 }
 
 /// `cargo xtask ci`: fmt, clippy (all targets; in this repo also every

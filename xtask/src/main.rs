@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     let flag = |f: &str| args.iter().any(|a| a == f);
     let result = match args.first().map(String::as_str) {
         Some("test") => ci::test(&ws),
+        Some("examples") => ci::examples(&ws),
         Some("ci") => ci::ci(&ws, flag("--no-test")),
         Some("bench") => ci::bench(&ws, args.get(1).map(String::as_str)),
         Some("docs") => ci::docs(&ws),
@@ -39,7 +40,9 @@ fn main() -> ExitCode {
             None => Err("usage: cargo xtask release <major|minor|patch|X.Y.Z> [--execute] [--allow-dirty]".into()),
         },
         _ => {
-            eprintln!("usage: cargo xtask <test | ci [--no-test] | bench [NAME] | docs | release LEVEL [--execute]>");
+            eprintln!(
+                "usage: cargo xtask <test | examples | ci [--no-test] | bench [NAME] | docs | release LEVEL [--execute]>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -354,8 +354,9 @@ struct Job {
 #[derive(Default)]
 struct Counts {
     report: UploadReport,
-    /// Keys this uploader has seen stored (sent or already there): logging
-    /// them again sends no request at all.
+    /// Keys this uploader has stored, found already there, or is storing:
+    /// logging them again sends no request at all. A failed key is removed
+    /// so a later logging tries again.
     known: std::collections::HashSet<String>,
     queued_value_bytes: u64,
     /// Bytes of the objects queued since the uploads were last idle (bar).
@@ -443,18 +444,17 @@ impl Shared {
             }
             let ev = match outcome {
                 Ok(true) => {
-                    c.known.insert(job_key.to_string());
                     c.report.uploaded += 1;
                     c.report.bytes_uploaded += size;
                     UploadEvent::Uploaded { key: job_key.to_string(), bytes: size }
                 }
                 Ok(false) => {
-                    c.known.insert(job_key.to_string());
                     c.report.already_present += 1;
                     c.batch_sent += size;
                     UploadEvent::AlreadyPresent { key: job_key.to_string() }
                 }
                 Err(error) => {
+                    c.known.remove(job_key);
                     c.report.failed += 1;
                     c.batch_sent += size;
                     if c.report.errors.len() < MAX_ERRORS_KEPT {
@@ -600,7 +600,8 @@ impl Uploader {
         let Some(tx) = self.tx.lock().clone() else { return false };
         {
             let mut c = self.shared.counts.lock();
-            if c.known.contains(&job.key) {
+            if !c.known.insert(job.key.clone()) {
+                // Stored, or being stored by an upload in flight.
                 c.report.already_present += 1;
                 drop(c);
                 self.shared.emit(UploadEvent::AlreadyPresent { key: job.key });
@@ -955,6 +956,20 @@ mod tests {
         up.upload_file(PathBuf::from("/nonexistent"), "00", 1);
         assert_eq!(up.report().failed, 2);
         assert_eq!(up.offload(Hash16::sha1_prefix(b"v"), vec![0u8; 20_000]), None);
+    }
+
+    #[test]
+    fn a_key_logged_again_while_its_upload_is_in_flight_is_not_sent_twice() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = creds(&format!("http://{}", silent.local_addr().unwrap()), "p");
+        let again = c.clone();
+        let config = UploaderConfig { max_retries: 0, ..Default::default() };
+        let up = Uploader::start(&c, move || Ok(again.clone()), config, None).unwrap();
+        let h = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+        up.upload_file(PathBuf::from("/nonexistent/a"), h, 1);
+        up.upload_file(PathBuf::from("/nonexistent/b"), h, 1);
+        let r = up.shutdown(Duration::from_millis(200));
+        assert_eq!((r.pending, r.already_present), (1, 1), "{r:?}");
     }
 
     #[test]
