@@ -220,9 +220,7 @@ impl Inner {
         }
         report
     }
-}
 
-impl Inner {
     /// Waits for queued uploads (stopping the uploader when `stop`) and adds
     /// their counts to `report` as the `artifacts` exporter.
     #[cfg(feature = "artifacts")]
