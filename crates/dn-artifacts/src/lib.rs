@@ -6,8 +6,9 @@
 //! (temp file + rename, skipped when present), and described by records the
 //! facade attaches to the task and to the run's `artifacts.jsonl`.
 //!
-//! [`remote`] uploads the stored files and large logged values to the
-//! platform's S3-compatible storage on a background thread.
+//! `remote` (feature `remote`, on by default) uploads the stored files and
+//! large logged values to the platform's S3-compatible storage on a
+//! background thread.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(feature = "remote")]
 pub use remote::{StorageCredentials, UploadEvent, UploadReport, Uploader, UploaderConfig};
 
 /// Errors of the artifact store. Each names the path it is about.

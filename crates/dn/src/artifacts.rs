@@ -47,6 +47,7 @@ impl Dreadnode {
         write().map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
         // Recorded locally: now queue the remote copies (the uploader skips
         // what the bucket already has).
+        #[cfg(feature = "otlp")]
         if let Some(up) = self.uploader() {
             for r in artifact.records() {
                 let sha = r.oid.trim_start_matches("sha256:");

@@ -57,7 +57,7 @@ pub struct Config {
     otlp_headers: Vec<(String, ApiKey)>,
     update_interval: Option<Duration>,
     ignore_env: bool,
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     uploads: Option<dn_artifacts::UploaderConfig>,
 }
 
@@ -171,7 +171,7 @@ impl Config {
     /// let config = dn::Config::new().uploads(uploads);
     /// # drop(config);
     /// ```
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     pub fn uploads(mut self, uploads: dn_artifacts::UploaderConfig) -> Self {
         self.uploads = Some(uploads);
         self
@@ -251,7 +251,7 @@ impl Config {
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
             update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
-            #[cfg(feature = "artifacts")]
+            #[cfg(all(feature = "otlp", feature = "artifacts"))]
             uploads: self.uploads.clone().unwrap_or_default(),
         })
     }
@@ -294,7 +294,7 @@ pub struct Settings {
     /// Automatic run updates (zero: off).
     pub update_interval: Duration,
     /// Upload settings (used when the platform gives storage credentials).
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     pub uploads: dn_artifacts::UploaderConfig,
 }
 

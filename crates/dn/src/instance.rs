@@ -21,15 +21,15 @@ pub struct Dreadnode {
 
 /// Remote storage for artifacts and large values, when the platform gave
 /// storage credentials.
-#[cfg(feature = "artifacts")]
+#[cfg(all(feature = "otlp", feature = "artifacts"))]
 pub(crate) type Storage = Option<Arc<dn_artifacts::Uploader>>;
-/// Remote storage needs the `artifacts` feature.
-#[cfg(not(feature = "artifacts"))]
+/// Remote storage needs the `otlp` and `artifacts` features.
+#[cfg(not(all(feature = "otlp", feature = "artifacts")))]
 pub(crate) type Storage = ();
 
 struct Inner {
     tracer: Tracer,
-    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "otlp", feature = "artifacts")), allow(dead_code))]
     storage: Storage,
     settings: Option<Settings>,
     shut_down: AtomicBool,
@@ -101,7 +101,7 @@ impl Dreadnode {
         };
         let pipeline = builder.build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
-        #[cfg(feature = "artifacts")]
+        #[cfg(all(feature = "otlp", feature = "artifacts"))]
         if let Some(u) = &storage {
             tracer.set_value_offload(u.clone());
         }
@@ -184,13 +184,13 @@ impl Dreadnode {
 
     /// What the uploads to remote storage did so far; `None` when there is
     /// no remote storage (local only, or no storage credentials).
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     pub fn upload_report(&self) -> Option<dn_artifacts::UploadReport> {
         self.inner.storage.as_ref().map(|u| u.report())
     }
 
     /// The uploader, when remote storage is available.
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     pub(crate) fn uploader(&self) -> Option<&dn_artifacts::Uploader> {
         self.inner.storage.as_deref()
     }
@@ -223,7 +223,7 @@ impl Inner {
 
     /// Waits for queued uploads (stopping the uploader when `stop`) and adds
     /// their counts to `report` as the `artifacts` exporter.
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     fn add_uploads(&self, report: &mut ExportReport, wait: Duration, stop: bool) {
         let Some(u) = &self.storage else { return };
         let r = if stop { u.shutdown(wait) } else { u.flush(wait) };
@@ -236,7 +236,7 @@ impl Inner {
             last_error: r.errors.last().cloned(),
         });
     }
-    #[cfg(not(feature = "artifacts"))]
+    #[cfg(not(all(feature = "otlp", feature = "artifacts")))]
     fn add_uploads(&self, _report: &mut ExportReport, _wait: Duration, _stop: bool) {}
 }
 

@@ -49,7 +49,7 @@ mod private;
 #[cfg(feature = "artifacts")]
 pub use artifacts::{Artifact, ArtifactRecord, log_artifact, log_artifact_named};
 pub use config::{ApiKey, Config, OtlpDestination, Settings, TraceBackend};
-#[cfg(feature = "artifacts")]
+#[cfg(all(feature = "otlp", feature = "artifacts"))]
 pub use dn_artifacts::{UploadEvent, UploadReport, UploaderConfig};
 pub use dn_core::Secret;
 pub use error::{Error, Result};
@@ -165,7 +165,7 @@ mod user_guide {
     #[cfg(feature = "macros")]
     #[doc = include_str!("../../../docs/task-macro.md")]
     mod task_macro {}
-    #[cfg(feature = "artifacts")]
+    #[cfg(all(feature = "otlp", feature = "artifacts"))]
     #[doc = include_str!("../../../docs/artifacts.md")]
     mod artifacts_guide {}
     #[doc = include_str!("../../../docs/distributed.md")]
