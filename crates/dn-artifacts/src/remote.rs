@@ -375,6 +375,7 @@ struct Shared {
     /// Bounds the objects being sent at once ([`UploaderConfig::concurrency`]).
     transfers: tokio::sync::Semaphore,
     callback_panics: AtomicU64,
+    auth_breaker: AuthBreaker,
 }
 
 impl Shared {
@@ -559,6 +560,7 @@ impl Uploader {
             closed: AtomicBool::new(false),
             transfers: tokio::sync::Semaphore::new(config.concurrency.max(1)),
             callback_panics: AtomicU64::new(0),
+            auth_breaker: AuthBreaker::default(),
             config,
         });
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -722,18 +724,25 @@ async fn run_uploads(store: Arc<AmazonS3>, shared: Arc<Shared>, mut rx: tokio::s
 
 /// `Ok(true)`: sent; `Ok(false)`: the bucket had it.
 async fn upload_with_auth_retries(store: &AmazonS3, shared: &Shared, job: Job) -> Result<bool, String> {
+    if let Some(why) = shared.auth_breaker.open() {
+        return Err(why);
+    }
     let path = ObjectPath::from(job.key.as_str());
     let mut tries = 0;
     loop {
         tries += 1;
         match upload_once(store, shared, &path, &job).await {
-            Ok(sent) => return Ok(sent),
+            Ok(sent) => {
+                shared.auth_breaker.success();
+                return Ok(sent);
+            }
             Err(e) if is_auth_error(&e) && tries < MAX_AUTH_TRIES => {
                 tracing::debug!(target: "dn", "storage rejected the credentials for {}; refreshing", job.key);
                 shared.credentials.invalidate();
             }
             Err(e) => {
                 let why = if is_auth_error(&e) {
+                    shared.auth_breaker.rejected();
                     format!("the storage rejected the credentials after {tries} tries: {e}")
                 } else {
                     e.to_string()
@@ -741,6 +750,49 @@ async fn upload_with_auth_retries(store: &AmazonS3, shared: &Shared, job: Job) -
                 return Err(shared.redactor.scrub(&why));
             }
         }
+    }
+}
+
+/// Stops asking the platform and the bucket after uploads keep failing on
+/// rejected credentials: each such upload costs two credential fetches and
+/// three requests, so a wrong secret with a thousand files queued would
+/// hammer both. After [`AUTH_BREAKER_AFTER`] uploads in a row are rejected,
+/// uploads fail at once (their local copies kept) for [`AUTH_BREAKER_PAUSE`];
+/// then one is tried again, and a success closes the breaker.
+#[derive(Default)]
+struct AuthBreaker {
+    state: Mutex<(u32, Option<Instant>)>,
+}
+
+/// Uploads rejected in a row before the breaker opens.
+const AUTH_BREAKER_AFTER: u32 = 3;
+/// How long an open breaker fails uploads without trying.
+const AUTH_BREAKER_PAUSE: Duration = Duration::from_secs(60);
+
+impl AuthBreaker {
+    fn open(&self) -> Option<String> {
+        let mut st = self.state.lock();
+        match st.1 {
+            Some(until) if Instant::now() < until => Some(format!(
+                "not tried: the storage rejected the credentials for the last {} uploads (the local copy is kept)",
+                st.0
+            )),
+            Some(_) => {
+                st.1 = None; // let one through
+                None
+            }
+            None => None,
+        }
+    }
+    fn rejected(&self) {
+        let mut st = self.state.lock();
+        st.0 += 1;
+        if st.0 >= AUTH_BREAKER_AFTER {
+            st.1 = Some(Instant::now() + AUTH_BREAKER_PAUSE);
+        }
+    }
+    fn success(&self) {
+        *self.state.lock() = (0, None);
     }
 }
 
@@ -920,6 +972,22 @@ mod tests {
         let e = rt.block_on(p.get_credential()).unwrap_err().to_string();
         assert!(e.contains("could not refresh the storage credentials: platform down"), "{e}");
         assert_eq!(p.refreshes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_auth_breaker_opens_after_three_rejections_and_closes_on_success() {
+        let b = AuthBreaker::default();
+        b.rejected();
+        b.rejected();
+        assert_eq!(b.open(), None, "two rejections: still trying");
+        b.rejected();
+        let why = b.open().expect("open after three");
+        assert!(why.contains("rejected the credentials for the last 3 uploads"), "{why}");
+        // After the pause one upload is let through; its success closes it.
+        b.state.lock().1 = Some(Instant::now());
+        assert_eq!(b.open(), None);
+        b.success();
+        assert_eq!(*b.state.lock(), (0, None));
     }
 
     #[test]

@@ -219,6 +219,29 @@ fn a_wrong_secret_is_a_clear_error_that_keeps_the_local_record_and_leaks_nothing
 }
 
 #[test]
+fn a_rejected_credential_does_not_hammer_the_platform() {
+    let s3 = S3::start();
+    let (base, state) = platform(vec![(200, creds(&s3, WRONG_SECRET, 3600))]);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..10 {
+        std::fs::write(tree.join(format!("f{i}.txt")), format!("file {i}")).unwrap();
+    }
+    let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig { concurrency: 1, ..Default::default() });
+    dn.run("r").run(|_| dn.log_artifact(&tree, None).unwrap()).unwrap();
+    dn.shutdown();
+    let up = dn.upload_report().unwrap();
+    assert_eq!((up.uploaded, up.failed), (0, 10), "{up:?}");
+    assert!(up.errors.iter().any(|e| e.contains("not tried")), "later uploads fail at once: {up:?}");
+    // Without the breaker: 1 + 2 refreshes × 10 uploads = 21 fetches at
+    // least; with it, only the uploads started before it opened refresh
+    // (about 13 here).
+    let calls = state.lock().unwrap().credential_calls;
+    assert!(calls < 21, "{calls} credential fetches");
+}
+
+#[test]
 fn without_storage_credentials_everything_stays_local_and_the_user_is_told_once() {
     let s3 = S3::start();
     let (base, state) = platform(vec![(404, json!({"detail": "no storage"}))]);
