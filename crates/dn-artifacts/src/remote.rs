@@ -375,6 +375,8 @@ struct Shared {
     /// Bounds the objects being sent at once ([`UploaderConfig::concurrency`]).
     transfers: tokio::sync::Semaphore,
     callback_panics: AtomicU64,
+    /// Failure log lines so far (at most 20 are written).
+    failure_warnings: AtomicU64,
     auth_breaker: AuthBreaker,
 }
 
@@ -461,7 +463,10 @@ impl Shared {
                     if c.report.errors.len() < MAX_ERRORS_KEPT {
                         c.report.errors.push(format!("{job_key}: {error}"));
                     }
-                    tracing::warn!(target: "dn", "artifact upload of {job_key} failed (the local copy is kept): {error}");
+                    dn_core::warn_limited(
+                        &self.failure_warnings,
+                        format_args!("artifact upload of {job_key} failed (the local copy is kept): {error}"),
+                    );
                     UploadEvent::Failed { key: job_key.to_string(), error }
                 }
             };
@@ -560,6 +565,7 @@ impl Uploader {
             closed: AtomicBool::new(false),
             transfers: tokio::sync::Semaphore::new(config.concurrency.max(1)),
             callback_panics: AtomicU64::new(0),
+            failure_warnings: AtomicU64::new(0),
             auth_breaker: AuthBreaker::default(),
             config,
         });
