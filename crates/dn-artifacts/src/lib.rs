@@ -100,6 +100,13 @@ pub enum Artifact {
     },
 }
 
+impl ArtifactRecord {
+    /// The hex SHA-256 of the file (the `oid` without its `sha256:` prefix).
+    pub fn sha256(&self) -> &str {
+        self.oid.strip_prefix("sha256:").unwrap_or(&self.oid)
+    }
+}
+
 impl Artifact {
     /// Every file record.
     pub fn records(&self) -> Vec<&ArtifactRecord> {
@@ -121,10 +128,23 @@ pub struct Stored {
     pub copied: bool,
 }
 
+/// Where an artifact's bytes live, relative to the local directory and to
+/// the bucket prefix alike: `artifacts/sha256/<h[0:2]>/<h[2:4]>/<h>`.
+pub fn artifact_rel_path(sha256: &str) -> String {
+    let (a, b) = (sha256.get(..2).unwrap_or(""), sha256.get(2..4).unwrap_or(""));
+    format!("artifacts/sha256/{a}/{b}/{sha256}")
+}
+
+/// Where an offloaded value's data bytes live, relative to the local
+/// directory and to the bucket prefix alike: `cas/objects/<data_hash>`.
+pub fn value_rel_path(data_hash: dn_core::Hash16) -> String {
+    format!("cas/objects/{data_hash}")
+}
+
 /// The local content-addressed store under `<local_dir>/artifacts`.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
-    root: PathBuf,
+    local_dir: PathBuf,
 }
 
 const CHUNK: usize = 1 << 20;
@@ -154,12 +174,12 @@ pub fn hash_file(path: &Path) -> Result<(String, u64), Error> {
 impl LocalStore {
     /// The store of a local directory.
     pub fn new(local_dir: &Path) -> LocalStore {
-        LocalStore { root: local_dir.join("artifacts") }
+        LocalStore { local_dir: local_dir.to_path_buf() }
     }
 
     /// Where the bytes of `sha256` live.
     pub fn object_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("sha256").join(&sha256[..2]).join(&sha256[2..4]).join(sha256)
+        self.local_dir.join(artifact_rel_path(sha256))
     }
 
     /// Hashes `path` and copies it into the store unless an object with its
@@ -175,7 +195,7 @@ impl LocalStore {
             let p = p.to_path_buf();
             move |source| Error::Store { path: p, source }
         };
-        let dir = dest.parent().unwrap_or(&self.root);
+        let dir = dest.parent().unwrap_or(&self.local_dir);
         std::fs::create_dir_all(dir).map_err(store_err(dir))?;
         let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
         let copy = (|| -> Result<String, Error> {

@@ -127,8 +127,10 @@ pub enum UploadEvent {
     },
 }
 
-/// A callback receiving every [`UploadEvent`] (on the upload thread: it
-/// must return quickly).
+/// A callback receiving every [`UploadEvent`]. `Queued` (and failures of
+/// uploads refused after shutdown) arrive on the thread that logged the
+/// artifact or value, the others on the upload thread; it must return
+/// quickly. A panic in it is caught and logged.
 pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
 
 /// Settings of an [`Uploader`].
@@ -458,16 +460,8 @@ impl Shared {
                 }
                 Err(error) => {
                     c.known.remove(job_key);
-                    c.report.failed += 1;
                     c.batch_sent += size;
-                    if c.report.errors.len() < MAX_ERRORS_KEPT {
-                        c.report.errors.push(format!("{job_key}: {error}"));
-                    }
-                    dn_core::warn_limited(
-                        &self.failure_warnings,
-                        format_args!("artifact upload of {job_key} failed (the local copy is kept): {error}"),
-                    );
-                    UploadEvent::Failed { key: job_key.to_string(), error }
+                    self.count_failure(&mut c, job_key, error)
                 }
             };
             if c.report.pending == 0 {
@@ -482,6 +476,25 @@ impl Shared {
             }
             ev
         };
+        self.emit(ev);
+    }
+
+    /// Counts, logs (limited) and describes one failed upload.
+    fn count_failure(&self, c: &mut Counts, key: &str, error: String) -> UploadEvent {
+        c.report.failed += 1;
+        if c.report.errors.len() < MAX_ERRORS_KEPT {
+            c.report.errors.push(format!("{key}: {error}"));
+        }
+        dn_core::warn_limited(
+            &self.failure_warnings,
+            format_args!("artifact upload of {key} failed (the local copy is kept): {error}"),
+        );
+        UploadEvent::Failed { key: key.to_string(), error }
+    }
+
+    /// A failure of something that was never queued (pending is untouched).
+    fn failed(&self, key: &str, error: String) {
+        let ev = self.count_failure(&mut self.counts.lock(), key, error);
         self.emit(ev);
     }
 
@@ -500,7 +513,7 @@ pub struct Uploader {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     bucket: String,
     prefix: String,
-    values_dir: Option<PathBuf>,
+    local_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -581,7 +594,7 @@ impl Uploader {
             thread: Mutex::new(Some(thread)),
             bucket: initial.bucket.clone(),
             prefix: initial.prefix.trim_matches('/').to_string(),
-            values_dir: local_dir.map(|d| d.join("cas/objects")),
+            local_dir: local_dir.map(std::path::Path::to_path_buf),
         })
     }
 
@@ -592,13 +605,12 @@ impl Uploader {
     /// The bucket key of an artifact:
     /// `<prefix>/artifacts/sha256/<h[0:2]>/<h[2:4]>/<h>`.
     pub fn artifact_key(&self, sha256: &str) -> String {
-        let (a, b) = (sha256.get(..2).unwrap_or(""), sha256.get(2..4).unwrap_or(""));
-        self.key(&format!("artifacts/sha256/{a}/{b}/{sha256}"))
+        self.key(&crate::artifact_rel_path(sha256))
     }
 
     /// The URI of an offloaded value: `s3://<bucket>/<prefix>/cas/objects/<data_hash>`.
     pub fn object_uri(&self, data_hash: Hash16) -> String {
-        format!("s3://{}/{}", self.bucket, self.key(&format!("cas/objects/{data_hash}")))
+        format!("s3://{}/{}", self.bucket, self.key(&crate::value_rel_path(data_hash)))
     }
 
     /// Queues `job`; `false` when it was not queued (shut down, or the
@@ -630,12 +642,7 @@ impl Uploader {
     pub fn upload_file(&self, local_object: PathBuf, sha256: &str, size: u64) {
         let key = self.artifact_key(sha256);
         if self.tx.lock().is_none() {
-            self.shared.finished(
-                &key,
-                size,
-                false,
-                Err("not uploaded: the uploader has shut down (the local copy is kept)".into()),
-            );
+            self.shared.failed(&key, "not uploaded: the uploader has shut down (the local copy is kept)".into());
             return;
         }
         self.enqueue(Job { key, size, source: Source::File(local_object), local_copy: None }, false);
@@ -695,8 +702,9 @@ impl dn_core::ValueOffload for Uploader {
                 return None;
             }
         }
-        let key = self.key(&format!("cas/objects/{data_hash}"));
-        let local_copy = self.values_dir.as_ref().map(|d| d.join(data_hash.as_str()));
+        let rel = crate::value_rel_path(data_hash);
+        let local_copy = self.local_dir.as_ref().map(|d| d.join(&rel));
+        let key = self.key(&rel);
         let job = Job { key, size, source: Source::Bytes(data.into()), local_copy };
         self.enqueue(job, true).then(|| self.object_uri(data_hash))
     }
@@ -1044,6 +1052,11 @@ mod tests {
         up.upload_file(PathBuf::from("/nonexistent/b"), h, 1);
         let r = up.shutdown(Duration::from_millis(200));
         assert_eq!((r.pending, r.already_present), (1, 1), "{r:?}");
+        // Refused after shutdown: a failure, and the upload still in flight
+        // stays counted as pending.
+        up.upload_file(PathBuf::from("/nonexistent/c"), "00ff", 1);
+        let r = up.report();
+        assert_eq!((r.pending, r.failed), (1, 1), "{r:?}");
     }
 
     #[test]

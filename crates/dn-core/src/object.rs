@@ -103,13 +103,6 @@ pub struct SerializedObject {
 /// object store when one is configured (SPEC §10: "over 10 KiB").
 pub const OFFLOAD_THRESHOLD: usize = 10 * 1024;
 
-/// Where a logged value goes: inline, or offloaded under a URI.
-#[derive(Debug)]
-pub(crate) enum ObjectValueChoice {
-    Inline,
-    Uri { uri: String, size: u64 },
-}
-
 /// Takes values too large to inline (SPEC §10). The SDK's artifact uploader
 /// implements it; `dn-core` only calls it.
 pub trait ValueOffload: Send + Sync + 'static {

@@ -15,7 +15,7 @@ use crate::clean::{clean_shared, clean_str, clean_tags, normalize_name, validate
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id, new_task_id_bytes};
 use crate::metric::{Aggregation, MetricSeries};
-use crate::object::{Hash16, ObjValue, ObjectValueChoice, SerializedObject, serialize};
+use crate::object::{Hash16, ObjValue, SerializedObject, serialize};
 use crate::record::{
     Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject, TaskData,
 };
@@ -609,7 +609,7 @@ impl TaskSpan {
             hash,
             attributes: meta.attributes_json(),
         };
-        let obj = self.0.tracer.prepare(obj);
+        let obj = self.0.tracer.stored_value(obj);
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             add_object(data, obj);
@@ -634,7 +634,7 @@ impl TaskSpan {
             return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
         }
         let ts = m.timestamp.unwrap_or_else(Timestamp::now);
-        let origin = m.origin.map(|o| self.0.tracer.prepare(o));
+        let origin = m.origin.map(|o| self.0.tracer.stored_value(o));
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             if let Some(o) = origin {
@@ -721,7 +721,7 @@ impl TaskSpan {
     {
         let (oa, ob) = (serialize(a), serialize(b));
         let (ha, hb) = (oa.hash, ob.hash);
-        let (oa, ob) = (self.0.tracer.prepare(oa), self.0.tracer.prepare(ob));
+        let (oa, ob) = (self.0.tracer.stored_value(oa), self.0.tracer.stored_value(ob));
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             add_object(data, oa);
@@ -1022,29 +1022,9 @@ pub enum Side {
     Output,
 }
 
-/// A serialized object with its storage decided (inline or offloaded),
-/// ready to add under the span's lock.
-struct PreparedObject(SerializedObject, ObjectValueChoice);
-
-impl Tracer {
-    /// Decides inline vs offloaded outside any span lock (offloading queues
-    /// an upload).
-    fn prepare(&self, mut o: SerializedObject) -> PreparedObject {
-        let choice = self.object_value(&mut o);
-        PreparedObject(o, choice)
-    }
-}
-
-fn add_object(data: &mut TaskData, PreparedObject(o, choice): PreparedObject) {
+fn add_object(data: &mut TaskData, (o, value): (SerializedObject, ObjectValue)) {
     data.schemas.get_or_insert_with(o.schema_hash, || o.schema_json.into());
-    data.objects.get_or_insert_with(o.hash, || StoredObject {
-        hash: o.hash,
-        schema_hash: o.schema_hash,
-        value: match choice {
-            ObjectValueChoice::Inline => ObjectValue::Inline(o.value_json.into_boxed_str()),
-            ObjectValueChoice::Uri { uri, size } => ObjectValue::Uri { uri, size },
-        },
-    });
+    data.objects.get_or_insert_with(o.hash, || StoredObject { hash: o.hash, schema_hash: o.schema_hash, value });
 }
 
 fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde_json::Value> {

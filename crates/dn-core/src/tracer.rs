@@ -9,7 +9,8 @@ use parking_lot::Mutex;
 
 use crate::Error;
 use crate::clean::validate_component;
-use crate::object::{ObjectValueChoice, SerializedObject, ValueOffload};
+use crate::object::{SerializedObject, ValueOffload};
+use crate::record::ObjectValue;
 use crate::record::SpanRecord;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
@@ -121,19 +122,19 @@ impl Tracer {
         self.inner.offload.set(offload).is_ok()
     }
 
-    /// How `obj` is stored: offloaded when it is large and an offload is
-    /// set (and accepts it), inline otherwise.
-    pub(crate) fn object_value(&self, obj: &mut SerializedObject) -> ObjectValueChoice {
-        match (obj.large_data.take(), self.inner.offload.get()) {
+    /// How `obj` will be stored, decided before any span lock is taken
+    /// (offloading queues an upload): `ObjectValue::Uri` when it is over
+    /// the threshold and the offload accepts it, inline otherwise.
+    pub(crate) fn stored_value(&self, mut obj: SerializedObject) -> (SerializedObject, ObjectValue) {
+        let uri = match (obj.large_data.take(), self.inner.offload.get()) {
             (Some(data), Some(off)) => {
                 let size = data.len() as u64;
-                match off.offload(obj.data_hash, data) {
-                    Some(uri) => ObjectValueChoice::Uri { uri, size },
-                    None => ObjectValueChoice::Inline,
-                }
+                off.offload(obj.data_hash, data).map(|uri| ObjectValue::Uri { uri, size })
             }
-            _ => ObjectValueChoice::Inline,
-        }
+            _ => None,
+        };
+        let value = uri.unwrap_or_else(|| ObjectValue::Inline(std::mem::take(&mut obj.value_json).into_boxed_str()));
+        (obj, value)
     }
 
     pub(crate) fn export(&self, record: SpanRecord) {

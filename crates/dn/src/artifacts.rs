@@ -50,8 +50,7 @@ impl Dreadnode {
         #[cfg(feature = "otlp")]
         if let Some(up) = self.uploader() {
             for r in artifact.records() {
-                let sha = r.oid.trim_start_matches("sha256:");
-                up.upload_file(store.object_path(sha), sha, r.size);
+                up.upload_file(store.object_path(r.sha256()), r.sha256(), r.size);
             }
         }
         Ok(artifact)
