@@ -4,74 +4,29 @@
 //! and send nothing the second time it logs the same directory.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use dn_export::otlp::loopback::{Request, Response, server};
-use serde_json::{Value, json};
+use dn_export::otlp::loopback::{Request, server};
+use serde_json::json;
+
+#[path = "../../crates/dn/tests/common/stand_ins.rs"]
+mod stand_ins;
 
 const BUCKET: &str = "dn-artifacts";
 const ACCESS_KEY: &str = "AKIAXTASK";
 const SECRET: &str = "xtask-example-secret";
 
-/// s3s-fs, killed on drop.
-struct S3(Child);
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-fn start_s3(bin: &Path, root: &Path) -> Result<(S3, String), String> {
-    std::fs::create_dir_all(root.join(BUCKET)).map_err(|e| e.to_string())?;
-    let port = free_port()?;
-    let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET])
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let s3 = S3(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("s3s-fs did not start listening".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((s3, format!("http://127.0.0.1:{port}")))
-}
-
-fn json_resp(v: &Value) -> Response {
-    (200, vec![("Content-Type".into(), "application/json".into())], v.to_string().into_bytes())
-}
-
 /// Runs the example streaming to a stand-in platform whose storage is a
 /// fresh s3s-fs; checks what it printed and what the bucket holds.
 pub fn artifacts_uploading(bin_dir: &Path, s3s_fs: &Path) -> Result<(), String> {
     let bucket_root = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (_s3, endpoint) = start_s3(s3s_fs, bucket_root.path())?;
+    let s3 = stand_ins::start_s3s_fs(s3s_fs, bucket_root.path(), BUCKET, ACCESS_KEY, SECRET)?;
     let credentials = json!({
         "access_key_id": ACCESS_KEY, "secret_access_key": SECRET, "session_token": null,
         "expiration": "2099-01-01T00:00:00Z", "region": "us-east-1",
-        "bucket": BUCKET, "prefix": "acme/main", "endpoint": endpoint,
+        "bucket": BUCKET, "prefix": "acme/main", "endpoint": s3.endpoint,
     });
-    let platform = server(move |req: &Request| match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/api/v1/org/acme") => json_resp(&json!({"key": "acme"})),
-        ("GET", "/api/v1/org/acme/ws") => json_resp(&json!([{"key": "main", "is_default": true}])),
-        ("GET", "/api/v1/org/acme/ws/main/projects/default") => json_resp(&json!({"id": "p-example"})),
-        ("GET", "/api/v1/org/acme/ws/main/storage/credentials") => json_resp(&credentials),
-        ("POST", "/api/v1/org/acme/otel/traces") => (200, vec![], vec![]),
-        _ => (404, vec![], b"{}".to_vec()),
-    });
+    let platform =
+        server(move |req: &Request| stand_ins::platform_answer(req, "default", || (200, credentials.clone())));
     let local = tempfile::tempdir().map_err(|e| e.to_string())?;
     let env = [
         ("DREADNODE_SERVER", platform.base.clone()),

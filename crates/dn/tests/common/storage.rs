@@ -1,17 +1,19 @@
 //! A real S3-compatible server (`s3s-fs`, path in `DN_S3S_FS`, installed by
 //! `cargo xtask test` and `cargo xtask bench`) and a fake platform handing
-//! out storage credentials, both on loopback; shared by the storage tests
-//! and the artifact benchmark.
+//! out scripted storage credentials, both on loopback (see `stand_ins.rs`);
+//! shared by the storage tests and the artifact benchmark.
 #![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dn_export::otlp::loopback::{Request, Response, server};
+use dn_export::otlp::loopback::{Request, server};
 use serde_json::{Value, json};
+
+#[path = "stand_ins.rs"]
+pub mod stand_ins;
 
 pub const API_KEY: &str = "dn_storage_test_key";
 pub const ACCESS_KEY: &str = "AKIADNTEST";
@@ -21,18 +23,11 @@ pub const TOKEN: &str = "session-token-never-to-be-printed";
 pub const BUCKET: &str = "dn-bucket";
 pub const PREFIX: &str = "org-acme/ws-main";
 
-/// A running s3s-fs, killed on drop.
+/// A running s3s-fs with its own root directory.
 pub struct S3 {
-    child: Child,
+    server: stand_ins::S3sFs,
     root: tempfile::TempDir,
     pub endpoint: String,
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl S3 {
@@ -41,22 +36,9 @@ impl S3 {
             "DN_S3S_FS is not set: run the tests with `cargo xtask test`, which installs s3s-fs into target/tools",
         );
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS_KEY])
-            .args(["--secret-key", SECRET])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "s3s-fs did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        S3 { child, root, endpoint: format!("http://127.0.0.1:{port}") }
+        let server = stand_ins::start_s3s_fs(Path::new(&bin), root.path(), BUCKET, ACCESS_KEY, SECRET).unwrap();
+        let endpoint = server.endpoint.clone();
+        S3 { server, root, endpoint }
     }
 
     /// The file s3s-fs keeps for `key`.
@@ -91,28 +73,16 @@ pub struct Platform {
     pub credential_calls: usize,
 }
 
-fn json_resp(status: u16, v: &Value) -> Response {
-    (status, vec![("Content-Type".into(), "application/json".into())], v.to_string().into_bytes())
-}
-
 pub fn platform(answers: Vec<(u16, Value)>) -> (String, Arc<Mutex<Platform>>) {
     let state = Arc::new(Mutex::new(Platform { answers, credential_calls: 0 }));
     let s2 = state.clone();
     let srv = server(move |req: &Request| {
-        let mut st = s2.lock().unwrap();
-        match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/api/v1/org/acme") => json_resp(200, &json!({"key": "acme"})),
-            ("GET", "/api/v1/org/acme/ws") => json_resp(200, &json!([{"key": "main", "is_default": true}])),
-            ("GET", "/api/v1/org/acme/ws/main/projects/vision") => json_resp(200, &json!({"id": "p-1"})),
-            ("POST", "/api/v1/org/acme/otel/traces") => (200, vec![], vec![]),
-            ("GET", "/api/v1/org/acme/ws/main/storage/credentials") => {
-                let i = st.credential_calls.min(st.answers.len() - 1);
-                st.credential_calls += 1;
-                let (status, body) = st.answers[i].clone();
-                json_resp(status, &body)
-            }
-            _ => json_resp(404, &json!({"detail": "no route"})),
-        }
+        stand_ins::platform_answer(req, "vision", || {
+            let mut st = s2.lock().unwrap();
+            let i = st.credential_calls.min(st.answers.len() - 1);
+            st.credential_calls += 1;
+            st.answers[i].clone()
+        })
     });
     (srv.base, state)
 }
