@@ -2,7 +2,7 @@
 //! metrics with every aggregation mode, samples, tags, object links and
 //! `push_update`.
 
-use dn::{Aggregation, AttrValue, Metric, ObjectMeta};
+use dn::{Aggregation, AttrValue, Metric, RefOptions};
 use serde_json::json;
 
 fn main() -> Result<(), dn::Error> {
@@ -12,7 +12,7 @@ fn main() -> Result<(), dn::Error> {
     dn::log_params(&json!({"model": "gpt-4o", "temperature": 0.7, "max_tokens": 1000}))?;
     dn::log_inputs(&json!({"text": "hello", "items": [1, 2, 3], "mapping": {"b": 2, "a": 1}}))?;
     dn::log_outputs(&json!({"result": "ok", "count": 3}))?;
-    dn::log_output_with("with_label", &[1, 2], ObjectMeta::new().label("My Label!").attribute("k", "v"))?;
+    dn::log_output_with("with_label", &[1, 2], RefOptions::new().label("My Label!").attribute("k", "v"))?;
 
     for (mode, agg) in [
         ("direct", Aggregation::Direct),

@@ -140,6 +140,8 @@ pub fn examples(ws: &Workspace) -> Result<(), String> {
 /// feature combination of the facade), rustdoc with warnings denied, then
 /// the tests unless `skip_test`.
 pub fn ci(ws: &Workspace, skip_test: bool) -> Result<(), String> {
+    eprintln!("xtask: == layout (file sizes, module circles)");
+    crate::layout::run(&ws.root)?;
     step("cargo fmt --check", ws.cargo().args(["fmt", "--all", "--check"]))?;
     step(
         "clippy (workspace, all targets, all features)",

@@ -3,5 +3,6 @@
 
 pub mod ci;
 pub mod examples;
+pub mod layout;
 pub mod release;
 pub mod storage;

@@ -6,6 +6,8 @@
 //! - `cargo xtask ci [--no-test]` — fmt, clippy (all targets, every feature
 //!   combination of the facade), rustdoc with warnings denied, then `test`.
 //! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables.
+//! - `cargo xtask layout` — fails on a source file over the size limit or a
+//!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check
 //!   of every code block of the user guide in `docs/`.
 //! - `cargo xtask release <major|minor|patch|X.Y.Z> [--execute] [--allow-dirty]`
@@ -35,13 +37,14 @@ fn main() -> ExitCode {
         Some("ci") => ci::ci(&ws, flag("--no-test")),
         Some("bench") => ci::bench(&ws, args.get(1).map(String::as_str)),
         Some("docs") => ci::docs(&ws),
+        Some("layout") => xtask::layout::run(&ws.root),
         Some("release") => match args.get(1) {
             Some(level) => release::run(&ws.root, level, flag("--execute"), flag("--allow-dirty")),
             None => Err("usage: cargo xtask release <major|minor|patch|X.Y.Z> [--execute] [--allow-dirty]".into()),
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | examples | ci [--no-test] | bench [NAME] | docs | release LEVEL [--execute]>"
+                "usage: cargo xtask <test | examples | ci [--no-test] | bench [NAME] | docs | layout | release LEVEL [--execute]>"
             );
             return ExitCode::from(2);
         }

@@ -21,58 +21,64 @@
 //! assert_eq!(sink.take().len(), 2);
 //! ```
 
-mod attrs;
-mod clean;
-mod context;
-mod distributed;
 mod error;
-mod ids;
-pub mod json;
-mod metric;
-mod object;
-mod record;
-mod scope;
-mod secret;
-mod sink;
-mod smallmap;
-mod span;
-mod task;
-mod text;
-mod time;
-mod tracer;
+pub mod model;
+pub mod runtime;
 
-pub use attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys, user_agent};
-pub use clean::{MAX_NAME_LEN, clean_str, clean_tags, validate_component};
-pub use context::{
+// Short paths inside the crate (`crate::record`, `crate::task`, ..): each
+// module has one home, in `model` or `runtime`.
+use model::{attrs, clean, ids, metric, object, readback, record, smallmap, task_data, text, time, update};
+use runtime::{builders, context, scope, sink, span, task, tracer, warn};
+
+pub use model::json;
+
+pub use error::Error;
+pub use model::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};
+pub use model::clean::{MAX_NAME_LEN, clean_str, clean_tags, validate_component};
+pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
+pub use model::metric::{Aggregation, Metric, MetricSeries, Step};
+pub use model::object::{
+    CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize, unknown_object,
+};
+pub use model::readback::TaskView;
+pub use model::record::{AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status};
+pub use model::secret::Secret;
+pub use model::smallmap::SmallMap;
+pub use model::task_data::{ObjectRef, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData};
+pub use model::text::SharedStr;
+pub use model::time::Timestamp;
+pub use model::update::UpdateMark;
+pub use runtime::builders::{RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpanBuilder};
+pub use runtime::context::{
     Context, ContextExt, ContextGuard, SpanLink, WithContext, bind_session_id, current_run, current_session_id,
     current_task, with_session_id,
 };
-pub use distributed::{
+pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,
     inject, task_context, validate_tracestate,
 };
-pub use error::Error;
-pub use ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
-pub use metric::{Aggregation, MetricSeries};
-pub use object::{
-    Hash16, OFFLOAD_THRESHOLD, ObjValue, SerializedObject, ValueOffload, composite_hash, serialize, unknown_object,
-};
-pub use record::{
-    AttrRef, Event, Key, ObjectRef, ObjectValue, RecordKind, RenderedTask, Route, SpanRecord, Status, StoredObject,
-    TaskData,
-};
-pub use scope::{Instrumented, Scope, panic_message};
-pub use secret::Secret;
-pub use sink::{ExportReport, ExporterReport, MemorySink, NullSink, SpanSink};
-pub use smallmap::SmallMap;
-pub use span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
-pub use task::{
-    Metric, ObjectMeta, RunBuilder, Side, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpan,
-    TaskSpanBuilder,
-};
-pub use text::SharedStr;
-pub use time::Timestamp;
-pub use tracer::{Tracer, VERSION, warn_limited};
+pub use runtime::scope::{Instrumented, Scope, panic_message};
+pub use runtime::sink::{DestinationReport, ExportReport, MemorySink, NullSink, SpanSink};
+pub use runtime::span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};
+pub use runtime::task::TaskSpan;
+pub use runtime::tracer::Tracer;
+pub use runtime::warn::WarnLimit;
+
+/// Renamed to [`CapturedValue`].
+#[deprecated(since = "0.2.0", note = "renamed to CapturedValue")]
+pub type ObjValue = CapturedValue;
+/// Renamed to [`SerializedValue`].
+#[deprecated(since = "0.2.0", note = "renamed to SerializedValue")]
+pub type SerializedObject = SerializedValue;
+/// Renamed to [`StoredValue`].
+#[deprecated(since = "0.2.0", note = "renamed to StoredValue")]
+pub type ObjectValue = StoredValue;
+/// Renamed to [`RefOptions`].
+#[deprecated(since = "0.2.0", note = "renamed to RefOptions")]
+pub type ObjectMeta = RefOptions;
+/// Renamed to [`DestinationReport`].
+#[deprecated(since = "0.2.0", note = "renamed to DestinationReport")]
+pub type ExporterReport = DestinationReport;
 
 /// `Result` of span-model operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_json_float, write_str};
-use dn_core::{AttrRef, ExporterReport, Route, SpanRecord, validate_component};
+use dn_core::{AttrRef, DestinationReport, Route, SpanRecord, validate_component};
 
 use crate::Exporter;
 use crate::resource::Resource;
@@ -23,7 +23,7 @@ pub struct JsonlExporter {
     files: HashMap<PathBuf, (File, u64)>,
     max_open: usize,
     tick: u64,
-    report: ExporterReport,
+    report: DestinationReport,
 }
 
 impl std::fmt::Debug for JsonlExporter {
@@ -43,7 +43,7 @@ impl JsonlExporter {
             files: HashMap::new(),
             max_open: DEFAULT_MAX_OPEN_FILES,
             tick: 0,
-            report: ExporterReport { name: "jsonl".into(), ..Default::default() },
+            report: DestinationReport { name: "jsonl".into(), ..Default::default() },
         })
     }
     /// Caps the number of simultaneously open files (at least 1).
@@ -158,7 +158,7 @@ impl Exporter for JsonlExporter {
         self.files.clear();
     }
 
-    fn report(&self) -> ExporterReport {
+    fn report(&self) -> DestinationReport {
         self.report.clone()
     }
 }

@@ -18,7 +18,7 @@ pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, write_line};
 pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH};
 pub use resource::{OTEL_SDK_VERSION, Resource};
 
-use dn_core::{ExporterReport, SpanRecord};
+use dn_core::{DestinationReport, SpanRecord};
 
 /// One destination of finished records, driven by the writer thread. Calls
 /// are never concurrent. An exporter counts its own successes and failures.
@@ -32,5 +32,5 @@ pub trait Exporter: Send + 'static {
     /// Releases resources; no export follows.
     fn shutdown(&mut self);
     /// Counts so far.
-    fn report(&self) -> ExporterReport;
+    fn report(&self) -> DestinationReport;
 }

@@ -15,7 +15,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
-use dn_core::{ExportReport, ExporterReport, SpanRecord, SpanSink};
+use dn_core::{DestinationReport, ExportReport, SpanRecord, SpanSink};
 use parking_lot::Mutex;
 
 use crate::Exporter;
@@ -72,9 +72,9 @@ struct Shared {
     dropped_closed: AtomicU64,
     /// Accepted counts of buffers whose thread has exited.
     retired_accepted: AtomicU64,
-    warnings: AtomicU64,
+    warnings: dn_core::WarnLimit,
     closed: AtomicBool,
-    reports: Mutex<Vec<ExporterReport>>,
+    reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     /// Every producer thread's buffer.
     buffers: Mutex<Vec<Arc<LocalBuffer>>>,
@@ -150,7 +150,7 @@ impl ExportPipelineBuilder {
             dropped_full: AtomicU64::new(0),
             dropped_closed: AtomicU64::new(0),
             retired_accepted: AtomicU64::new(0),
-            warnings: AtomicU64::new(0),
+            warnings: dn_core::WarnLimit::new(5),
             closed: AtomicBool::new(false),
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
             writer: OnceLock::new(),
@@ -255,9 +255,7 @@ impl SpanSink for ExportPipeline {
             Some(_) => {}
             None => {
                 let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
-                if self.shared.warnings.fetch_add(1, Ordering::Relaxed) < 5 {
-                    tracing::warn!(target: "dn", "export queue full ({} records on this thread): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1);
-                }
+                self.shared.warnings.warn(format_args!("export queue full ({} records on this thread): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1));
             }
         }
     }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use divan::Bencher;
-use dn::core::{ExporterReport, MemorySink, SpanRecord, SpanSink, Tracer};
+use dn::core::{DestinationReport, MemorySink, SpanRecord, SpanSink, Tracer};
 use dn::export::{ExportPipeline, Exporter, JsonlExporter, Resource};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -63,8 +63,8 @@ impl Exporter for DiscardExporter {
     fn export(&mut self, _batch: &[SpanRecord]) {}
     fn flush(&mut self) {}
     fn shutdown(&mut self) {}
-    fn report(&self) -> ExporterReport {
-        ExporterReport::default()
+    fn report(&self) -> DestinationReport {
+        DestinationReport::default()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use dn_core::{AttrValue, ExportReport, Hash16, Metric, ObjectMeta, TaskSpan};
+use dn_core::{AttrValue, ExportReport, Hash16, Metric, RefOptions, TaskSpan};
 
 use crate::error::Result;
 
@@ -17,8 +17,8 @@ fn with_task<R>(what: &'static str, f: impl FnOnce(&TaskSpan) -> dn_core::Result
 }
 
 fn warn_no_task(what: &'static str) {
-    static WARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    dn_core::warn_limited(&WARNED, format_args!("dn::{what} called with no current task; nothing was logged"));
+    static WARNED: dn_core::WarnLimit = dn_core::WarnLimit::new(20);
+    WARNED.warn(format_args!("dn::{what} called with no current task; nothing was logged"));
 }
 
 /// The current run (the root task), if any.
@@ -52,7 +52,7 @@ pub fn log_input<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<Hash16>
     with_task("log_input", |t| t.log_input(name, value))
 }
 /// Logs an input with label/attributes on the current task.
-pub fn log_input_with<T: Serialize + ?Sized>(name: &str, value: &T, meta: ObjectMeta) -> Result<Hash16> {
+pub fn log_input_with<T: Serialize + ?Sized>(name: &str, value: &T, meta: RefOptions) -> Result<Hash16> {
     with_task("log_input", |t| t.log_input_with(name, value, meta))
 }
 /// Logs every entry of a map-like value as an input on the current task.
@@ -64,7 +64,7 @@ pub fn log_output<T: Serialize + ?Sized>(name: &str, value: &T) -> Result<Hash16
     with_task("log_output", |t| t.log_output(name, value))
 }
 /// Logs an output with label/attributes on the current task.
-pub fn log_output_with<T: Serialize + ?Sized>(name: &str, value: &T, meta: ObjectMeta) -> Result<Hash16> {
+pub fn log_output_with<T: Serialize + ?Sized>(name: &str, value: &T, meta: RefOptions) -> Result<Hash16> {
     with_task("log_output", |t| t.log_output_with(name, value, meta))
 }
 /// Logs every entry of a map-like value as an output on the current task.

@@ -228,7 +228,7 @@ impl Inner {
         let Some(u) = &self.storage else { return };
         let r = if stop { u.shutdown(wait) } else { u.flush(wait) };
         report.timed_out |= r.pending > 0;
-        report.exporters.push(dn_core::ExporterReport {
+        report.exporters.push(dn_core::DestinationReport {
             name: "artifacts".into(),
             exported: r.uploaded + r.already_present,
             failed: r.failed,

@@ -57,10 +57,10 @@ pub use free::*;
 pub use instance::{Dreadnode, configure, flush, instance, shutdown};
 
 pub use dn_core::{
-    Aggregation, AttrValue, Context, ContextExt, ExportReport, ExporterReport, Extractor, Hash16, Injector, LightSpan,
-    Metric, MetricSeries, ObjectMeta, RemoteParent, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId, SpanType,
-    Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext, TraceId,
-    TraceParent, clean_str, current_session_id, extract, inject,
+    Aggregation, AttrValue, Context, ContextExt, DestinationReport, ExportReport, Extractor, Hash16, Injector,
+    LightSpan, Metric, MetricSeries, RefOptions, RemoteParent, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId,
+    SpanType, Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext,
+    TraceId, TraceParent, clean_str, current_session_id, extract, inject,
 };
 
 /// Runs a function inside a task span, logging its arguments as inputs and

@@ -76,11 +76,11 @@ pub fn start(meta: &Meta) -> Call {
 )]
 pub trait Loggable {
     #[doc(hidden)]
-    fn __dn_serialize(&self) -> dn_core::SerializedObject;
+    fn __dn_serialize(&self) -> dn_core::SerializedValue;
 }
 
 impl<T: Serialize + ?Sized> Loggable for T {
-    fn __dn_serialize(&self) -> dn_core::SerializedObject {
+    fn __dn_serialize(&self) -> dn_core::SerializedValue {
         dn_core::serialize(self)
     }
 }

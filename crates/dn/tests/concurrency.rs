@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{instance, spans};
 use dn::ContextExt as _;
-use dn::core::{ExporterReport, SpanRecord, SpanSink, Tracer};
+use dn::core::{DestinationReport, SpanRecord, SpanSink, Tracer};
 use dn::export::{ExportPipeline, Exporter};
 use serde_json::Value;
 
@@ -117,8 +117,8 @@ impl Exporter for SlowExporter {
     }
     fn flush(&mut self) {}
     fn shutdown(&mut self) {}
-    fn report(&self) -> ExporterReport {
-        ExporterReport { name: "slow".into(), exported: self.received.load(Ordering::Relaxed), ..Default::default() }
+    fn report(&self) -> DestinationReport {
+        DestinationReport { name: "slow".into(), exported: self.received.load(Ordering::Relaxed), ..Default::default() }
     }
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_same, fixture, instance, normalize, spans};
-use dn::{Aggregation, AttrValue, Metric, ObjectMeta, SpanType};
+use dn::{Aggregation, AttrValue, Metric, RefOptions, SpanType};
 use serde_json::{Value, json};
 
 fn only_tasks(v: Vec<Value>) -> Vec<Value> {
@@ -111,7 +111,7 @@ fn inputs_outputs_batch() {
                 "items": [1, 2, 3], "mapping": {"b": 2, "a": 1},
             }))?;
             dn::log_outputs(&json!({"result": "ok", "count": 3, "same_as_input": "hello"}))?;
-            dn::log_output_with("with_label", &[1, 2], ObjectMeta::new().label("My Label!").attribute("k", "v"))?;
+            dn::log_output_with("with_label", &[1, 2], RefOptions::new().label("My Label!").attribute("k", "v"))?;
             dn::log_input("dup", "hello")?;
             dn::log_input("big", &"x".repeat(20000))?;
             Ok(())

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use dn_core::{ExporterReport, SpanRecord};
+use dn_core::{DestinationReport, SpanRecord};
 use opentelemetry::InstrumentationScope;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
@@ -207,8 +207,8 @@ impl Exporter for OtlpExporter {
         }
     }
 
-    fn report(&self) -> ExporterReport {
-        ExporterReport {
+    fn report(&self) -> DestinationReport {
+        DestinationReport {
             name: self.config.name.to_string(),
             exported: self.shared.exported.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::ser::{self, Serialize};
 use sha1::{Digest, Sha1};
 
+use crate::Error;
 use crate::json::{write_json_float, write_py_float, write_str};
 
 /// A 16-hex-digit hash (data hash, schema hash or object hash).
@@ -59,7 +60,7 @@ impl Serialize for Hash16 {
 
 /// A value as the object model sees it, captured from `serde::Serialize`.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ObjValue {
+pub enum CapturedValue {
     /// `None`, `()`, unit structs.
     Null,
     /// A boolean.
@@ -73,15 +74,15 @@ pub enum ObjValue {
     /// Raw bytes (`serialize_bytes`), stored base64-encoded.
     Bytes(Vec<u8>),
     /// Sequences, tuples, sets.
-    Seq(Vec<ObjValue>),
+    Seq(Vec<CapturedValue>),
     /// Maps and structs, keys in the order given.
-    Map(Vec<(String, ObjValue)>),
+    Map(Vec<(String, CapturedValue)>),
 }
 
 /// The result of serializing one value: everything the span needs to record
 /// and reference it.
 #[derive(Clone, Debug)]
-pub struct SerializedObject {
+pub struct SerializedValue {
     /// `sha1(data bytes)[:16]`, or zeros for `None`.
     pub data_hash: Hash16,
     /// `sha1(schema JSON)[:16]`, or zeros for `{}`.
@@ -112,22 +113,22 @@ pub trait ValueOffload: Send + Sync + 'static {
     fn offload(&self, data_hash: Hash16, data: Vec<u8>) -> Option<String>;
 }
 
-impl ObjValue {
+impl CapturedValue {
     /// Captures any `Serialize` value. A value that fails to serialize is
     /// represented by its type name with the "unknown" schema of SPEC §6.
-    pub fn capture<T: Serialize + ?Sized>(value: &T) -> Result<ObjValue, String> {
+    pub fn capture<T: Serialize + ?Sized>(value: &T) -> Result<CapturedValue, String> {
         value.serialize(ValueSerializer).map_err(|e| e.0)
     }
 
     fn json_type(&self) -> &'static str {
         match self {
-            ObjValue::Null => "null",
-            ObjValue::Bool(_) => "boolean",
-            ObjValue::Int(_) => "integer",
-            ObjValue::Float(_) => "number",
-            ObjValue::Str(_) | ObjValue::Bytes(_) => "string",
-            ObjValue::Seq(_) => "array",
-            ObjValue::Map(_) => "object",
+            CapturedValue::Null => "null",
+            CapturedValue::Bool(_) => "boolean",
+            CapturedValue::Int(_) => "integer",
+            CapturedValue::Float(_) => "number",
+            CapturedValue::Str(_) | CapturedValue::Bytes(_) => "string",
+            CapturedValue::Seq(_) => "array",
+            CapturedValue::Map(_) => "object",
         }
     }
 
@@ -135,14 +136,14 @@ impl ObjValue {
     /// escaped, `NaN`/`Infinity` literals); otherwise valid JSON for storage.
     pub fn write_json(&self, out: &mut String, hash_form: bool) {
         match self {
-            ObjValue::Null => out.push_str("null"),
-            ObjValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            ObjValue::Int(i) => {
+            CapturedValue::Null => out.push_str("null"),
+            CapturedValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            CapturedValue::Int(i) => {
                 let mut buf = [0u8; 40];
                 let n = write_int(&mut buf, *i);
                 out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
             }
-            ObjValue::Float(f) => {
+            CapturedValue::Float(f) => {
                 if hash_form && !f.is_finite() {
                     out.push_str(if f.is_nan() {
                         "NaN"
@@ -155,9 +156,9 @@ impl ObjValue {
                     write_json_float(out, *f);
                 }
             }
-            ObjValue::Str(s) => write_str(out, s, hash_form),
-            ObjValue::Bytes(b) => write_str(out, &b64(b), hash_form),
-            ObjValue::Seq(items) => {
+            CapturedValue::Str(s) => write_str(out, s, hash_form),
+            CapturedValue::Bytes(b) => write_str(out, &b64(b), hash_form),
+            CapturedValue::Seq(items) => {
                 out.push('[');
                 for (i, it) in items.iter().enumerate() {
                     if i > 0 {
@@ -167,7 +168,7 @@ impl ObjValue {
                 }
                 out.push(']');
             }
-            ObjValue::Map(entries) => {
+            CapturedValue::Map(entries) => {
                 out.push('{');
                 for (i, (k, v)) in entries.iter().enumerate() {
                     if i > 0 {
@@ -195,24 +196,24 @@ impl ObjValue {
         let keep = |b: &[u8]| (b.len() > OFFLOAD_THRESHOLD).then(|| b.to_vec());
         let mut s = String::new();
         let bytes: &[u8] = match self {
-            ObjValue::Null => return (Hash16::ZERO, 0, None),
-            ObjValue::Str(v) => v.as_bytes(),
-            ObjValue::Bool(true) => b"True",
-            ObjValue::Bool(false) => b"False",
-            ObjValue::Bytes(b) => {
+            CapturedValue::Null => return (Hash16::ZERO, 0, None),
+            CapturedValue::Str(v) => v.as_bytes(),
+            CapturedValue::Bool(true) => b"True",
+            CapturedValue::Bool(false) => b"False",
+            CapturedValue::Bytes(b) => {
                 s = b64(b);
                 s.as_bytes()
             }
-            ObjValue::Int(i) => {
+            CapturedValue::Int(i) => {
                 let mut buf = [0u8; 40];
                 let n = write_int(&mut buf, *i);
                 return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n, None);
             }
-            ObjValue::Float(f) => {
+            CapturedValue::Float(f) => {
                 write_py_float(&mut s, *f);
                 s.as_bytes()
             }
-            ObjValue::Seq(_) | ObjValue::Map(_) => {
+            CapturedValue::Seq(_) | CapturedValue::Map(_) => {
                 self.write_json(&mut s, true);
                 s.as_bytes()
             }
@@ -223,11 +224,12 @@ impl ObjValue {
     /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
     pub fn schema(&self) -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Owned(match self {
-            ObjValue::Bytes(_) => r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string(),
-            ObjValue::Seq(items) => {
+            CapturedValue::Bytes(_) => r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string(),
+            CapturedValue::Seq(items) => {
                 let mut s = String::from(r#"{"type":"array""#);
                 if !items.is_empty() {
-                    let schemas: Vec<std::borrow::Cow<'static, str>> = items.iter().map(ObjValue::schema).collect();
+                    let schemas: Vec<std::borrow::Cow<'static, str>> =
+                        items.iter().map(CapturedValue::schema).collect();
                     if schemas.iter().all(|x| x == "{}") {
                         let t = items[0].json_type();
                         if items.iter().all(|i| i.json_type() == t) {
@@ -251,7 +253,7 @@ impl ObjValue {
                 s.push('}');
                 s
             }
-            ObjValue::Map(entries) => {
+            CapturedValue::Map(entries) => {
                 let mut s = String::from(r#"{"type":"object""#);
                 let mut first = true;
                 for (k, v) in entries {
@@ -276,11 +278,11 @@ impl ObjValue {
     }
 
     /// Data bytes, schema and hashes of this value.
-    pub fn serialize_object(&self) -> SerializedObject {
+    pub fn serialize_object(&self) -> SerializedValue {
         let (data_hash, data_len, large_data) = self.data_hash();
         let schema_json = self.schema();
         let schema_hash = if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
-        SerializedObject {
+        SerializedValue {
             hash: composite_hash(data_hash, schema_hash),
             data_hash,
             schema_hash,
@@ -303,23 +305,23 @@ pub fn composite_hash(data_hash: Hash16, schema_hash: Hash16) -> Hash16 {
 
 /// Serializes any value into an object. Values whose `Serialize` fails are
 /// recorded as their type name with the "unknown" schema; this never fails.
-pub fn serialize<T: Serialize + ?Sized>(value: &T) -> SerializedObject {
-    match ObjValue::capture(value) {
+pub fn serialize<T: Serialize + ?Sized>(value: &T) -> SerializedValue {
+    match CapturedValue::capture(value) {
         Ok(v) => v.serialize_object(),
         Err(_) => unknown_object(std::any::type_name::<T>()),
     }
 }
 
 /// The object recorded for a value that could not be serialized.
-pub fn unknown_object(type_name: &str) -> SerializedObject {
-    let v = ObjValue::Str(type_name.to_string());
+pub fn unknown_object(type_name: &str) -> SerializedValue {
+    let v = CapturedValue::Str(type_name.to_string());
     let mut schema = String::from(r#"{"type":"string","title":"#);
     write_str(&mut schema, type_name, true);
     schema.push_str(r#","x-rust-datatype":"unknown"}"#);
     let schema_json: std::borrow::Cow<'static, str> = schema.into();
     let data_hash = Hash16::sha1_prefix(type_name.as_bytes());
     let schema_hash = Hash16::sha1_prefix(schema_json.as_bytes());
-    SerializedObject {
+    SerializedValue {
         hash: composite_hash(data_hash, schema_hash),
         data_hash,
         schema_hash,
@@ -356,7 +358,7 @@ fn b64(b: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// serde::Serializer into ObjValue
+// serde::Serializer into CapturedValue
 // ---------------------------------------------------------------------------
 
 /// Error raised while capturing a value.
@@ -377,10 +379,10 @@ impl ser::Error for CaptureError {
 
 struct ValueSerializer;
 
-type R = Result<ObjValue, CaptureError>;
+type R = Result<CapturedValue, CaptureError>;
 
 impl ser::Serializer for ValueSerializer {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     type SerializeSeq = SeqBuilder;
     type SerializeTuple = SeqBuilder;
@@ -391,68 +393,68 @@ impl ser::Serializer for ValueSerializer {
     type SerializeStructVariant = VariantMapBuilder;
 
     fn serialize_bool(self, v: bool) -> R {
-        Ok(ObjValue::Bool(v))
+        Ok(CapturedValue::Bool(v))
     }
     fn serialize_i8(self, v: i8) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_i16(self, v: i16) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_i32(self, v: i32) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_i64(self, v: i64) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_i128(self, v: i128) -> R {
-        Ok(ObjValue::Int(v))
+        Ok(CapturedValue::Int(v))
     }
     fn serialize_u8(self, v: u8) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_u16(self, v: u16) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_u32(self, v: u32) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_u64(self, v: u64) -> R {
-        Ok(ObjValue::Int(v.into()))
+        Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_u128(self, v: u128) -> R {
-        i128::try_from(v).map(ObjValue::Int).or_else(|_| Ok(ObjValue::Str(v.to_string())))
+        i128::try_from(v).map(CapturedValue::Int).or_else(|_| Ok(CapturedValue::Str(v.to_string())))
     }
     fn serialize_f32(self, v: f32) -> R {
         // Through the shortest decimal form, so 0.1f32 is 0.1 and not 0.10000000149011612.
-        Ok(ObjValue::Float(v.to_string().parse::<f64>().unwrap_or(v as f64)))
+        Ok(CapturedValue::Float(v.to_string().parse::<f64>().unwrap_or(v as f64)))
     }
     fn serialize_f64(self, v: f64) -> R {
-        Ok(ObjValue::Float(v))
+        Ok(CapturedValue::Float(v))
     }
     fn serialize_char(self, v: char) -> R {
-        Ok(ObjValue::Str(v.to_string()))
+        Ok(CapturedValue::Str(v.to_string()))
     }
     fn serialize_str(self, v: &str) -> R {
-        Ok(ObjValue::Str(v.to_string()))
+        Ok(CapturedValue::Str(v.to_string()))
     }
     fn serialize_bytes(self, v: &[u8]) -> R {
-        Ok(ObjValue::Bytes(v.to_vec()))
+        Ok(CapturedValue::Bytes(v.to_vec()))
     }
     fn serialize_none(self) -> R {
-        Ok(ObjValue::Null)
+        Ok(CapturedValue::Null)
     }
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> R {
         value.serialize(self)
     }
     fn serialize_unit(self) -> R {
-        Ok(ObjValue::Null)
+        Ok(CapturedValue::Null)
     }
     fn serialize_unit_struct(self, _name: &'static str) -> R {
-        Ok(ObjValue::Null)
+        Ok(CapturedValue::Null)
     }
     fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> R {
-        Ok(ObjValue::Str(variant.to_string()))
+        Ok(CapturedValue::Str(variant.to_string()))
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _n: &'static str, value: &T) -> R {
         value.serialize(self)
@@ -464,7 +466,7 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> R {
-        Ok(ObjValue::Map(vec![(variant.to_string(), value.serialize(ValueSerializer)?)]))
+        Ok(CapturedValue::Map(vec![(variant.to_string(), value.serialize(ValueSerializer)?)]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, CaptureError> {
         Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0).min(4096))))
@@ -501,65 +503,65 @@ impl ser::Serializer for ValueSerializer {
     }
 }
 
-struct SeqBuilder(Vec<ObjValue>);
+struct SeqBuilder(Vec<CapturedValue>);
 struct VariantSeqBuilder(&'static str, SeqBuilder);
 struct MapBuilder {
-    entries: Vec<(String, ObjValue)>,
+    entries: Vec<(String, CapturedValue)>,
     key: Option<String>,
 }
 struct VariantMapBuilder(&'static str, MapBuilder);
 
 impl ser::SerializeSeq for SeqBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
         self.0.push(value.serialize(ValueSerializer)?);
         Ok(())
     }
     fn end(self) -> R {
-        Ok(ObjValue::Seq(self.0))
+        Ok(CapturedValue::Seq(self.0))
     }
 }
 impl ser::SerializeTuple for SeqBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
         ser::SerializeSeq::serialize_element(self, value)
     }
     fn end(self) -> R {
-        Ok(ObjValue::Seq(self.0))
+        Ok(CapturedValue::Seq(self.0))
     }
 }
 impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
         ser::SerializeSeq::serialize_element(self, value)
     }
     fn end(self) -> R {
-        Ok(ObjValue::Seq(self.0))
+        Ok(CapturedValue::Seq(self.0))
     }
 }
 impl ser::SerializeTupleVariant for VariantSeqBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CaptureError> {
         ser::SerializeSeq::serialize_element(&mut self.1, value)
     }
     fn end(self) -> R {
-        Ok(ObjValue::Map(vec![(self.0.to_string(), ObjValue::Seq(self.1.0))]))
+        Ok(CapturedValue::Map(vec![(self.0.to_string(), CapturedValue::Seq(self.1.0))]))
     }
 }
 impl ser::SerializeMap for MapBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), CaptureError> {
         self.key = Some(match key.serialize(ValueSerializer)? {
-            ObjValue::Str(s) => s,
-            ObjValue::Int(i) => i.to_string(),
-            ObjValue::Bool(b) => b.to_string(),
-            ObjValue::Null => "null".to_string(),
-            ObjValue::Float(f) => {
+            CapturedValue::Str(s) => s,
+            CapturedValue::Int(i) => i.to_string(),
+            CapturedValue::Bool(b) => b.to_string(),
+            CapturedValue::Null => "null".to_string(),
+            CapturedValue::Float(f) => {
                 let mut s = String::new();
                 write_py_float(&mut s, f);
                 s
@@ -574,28 +576,47 @@ impl ser::SerializeMap for MapBuilder {
         Ok(())
     }
     fn end(self) -> R {
-        Ok(ObjValue::Map(self.entries))
+        Ok(CapturedValue::Map(self.entries))
     }
 }
 impl ser::SerializeStruct for MapBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), CaptureError> {
         self.entries.push((key.to_string(), value.serialize(ValueSerializer)?));
         Ok(())
     }
     fn end(self) -> R {
-        Ok(ObjValue::Map(self.entries))
+        Ok(CapturedValue::Map(self.entries))
     }
 }
 impl ser::SerializeStructVariant for VariantMapBuilder {
-    type Ok = ObjValue;
+    type Ok = CapturedValue;
     type Error = CaptureError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), CaptureError> {
         ser::SerializeStruct::serialize_field(&mut self.1, key, value)
     }
     fn end(self) -> R {
-        Ok(ObjValue::Map(vec![(self.0.to_string(), ObjValue::Map(self.1.entries))]))
+        Ok(CapturedValue::Map(vec![(self.0.to_string(), CapturedValue::Map(self.1.entries))]))
+    }
+}
+
+/// A param's compact JSON; a value that fails to serialize is recorded by its type name.
+pub(crate) fn param_json<T: Serialize + ?Sized>(value: &T) -> String {
+    match CapturedValue::capture(value) {
+        Ok(v) => v.to_json(),
+        Err(_) => CapturedValue::Str(std::any::type_name::<T>().to_string()).to_json(),
+    }
+}
+
+/// The entries of a value that serializes to a map (for `log_params`, `log_inputs`, ..).
+pub(crate) fn map_entries<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Vec<(String, CapturedValue)>, Error> {
+    match CapturedValue::capture(value) {
+        Ok(CapturedValue::Map(e)) => Ok(e),
+        Ok(_) => Err(Error::InvalidInput(format!(
+            "{what} takes a value that serializes to a map (a struct, a map or json!({{..}}))"
+        ))),
+        Err(e) => Err(Error::InvalidInput(format!("{what}: value failed to serialize: {e}"))),
     }
 }
 
@@ -604,7 +625,7 @@ mod tests {
     use super::*;
     use serde::Serialize;
 
-    fn obj<T: Serialize>(v: T) -> SerializedObject {
+    fn obj<T: Serialize>(v: T) -> SerializedValue {
         serialize(&v)
     }
 
@@ -635,7 +656,10 @@ mod tests {
         struct Inner {
             x: i32,
         }
-        let v = obj(vec![ObjValueWrap(ObjValue::Seq(vec![ObjValue::Int(1)])), ObjValueWrap(ObjValue::Map(vec![]))]);
+        let v = obj(vec![
+            ObjValueWrap(CapturedValue::Seq(vec![CapturedValue::Int(1)])),
+            ObjValueWrap(CapturedValue::Map(vec![])),
+        ]);
         assert_eq!(
             v.schema_json,
             r#"{"type":"array","prefixItems":[{"type":"array","items":{"type":"integer"}},{"type":"object"}]}"#
@@ -644,20 +668,20 @@ mod tests {
         assert_eq!(s.schema_json, r#"{"type":"array","items":{"type":"object"}}"#);
     }
 
-    struct ObjValueWrap(ObjValue);
+    struct ObjValueWrap(CapturedValue);
     impl Serialize for ObjValueWrap {
         fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use ser::{SerializeMap, SerializeSeq};
             match &self.0 {
-                ObjValue::Int(i) => s.serialize_i64(*i as i64),
-                ObjValue::Seq(items) => {
+                CapturedValue::Int(i) => s.serialize_i64(*i as i64),
+                CapturedValue::Seq(items) => {
                     let mut q = s.serialize_seq(Some(items.len()))?;
                     for i in items {
                         q.serialize_element(&ObjValueWrap(i.clone()))?;
                     }
                     q.end()
                 }
-                ObjValue::Map(e) => {
+                CapturedValue::Map(e) => {
                     let mut m = s.serialize_map(Some(e.len()))?;
                     for (k, v) in e {
                         m.serialize_entry(k, &ObjValueWrap(v.clone()))?;
@@ -685,7 +709,7 @@ mod tests {
     #[test]
     fn integers_hash_their_decimal_text() {
         for i in [0i128, 7, -7, 42, i64::MAX as i128, i64::MIN as i128, u64::MAX as i128] {
-            assert_eq!(ObjValue::Int(i).data_hash().0, Hash16::sha1_prefix(i.to_string().as_bytes()), "{i}");
+            assert_eq!(CapturedValue::Int(i).data_hash().0, Hash16::sha1_prefix(i.to_string().as_bytes()), "{i}");
         }
     }
 

@@ -30,7 +30,7 @@ pub struct ExportReport {
     /// Records dropped because the sink had shut down.
     pub dropped_after_shutdown: u64,
     /// One entry per exporter (local JSONL, OTLP, ...).
-    pub exporters: Vec<ExporterReport>,
+    pub exporters: Vec<DestinationReport>,
     /// Whether the flush or shutdown gave up waiting.
     pub timed_out: bool,
 }
@@ -48,7 +48,7 @@ impl ExportReport {
 
 /// Counts of one exporter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExporterReport {
+pub struct DestinationReport {
     /// Exporter name (`jsonl`, `otlp`, ...).
     pub name: String,
     /// Records written or delivered.

@@ -1,5 +1,8 @@
 //! Metric series and aggregation (SPEC §7).
 
+use serde::Serialize;
+
+use crate::object::{SerializedValue, serialize};
 use crate::time::Timestamp;
 
 /// How a logged value is combined with earlier values of the same metric on
@@ -174,6 +177,109 @@ fn push_i64(out: &mut String, v: i64) {
         out.push('-');
     }
     out.push_str(std::str::from_utf8(&buf[20 - n..]).unwrap_or("0"));
+}
+
+/// A metric step: any integer type. Values beyond the range of `i64`
+/// saturate at its bounds (Python's steps are unbounded ints; the wire
+/// carries 64-bit integers).
+///
+/// ```
+/// use dn_core::Metric;
+/// for (i, loss) in [0.9, 0.5].iter().enumerate() {
+///     let _ = Metric::new(*loss).step(i); // usize
+/// }
+/// let _ = Metric::new(1).step(3u8).step(-2i32).step(u64::MAX);
+/// ```
+pub trait Step: Copy {
+    /// The step as an `i64`.
+    fn to_step(self) -> i64;
+}
+
+macro_rules! step_from {
+    ($($t:ty),*) => {$(
+        impl Step for $t {
+            fn to_step(self) -> i64 {
+                i64::try_from(self).unwrap_or(if self > 0 as $t { i64::MAX } else { i64::MIN })
+            }
+        }
+    )*};
+}
+#[allow(clippy::cast_lossless, unused_comparisons)]
+mod steps {
+    use super::Step;
+    step_from!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+}
+
+/// A metric value with its options. Plain numbers and bools convert into it.
+///
+/// ```
+/// use dn_core::{Metric, Aggregation};
+/// let m = Metric::new(0.91).step(3).aggregation(Aggregation::Max);
+/// let b: Metric = true.into(); // 1.0
+/// # let _ = (m, b);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Metric {
+    pub(crate) value: f64,
+    pub(crate) step: i64,
+    pub(crate) aggregation: Aggregation,
+    pub(crate) timestamp: Option<Timestamp>,
+    pub(crate) origin: Option<SerializedValue>,
+    pub(crate) prefix: Option<String>,
+}
+
+impl Metric {
+    /// A metric with `value`, step 0, direct aggregation.
+    pub fn new(value: impl Into<Metric>) -> Metric {
+        value.into()
+    }
+    /// The step: any integer type (`usize` from `enumerate()` included);
+    /// values beyond `i64` saturate.
+    pub fn step(mut self, step: impl Step) -> Self {
+        self.step = step.to_step();
+        self
+    }
+    /// The aggregation mode.
+    pub fn aggregation(mut self, aggregation: Aggregation) -> Self {
+        self.aggregation = aggregation;
+        self
+    }
+    /// An explicit timestamp (default: now).
+    pub fn timestamp(mut self, ts: std::time::SystemTime) -> Self {
+        self.timestamp = Some(Timestamp::from_system_time(ts));
+        self
+    }
+    /// The object this metric measures; it is stored with the task's objects.
+    pub fn origin<T: Serialize + ?Sized>(mut self, origin: &T) -> Self {
+        self.origin = Some(serialize(origin));
+        self
+    }
+    /// A prefix: the metric is named `<prefix>.<name>`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+    /// The raw value.
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+}
+
+macro_rules! metric_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Metric {
+            fn from(v: $t) -> Metric {
+                Metric { value: v as f64, ..Default::default() }
+            }
+        }
+    )*};
+}
+metric_from!(f64, f32, i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+
+impl From<bool> for Metric {
+    fn from(v: bool) -> Metric {
+        Metric { value: if v { 1.0 } else { 0.0 }, ..Default::default() }
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use crate::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 use crate::ids::{SpanId, TraceId};
 use crate::json::write_str;
-use crate::metric::MetricSeries;
-use crate::object::Hash16;
-use crate::smallmap::SmallMap;
+use crate::task_data::{RenderedTask, TaskData};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
 
@@ -61,249 +59,6 @@ pub struct Route {
     pub run_id: SharedStr,
     /// Session id; when set, the record goes to the session file.
     pub session_id: Option<Arc<str>>,
-}
-
-/// A reference from a task's inputs or outputs to an object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObjectRef {
-    /// Name given by the caller.
-    pub name: String,
-    /// Cleaned label; `None` when it equals the name.
-    pub label: Option<String>,
-    /// Object hash.
-    pub hash: Hash16,
-    /// Compact JSON object of user attributes, if any.
-    pub attributes: Option<String>,
-}
-
-/// How an object's value is held.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ObjectValue {
-    /// Inline compact JSON (`type: "val"`).
-    Inline(Box<str>),
-    /// Offloaded to the store (`type: "uri"`).
-    Uri {
-        /// `s3://...` location.
-        uri: String,
-        /// Data size in bytes.
-        size: u64,
-    },
-}
-
-/// One stored object of a task.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredObject {
-    /// Object hash.
-    pub hash: Hash16,
-    /// Schema hash.
-    pub schema_hash: Hash16,
-    /// The value.
-    pub value: ObjectValue,
-}
-
-/// Everything logged on a task span. Kept in insertion order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TaskData {
-    /// Param name → compact JSON value (overwrites keep the first position).
-    pub params: SmallMap<String, String>,
-    /// Inputs in call order.
-    pub inputs: Vec<ObjectRef>,
-    /// Outputs in call order.
-    pub outputs: Vec<ObjectRef>,
-    /// Objects by hash.
-    pub objects: SmallMap<Hash16, StoredObject>,
-    /// Schemas by schema hash (compact JSON).
-    pub schemas: SmallMap<Hash16, Box<str>>,
-    /// Metric series by name.
-    pub metrics: SmallMap<String, MetricSeries>,
-    /// Artifact records as compact JSON objects.
-    pub artifacts: Vec<String>,
-}
-
-impl TaskData {
-    /// Whether nothing was logged.
-    pub fn is_empty(&self) -> bool {
-        self.params.is_empty()
-            && self.inputs.is_empty()
-            && self.outputs.is_empty()
-            && self.objects.is_empty()
-            && self.metrics.is_empty()
-            && self.artifacts.is_empty()
-    }
-
-    fn params_json(&self) -> String {
-        let mut s = String::from("{");
-        for (i, (k, v)) in self.params.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            write_str(&mut s, k, false);
-            s.push(':');
-            s.push_str(v);
-        }
-        s.push('}');
-        s
-    }
-
-    fn refs_json(refs: &[ObjectRef]) -> String {
-        let mut s = String::with_capacity(2 + refs.iter().map(|r| 64 + 2 * r.name.len()).sum::<usize>());
-        s.push('[');
-        for (i, r) in refs.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str("{\"name\":");
-            write_str(&mut s, &r.name, false);
-            s.push_str(",\"label\":");
-            write_str(&mut s, r.label.as_deref().unwrap_or(&r.name), false);
-            s.push_str(",\"hash\":\"");
-            s.push_str(r.hash.as_str());
-            s.push_str("\",\"attributes\":");
-            s.push_str(r.attributes.as_deref().unwrap_or("null"));
-            s.push('}');
-        }
-        s.push(']');
-        s
-    }
-
-    fn objects_json(&self) -> String {
-        let mut s = String::with_capacity(64 * self.objects.len() + 2);
-        s.push('{');
-        for (i, o) in self.objects.values().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('"');
-            s.push_str(o.hash.as_str());
-            s.push_str("\":{\"hash\":\"");
-            s.push_str(o.hash.as_str());
-            s.push_str("\",\"schema_hash\":\"");
-            s.push_str(o.schema_hash.as_str());
-            match &o.value {
-                ObjectValue::Inline(v) => {
-                    s.push_str("\",\"value\":");
-                    s.push_str(v);
-                    s.push_str(",\"type\":\"val\"}");
-                }
-                ObjectValue::Uri { uri, size } => {
-                    s.push_str("\",\"uri\":");
-                    write_str(&mut s, uri, false);
-                    s.push_str(",\"size\":");
-                    s.push_str(&size.to_string());
-                    s.push_str(",\"type\":\"uri\"}");
-                }
-            }
-        }
-        s.push('}');
-        s
-    }
-
-    fn schemas_json(&self) -> String {
-        let mut s = String::with_capacity(2 + self.schemas.values().map(|v| 20 + v.len()).sum::<usize>());
-        s.push('{');
-        for (i, (h, v)) in self.schemas.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('"');
-            s.push_str(h.as_str());
-            s.push_str("\":");
-            s.push_str(v);
-        }
-        s.push('}');
-        s
-    }
-
-    fn metrics_json(&self) -> String {
-        let mut s =
-            String::with_capacity(2 + self.metrics.iter().map(|(k, v)| 48 + k.len() + 50 * v.len()).sum::<usize>());
-        s.push('{');
-        for (i, (k, v)) in self.metrics.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            write_str(&mut s, k, false);
-            s.push(':');
-            v.write_json(&mut s);
-        }
-        s.push('}');
-        s
-    }
-
-    fn artifacts_json(&self) -> String {
-        format!("[{}]", self.artifacts.join(","))
-    }
-}
-
-/// The task attribute groups as compact JSON, in one buffer: what an ended
-/// task keeps and what its record carries. It is rendered once, when the
-/// task ends, on the caller's thread (measured: rendering on the writer
-/// thread was slower, its frees of the caller's allocations contending for
-/// the allocator, and kept twice the memory in flight). A run holding
-/// thousands of finished tasks stays small.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenderedTask {
-    buf: Box<str>,
-    ends: [u32; 7],
-    has_objects: bool,
-}
-
-impl RenderedTask {
-    /// Renders every group of `d`.
-    pub fn render(d: &TaskData) -> RenderedTask {
-        let parts = [
-            d.params_json(),
-            TaskData::refs_json(&d.inputs),
-            TaskData::refs_json(&d.outputs),
-            d.metrics_json(),
-            d.objects_json(),
-            d.schemas_json(),
-            d.artifacts_json(),
-        ];
-        let mut buf = String::with_capacity(parts.iter().map(String::len).sum());
-        let mut ends = [0u32; 7];
-        for (i, p) in parts.iter().enumerate() {
-            buf.push_str(p);
-            ends[i] = buf.len() as u32;
-        }
-        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects: !d.objects.is_empty() }
-    }
-    fn part(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.buf[start..self.ends[i] as usize]
-    }
-    /// `dreadnode.params`.
-    pub fn params(&self) -> &str {
-        self.part(0)
-    }
-    /// `dreadnode.inputs`.
-    pub fn inputs(&self) -> &str {
-        self.part(1)
-    }
-    /// `dreadnode.outputs`.
-    pub fn outputs(&self) -> &str {
-        self.part(2)
-    }
-    /// `dreadnode.metrics`.
-    pub fn metrics(&self) -> &str {
-        self.part(3)
-    }
-    /// `dreadnode.objects`.
-    pub fn objects(&self) -> &str {
-        self.part(4)
-    }
-    /// `dreadnode.object_schemas`.
-    pub fn schemas(&self) -> &str {
-        self.part(5)
-    }
-    /// `dreadnode.artifacts`.
-    pub fn artifacts(&self) -> &str {
-        self.part(6)
-    }
-    /// Whether any object exists.
-    pub fn has_objects(&self) -> bool {
-        self.has_objects
-    }
 }
 
 /// What kind of span a record is, with the data that kind carries.
@@ -378,7 +133,7 @@ impl SpanRecord {
     /// writer uses this; [`SpanRecord::attributes`] collects it.
     pub fn visit_attributes(&self, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
         use AttrRef::Str as S;
-        f(keys::VERSION, S(crate::tracer::VERSION));
+        f(keys::VERSION, S(crate::attrs::VERSION));
         f(keys::TYPE, S(self.span_type.as_str()));
         f(keys::LABEL, S(&self.label));
         if !matches!(self.kind, RecordKind::Light) {
@@ -515,4 +270,30 @@ fn schema_json(props: &[&str]) -> String {
     }
     s.push_str("}}");
     s
+}
+
+/// Sets `key` (replacing an earlier value in place) and remembers it as set
+/// after start.
+pub fn set_attr(attrs: &mut Vec<(Key, AttrValue)>, late: &mut Vec<String>, key: &str, v: AttrValue) {
+    match attrs.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = v,
+        None => attrs.push((Key::from(key.to_string()), v)),
+    }
+    if !late.iter().any(|k| k == key) {
+        late.push(key.to_string());
+    }
+}
+
+/// Marks a span failed: ERROR status with `message` and an `exception` event.
+pub fn fail_state(status: &mut Status, events: &mut Vec<Event>, type_name: &str, message: &str, escaped: bool) {
+    *status = Status::Error(message.to_string());
+    events.push(Event {
+        name: keys::EVENT_EXCEPTION.into(),
+        timestamp: Timestamp::now(),
+        attributes: vec![
+            (keys::EXCEPTION_TYPE.into(), AttrValue::Str(type_name.to_string())),
+            (keys::EXCEPTION_MESSAGE.into(), AttrValue::Str(message.to_string())),
+            (keys::EXCEPTION_ESCAPED.into(), AttrValue::Str(if escaped { "True" } else { "False" }.into())),
+        ],
+    });
 }

@@ -25,314 +25,29 @@
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dn_core::{Hash16, Secret, Timestamp};
-use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
+use dn_core::{Hash16, WarnLimit};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, CredentialProvider, ObjectStoreExt as _, PutPayload, RetryConfig, WriteMultipart};
+use object_store::{BackoffConfig, ObjectStoreExt as _, PutPayload, RetryConfig, WriteMultipart};
 use parking_lot::{Condvar, Mutex};
-use serde::Deserialize;
 
 use crate::Error;
 
-/// Storage credentials as the platform returns them from
-/// `GET {server}/api/v1/org/{org}/ws/{ws}/storage/credentials` (SPEC §10).
-/// `Debug` never shows the secret key or the session token.
-#[derive(Clone, Debug, Deserialize)]
-pub struct StorageCredentials {
-    /// Access key id.
-    pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: Secret,
-    /// Session token of temporary credentials.
-    #[serde(default)]
-    pub session_token: Option<Secret>,
-    /// When they expire (ISO 8601, UTC).
-    #[serde(default)]
-    pub expiration: Option<String>,
-    /// Bucket region (`us-east-1` when absent).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Bucket.
-    pub bucket: String,
-    /// Key prefix inside the bucket.
-    #[serde(default)]
-    pub prefix: String,
-    /// An S3-compatible endpoint instead of AWS.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-}
+mod credentials;
+mod report;
 
-/// Credentials are refreshed this long before they expire.
-pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(15 * 60);
-/// Most tries of one upload when the storage rejects the credentials.
-pub const MAX_AUTH_TRIES: u32 = 3;
-
-/// Where fresh credentials come from (the facade asks the platform).
-pub trait CredentialSource: Send + Sync + 'static {
-    /// Fetches a new set. The error message must not contain secrets.
-    fn fetch(&self) -> Result<StorageCredentials, String>;
-}
-
-impl<F> CredentialSource for F
-where
-    F: Fn() -> Result<StorageCredentials, String> + Send + Sync + 'static,
-{
-    fn fetch(&self) -> Result<StorageCredentials, String> {
-        self()
-    }
-}
-
-/// One observable step of the uploads, for progress displays.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UploadEvent {
-    /// An object was queued.
-    Queued {
-        /// Its key in the bucket.
-        key: String,
-        /// Its size.
-        bytes: u64,
-    },
-    /// Part of an object was sent (after each part of a multipart upload,
-    /// or once for a single request).
-    Progress {
-        /// Its key.
-        key: String,
-        /// Bytes of this object sent so far.
-        sent: u64,
-        /// Its size.
-        total: u64,
-    },
-    /// An object was stored.
-    Uploaded {
-        /// Its key.
-        key: String,
-        /// Its size.
-        bytes: u64,
-    },
-    /// The bucket already had the object; nothing was sent.
-    AlreadyPresent {
-        /// Its key.
-        key: String,
-    },
-    /// An upload failed for good (the local copy is kept).
-    Failed {
-        /// Its key.
-        key: String,
-        /// Why, free of secrets.
-        error: String,
-    },
-}
-
-/// A callback receiving every [`UploadEvent`]. `Queued` (and failures of
-/// uploads refused after shutdown) arrive on the thread that logged the
-/// artifact or value, the others on the upload thread; it must return
-/// quickly. A panic in it is caught and logged.
-pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
-
-/// Settings of an [`Uploader`].
-#[derive(Clone)]
-pub struct UploaderConfig {
-    /// Objects being sent at once (default 4); up to four times as many
-    /// existence checks (`HEAD`) may be in flight.
-    pub concurrency: usize,
-    /// Files larger than this go as multipart uploads (default 32 MiB).
-    pub multipart_threshold: u64,
-    /// Part size of multipart uploads (default 8 MiB; S3's minimum is 5 MiB).
-    pub part_size: usize,
-    /// Most bytes of offloaded values waiting in memory; beyond it values
-    /// stay inline (default 64 MiB).
-    pub max_queued_value_bytes: u64,
-    /// Transient-failure retries per request (default 3).
-    pub max_retries: usize,
-    /// Called with every event.
-    pub progress: Option<ProgressCallback>,
-    /// Draw an `indicatif` bar on stderr for large uploads when stderr is a
-    /// terminal (default on).
-    pub progress_bar: bool,
-}
-
-impl Default for UploaderConfig {
-    fn default() -> Self {
-        UploaderConfig {
-            concurrency: 4,
-            multipart_threshold: 32 << 20,
-            part_size: 8 << 20,
-            max_queued_value_bytes: 64 << 20,
-            max_retries: 3,
-            progress: None,
-            progress_bar: true,
-        }
-    }
-}
-
-impl std::fmt::Debug for UploaderConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploaderConfig")
-            .field("concurrency", &self.concurrency)
-            .field("multipart_threshold", &self.multipart_threshold)
-            .field("part_size", &self.part_size)
-            .field("max_queued_value_bytes", &self.max_queued_value_bytes)
-            .field("max_retries", &self.max_retries)
-            .field("progress", &self.progress.is_some())
-            .field("progress_bar", &self.progress_bar)
-            .finish()
-    }
-}
-
-/// What the uploads did, counted since the uploader started.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UploadReport {
-    /// Objects sent.
-    pub uploaded: u64,
-    /// Objects the bucket already had (nothing sent).
-    pub already_present: u64,
-    /// Bytes sent.
-    pub bytes_uploaded: u64,
-    /// Uploads that failed for good (their local copies are kept).
-    pub failed: u64,
-    /// Uploads still queued or running (non-zero when a flush timed out).
-    pub pending: u64,
-    /// Large values kept inline because too many bytes were already queued.
-    pub kept_inline: u64,
-    /// Times new credentials were fetched after the first.
-    pub credential_refreshes: u64,
-    /// The first few failure messages, free of secrets.
-    pub errors: Vec<String>,
-}
-
-impl UploadReport {
-    /// Whether nothing failed and nothing is pending.
-    pub fn is_clean(&self) -> bool {
-        self.failed == 0 && self.pending == 0
-    }
-}
+use credentials::{AuthBreaker, PlatformCredentials, Redactor, is_auth_error};
+pub use credentials::{CredentialSource, MAX_AUTH_TRIES, REFRESH_BEFORE_EXPIRY, StorageCredentials};
+pub use report::{ProgressCallback, UploadEvent, UploadReport, UploaderConfig};
 
 const MAX_ERRORS_KEPT: usize = 10;
 /// Lookups (`HEAD`) in flight per transfer slot.
 const LOOKUPS_PER_TRANSFER: usize = 4;
 /// The bar is drawn once this many bytes are queued.
 const BAR_MIN_BYTES: u64 = 8 << 20;
-
-// ---------------------------------------------------------------------------
-// Credentials
-// ---------------------------------------------------------------------------
-
-/// Every secret seen so far, to scrub from messages.
-#[derive(Default)]
-struct Redactor(Mutex<Vec<Secret>>);
-
-impl Redactor {
-    fn learn(&self, c: &StorageCredentials) {
-        let mut seen = self.0.lock();
-        for s in std::iter::once(&c.secret_access_key).chain(c.session_token.as_ref()) {
-            if !s.expose().is_empty() && !seen.contains(s) {
-                seen.push(s.clone());
-            }
-        }
-    }
-    fn scrub(&self, text: &str) -> String {
-        let mut out: String = text.chars().take(600).collect();
-        for s in self.0.lock().iter() {
-            out = s.redact_in(&out);
-        }
-        out
-    }
-}
-
-struct CachedCredential {
-    credential: Arc<AwsCredential>,
-    refresh_at: Option<Timestamp>,
-    expires_at: Option<Timestamp>,
-}
-
-/// An `object_store` credential provider over a [`CredentialSource`]:
-/// cached, refreshed [`REFRESH_BEFORE_EXPIRY`] before expiry, dropped on
-/// authentication errors.
-struct PlatformCredentials {
-    source: Arc<dyn CredentialSource>,
-    cache: Mutex<Option<CachedCredential>>,
-    redactor: Arc<Redactor>,
-    refreshes: AtomicU64,
-}
-
-impl std::fmt::Debug for PlatformCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlatformCredentials(<redacted>)")
-    }
-}
-
-impl PlatformCredentials {
-    fn install(&self, c: &StorageCredentials) -> Arc<AwsCredential> {
-        self.redactor.learn(c);
-        let credential = Arc::new(AwsCredential {
-            key_id: c.access_key_id.clone(),
-            secret_key: c.secret_access_key.expose().to_string(),
-            token: c.session_token.as_ref().map(|t| t.expose().to_string()),
-        });
-        let expires_at = c.expiration.as_deref().and_then(Timestamp::parse_iso);
-        if c.expiration.is_some() && expires_at.is_none() {
-            tracing::debug!(target: "dn", "storage credential expiration is not ISO 8601; refreshing on rejection only");
-        }
-        let refresh_at = expires_at.map(|exp| {
-            let at = exp.to_system_time().checked_sub(REFRESH_BEFORE_EXPIRY).unwrap_or(std::time::UNIX_EPOCH);
-            Timestamp::from_system_time(at)
-        });
-        *self.cache.lock() = Some(CachedCredential { credential: credential.clone(), refresh_at, expires_at });
-        credential
-    }
-
-    fn invalidate(&self) {
-        *self.cache.lock() = None;
-    }
-}
-
-#[async_trait::async_trait]
-impl CredentialProvider for PlatformCredentials {
-    type Credential = AwsCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        if let Some(c) = &*self.cache.lock() {
-            if c.refresh_at.is_none_or(|at| Timestamp::now_system() < at) {
-                return Ok(c.credential.clone());
-            }
-        }
-        let source = self.source.clone();
-        let fetched =
-            tokio::task::spawn_blocking(move || source.fetch()).await.map_err(|e| e.to_string()).and_then(|r| r);
-        match fetched {
-            Ok(c) => {
-                self.refreshes.fetch_add(1, Ordering::Relaxed);
-                Ok(self.install(&c))
-            }
-            Err(e) => {
-                // Inside the refresh margin the old credential still works.
-                if let Some(c) = &*self.cache.lock() {
-                    if c.expires_at.is_some_and(|at| Timestamp::now_system() < at) {
-                        tracing::debug!(target: "dn", "storage credentials not refreshed ({e}); using the current ones until they expire");
-                        return Ok(c.credential.clone());
-                    }
-                }
-                Err(object_store::Error::Generic {
-                    store: "dn",
-                    source: format!("could not refresh the storage credentials: {e}").into(),
-                })
-            }
-        }
-    }
-}
-
-fn is_auth_error(e: &object_store::Error) -> bool {
-    use object_store::Error as E;
-    if matches!(e, E::PermissionDenied { .. } | E::Unauthenticated { .. }) {
-        return true;
-    }
-    let m = e.to_string();
-    ["ExpiredToken", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"].iter().any(|c| m.contains(c))
-}
 
 // ---------------------------------------------------------------------------
 // The uploader
@@ -376,9 +91,9 @@ struct Shared {
     closed: AtomicBool,
     /// Bounds the objects being sent at once ([`UploaderConfig::concurrency`]).
     transfers: tokio::sync::Semaphore,
-    callback_panics: AtomicU64,
+    callback_panics: WarnLimit,
     /// Failure log lines so far (at most 20 are written).
-    failure_warnings: AtomicU64,
+    failure_warnings: WarnLimit,
     auth_breaker: AuthBreaker,
 }
 
@@ -388,7 +103,7 @@ impl Shared {
     fn emit(&self, ev: UploadEvent) {
         if let Some(cb) = &self.config.progress {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev))).is_err() {
-                dn_core::warn_limited(&self.callback_panics, format_args!("the upload progress callback panicked"));
+                self.callback_panics.warn(format_args!("the upload progress callback panicked"));
             }
         }
     }
@@ -485,10 +200,7 @@ impl Shared {
         if c.report.errors.len() < MAX_ERRORS_KEPT {
             c.report.errors.push(format!("{key}: {error}"));
         }
-        dn_core::warn_limited(
-            &self.failure_warnings,
-            format_args!("artifact upload of {key} failed (the local copy is kept): {error}"),
-        );
+        self.failure_warnings.warn(format_args!("artifact upload of {key} failed (the local copy is kept): {error}"));
         UploadEvent::Failed { key: key.to_string(), error }
     }
 
@@ -535,12 +247,7 @@ impl Uploader {
         local_dir: Option<&std::path::Path>,
     ) -> Result<Uploader, Error> {
         let redactor = Arc::new(Redactor::default());
-        let credentials = Arc::new(PlatformCredentials {
-            source: Arc::new(source),
-            cache: Mutex::new(None),
-            redactor: redactor.clone(),
-            refreshes: AtomicU64::new(0),
-        });
+        let credentials = Arc::new(PlatformCredentials::new(Arc::new(source), redactor.clone()));
         credentials.install(initial);
         let remote = |message: String| Error::Remote(redactor.scrub(&message));
         if initial.bucket.is_empty() {
@@ -577,8 +284,8 @@ impl Uploader {
             bar: Mutex::new(None),
             closed: AtomicBool::new(false),
             transfers: tokio::sync::Semaphore::new(config.concurrency.max(1)),
-            callback_panics: AtomicU64::new(0),
-            failure_warnings: AtomicU64::new(0),
+            callback_panics: WarnLimit::default(),
+            failure_warnings: WarnLimit::default(),
             auth_breaker: AuthBreaker::default(),
             config,
         });
@@ -767,49 +474,6 @@ async fn upload_with_auth_retries(store: &AmazonS3, shared: &Shared, job: Job) -
     }
 }
 
-/// Stops asking the platform and the bucket after uploads keep failing on
-/// rejected credentials: each such upload costs two credential fetches and
-/// three requests, so a wrong secret with a thousand files queued would
-/// hammer both. After [`AUTH_BREAKER_AFTER`] uploads in a row are rejected,
-/// uploads fail at once (their local copies kept) for [`AUTH_BREAKER_PAUSE`];
-/// then one is tried again, and a success closes the breaker.
-#[derive(Default)]
-struct AuthBreaker {
-    state: Mutex<(u32, Option<Instant>)>,
-}
-
-/// Uploads rejected in a row before the breaker opens.
-const AUTH_BREAKER_AFTER: u32 = 3;
-/// How long an open breaker fails uploads without trying.
-const AUTH_BREAKER_PAUSE: Duration = Duration::from_secs(60);
-
-impl AuthBreaker {
-    fn open(&self) -> Option<String> {
-        let mut st = self.state.lock();
-        match st.1 {
-            Some(until) if Instant::now() < until => Some(format!(
-                "not tried: the storage rejected the credentials for the last {} uploads (the local copy is kept)",
-                st.0
-            )),
-            Some(_) => {
-                st.1 = None; // let one through
-                None
-            }
-            None => None,
-        }
-    }
-    fn rejected(&self) {
-        let mut st = self.state.lock();
-        st.0 += 1;
-        if st.0 >= AUTH_BREAKER_AFTER {
-            st.1 = Some(Instant::now() + AUTH_BREAKER_PAUSE);
-        }
-    }
-    fn success(&self) {
-        *self.state.lock() = (0, None);
-    }
-}
-
 async fn upload_once(store: &AmazonS3, shared: &Shared, path: &ObjectPath, job: &Job) -> object_store::Result<bool> {
     match store.head(path).await {
         Ok(_) => return Ok(false),
@@ -877,7 +541,10 @@ async fn upload_once(store: &AmazonS3, shared: &Shared, path: &ObjectPath, job: 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use dn_core::Timestamp;
     use dn_core::ValueOffload as _;
+    use object_store::CredentialProvider as _;
+    use std::sync::atomic::AtomicU64;
 
     const SECRET: &str = "very-secret-key";
     const TOKEN: &str = "very-secret-token";

@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use crate::object::ObjValue;
+use crate::object::CapturedValue;
+
+/// The SDK version written as `dreadnode.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Every attribute key the SDK writes.
 pub mod keys {
@@ -81,7 +84,7 @@ pub mod keys {
 
 /// The `User-Agent` of every request the SDK makes.
 pub fn user_agent() -> String {
-    format!("dreadnode-rust/{}", crate::tracer::VERSION)
+    format!("dreadnode-rust/{}", VERSION)
 }
 
 /// The logfire level number of an error.
@@ -108,14 +111,14 @@ impl AttrValue {
     /// Converts any `Serialize` value: primitives stay primitive, anything
     /// else becomes its compact JSON text (SPEC §5).
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> AttrValue {
-        match ObjValue::capture(value) {
-            Ok(ObjValue::Str(s)) => AttrValue::Str(s),
-            Ok(ObjValue::Bool(b)) => AttrValue::Bool(b),
-            Ok(ObjValue::Int(i)) => match i64::try_from(i) {
+        match CapturedValue::capture(value) {
+            Ok(CapturedValue::Str(s)) => AttrValue::Str(s),
+            Ok(CapturedValue::Bool(b)) => AttrValue::Bool(b),
+            Ok(CapturedValue::Int(i)) => match i64::try_from(i) {
                 Ok(i) => AttrValue::Int(i),
                 Err(_) => AttrValue::Str(i.to_string()),
             },
-            Ok(ObjValue::Float(f)) => AttrValue::Float(f),
+            Ok(CapturedValue::Float(f)) => AttrValue::Float(f),
             Ok(other) => AttrValue::Str(other.to_json()),
             Err(_) => AttrValue::Str(std::any::type_name::<T>().to_string()),
         }

@@ -1,24 +1,22 @@
 //! The tracer: creates spans and hands finished records to a sink.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::Error;
+use crate::builders::{RunBuilder, TaskAndRunBuilder, TaskSpanBuilder};
 use crate::clean::validate_component;
-use crate::object::{SerializedObject, ValueOffload};
-use crate::record::ObjectValue;
+use crate::object::{SerializedValue, ValueOffload};
 use crate::record::SpanRecord;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
-use crate::task::{RunBuilder, TaskAndRunBuilder, TaskInner, TaskSpanBuilder};
+use crate::task::TaskInner;
+use crate::task_data::StoredValue;
 use crate::text::SharedStr;
-
-/// The SDK version written as `dreadnode.version`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::warn::WarnLimit;
 
 /// Creates spans and sends finished ones to its sink. Cheap to clone.
 ///
@@ -42,8 +40,7 @@ pub(crate) struct TracerInner {
     /// Route of light spans outside any run and session.
     pub(crate) default_route: Arc<crate::record::Route>,
     open_roots: Mutex<HashMap<u64, Weak<TaskInner>>>,
-    pub(crate) shut_down: AtomicBool,
-    pub(crate) warnings: AtomicU64,
+    pub(crate) warnings: WarnLimit,
     /// Where values over [`crate::OFFLOAD_THRESHOLD`] go, when remote storage is configured.
     offload: std::sync::OnceLock<Arc<dyn ValueOffload>>,
 }
@@ -77,8 +74,7 @@ impl Tracer {
                     session_id: None,
                 }),
                 open_roots: Mutex::new(HashMap::new()),
-                shut_down: AtomicBool::new(false),
-                warnings: AtomicU64::new(0),
+                warnings: WarnLimit::default(),
                 offload: std::sync::OnceLock::new(),
             }),
         }
@@ -123,17 +119,17 @@ impl Tracer {
     }
 
     /// How `obj` will be stored, decided before any span lock is taken
-    /// (offloading queues an upload): `ObjectValue::Uri` when it is over
+    /// (offloading queues an upload): `StoredValue::Uri` when it is over
     /// the threshold and the offload accepts it, inline otherwise.
-    pub(crate) fn stored_value(&self, mut obj: SerializedObject) -> (SerializedObject, ObjectValue) {
+    pub(crate) fn stored_value(&self, mut obj: SerializedValue) -> (SerializedValue, StoredValue) {
         let uri = match (obj.large_data.take(), self.inner.offload.get()) {
             (Some(data), Some(off)) => {
                 let size = data.len() as u64;
-                off.offload(obj.data_hash, data).map(|uri| ObjectValue::Uri { uri, size })
+                off.offload(obj.data_hash, data).map(|uri| StoredValue::Uri { uri, size })
             }
             _ => None,
         };
-        let value = uri.unwrap_or_else(|| ObjectValue::Inline(std::mem::take(&mut obj.value_json).into_boxed_str()));
+        let value = uri.unwrap_or_else(|| StoredValue::Inline(std::mem::take(&mut obj.value_json).into_boxed_str()));
         (obj, value)
     }
 
@@ -190,25 +186,13 @@ impl Tracer {
     /// Ends open spans, flushes and stops the sink.
     pub fn shutdown(&self, timeout: Duration) -> ExportReport {
         self.end_open_spans();
-        self.inner.shut_down.store(true, Ordering::SeqCst);
         self.inner.sink.shutdown(timeout)
     }
 
     /// Emits a warning at most a few times per tracer, so a hot loop with a
     /// bad call cannot flood the log.
     pub(crate) fn warn(&self, msg: std::fmt::Arguments<'_>) {
-        warn_limited(&self.inner.warnings, msg);
-    }
-}
-
-/// Warns at most 20 times per counter, then once more to say it stops, so
-/// a hot loop with a bad call cannot flood the log.
-pub fn warn_limited(counter: &AtomicU64, msg: std::fmt::Arguments<'_>) {
-    let n = counter.fetch_add(1, Ordering::Relaxed);
-    if n < 20 {
-        tracing::warn!(target: "dn", "{msg}");
-    } else if n == 20 {
-        tracing::warn!(target: "dn", "{msg} (further dn warnings suppressed)");
+        self.inner.warnings.warn(msg);
     }
 }
 

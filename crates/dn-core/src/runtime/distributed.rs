@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::attrs::SpanType;
+use crate::builders::TaskSpanBuilder;
 use crate::clean::validate_component;
 use crate::context::SpanLink;
 use crate::ids::{SpanId, TraceId};
-use crate::task::{TaskSpan, TaskSpanBuilder};
+use crate::task::TaskSpan;
 use crate::tracer::Tracer;
 
 /// The `traceparent` header name.

@@ -1,0 +1,137 @@
+//! Reading a task's logged data back as JSON values, from its structured
+//! data while it is open and from its rendered JSON once it has ended.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::metric::MetricSeries;
+use crate::task_data::{ObjectRef, RenderedTask, StoredValue, TaskData};
+use crate::time::Timestamp;
+
+/// A task's data as it stands: structured while the task is open, rendered
+/// once it has ended. Each read parses what it needs (ended tasks keep only
+/// their rendered JSON, see [`RenderedTask`]).
+#[derive(Clone, Debug)]
+pub enum TaskView {
+    /// An open task's data.
+    Data(Arc<TaskData>),
+    /// An ended task's rendered data.
+    Rendered(Arc<RenderedTask>),
+}
+
+impl TaskView {
+    /// Params as JSON values.
+    pub fn params(&self) -> IndexMap<String, serde_json::Value> {
+        match self {
+            TaskView::Data(d) => {
+                d.params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
+            }
+            TaskView::Rendered(r) => parse_map(r.params()),
+        }
+    }
+    /// Inputs by name (the last value logged under each name).
+    pub fn inputs(&self) -> IndexMap<String, serde_json::Value> {
+        match self {
+            TaskView::Data(d) => refs_to_values(d, &d.inputs),
+            TaskView::Rendered(r) => rendered_refs(r.inputs(), r.objects()),
+        }
+    }
+    /// Outputs by name.
+    pub fn outputs(&self) -> IndexMap<String, serde_json::Value> {
+        match self {
+            TaskView::Data(d) => refs_to_values(d, &d.outputs),
+            TaskView::Rendered(r) => rendered_refs(r.outputs(), r.objects()),
+        }
+    }
+    /// Metric series by name.
+    pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
+        match self {
+            TaskView::Data(d) => d.metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            TaskView::Rendered(r) => rendered_metrics(r.metrics()),
+        }
+    }
+}
+
+fn parse_map(json: &str) -> IndexMap<String, serde_json::Value> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+        _ => IndexMap::new(),
+    }
+}
+
+fn rendered_refs(refs_json: &str, objects_json: &str) -> IndexMap<String, serde_json::Value> {
+    let objects = parse_map(objects_json);
+    let refs: Vec<serde_json::Value> = serde_json::from_str(refs_json).unwrap_or_default();
+    refs.iter()
+        .map(|r| {
+            let o = r["hash"].as_str().and_then(|h| objects.get(h));
+            let v = o.map(|o| if o["type"] == "uri" { o["uri"].clone() } else { o["value"].clone() });
+            (r["name"].as_str().unwrap_or_default().to_string(), v.unwrap_or_default())
+        })
+        .collect()
+}
+
+fn rendered_metrics(json: &str) -> IndexMap<String, MetricSeries> {
+    parse_map(json)
+        .into_iter()
+        .map(|(k, v)| {
+            let values = v["values"].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect());
+            let steps = v["steps"].as_array().map(|a| a.iter().map(|x| x.as_i64().unwrap_or(0)).collect());
+            let ts = v["timestamps"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().and_then(Timestamp::parse_iso).unwrap_or_default()).collect());
+            (k, MetricSeries::from_parts(values.unwrap_or_default(), steps.unwrap_or_default(), ts.unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde_json::Value> {
+    refs.iter()
+        .map(|r| {
+            let v = match data.objects.get(&r.hash).map(|o| &o.value) {
+                Some(StoredValue::Inline(j)) => serde_json::from_str(j).unwrap_or_default(),
+                Some(StoredValue::Uri { uri, .. }) => serde_json::Value::String(uri.clone()),
+                None => serde_json::Value::Null,
+            };
+            (r.name.clone(), v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::object::serialize;
+    use crate::task_data::ObjectRef;
+
+    fn data() -> TaskData {
+        let mut d = TaskData::default();
+        d.params.insert("lr".into(), "0.001".into());
+        let o = serialize(&vec![1, 2]);
+        d.inputs.push(ObjectRef { name: "xs".into(), label: None, hash: o.hash, attributes: None });
+        let value = StoredValue::Inline(o.value_json.clone().into_boxed_str());
+        d.add_object((o, value));
+        d.metrics.get_or_insert_by("m", || "m".to_string(), MetricSeries::default).push(
+            0.5,
+            3,
+            Timestamp::now(),
+            crate::Aggregation::Direct,
+        );
+        d
+    }
+
+    #[test]
+    fn open_and_ended_views_read_the_same_values() {
+        let d = Arc::new(data());
+        let open = TaskView::Data(d.clone());
+        let ended = TaskView::Rendered(Arc::new(RenderedTask::render(&d)));
+        for v in [&open, &ended] {
+            assert_eq!(v.params()["lr"], serde_json::json!(0.001));
+            assert_eq!(v.inputs()["xs"], serde_json::json!([1, 2]));
+            assert_eq!(v.metrics()["m"].values(), &[0.5]);
+            assert!(v.outputs().is_empty());
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The builders of task spans, runs and `task_and_run`, the guard and scope
+//! that end them, and the one set of span forms (`enter`, `run`, `try_run`,
+//! `instrument`, `try_instrument`) they share.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::Error;
+use crate::attrs::{AttrValue, SpanType};
+use crate::clean::validate_component;
+use crate::context::{ContextGuard, SpanLink};
+use crate::ids::generated_run_name;
+use crate::object::{SerializedValue, param_json, serialize};
+use crate::record::Key;
+use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
+use crate::task::{NewTask, Parent, TaskSpan};
+use crate::task_data::{RefOptions, Side};
+use crate::text::SharedStr;
+use crate::tracer::Tracer;
+
+/// Ends its task (and the run opened with it, for `task_and_run`) when
+/// closed. Used by the closure and future forms.
+#[doc(hidden)]
+pub struct TaskScope {
+    task: TaskSpan,
+    outer: Option<TaskSpan>,
+}
+
+impl TaskScope {
+    /// A scope ending `task`, then `outer` (a run opened for it, if any).
+    pub fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
+        TaskScope { task, outer }
+    }
+}
+
+impl Scope for TaskScope {
+    fn fail(&mut self, type_name: &str, message: &str, escaped: bool) {
+        let _ = self.task.record_exception(type_name, message, escaped);
+        if let Some(o) = &self.outer {
+            let _ = o.record_exception(type_name, message, escaped);
+        }
+    }
+    fn close(self) {
+        let _ = self.task.end();
+        if let Some(o) = &self.outer {
+            let _ = o.end();
+        }
+    }
+}
+
+/// The future form of a task span: see [`TaskSpanBuilder::instrument`].
+pub type TaskFuture<F> = Instrumented<F, TaskScope>;
+
+/// Keeps a task current on this thread and ends it on drop. Dereferences to
+/// the [`TaskSpan`]. A panic while the guard is alive marks the task failed.
+/// Like [`ContextGuard`] it cannot move to another thread:
+///
+/// ```compile_fail,E0277
+/// # let tracer = dn_core::Tracer::disabled();
+/// let guard = tracer.task_span("t").enter();
+/// std::thread::spawn(move || drop(guard));
+/// ```
+#[must_use = "the task ends as soon as the guard is dropped"]
+pub struct TaskGuard {
+    task: TaskSpan,
+    outer: Option<TaskSpan>,
+    _ctx: ContextGuard,
+}
+
+impl TaskGuard {
+    fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
+        let ctx = task.context().enter();
+        TaskGuard { task, outer, _ctx: ctx }
+    }
+    /// The task span (also reachable through `Deref`).
+    pub fn task(&self) -> &TaskSpan {
+        &self.task
+    }
+}
+
+impl std::ops::Deref for TaskGuard {
+    type Target = TaskSpan;
+    fn deref(&self) -> &TaskSpan {
+        &self.task
+    }
+}
+
+impl std::fmt::Debug for TaskGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TaskGuard").field(&self.task).finish()
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let mut scope = TaskScope::new(self.task.clone(), self.outer.take());
+        if std::thread::panicking() {
+            scope.fail("panic", "the thread panicked while the task was open", true);
+        }
+        scope.close();
+    }
+}
+
+macro_rules! span_forms {
+    () => {
+        /// Starts the span and makes it current until the guard drops.
+        pub fn enter(self) -> TaskGuard {
+            TaskGuard::new(self.start(), None)
+        }
+        /// Runs `f` inside the span; a panic marks it failed and continues.
+        pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> R {
+            let task = self.start();
+            let _ctx = task.context().enter();
+            let t2 = task.clone();
+            run_in_scope(TaskScope::new(task, None), None, move || f(&t2))
+        }
+        /// Like `run` for a body returning `Result`: `Err` fails the span
+        /// and is returned unchanged.
+        pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce(&TaskSpan) -> Result<T, E>) -> Result<T, E> {
+            let task = self.start();
+            let _ctx = task.context().enter();
+            let t2 = task.clone();
+            let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
+            run_in_scope(TaskScope::new(task, None), Some(check), move || f(&t2))
+        }
+        /// Runs a future inside the span: current on every poll, ended when
+        /// the future completes, panics or is dropped.
+        pub fn instrument<F: Future>(self, fut: F) -> TaskFuture<F> {
+            let task = self.start();
+            Instrumented::new(fut, task.context(), TaskScope::new(task, None), None)
+        }
+        /// Like `instrument` for a future returning `Result`: `Err` fails the span.
+        pub fn try_instrument<F, T, E>(self, fut: F) -> TaskFuture<F>
+        where
+            F: Future<Output = Result<T, E>>,
+            E: std::fmt::Display,
+        {
+            let task = self.start();
+            Instrumented::new(fut, task.context(), TaskScope::new(task, None), Some(result_check::<T, E>))
+        }
+    };
+}
+
+/// Builds a task span: `tracer.task_span("name")`.
+#[must_use = "a builder does nothing until started"]
+pub struct TaskSpanBuilder {
+    tracer: Tracer,
+    new: NewTask,
+}
+
+impl TaskSpanBuilder {
+    pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
+        TaskSpanBuilder {
+            tracer,
+            new: NewTask {
+                name,
+                label: None,
+                span_type: SpanType::Task,
+                tags: vec![],
+                attributes: vec![],
+                is_run: false,
+                project: None,
+                parent: Parent::Current,
+                session: None,
+            },
+        }
+    }
+    /// A label (default: the name); cleaned with `clean_str`.
+    pub fn label(mut self, label: impl Into<SharedStr>) -> Self {
+        self.new.label = Some(label.into());
+        self
+    }
+    /// The span type (default `task`).
+    pub fn span_type(mut self, t: SpanType) -> Self {
+        self.new.span_type = t;
+        self
+    }
+    /// Tags (cleaned, de-duplicated).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.new.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+    /// An attribute set at start.
+    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        self.new.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+        self
+    }
+    /// An attribute set at start, given as a ready value with a static key.
+    pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
+        self.new.attributes.push((Key::Borrowed(key), value));
+        self
+    }
+    /// Attaches under `parent` instead of the current task.
+    pub fn parent(mut self, parent: &TaskSpan) -> Self {
+        self.new.parent = Parent::Task(parent.clone());
+        self
+    }
+    /// Attaches under a span of another process, in run `run_id` of
+    /// `project` (used to continue a task).
+    pub fn remote_parent(mut self, link: SpanLink, run_id: &str, project: &str) -> Result<Self, Error> {
+        validate_component("run id", run_id)?;
+        validate_component("project", project)?;
+        self.new.parent = Parent::Remote { link, run_id: run_id.to_string().into(), project: project.into() };
+        Ok(self)
+    }
+    /// Starts the span without making it current.
+    pub fn start(self) -> TaskSpan {
+        TaskSpan::create(&self.tracer, self.new)
+    }
+    span_forms!();
+}
+
+/// Params and inputs given to a builder, logged when the span starts.
+#[derive(Default)]
+struct Initial {
+    params: Vec<(String, String)>,
+    inputs: Vec<(String, SerializedValue)>,
+}
+
+impl Initial {
+    fn param<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        self.params.push((name, param_json(value)));
+    }
+    fn input<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        self.inputs.push((name, serialize(value)));
+    }
+    fn apply(self, task: &TaskSpan) -> Result<(), Error> {
+        task.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            let keys: Vec<String> = self.params.iter().map(|(k, _)| k.clone()).collect();
+            for (k, v) in self.params {
+                data.params.insert(k, v);
+            }
+            st.mark().dirty_params.extend(keys);
+        })?;
+        for (k, o) in self.inputs {
+            task.log_object_ref(Side::Input, &k, o, &RefOptions::default())?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a run: `tracer.run("name")`. Starting validates the project.
+#[must_use = "a builder does nothing until started"]
+pub struct RunBuilder {
+    tracer: Tracer,
+    name: Option<SharedStr>,
+    project: Option<String>,
+    tags: Vec<String>,
+    attributes: Vec<(Key, AttrValue)>,
+    initial: Initial,
+}
+
+impl RunBuilder {
+    pub(crate) fn new(tracer: Tracer, name: Option<SharedStr>) -> Self {
+        RunBuilder { tracer, name, project: None, tags: vec![], attributes: vec![], initial: Initial::default() }
+    }
+    /// The project key (default: the configured project).
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+    /// Tags (cleaned, de-duplicated).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+    /// A param logged at start.
+    pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+        self.initial.param(name.into(), value);
+        self
+    }
+    /// An input logged at start.
+    pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+        self.initial.input(name.into(), value);
+        self
+    }
+    /// An attribute set at start.
+    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+        self
+    }
+    /// Starts the run without making it current.
+    pub fn start(self) -> Result<TaskSpan, Error> {
+        let project: Option<Arc<str>> = match &self.project {
+            Some(p) => {
+                validate_component("project", p)?;
+                Some(p.as_str().into())
+            }
+            None => None,
+        };
+        let run = TaskSpan::create(
+            &self.tracer,
+            NewTask {
+                name: self.name.unwrap_or_else(|| generated_run_name().into()),
+                label: None,
+                span_type: SpanType::Task,
+                tags: self.tags,
+                attributes: self.attributes,
+                is_run: true,
+                project,
+                parent: Parent::Current,
+                session: None,
+            },
+        );
+        self.initial.apply(&run)?;
+        Ok(run)
+    }
+    /// Starts the run and makes it current until the guard drops.
+    pub fn enter(self) -> Result<TaskGuard, Error> {
+        Ok(TaskGuard::new(self.start()?, None))
+    }
+    /// Runs `f` inside the run; a panic marks it failed and continues.
+    pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
+        let task = self.start()?;
+        let _ctx = task.context().enter();
+        let t2 = task.clone();
+        Ok(run_in_scope(TaskScope::new(task, None), None, move || f(&t2)))
+    }
+    /// Like `run` for a body returning `Result`: `Err` fails the run.
+    pub fn try_run<T, E: std::fmt::Display>(
+        self,
+        f: impl FnOnce(&TaskSpan) -> Result<T, E>,
+    ) -> Result<Result<T, E>, Error> {
+        let task = self.start()?;
+        let _ctx = task.context().enter();
+        let t2 = task.clone();
+        let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
+        Ok(run_in_scope(TaskScope::new(task, None), Some(check), move || f(&t2)))
+    }
+    /// Runs a future inside the run.
+    pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
+        let task = self.start()?;
+        Ok(Instrumented::new(fut, task.context(), TaskScope::new(task, None), None))
+    }
+}
+
+/// Builds `task_and_run`: a run named `name` when none is current, with a
+/// task span inside it (or just the task span inside the current run).
+#[must_use = "a builder does nothing until started"]
+pub struct TaskAndRunBuilder {
+    run: RunBuilder,
+    task_name: Option<SharedStr>,
+    task_type: SpanType,
+    task_tags: Vec<String>,
+    initial: Initial,
+}
+
+impl TaskAndRunBuilder {
+    pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
+        TaskAndRunBuilder {
+            run: RunBuilder::new(tracer, Some(name)),
+            task_name: None,
+            task_type: SpanType::Task,
+            task_tags: vec![],
+            initial: Initial::default(),
+        }
+    }
+    /// The task's name (default: the run name).
+    pub fn task_name(mut self, name: impl Into<SharedStr>) -> Self {
+        self.task_name = Some(name.into());
+        self
+    }
+    /// The task's type.
+    pub fn task_type(mut self, t: SpanType) -> Self {
+        self.task_type = t;
+        self
+    }
+    /// The run's project.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.run = self.run.project(project);
+        self
+    }
+    /// Tags of the task.
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.task_tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+    /// A param logged on the task.
+    pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+        self.initial.param(name.into(), value);
+        self
+    }
+    /// An input logged on the task.
+    pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+        self.initial.input(name.into(), value);
+        self
+    }
+    /// Starts both (or only the task) without making them current.
+    /// Returns `(task, run opened here)`.
+    pub fn start(self) -> Result<(TaskSpan, Option<TaskSpan>), Error> {
+        let tracer = self.run.tracer.clone();
+        let name = self.task_name.unwrap_or_else(|| self.run.name.clone().unwrap_or_default());
+        let run = if crate::context::current_run().is_some() { None } else { Some(self.run.start()?) };
+        let mut b = TaskSpanBuilder::new(tracer, name).span_type(self.task_type).tags(self.task_tags);
+        if let Some(r) = &run {
+            b = b.parent(r);
+        }
+        let task = b.start();
+        self.initial.apply(&task)?;
+        Ok((task, run))
+    }
+    /// Starts and makes the task current until the guard drops.
+    pub fn enter(self) -> Result<TaskGuard, Error> {
+        let (task, run) = self.start()?;
+        Ok(TaskGuard::new(task, run))
+    }
+    /// Runs `f` inside the task.
+    pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
+        let (task, run) = self.start()?;
+        let _ctx = task.context().enter();
+        let t2 = task.clone();
+        Ok(run_in_scope(TaskScope::new(task, run), None, move || f(&t2)))
+    }
+    /// Runs a future inside the task.
+    pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
+        let (task, run) = self.start()?;
+        Ok(Instrumented::new(fut, task.context(), TaskScope::new(task, run), None))
+    }
+}

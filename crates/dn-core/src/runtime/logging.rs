@@ -1,0 +1,318 @@
+//! Logging on a task span: params, inputs and outputs, metrics, samples,
+//! links, tags, attributes, events, artifacts and errors.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::Error;
+use crate::attrs::{AttrValue, SpanType, keys};
+use crate::clean::{clean_str, clean_tags};
+use crate::metric::{Aggregation, Metric, MetricSeries};
+use crate::object::{Hash16, SerializedValue, map_entries, param_json, serialize};
+use crate::record::{Event, Key, Status};
+use crate::record::{fail_state, set_attr};
+use crate::task::{NewTask, Parent, TaskSpan, TaskState};
+use crate::task_data::{ObjectRef, RefOptions, Side};
+use crate::text::SharedStr;
+use crate::time::Timestamp;
+
+impl TaskSpan {
+    pub(crate) fn with_open<R>(&self, f: impl FnOnce(&mut TaskState) -> R) -> Result<R, Error> {
+        let mut st = self.0.state.lock();
+        if st.end.is_some() {
+            return Err(Error::SpanEnded(self.0.name.to_string()));
+        }
+        Ok(f(&mut st))
+    }
+
+    /// Logs a param (a JSON-serializable value); a later value under the same
+    /// name replaces it and keeps its position.
+    pub fn log_param<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
+        let json = param_json(value);
+        self.with_open(|st| {
+            Arc::make_mut(&mut st.data).params.insert(name.to_string(), json);
+            st.mark().dirty_params.push(name.to_string());
+        })
+    }
+
+    /// Logs every entry of a value that serializes to a map (a struct,
+    /// `HashMap`, `serde_json::json!({...})`, ...) as a param.
+    pub fn log_params<T: Serialize + ?Sized>(&self, params: &T) -> Result<(), Error> {
+        let entries = map_entries(params, "log_params")?;
+        self.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            let mut keys = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                data.params.insert(k.clone(), v.to_json());
+                keys.push(k);
+            }
+            st.mark().dirty_params.extend(keys);
+        })
+    }
+
+    /// Logs an input; returns its object hash.
+    pub fn log_input<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Input, name, serialize(value), &RefOptions::default())
+    }
+    /// Logs an input with a label and attributes.
+    pub fn log_input_with<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+        meta: RefOptions,
+    ) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Input, name, serialize(value), &meta)
+    }
+    /// Logs an output; returns its object hash.
+    pub fn log_output<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Output, name, serialize(value), &RefOptions::default())
+    }
+    /// Logs an output with a label and attributes.
+    pub fn log_output_with<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+        meta: RefOptions,
+    ) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Output, name, serialize(value), &meta)
+    }
+    /// Logs an input that `#[dn::task]` captured (attributes `{"auto":true}`).
+    pub fn log_auto_input<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Input, name, serialize(value), &RefOptions::new().attribute("auto", &true))
+    }
+    /// Logs an output that `#[dn::task]` captured (attributes `{"auto":true}`).
+    pub fn log_auto_output<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Output, name, serialize(value), &RefOptions::new().attribute("auto", &true))
+    }
+    /// Logs an already-serialized value captured by `#[dn::task]`
+    /// (attributes `{"auto":true}`).
+    pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {
+        self.log_object_ref(side, name, obj, &RefOptions::new().attribute("auto", &true))
+    }
+
+    /// Logs a metric whose origin object is already serialized.
+    pub fn log_metric_with_origin(
+        &self,
+        name: &str,
+        metric: impl Into<Metric>,
+        origin: SerializedValue,
+    ) -> Result<f64, Error> {
+        self.log_metric(name, Metric { origin: Some(origin), ..metric.into() })
+    }
+
+    /// Adds an event with the given attributes.
+    pub fn add_event(&self, name: &str, attributes: Vec<(Key, AttrValue)>) -> Result<(), Error> {
+        let ev = Event { name: Key::from(name.to_string()), timestamp: Timestamp::now(), attributes };
+        self.with_open(|st| st.extras().events.push(ev))
+    }
+
+    /// Logs every entry of a map-like value as an input, in order.
+    pub fn log_inputs<T: Serialize + ?Sized>(&self, inputs: &T) -> Result<Vec<Hash16>, Error> {
+        map_entries(inputs, "log_inputs")?
+            .into_iter()
+            .map(|(k, v)| self.log_object_ref(Side::Input, &k, v.serialize_object(), &RefOptions::default()))
+            .collect()
+    }
+    /// Logs every entry of a map-like value as an output, in order.
+    pub fn log_outputs<T: Serialize + ?Sized>(&self, outputs: &T) -> Result<Vec<Hash16>, Error> {
+        map_entries(outputs, "log_outputs")?
+            .into_iter()
+            .map(|(k, v)| self.log_object_ref(Side::Output, &k, v.serialize_object(), &RefOptions::default()))
+            .collect()
+    }
+
+    pub(crate) fn log_object_ref(
+        &self,
+        side: Side,
+        name: &str,
+        obj: SerializedValue,
+        meta: &RefOptions,
+    ) -> Result<Hash16, Error> {
+        let hash = obj.hash;
+        let label = crate::clean::clean_cow(meta.label.as_deref().unwrap_or(name));
+        let r = ObjectRef {
+            label: (label != name).then(|| label.into_owned()),
+            name: name.to_string(),
+            hash,
+            attributes: meta.attributes_json(),
+        };
+        let obj = self.0.tracer.stored_value(obj);
+        self.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            data.add_object(obj);
+            match side {
+                Side::Input => data.inputs.push(r),
+                Side::Output => data.outputs.push(r),
+            }
+        })?;
+        Ok(hash)
+    }
+
+    /// Logs a metric point; returns the stored (aggregated) value. The name
+    /// is cleaned with `clean_str`; non-finite values are kept (written as
+    /// `null`).
+    pub fn log_metric(&self, name: &str, metric: impl Into<Metric>) -> Result<f64, Error> {
+        let m: Metric = metric.into();
+        let key: std::borrow::Cow<'_, str> = match &m.prefix {
+            Some(p) => clean_str(&format!("{p}.{name}")).into(),
+            None => crate::clean::clean_cow(name),
+        };
+        if key.is_empty() {
+            return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
+        }
+        let ts = m.timestamp.unwrap_or_else(Timestamp::now);
+        let origin = m.origin.map(|o| self.0.tracer.stored_value(o));
+        self.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            if let Some(o) = origin {
+                data.add_object(o);
+            }
+            data.metrics.get_or_insert_by(&*key, || key.to_string(), MetricSeries::default).push(
+                m.value,
+                m.step,
+                ts,
+                m.aggregation,
+            )
+        })
+    }
+
+    /// Logs several metrics with the same step and aggregation.
+    pub fn log_metrics<I, K, V>(&self, metrics: I, step: i64, aggregation: Aggregation) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<Metric>,
+    {
+        for (k, v) in metrics {
+            self.log_metric(k.as_ref(), v.into().step(step).aggregation(aggregation))?;
+        }
+        Ok(())
+    }
+
+    /// Logs a sample: a child task span named `label` with input `input`,
+    /// output `output`, a link output → input, and `metrics` logged with the
+    /// output as origin (SPEC §8).
+    pub fn log_sample<I, O, M, K>(&self, label: &str, input: &I, output: &O, metrics: M, step: i64) -> Result<(), Error>
+    where
+        I: Serialize + ?Sized,
+        O: Serialize + ?Sized,
+        M: IntoIterator<Item = (K, f64)>,
+        K: AsRef<str>,
+    {
+        if !self.active() {
+            return Err(Error::SpanEnded(self.0.name.to_string()));
+        }
+        let sample = TaskSpan::create(
+            &self.0.tracer,
+            NewTask {
+                name: SharedStr::from(label.to_string()),
+                label: None,
+                span_type: SpanType::Task,
+                tags: vec![],
+                attributes: vec![],
+                is_run: false,
+                project: None,
+                parent: Parent::Task(self.clone()),
+                session: None,
+            },
+        );
+        let i = sample.log_input("input", input)?;
+        let out = serialize(output);
+        let o = sample.log_object_ref(Side::Output, "output", out.clone(), &RefOptions::default())?;
+        sample.add_link_event(o, i, vec![])?;
+        for (k, v) in metrics {
+            sample.log_metric(k.as_ref(), Metric { origin: Some(out.clone()), ..Metric::new(v).step(step) })?;
+        }
+        sample.end()
+    }
+
+    /// Logs several samples under one name: `(input, output, metrics)` each.
+    pub fn log_samples<I, O, M>(&self, name: &str, samples: impl IntoIterator<Item = (I, O, M)>) -> Result<(), Error>
+    where
+        I: Serialize,
+        O: Serialize,
+        M: IntoIterator<Item = (String, f64)>,
+    {
+        for (i, o, m) in samples {
+            self.log_sample(name, &i, &o, m, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Links two values: both are stored as objects on this task and a
+    /// `dreadnode.object.link` event records `a → b` with `attributes`.
+    pub fn link_objects<A, B>(&self, a: &A, b: &B, attributes: &[(&str, AttrValue)]) -> Result<(), Error>
+    where
+        A: Serialize + ?Sized,
+        B: Serialize + ?Sized,
+    {
+        let (oa, ob) = (serialize(a), serialize(b));
+        let (ha, hb) = (oa.hash, ob.hash);
+        let (oa, ob) = (self.0.tracer.stored_value(oa), self.0.tracer.stored_value(ob));
+        self.with_open(|st| {
+            let data = Arc::make_mut(&mut st.data);
+            data.add_object(oa);
+            data.add_object(ob);
+        })?;
+        self.add_link_event(ha, hb, attributes.iter().map(|(k, v)| (Key::from(k.to_string()), v.clone())).collect())
+    }
+
+    fn add_link_event(&self, a: Hash16, b: Hash16, mut attributes: Vec<(Key, AttrValue)>) -> Result<(), Error> {
+        attributes.push((keys::OBJECT_HASH.into(), AttrValue::Str(a.to_string())));
+        attributes.push((keys::LINK_HASH.into(), AttrValue::Str(b.to_string())));
+        attributes.push((keys::ORIGIN_SPAN_ID.into(), AttrValue::Str(self.0.span_id.to_string())));
+        let ev = Event { name: keys::EVENT_OBJECT_LINK.into(), timestamp: Timestamp::now(), attributes };
+        self.with_open(|st| st.extras().events.push(ev))
+    }
+
+    /// Adds tags (cleaned, de-duplicated).
+    pub fn tag<I, S>(&self, tags: I) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let tags: Vec<S> = tags.into_iter().collect();
+        self.with_open(|st| clean_tags(&mut st.tags, tags))
+    }
+
+    /// Sets a user attribute; primitives stay primitive, anything else is
+    /// stored as compact JSON.
+    pub fn set_attribute<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let v = AttrValue::from_serialize(value);
+        self.with_open(|st| {
+            let x = st.extras();
+            set_attr(&mut x.attributes, &mut x.late_keys, key, v)
+        })
+    }
+
+    /// Adds an artifact record (a compact JSON object) to this task.
+    pub fn add_artifact_record(&self, record_json: String) -> Result<(), Error> {
+        self.with_open(|st| Arc::make_mut(&mut st.data).artifacts.push(record_json))
+    }
+
+    /// Marks the task failed with `error` (status ERROR, an `exception`
+    /// event, `failed() == true`) without ending it.
+    pub fn record_error<E: std::fmt::Display + ?Sized>(&self, error: &E) -> Result<(), Error> {
+        let name = std::any::type_name::<E>();
+        self.record_exception(name, &error.to_string(), false)
+    }
+
+    /// Records an exception event and sets the ERROR status.
+    pub fn record_exception(&self, type_name: &str, message: &str, escaped: bool) -> Result<(), Error> {
+        self.with_open(|st| {
+            let mut status = std::mem::take(&mut st.status);
+            fail_state(&mut status, &mut st.extras().events, type_name, message, escaped);
+            st.status = status;
+        })
+    }
+
+    /// Sets the status to OK (unless it already failed).
+    pub fn set_ok(&self) -> Result<(), Error> {
+        self.with_open(|st| {
+            if st.status == Status::Unset {
+                st.status = Status::Ok;
+            }
+        })
+    }
+}

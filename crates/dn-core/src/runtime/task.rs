@@ -1,0 +1,527 @@
+//! The task span handle: its identity, its state while open, what can be
+//! read back from it, and how it ends. Logging lives in `logging.rs`, the
+//! builders and guards in `builders.rs`.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use parking_lot::Mutex;
+
+use crate::Error;
+use crate::attrs::{AttrValue, SpanType};
+use crate::builders::TaskScope;
+use crate::clean::{clean_shared, clean_tags, normalize_name};
+use crate::context::{Context, ContextGuard, SpanLink};
+use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, new_task_id_bytes};
+use crate::metric::MetricSeries;
+use crate::readback::TaskView;
+use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
+use crate::scope::Instrumented;
+use crate::sink::ExportReport;
+use crate::task_data::{RenderedTask, TaskData};
+use crate::text::SharedStr;
+use crate::time::Timestamp;
+use crate::tracer::Tracer;
+use crate::update::UpdateMark;
+
+/// A task span (runs are task spans too). A cheap, clonable, `Send + Sync`
+/// handle: clones refer to the same span.
+///
+/// ```
+/// # use dn_core::{MemorySink, Tracer, Metric, Aggregation};
+/// # let tracer = Tracer::new(MemorySink::new(), "default").unwrap();
+/// let run = tracer.run("training").start().unwrap();
+/// run.log_param("lr", &0.001).unwrap();
+/// run.log_metric("loss", Metric::new(0.5).step(1).aggregation(Aggregation::Min)).unwrap();
+/// assert!(run.active());
+/// run.end().unwrap();
+/// assert!(!run.active());
+/// ```
+#[derive(Clone)]
+pub struct TaskSpan(pub(crate) Arc<TaskInner>);
+
+pub(crate) struct TaskInner {
+    pub(crate) tracer: Tracer,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span: Option<SpanId>,
+    pub(crate) parent_remote: bool,
+    pub(crate) task_id: TaskId,
+    pub(crate) name: SharedStr,
+    pub(crate) label: SharedStr,
+    pub(crate) span_type: SpanType,
+    /// Project, run id and session: shared with every child in the same
+    /// session and with every record, by one reference count.
+    pub(crate) route: Arc<Route>,
+    pub(crate) parent_task: Option<Weak<TaskInner>>,
+    pub(crate) parent_task_span: Option<SpanId>,
+    /// The run this task belongs to (None for roots, which are their own run).
+    pub(crate) run: Option<Weak<TaskInner>>,
+    pub(crate) is_root: bool,
+    pub(crate) is_run: bool,
+    pub(crate) start: Timestamp,
+    pub(crate) state: Mutex<TaskState>,
+}
+
+#[derive(Default)]
+pub(crate) struct TaskState {
+    pub(crate) end: Option<Timestamp>,
+    pub(crate) status: Status,
+    pub(crate) data: Arc<TaskData>,
+    /// Set at end: the rendered data (the structured data is dropped).
+    pub(crate) finished: Option<Arc<RenderedTask>>,
+    pub(crate) tags: Vec<String>,
+    /// User attributes, late keys and events: rare, so boxed.
+    pub(crate) extras: Option<Box<Extras>>,
+    pub(crate) children: Vec<TaskSpan>,
+    pub(crate) mark: Option<Box<UpdateMark>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) attributes: Vec<(Key, AttrValue)>,
+    pub(crate) late_keys: Vec<String>,
+    pub(crate) events: Vec<Event>,
+}
+
+impl TaskState {
+    pub(crate) fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+    pub(crate) fn mark(&mut self) -> &mut UpdateMark {
+        self.mark.get_or_insert_with(Default::default)
+    }
+}
+
+/// Where a new task span attaches.
+#[derive(Clone)]
+pub(crate) enum Parent {
+    /// Under whatever is current.
+    Current,
+    /// Under a given task.
+    Task(TaskSpan),
+    /// Under a span in another process (continued task).
+    Remote { link: SpanLink, run_id: SharedStr, project: Arc<str> },
+}
+
+pub(crate) struct NewTask {
+    pub name: SharedStr,
+    pub label: Option<SharedStr>,
+    pub span_type: SpanType,
+    pub tags: Vec<String>,
+    pub attributes: Vec<(Key, AttrValue)>,
+    pub is_run: bool,
+    pub project: Option<Arc<str>>,
+    pub parent: Parent,
+    pub session: Option<Option<Arc<str>>>,
+}
+
+impl TaskSpan {
+    /// The task's route, or a copy of it with another session.
+    pub(crate) fn route_with_session(&self, session: Option<Arc<str>>) -> Arc<Route> {
+        if self.0.route.session_id == session {
+            self.0.route.clone()
+        } else {
+            Arc::new(Route { session_id: session, ..Route::clone(&self.0.route) })
+        }
+    }
+
+    pub(crate) fn from_inner(inner: Arc<TaskInner>) -> Self {
+        TaskSpan(inner)
+    }
+
+    pub(crate) fn create(tracer: &Tracer, mut n: NewTask) -> TaskSpan {
+        if normalize_name(&mut n.name) {
+            tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
+        }
+        // Only what a new task needs from the current context (not the run).
+        let (cur_task, cur_span, cur_session) =
+            crate::context::pick_current(|c| Some((c.task.clone(), c.span, c.session.clone()))).unwrap_or_default();
+        let session = n.session.take().unwrap_or(cur_session);
+        let (parent_task, link): (Option<TaskSpan>, Option<SpanLink>) = match (&n.parent, n.is_run) {
+            (_, true) => (None, None),
+            (Parent::Current, false) => (cur_task, cur_span),
+            (Parent::Task(t), false) => (Some(t.clone()), Some(t.link())),
+            (Parent::Remote { link, .. }, false) => (None, Some(*link)),
+        };
+        let span_id = SpanId::random();
+        let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
+        let new_route =
+            |project: Arc<str>, run_id: SharedStr| Arc::new(Route { project, run_id, session_id: session.clone() });
+        let (task_id, route, run, is_root): (TaskId, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run {
+            let id = new_run_id();
+            let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
+            (TaskId::new(&id), new_route(project, id.into()), None, true)
+        } else if let Some(p) = &parent_task {
+            let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
+            let route = if p.0.route.session_id == session {
+                p.0.route.clone()
+            } else {
+                new_route(p.0.route.project.clone(), p.0.route.run_id.clone())
+            };
+            (TaskId::from_bytes(new_task_id_bytes()), route, run, false)
+        } else if let Parent::Remote { run_id, project, .. } = &n.parent {
+            (TaskId::from_bytes(new_task_id_bytes()), new_route(project.clone(), run_id.clone()), None, true)
+        } else {
+            let id = new_task_id();
+            let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
+            (TaskId::new(&id), new_route(project, id.into()), None, true)
+        };
+        let label = if n.is_run { SharedStr::default() } else { clean_shared(n.label.as_ref().unwrap_or(&n.name)) };
+        let mut tags = Vec::new();
+        clean_tags(&mut tags, &n.tags);
+        let inner = Arc::new(TaskInner {
+            tracer: tracer.clone(),
+            trace_id,
+            span_id,
+            parent_span: link.map(|l| l.span_id),
+            parent_remote: link.is_some_and(|l| l.remote),
+            task_id,
+            name: n.name,
+            label,
+            span_type: n.span_type,
+            route,
+            parent_task: parent_task.as_ref().map(|p| Arc::downgrade(&p.0)),
+            parent_task_span: parent_task.as_ref().map(|p| p.0.span_id),
+            run,
+            is_root,
+            is_run: n.is_run,
+            start: Timestamp::now(),
+            state: Mutex::new(TaskState {
+                tags,
+                extras: (!n.attributes.is_empty())
+                    .then(|| Box::new(Extras { attributes: n.attributes, ..Default::default() })),
+                ..Default::default()
+            }),
+        });
+        let task = TaskSpan(inner);
+        if let Some(p) = &parent_task {
+            p.0.state.lock().children.push(task.clone());
+        }
+        if is_root {
+            tracer.register_root(&task.0);
+        }
+        task
+    }
+
+    fn link(&self) -> SpanLink {
+        SpanLink { trace_id: self.0.trace_id, span_id: self.0.span_id, remote: false }
+    }
+
+    /// A context in which this task is the current task (and its run the
+    /// current run). Enter it on another thread to log there.
+    pub fn context(&self) -> Context {
+        let run = match self.0.run.as_ref().and_then(Weak::upgrade) {
+            Some(r) => Some(TaskSpan(r)),
+            None => Some(self.clone()),
+        };
+        Context { span: Some(self.link()), task: Some(self.clone()), run, session: self.0.route.session_id.clone() }
+    }
+
+    /// Makes this task current until the guard drops; the guard does not end
+    /// the task (use [`TaskSpanBuilder::enter`] for that).
+    pub fn enter_context(&self) -> ContextGuard {
+        self.context().enter()
+    }
+
+    /// Runs this already-started task's body as a future: current on every
+    /// poll, ended when the future completes or is dropped.
+    pub fn instrument<F: Future>(self, fut: F) -> Instrumented<F, TaskScope> {
+        let ctx = self.context();
+        Instrumented::new(fut, ctx, TaskScope::new(self, None), None)
+    }
+
+    // ----- identity -------------------------------------------------------
+
+    /// Task id (the run id for runs; a dashed uuid for other tasks).
+    pub fn task_id(&self) -> &str {
+        self.0.task_id.as_str()
+    }
+    /// The run id (`root_id` in the Python SDK).
+    pub fn run_id(&self) -> &str {
+        &self.0.route.run_id
+    }
+    /// Same as [`TaskSpan::run_id`].
+    pub fn root_id(&self) -> &str {
+        &self.0.route.run_id
+    }
+    /// Span id.
+    pub fn span_id(&self) -> SpanId {
+        self.0.span_id
+    }
+    /// Trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.0.trace_id
+    }
+    /// Parent span id (OTel parent), if any.
+    pub fn parent_span_id(&self) -> Option<SpanId> {
+        self.0.parent_span
+    }
+    /// Span name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Cleaned label (`""` for runs).
+    pub fn label(&self) -> &str {
+        &self.0.label
+    }
+    /// Span type.
+    pub fn span_type(&self) -> SpanType {
+        self.0.span_type
+    }
+    /// Project key.
+    pub fn project(&self) -> &str {
+        &self.0.route.project
+    }
+    /// Session id the task was created under.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.route.session_id.as_deref()
+    }
+    /// Where this task's records are written (project, run id, session).
+    pub fn route(&self) -> Arc<Route> {
+        self.0.route.clone()
+    }
+    /// Whether this is a run (made by `run()`).
+    pub fn is_run(&self) -> bool {
+        self.0.is_run
+    }
+    /// Span id of the parent task, if any.
+    pub fn parent_task_id(&self) -> Option<SpanId> {
+        self.0.parent_task_span
+    }
+    /// The parent task, while it is alive.
+    pub fn parent_task(&self) -> Option<TaskSpan> {
+        self.0.parent_task.as_ref().and_then(Weak::upgrade).map(TaskSpan)
+    }
+    /// Start time.
+    pub fn start_time(&self) -> std::time::SystemTime {
+        self.0.start.to_system_time()
+    }
+
+    // ----- live properties ------------------------------------------------
+
+    /// Whether the task has not ended yet.
+    pub fn active(&self) -> bool {
+        self.0.state.lock().end.is_none()
+    }
+    /// Whether the task failed (error or panic).
+    pub fn failed(&self) -> bool {
+        matches!(self.0.state.lock().status, Status::Error(_))
+    }
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.0.state.lock().status.clone()
+    }
+    /// Time since start while open; fixed once ended.
+    pub fn duration(&self) -> Duration {
+        let end = self.0.state.lock().end.unwrap_or_else(Timestamp::now);
+        end.since(self.0.start)
+    }
+    /// End time, once ended.
+    pub fn end_time(&self) -> Option<std::time::SystemTime> {
+        self.0.state.lock().end.map(Timestamp::to_system_time)
+    }
+    /// Tags.
+    pub fn tags(&self) -> Vec<String> {
+        self.0.state.lock().tags.clone()
+    }
+    /// What the task logged, as it stands (see [`TaskView`]).
+    pub fn view(&self) -> TaskView {
+        let st = self.0.state.lock();
+        match &st.finished {
+            Some(r) => TaskView::Rendered(r.clone()),
+            None => TaskView::Data(st.data.clone()),
+        }
+    }
+    /// Params as JSON values.
+    pub fn params(&self) -> IndexMap<String, serde_json::Value> {
+        self.view().params()
+    }
+    /// Inputs by name (the last value logged under each name).
+    pub fn inputs(&self) -> IndexMap<String, serde_json::Value> {
+        self.view().inputs()
+    }
+    /// Outputs by name.
+    pub fn outputs(&self) -> IndexMap<String, serde_json::Value> {
+        self.view().outputs()
+    }
+    /// Metric series by name.
+    pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
+        self.view().metrics()
+    }
+    /// Direct child tasks, in creation order.
+    pub fn tasks(&self) -> Vec<TaskSpan> {
+        self.0.state.lock().children.clone()
+    }
+    /// All descendant tasks, depth-first pre-order.
+    pub fn all_tasks(&self) -> Vec<TaskSpan> {
+        let mut out = Vec::new();
+        for c in self.tasks() {
+            out.push(c.clone());
+            out.extend(c.all_tasks());
+        }
+        out
+    }
+
+    // ----- ending -----------------------------------------------------------
+
+    /// Ends the task and hands its record to the sink. Ending twice is an
+    /// error and writes nothing more.
+    pub fn end(&self) -> Result<(), Error> {
+        let rec = {
+            let mut st = self.0.state.lock();
+            if st.end.is_some() {
+                return Err(Error::SpanEnded(self.0.name.to_string()));
+            }
+            let now = Timestamp::now();
+            st.end = Some(now);
+            self.0.build_record(&mut st, now)
+        };
+        if self.0.is_root {
+            self.0.tracer.unregister_root(self.0.span_id.to_u64());
+        }
+        self.0.tracer.export(rec);
+        Ok(())
+    }
+
+    /// Ends this task and every open descendant (children first). Returns how
+    /// many spans it ended.
+    pub fn end_tree(&self) -> usize {
+        let mut n = 0;
+        for c in self.tasks() {
+            n += c.end_tree();
+        }
+        n + usize::from(self.end().is_ok())
+    }
+
+    /// `push_update` for a run: writes an update span with what was logged
+    /// since the last update (if anything) and flushes the sink.
+    pub fn push_update(&self, timeout: Duration) -> Result<ExportReport, Error> {
+        if let Some(rec) = self.take_update()? {
+            self.0.tracer.export(rec);
+        }
+        Ok(self.0.tracer.flush(timeout))
+    }
+
+    /// The run-update record of SPEC §14, or `None` when nothing is pending.
+    pub fn take_update(&self) -> Result<Option<SpanRecord>, Error> {
+        self.with_open(|st| {
+            let data = st.data.clone();
+            let delta = st.mark().take_delta(&data);
+            if delta.is_empty() {
+                return None;
+            }
+            let now = Timestamp::now();
+            Some(SpanRecord {
+                trace_id: self.0.trace_id,
+                span_id: SpanId::random(),
+                parent_id: Some(self.0.span_id),
+                parent_is_remote: false,
+                name: format!("run.{}.update", self.0.route.run_id).into(),
+                span_type: SpanType::RunUpdate,
+                label: "".into(),
+                status: Status::Unset,
+                start: now,
+                end: now,
+                route: self.0.route.clone(),
+                tags: vec![],
+                attributes: vec![],
+                late_attribute_keys: vec![],
+                events: vec![],
+                kind: RecordKind::RunUpdate { data: Box::new(delta) },
+            })
+        })
+    }
+}
+
+impl TaskInner {
+    fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
+        // Rendered here, on the caller (see `RenderedTask`); the structured
+        // data is dropped right after, on this thread.
+        let data = std::mem::replace(&mut st.data, empty_data());
+        let rendered = Arc::new(RenderedTask::render(&data));
+        drop(data);
+        st.finished = Some(rendered.clone());
+        st.mark = None;
+        let extras = st.extras.take().map(|b| *b).unwrap_or_default();
+        SpanRecord {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_span,
+            parent_is_remote: self.parent_remote,
+            name: self.name.clone(),
+            span_type: self.span_type,
+            label: self.label.clone(),
+            status: st.status.clone(),
+            start: self.start,
+            end,
+            route: self.route.clone(),
+            tags: st.tags.clone(),
+            attributes: extras.attributes,
+            late_attribute_keys: extras.late_keys,
+            events: extras.events,
+            kind: RecordKind::Task { parent_task: self.parent_task_span, rendered },
+        }
+    }
+}
+
+impl Drop for TaskInner {
+    /// A task whose every handle is gone without `end()` is still written.
+    fn drop(&mut self) {
+        let mut st = std::mem::take(self.state.get_mut());
+        if st.end.is_none() {
+            let rec = self.build_record(&mut st, Timestamp::now());
+            if self.is_root {
+                self.tracer.unregister_root(self.span_id.to_u64());
+            }
+            self.tracer.export(rec);
+        }
+    }
+}
+
+impl std::fmt::Debug for TaskSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSpan")
+            .field("name", &self.0.name)
+            .field("task_id", &self.0.task_id.as_str())
+            .field("run_id", &self.0.route.run_id)
+            .field("span_id", &self.0.span_id)
+            .field("active", &self.active())
+            .finish()
+    }
+}
+
+impl PartialEq for TaskSpan {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for TaskSpan {}
+
+/// A task or run id kept inline (a dashed uuid is 36 ASCII bytes).
+#[derive(Clone, Copy)]
+pub(crate) struct TaskId {
+    len: u8,
+    buf: [u8; 36],
+}
+
+impl TaskId {
+    fn new(id: &str) -> TaskId {
+        let mut buf = [0u8; 36];
+        let n = id.len().min(36);
+        buf[..n].copy_from_slice(&id.as_bytes()[..n]);
+        TaskId { len: n as u8, buf }
+    }
+    fn from_bytes(buf: [u8; 36]) -> TaskId {
+        TaskId { len: 36, buf }
+    }
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+fn empty_data() -> Arc<TaskData> {
+    static EMPTY: std::sync::OnceLock<Arc<TaskData>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::new(TaskData::default())).clone()
+}
