@@ -5,4 +5,3 @@ pub mod ci;
 pub mod examples;
 pub mod layout;
 pub mod release;
-pub mod storage;

@@ -128,19 +128,6 @@ pub struct Stored {
     pub copied: bool,
 }
 
-/// Where an artifact's bytes live, relative to the local directory and to
-/// the bucket prefix alike: `artifacts/sha256/<h[0:2]>/<h[2:4]>/<h>`.
-pub fn artifact_rel_path(sha256: &str) -> String {
-    let (a, b) = (sha256.get(..2).unwrap_or(""), sha256.get(2..4).unwrap_or(""));
-    format!("artifacts/sha256/{a}/{b}/{sha256}")
-}
-
-/// Where an offloaded value's data bytes live, relative to the local
-/// directory and to the bucket prefix alike: `cas/objects/<data_hash>`.
-pub fn value_rel_path(data_hash: dn_core::Hash16) -> String {
-    format!("cas/objects/{data_hash}")
-}
-
 /// The local content-addressed store under `<local_dir>/artifacts`.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -179,7 +166,7 @@ impl LocalStore {
 
     /// Where the bytes of `sha256` live.
     pub fn object_path(&self, sha256: &str) -> PathBuf {
-        self.local_dir.join(artifact_rel_path(sha256))
+        self.local_dir.join(dn_core::layout::artifact_object(sha256))
     }
 
     /// Hashes `path` and copies it into the store unless an object with its

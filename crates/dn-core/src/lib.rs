@@ -30,7 +30,7 @@ pub mod runtime;
 use model::{attrs, clean, ids, metric, object, readback, record, smallmap, task_data, text, time, update};
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 
-pub use model::json;
+pub use model::{json, layout};
 
 pub use error::Error;
 pub use model::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};

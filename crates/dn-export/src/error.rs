@@ -17,6 +17,10 @@ pub enum Error {
     /// The writer thread could not be started.
     #[error("could not start the export thread: {0}")]
     ThreadSpawn(std::io::Error),
+    /// The platform's API refused or could not resolve the scope (the
+    /// message names what and where, never a secret).
+    #[error("{0}")]
+    Platform(String),
     /// A value is not valid for the exporter.
     #[error(transparent)]
     Core(#[from] dn_core::Error),

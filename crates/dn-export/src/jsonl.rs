@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_json_float, write_str};
-use dn_core::{AttrRef, DestinationReport, Route, SpanRecord, validate_component};
+use dn_core::{AttrRef, DestinationReport, Route, SpanRecord};
 
 use crate::Exporter;
 use crate::resource::Resource;
@@ -56,33 +56,15 @@ impl JsonlExporter {
         self.files.len()
     }
 
-    /// The file a record is written to, relative to the root.
+    /// The file a record is written to, relative to the root (see
+    /// [`dn_core::layout`]).
     pub fn relative_path(record: &SpanRecord) -> Result<PathBuf, dn_core::Error> {
-        Self::path_for(&record.route, &record.run_id())
+        dn_core::layout::record_file(record)
     }
 
     /// The file records with `route` are written to, relative to the root.
     pub fn route_path(r: &Route) -> Result<PathBuf, dn_core::Error> {
-        Self::path_for(r, &r.run_id)
-    }
-
-    fn path_for(r: &Route, run_id: &str) -> Result<PathBuf, dn_core::Error> {
-        match r.session_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => {
-                validate_component("session id", s)?;
-                Ok(Path::new("sessions").join(s).join(format!("chat_{s}.jsonl")))
-            }
-            None => Ok(Self::run_dir(&r.project, run_id)?.join("spans.jsonl")),
-        }
-    }
-
-    /// A run's folder, relative to the root: `projects/<project>/<run_id>`
-    /// (its `spans.jsonl` and `artifacts.jsonl` live there). Both components
-    /// are validated so they cannot leave the local directory.
-    pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, dn_core::Error> {
-        validate_component("project", project)?;
-        validate_component("run id", run_id)?;
-        Ok(Path::new("projects").join(project).join(run_id))
+        dn_core::layout::spans_file(r, &r.run_id)
     }
 
     fn write_file(&mut self, rel: &Path, buf: &[u8]) -> std::io::Result<()> {

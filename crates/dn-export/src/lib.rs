@@ -7,16 +7,21 @@
 
 mod error;
 mod jsonl;
+#[cfg(feature = "otlp")]
 pub mod otel;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod pipeline;
+#[cfg(feature = "otlp")]
+pub mod platform;
 mod resource;
+mod updates;
 
 pub use error::Error;
 pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, write_line};
 pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH};
 pub use resource::{OTEL_SDK_VERSION, Resource};
+pub use updates::RunUpdater;
 
 use dn_core::{DestinationReport, SpanRecord};
 

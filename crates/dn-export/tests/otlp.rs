@@ -7,9 +7,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use dn_core::{MemorySink, SpanRecord, Tracer};
-use dn_export::otlp::loopback::{Answer, receiver};
 use dn_export::otlp::{OtlpConfig, OtlpExporter};
 use dn_export::{Exporter, Resource};
+use dn_testing::loopback::{Answer, receiver};
 
 /// `n` task-span records of one run.
 fn records(n: usize) -> Vec<SpanRecord> {

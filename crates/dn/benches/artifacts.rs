@@ -19,8 +19,7 @@ use std::sync::OnceLock;
 
 use divan::Bencher;
 
-#[path = "../tests/common/storage.rs"]
-mod storage;
+use dn_testing::storage;
 
 static DATA: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
 

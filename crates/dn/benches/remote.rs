@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use divan::Bencher;
 use dn::core::{MemorySink, SpanRecord, Tracer};
-use dn::export::otlp::loopback::receiver;
 use dn::export::otlp::{OtlpConfig, OtlpExporter};
 use dn::export::{ExportPipeline, Exporter, JsonlExporter, Resource};
+use dn_testing::loopback::receiver;
 
 fn main() {
     divan::main();

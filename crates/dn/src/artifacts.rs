@@ -36,8 +36,7 @@ impl Dreadnode {
             lines.push('\n');
         }
         let route = task.route();
-        let file =
-            local_dir.join(dn_export::JsonlExporter::run_dir(&route.project, &route.run_id)?).join("artifacts.jsonl");
+        let file = local_dir.join(dn_core::layout::artifacts_file(&route.project, &route.run_id)?);
         let write = || -> std::io::Result<()> {
             if let Some(dir) = file.parent() {
                 std::fs::create_dir_all(dir)?;

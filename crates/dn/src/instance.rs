@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dn_core::{ExportReport, TaskSpan, Tracer};
-use dn_export::{ExportPipeline, JsonlExporter, Resource};
+use dn_export::{ExportPipeline, JsonlExporter, Resource, RunUpdater};
 
 use crate::config::{Config, Settings};
 use crate::error::{Error, Result};
@@ -34,40 +34,7 @@ struct Inner {
     settings: Option<Settings>,
     shut_down: AtomicBool,
     shutdown_timeout: Duration,
-    updater: Option<Updater>,
-}
-
-/// The thread that sends run updates every `update_interval`.
-struct Updater {
-    stop: std::sync::Arc<AtomicBool>,
-    thread: std::thread::Thread,
-}
-
-impl Updater {
-    fn start(tracer: Tracer, every: Duration) -> Option<Updater> {
-        if every.is_zero() {
-            return None;
-        }
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("dn-updates".into())
-            .spawn(move || {
-                while !s2.load(Ordering::Relaxed) {
-                    std::thread::park_timeout(every);
-                    if s2.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    tracer.push_pending_updates();
-                }
-            })
-            .ok()?;
-        Some(Updater { stop, thread: handle.thread().clone() })
-    }
-    fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.unpark();
-    }
+    updater: Option<RunUpdater>,
 }
 
 impl std::fmt::Debug for Dreadnode {
@@ -105,7 +72,7 @@ impl Dreadnode {
         if let Some(u) = &storage {
             tracer.set_value_offload(u.clone());
         }
-        let updater = Updater::start(tracer.clone(), settings.update_interval);
+        let updater = RunUpdater::start(tracer.clone(), settings.update_interval);
         Ok(Dreadnode {
             inner: Arc::new(Inner {
                 tracer,
@@ -269,7 +236,19 @@ fn add_platform(
     settings: &Settings,
     resource: &Resource,
 ) -> Result<(dn_export::ExportPipelineBuilder, Storage)> {
-    let scope = crate::platform::resolve(settings)?;
+    let (Some(server), Some(api_key), Some(organization)) =
+        (&settings.server, &settings.api_key, &settings.organization)
+    else {
+        return Err(Error::Config("remote streaming needs server, api key and organization".into()));
+    };
+    let target = dn_export::platform::PlatformTarget {
+        server: server.clone(),
+        api_key: api_key.clone(),
+        organization: organization.clone(),
+        workspace: settings.workspace.clone(),
+        project: settings.project.clone(),
+    };
+    let scope = dn_export::platform::resolve(&target).map_err(|e| Error::Config(e.to_string()))?;
     let mut c = dn_export::otlp::OtlpConfig::new(scope.traces_endpoint.clone());
     c.flush_timeout = settings.shutdown_timeout;
     c.project_override = Some(scope.project_id.clone());
@@ -284,9 +263,13 @@ fn add_platform(
 /// Starts the uploader with the platform's storage credentials; without
 /// them, says once that artifacts and large values stay local.
 #[cfg(all(feature = "otlp", feature = "artifacts"))]
-fn start_storage(settings: &Settings, scope: &crate::platform::PlatformScope) -> Storage {
-    let started = crate::platform::storage_credentials(scope).and_then(|(first, source)| {
-        dn_artifacts::Uploader::start(&first, source, settings.uploads.clone(), Some(&settings.local_dir))
+fn start_storage(settings: &Settings, scope: &dn_export::platform::PlatformScope) -> Storage {
+    fn parse(v: serde_json::Value) -> std::result::Result<dn_artifacts::StorageCredentials, String> {
+        serde_json::from_value(v).map_err(|e| format!("the platform sent storage credentials dn cannot read: {e}"))
+    }
+    let started = dn_export::platform::storage_credentials(scope).and_then(|(first, fetch)| {
+        let source = move || fetch().and_then(parse);
+        dn_artifacts::Uploader::start(&parse(first)?, source, settings.uploads.clone(), Some(&settings.local_dir))
             .map_err(|e| e.to_string())
     });
     match started {
@@ -299,7 +282,7 @@ fn start_storage(settings: &Settings, scope: &crate::platform::PlatformScope) ->
 }
 
 #[cfg(all(feature = "otlp", not(feature = "artifacts")))]
-fn start_storage(_settings: &Settings, _scope: &crate::platform::PlatformScope) -> Storage {}
+fn start_storage(_settings: &Settings, _scope: &dn_export::platform::PlatformScope) -> Storage {}
 
 #[cfg(not(feature = "otlp"))]
 fn add_platform(

@@ -36,9 +36,7 @@ mod error;
 mod free;
 mod instance;
 #[cfg(feature = "otlp")]
-mod platform;
-#[cfg(feature = "otlp")]
-pub use platform::PlatformScope;
+pub use dn_export::platform::PlatformScope;
 #[doc(hidden)]
 pub mod __private {
     //! Runtime support of `#[dn::task]`; not public API.

@@ -41,14 +41,11 @@ pub struct Meta {
 /// Starts the task (and its run, for an entrypoint with no current task).
 pub fn start(meta: &Meta) -> Call {
     let tracer = crate::instance().tracer();
-    let run = if meta.entrypoint && dn_core::current_task().is_none() {
-        match tracer.run(meta.name).start() {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(target: "dn", "dn::task {}: could not open a run: {e}", meta.name);
-                None
-            }
-        }
+    let run = if meta.entrypoint {
+        tracer.run(meta.name).start_unless_current().unwrap_or_else(|e| {
+            tracing::warn!(target: "dn", "dn::task {}: could not open a run: {e}", meta.name);
+            None
+        })
     } else {
         None
     };

@@ -5,7 +5,7 @@
 
 mod common;
 
-use dn_export::otlp::loopback::receiver;
+use dn_testing::loopback::receiver;
 
 #[test]
 fn a_run_streams_to_the_collector_and_the_local_files_stay_complete() {

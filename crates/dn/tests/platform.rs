@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use dn_export::otlp::loopback::{Request, Response, decode_spans, server};
+use dn_testing::loopback::{Request, Response, decode_spans, server};
 use serde_json::{Value, json};
 
 const KEY: &str = "dn_test_secret_key";

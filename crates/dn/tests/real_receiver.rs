@@ -110,7 +110,7 @@ fn every_span_of_a_run_reaches_a_real_receiver_once_with_its_parents_and_attribu
     let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let h2 = headers.clone();
     let upstream = format!("http://127.0.0.1:{http}{path}");
-    let proxy = dn_export::otlp::loopback::server(move |req| {
+    let proxy = dn_testing::loopback::server(move |req| {
         h2.lock().unwrap().push(req.headers.clone());
         let mut fwd = ureq::post(&upstream);
         for (k, v) in &req.headers {

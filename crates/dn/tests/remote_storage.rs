@@ -7,8 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
-#[path = "common/storage.rs"]
-mod storage;
+use dn_testing::storage;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

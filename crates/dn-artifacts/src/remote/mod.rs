@@ -312,12 +312,12 @@ impl Uploader {
     /// The bucket key of an artifact:
     /// `<prefix>/artifacts/sha256/<h[0:2]>/<h[2:4]>/<h>`.
     pub fn artifact_key(&self, sha256: &str) -> String {
-        self.key(&crate::artifact_rel_path(sha256))
+        self.key(&dn_core::layout::artifact_object(sha256))
     }
 
     /// The URI of an offloaded value: `s3://<bucket>/<prefix>/cas/objects/<data_hash>`.
     pub fn object_uri(&self, data_hash: Hash16) -> String {
-        format!("s3://{}/{}", self.bucket, self.key(&crate::value_rel_path(data_hash)))
+        format!("s3://{}/{}", self.bucket, self.key(&dn_core::layout::value_object(data_hash)))
     }
 
     /// Queues `job`; `false` when it was not queued (shut down, or the
@@ -409,7 +409,7 @@ impl dn_core::ValueOffload for Uploader {
                 return None;
             }
         }
-        let rel = crate::value_rel_path(data_hash);
+        let rel = dn_core::layout::value_object(data_hash);
         let local_copy = self.local_dir.as_ref().map(|d| d.join(&rel));
         let key = self.key(&rel);
         let job = Job { key, size, source: Source::Bytes(data.into()), local_copy };

@@ -9,6 +9,7 @@ pub mod attrs;
 pub mod clean;
 pub mod ids;
 pub mod json;
+pub mod layout;
 pub mod metric;
 pub mod object;
 pub mod readback;

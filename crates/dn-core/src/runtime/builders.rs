@@ -316,6 +316,14 @@ impl RunBuilder {
         self.initial.apply(&run)?;
         Ok(run)
     }
+    /// The one rule of the forms that open a run of their own
+    /// (`task_and_run`, an entrypoint `#[dn::task]`): starts this run only
+    /// when no run is current, and returns it; `None` when one is current.
+    /// (`continue_task` never opens one: its fragment belongs to the remote
+    /// task's run.)
+    pub fn start_unless_current(self) -> Result<Option<TaskSpan>, Error> {
+        if crate::context::current_run().is_some() { Ok(None) } else { self.start().map(Some) }
+    }
     /// Starts the run and makes it current until the guard drops.
     pub fn enter(self) -> Result<TaskGuard, Error> {
         Ok(TaskGuard::new(self.start()?, None))
@@ -405,7 +413,7 @@ impl TaskAndRunBuilder {
     pub fn start(self) -> Result<(TaskSpan, Option<TaskSpan>), Error> {
         let tracer = self.run.tracer.clone();
         let name = self.task_name.unwrap_or_else(|| self.run.name.clone().unwrap_or_default());
-        let run = if crate::context::current_run().is_some() { None } else { Some(self.run.start()?) };
+        let run = self.run.start_unless_current()?;
         let mut b = TaskSpanBuilder::new(tracer, name).span_type(self.task_type).tags(self.task_tags);
         if let Some(r) = &run {
             b = b.parent(r);

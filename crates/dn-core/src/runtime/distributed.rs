@@ -147,6 +147,7 @@ impl Extractor for HashMap<String, String> {
         HashMap::get(self, key).map(String::as_str)
     }
 }
+#[cfg(feature = "http")]
 impl Injector for http::HeaderMap {
     fn set(&mut self, key: &str, value: String) {
         if let (Ok(name), Ok(v)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value)) {
@@ -154,6 +155,7 @@ impl Injector for http::HeaderMap {
         }
     }
 }
+#[cfg(feature = "http")]
 impl Extractor for http::HeaderMap {
     fn get(&self, key: &str) -> Option<&str> {
         http::HeaderMap::get(self, key).and_then(|v| v.to_str().ok())

@@ -77,14 +77,6 @@ impl TaskSpan {
     ) -> Result<Hash16, Error> {
         self.log_object_ref(Side::Output, name, serialize(value), &meta)
     }
-    /// Logs an input that `#[dn::task]` captured (attributes `{"auto":true}`).
-    pub fn log_auto_input<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Input, name, serialize(value), &RefOptions::new().attribute("auto", &true))
-    }
-    /// Logs an output that `#[dn::task]` captured (attributes `{"auto":true}`).
-    pub fn log_auto_output<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Output, name, serialize(value), &RefOptions::new().attribute("auto", &true))
-    }
     /// Logs an already-serialized value captured by `#[dn::task]`
     /// (attributes `{"auto":true}`).
     pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {

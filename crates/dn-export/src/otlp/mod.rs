@@ -29,8 +29,6 @@ use prost::Message as _;
 use crate::Exporter;
 use crate::resource::Resource;
 
-pub mod loopback;
-
 /// Where and how to deliver.
 #[derive(Clone)]
 pub struct OtlpConfig {

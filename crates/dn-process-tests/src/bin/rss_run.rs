@@ -1,10 +1,47 @@
 //! A run holding 10 000 finished task spans (one input, metric and output
-//! each): prints the process RSS as JSON. It flushes every 1 000 tasks so
-//! the figure is what the run holds, not how far the writer thread fell
-//! behind on a loaded machine (the queue's own bound is tested elsewhere).
+//! each): prints, as JSON, the heap bytes the run holds — counted by a
+//! counting allocator, live bytes after the tasks minus live bytes before
+//! them — and the process RSS for information. Bytes held do not depend on
+//! how loaded the machine is; RSS at one moment does (the writer's backlog,
+//! allocator caches). It flushes every 1 000 tasks so the figure is what the
+//! run holds, not how far the writer thread fell behind.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The system allocator, counting the bytes currently allocated.
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is only arithmetic on the sizes it was given.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
 fn main() {
     dn::configure(dn::Config::new()).expect("configure");
     let run = dn::run("rss-run").enter().expect("run");
+    dn::flush();
+    let before = LIVE.load(Ordering::Relaxed);
     let n: usize = std::env::var("DN_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     for i in 0..n {
         dn::task_span("task").run(|t| {
@@ -17,8 +54,12 @@ fn main() {
         }
     }
     dn::flush();
+    let held = LIVE.load(Ordering::Relaxed) - before;
     let (rss, peak) = dn_process_tests::rss_kib();
-    println!("{}", serde_json::json!({"rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()}));
+    println!(
+        "{}",
+        serde_json::json!({"held_bytes": held, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
+    );
     drop(run);
     dn::shutdown();
 }

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+#[allow(unused_imports)] // each test binary uses some of them
+pub use dn_testing::jsonl::{assert_same, keys, normalize, read_all, spans};
 
 /// Every log line the SDK emitted in this test binary since
 /// [`capture_logs`].
@@ -42,35 +45,6 @@ pub fn instance() -> (dn::Dreadnode, tempfile::TempDir) {
     (dn, dir)
 }
 
-/// Every span line of every `.jsonl` file under `dir`, with its relative path.
-pub fn read_all(dir: &Path) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    for f in files {
-        let rel = f.strip_prefix(dir).expect("prefix").display().to_string();
-        for line in std::fs::read_to_string(&f).expect("read").lines() {
-            out.push((rel.clone(), serde_json::from_str(line).expect("valid JSON line")));
-        }
-    }
-    out
-}
-
-pub fn spans(dir: &Path) -> Vec<Value> {
-    read_all(dir).into_iter().map(|(_, v)| v).collect()
-}
-
 pub fn fixture(name: &str) -> Vec<Value> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference").join(name).join("spans.jsonl");
     std::fs::read_to_string(&p)
@@ -78,113 +52,4 @@ pub fn fixture(name: &str) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("fixture JSON"))
         .collect()
-}
-
-fn decode(v: &Value) -> Value {
-    match v.as_str() {
-        Some(s) if s.starts_with('{') || s.starts_with('[') => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
-        _ => v.clone(),
-    }
-}
-
-/// A span with ids and times replaced by names, JSON-string attributes
-/// decoded, and what is Python-only or per-process removed.
-pub fn normalize(spans: &[Value]) -> Vec<Value> {
-    let name_of = |id: &str| -> Value {
-        spans.iter().find(|s| s["span_id"] == id).map_or(json!("<unknown>"), |s| s["name"].clone())
-    };
-    let mut out: Vec<Value> = spans
-        .iter()
-        .map(|s| {
-            let mut attrs = Map::new();
-            for (k, v) in s["attributes"].as_object().expect("attributes") {
-                match k.as_str() {
-                    "dreadnode.version" | "logfire.exception.fingerprint" => {}
-                    "dreadnode.run.id" => {
-                        attrs.insert(k.clone(), json!("<run>"));
-                    }
-                    "dreadnode.task.parent_id" => {
-                        attrs.insert(k.clone(), name_of(v.as_str().unwrap_or_default()));
-                    }
-                    "dreadnode.metrics" => {
-                        let mut m = decode(v);
-                        for series in m.as_object_mut().expect("metrics").values_mut() {
-                            let n = series["timestamps"].as_array().map_or(0, Vec::len);
-                            series["timestamps"] = json!(n);
-                        }
-                        attrs.insert(k.clone(), m);
-                    }
-                    _ => {
-                        attrs.insert(k.clone(), decode(v));
-                    }
-                }
-            }
-            let mut events: Vec<Value> = s["events"]
-                .as_array()
-                .expect("events")
-                .iter()
-                .map(|e| {
-                    let mut a = e["attributes"].as_object().cloned().unwrap_or_default();
-                    a.remove("exception.stacktrace");
-                    if let Some(id) = a.get("dreadnode.origin.span_id").and_then(Value::as_str).map(str::to_string) {
-                        a.insert("dreadnode.origin.span_id".into(), name_of(&id));
-                    }
-                    if let Some(t) = a.get("exception.type").and_then(Value::as_str) {
-                        // Rust type paths vs Python class names: compare the last segment.
-                        let last = t.rsplit("::").next().unwrap_or(t).to_string();
-                        a.insert("exception.type".into(), json!(last));
-                    }
-                    json!({"name": e["name"], "attributes": a})
-                })
-                .collect();
-            // Python records an exception twice (escaped False, then True);
-            // SPEC §9 wants one event: keep the last of each identical pair.
-            let mut dedup: Vec<Value> = Vec::new();
-            for e in events.drain(..) {
-                if let Some(prev) = dedup.last_mut() {
-                    if prev["name"] == "exception"
-                        && e["name"] == "exception"
-                        && prev["attributes"]["exception.message"] == e["attributes"]["exception.message"]
-                    {
-                        *prev = e;
-                        continue;
-                    }
-                }
-                dedup.push(e);
-            }
-            let parent = s["parent_id"].as_str().map_or(Value::Null, name_of);
-            json!({
-                "name": s["name"],
-                "kind": s["kind"],
-                "status": s["status"],
-                "parent": parent,
-                "attributes": attrs,
-                "events": dedup,
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    out
-}
-
-/// Keys of a JSON object in order.
-pub fn keys(v: &Value) -> Vec<String> {
-    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
-}
-
-/// Asserts two normalized span lists are equal, printing the first
-/// difference readably.
-pub fn assert_same(ours: &[Value], reference: &[Value]) {
-    assert_eq!(
-        ours.iter().map(|s| s["name"].clone()).collect::<Vec<_>>(),
-        reference.iter().map(|s| s["name"].clone()).collect::<Vec<_>>(),
-        "span names differ"
-    );
-    for (o, r) in ours.iter().zip(reference) {
-        assert_eq!(keys(&o["attributes"]), keys(&r["attributes"]), "attribute keys/order of span {}", o["name"]);
-        for k in keys(&r["attributes"]) {
-            assert_eq!(o["attributes"][&k], r["attributes"][&k], "attribute {k} of span {}", o["name"]);
-        }
-        assert_eq!(o, r, "span {}", o["name"]);
-    }
 }

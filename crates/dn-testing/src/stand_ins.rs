@@ -1,14 +1,13 @@
 //! Stand-ins for the platform's storage, shared by the storage tests, the
 //! artifact benchmark and `cargo xtask`'s uploading run of the `artifacts`
 //! example: `s3s-fs` started on loopback, and the platform API's routes for
-//! organization `acme`, workspace `main`. Only std, `dn-export`'s loopback
-//! server types and serde_json, so xtask can include it too.
+//! organization `acme`, workspace `main`.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dn_export::otlp::loopback::{Request, Response};
+use crate::loopback::{Request, Response};
 use serde_json::{Value, json};
 
 /// A running s3s-fs (it checks every signature and stores plain files

@@ -1,11 +1,30 @@
-//! The Dreadnode platform's scope: organization, workspace and project
-//! resolved against `{server}/api/v1` at configure time (SPEC §2), so the
-//! project's UUID can go on the wire.
+//! The Dreadnode platform's REST client: the scope (organization, workspace
+//! and project, created when missing) resolved against `{server}/api/v1` at
+//! configure time so the project's UUID can go on the wire, and the storage
+//! credentials of the workspace (`docs/format.md`, "Platform").
 
 use std::time::Duration;
 
-use crate::config::Settings;
-use crate::error::{Error, Result};
+use dn_core::Secret;
+
+use crate::Error;
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// What [`resolve`] needs: where the platform is and whose scope to resolve.
+#[derive(Clone, Debug)]
+pub struct PlatformTarget {
+    /// `http(s)://` base URL of the platform.
+    pub server: String,
+    /// The API key (sent as `X-Api-Key`).
+    pub api_key: Secret,
+    /// Organization key.
+    pub organization: String,
+    /// Workspace key; the organization's default workspace when `None`.
+    pub workspace: Option<String>,
+    /// Project key (created when it does not exist).
+    pub project: String,
+}
 
 /// The resolved scope of a streaming instance.
 #[derive(Clone)]
@@ -20,10 +39,8 @@ pub struct PlatformScope {
     /// The OTLP traces endpoint.
     pub traces_endpoint: String,
     /// The API client, for later calls (storage credentials).
-    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
     api: Api,
     /// Whether the server answered while resolving.
-    #[cfg_attr(not(feature = "artifacts"), allow(dead_code))]
     reachable: bool,
 }
 
@@ -43,7 +60,7 @@ fn valid_key(what: &str, key: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config(format!("{what} {key:?} is not a valid key (lowercase letters, digits and '-')")))
+        Err(Error::Platform(format!("{what} {key:?} is not a valid key (lowercase letters, digits and '-')")))
     }
 }
 
@@ -62,7 +79,8 @@ struct Api {
 }
 
 impl Api {
-    fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+    /// `GET path`, or `POST path` with a JSON `body`.
+    fn call(&self, path: &str, body: Option<serde_json::Value>) -> Reply {
         let url = format!("{}{path}", self.base);
         let result = match body {
             None => {
@@ -76,7 +94,6 @@ impl Api {
                 .header("Content-Type", "application/json")
                 .send(b.to_string()),
         };
-        let _ = method;
         match result {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
@@ -96,10 +113,10 @@ impl Api {
     fn rejected(&self, status: u16, what: &str) -> Error {
         match status {
             401 | 403 => {
-                Error::Config(format!("{} rejected the API key (HTTP {status}) while resolving {what}", self.server))
+                Error::Platform(format!("{} rejected the API key (HTTP {status}) while resolving {what}", self.server))
             }
-            404 => Error::Config(format!("{what} was not found on {}", self.server)),
-            s => Error::Config(format!("{} answered HTTP {s} while resolving {what}", self.server)),
+            404 => Error::Platform(format!("{what} was not found on {}", self.server)),
+            s => Error::Platform(format!("{} answered HTTP {s} while resolving {what}", self.server)),
         }
     }
 }
@@ -107,10 +124,8 @@ impl Api {
 /// Resolves organization, workspace and project; creates the project when
 /// it does not exist. `Ok(None)` plus a warning when the server cannot be
 /// reached (streaming then uses the project key and local files still work).
-pub fn resolve(s: &Settings) -> Result<PlatformScope> {
-    let (Some(server), Some(key), Some(org)) = (&s.server, &s.api_key, &s.organization) else {
-        return Err(Error::Config("remote streaming needs server, api key and organization".into()));
-    };
+pub fn resolve(s: &PlatformTarget) -> Result<PlatformScope> {
+    let (server, key, org) = (&s.server, &s.api_key, &s.organization);
     valid_key("organization", org)?;
     valid_key("project", &s.project)?;
     if let Some(ws) = &s.workspace {
@@ -118,7 +133,7 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
     }
     let server = server.trim_end_matches('/').to_string();
     if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(Error::Config(format!("server {server:?} must be an http:// or https:// URL")));
+        return Err(Error::Platform(format!("server {server:?} must be an http:// or https:// URL")));
     }
     let traces_endpoint = format!("{server}/api/v1/org/{org}/otel/traces");
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -139,36 +154,36 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
             reachable: false,
         })
     };
-    match api.call("GET", &format!("/org/{org}"), None) {
+    match api.call(&format!("/org/{org}"), None) {
         Reply::Json(_) => {}
         Reply::Status(st) => return Err(api.rejected(st, &format!("organization {org:?}"))),
         Reply::Unreachable(why) => return unreachable(why),
     }
     let workspace = match &s.workspace {
-        Some(ws) => match api.call("GET", &format!("/org/{org}/ws/{ws}"), None) {
+        Some(ws) => match api.call(&format!("/org/{org}/ws/{ws}"), None) {
             Reply::Json(v) => v["key"].as_str().unwrap_or(ws).to_string(),
             Reply::Status(st) => return Err(api.rejected(st, &format!("workspace {ws:?}"))),
             Reply::Unreachable(why) => return unreachable(why),
         },
-        None => match api.call("GET", &format!("/org/{org}/ws"), None) {
+        None => match api.call(&format!("/org/{org}/ws"), None) {
             Reply::Json(serde_json::Value::Array(list)) => {
                 let pick = list.iter().find(|w| w["is_default"] == true).or_else(|| list.first());
                 match pick.and_then(|w| w["key"].as_str()) {
                     Some(k) => k.to_string(),
-                    None => return Err(Error::Config(format!("organization {org:?} has no workspace on {server}"))),
+                    None => return Err(Error::Platform(format!("organization {org:?} has no workspace on {server}"))),
                 }
             }
-            Reply::Json(_) => return Err(Error::Config(format!("{server}: unexpected workspace list"))),
+            Reply::Json(_) => return Err(Error::Platform(format!("{server}: unexpected workspace list"))),
             Reply::Status(st) => return Err(api.rejected(st, &format!("the workspaces of {org:?}"))),
             Reply::Unreachable(why) => return unreachable(why),
         },
     };
     let project = &s.project;
-    let project_id = match api.call("GET", &format!("/org/{org}/ws/{workspace}/projects/{project}"), None) {
+    let project_id = match api.call(&format!("/org/{org}/ws/{workspace}/projects/{project}"), None) {
         Reply::Json(v) => v["id"].as_str().map(str::to_string),
         Reply::Status(404) => {
             let body = serde_json::json!({"name": project, "key": project});
-            match api.call("POST", &format!("/org/{org}/ws/{workspace}/projects"), Some(body)) {
+            match api.call(&format!("/org/{org}/ws/{workspace}/projects"), Some(body)) {
                 Reply::Json(v) => v["id"].as_str().map(str::to_string),
                 Reply::Status(st) => return Err(api.rejected(st, &format!("a new project {project:?}"))),
                 Reply::Unreachable(why) => return unreachable(why),
@@ -177,26 +192,27 @@ pub fn resolve(s: &Settings) -> Result<PlatformScope> {
         Reply::Status(st) => return Err(api.rejected(st, &format!("project {project:?}"))),
         Reply::Unreachable(why) => return unreachable(why),
     };
-    let project_id = project_id.ok_or_else(|| Error::Config(format!("{server}: project {project:?} has no id")))?;
+    let project_id = project_id.ok_or_else(|| Error::Platform(format!("{server}: project {project:?} has no id")))?;
     Ok(PlatformScope { organization: org.clone(), workspace, project_id, traces_endpoint, api, reachable: true })
 }
 
 /// Fetches storage credentials (SPEC §10) and returns them with a source of
 /// fresh ones for the uploader. `Err` says why remote storage is not
 /// available (no secrets in it); the caller tells the user once.
-#[cfg(feature = "artifacts")]
 pub fn storage_credentials(
     scope: &PlatformScope,
-) -> std::result::Result<(dn_artifacts::StorageCredentials, impl dn_artifacts::remote::CredentialSource), String> {
+) -> std::result::Result<
+    (serde_json::Value, impl Fn() -> std::result::Result<serde_json::Value, String> + Send + Sync + 'static),
+    String,
+> {
     if !scope.reachable {
         return Err(format!("{} could not be reached at configure time", scope.api.server));
     }
     let api = scope.api.clone();
     let path = format!("/org/{}/ws/{}/storage/credentials", scope.organization, scope.workspace);
-    let fetch = move || -> std::result::Result<dn_artifacts::StorageCredentials, String> {
-        match api.call("GET", &path, None) {
-            Reply::Json(v) => serde_json::from_value(v)
-                .map_err(|e| format!("{} sent storage credentials dn cannot read: {e}", api.server)),
+    let fetch = move || -> std::result::Result<serde_json::Value, String> {
+        match api.call(&path, None) {
+            Reply::Json(v) => Ok(v),
             Reply::Status(st) => Err(format!("{} answered HTTP {st} for storage credentials", api.server)),
             Reply::Unreachable(why) => {
                 Err(format!("{} could not be reached for storage credentials: {why}", api.server))

@@ -1,36 +1,41 @@
 //! A real S3-compatible server (`s3s-fs`, path in `DN_S3S_FS`, installed by
 //! `cargo xtask test` and `cargo xtask bench`) and a fake platform handing
-//! out scripted storage credentials, both on loopback (see `stand_ins.rs`);
+//! out scripted storage credentials, both on loopback (see [`crate::stand_ins`]);
 //! shared by the storage tests and the artifact benchmark.
-#![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dn_export::otlp::loopback::{Request, server};
+use crate::loopback::{Request, server};
+use crate::stand_ins;
 use serde_json::{Value, json};
 
-#[path = "stand_ins.rs"]
-pub mod stand_ins;
-
+/// The platform API key the stand-in accepts.
 pub const API_KEY: &str = "dn_storage_test_key";
+/// The S3 access key id s3s-fs is started with.
 pub const ACCESS_KEY: &str = "AKIADNTEST";
+/// The matching S3 secret key.
 pub const SECRET: &str = "s3cr3t-Storage-Key-for-dn-tests";
+/// A secret key s3s-fs rejects.
 pub const WRONG_SECRET: &str = "wr0ng-Storage-Key-for-dn-tests";
+/// The session token handed out (must never be printed).
 pub const TOKEN: &str = "session-token-never-to-be-printed";
+/// The bucket.
 pub const BUCKET: &str = "dn-bucket";
+/// The key prefix the credentials name.
 pub const PREFIX: &str = "org-acme/ws-main";
 
 /// A running s3s-fs with its own root directory.
 pub struct S3 {
-    server: stand_ins::S3sFs,
+    _server: stand_ins::S3sFs,
     root: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
 }
 
 impl S3 {
+    /// Starts s3s-fs (its path in `DN_S3S_FS`) on a fresh root.
     pub fn start() -> S3 {
         let bin = std::env::var("DN_S3S_FS").expect(
             "DN_S3S_FS is not set: run the tests with `cargo xtask test`, which installs s3s-fs into target/tools",
@@ -38,7 +43,7 @@ impl S3 {
         let root = tempfile::tempdir().unwrap();
         let server = stand_ins::start_s3s_fs(Path::new(&bin), root.path(), BUCKET, ACCESS_KEY, SECRET).unwrap();
         let endpoint = server.endpoint.clone();
-        S3 { server, root, endpoint }
+        S3 { _server: server, root, endpoint }
     }
 
     /// The file s3s-fs keeps for `key`.
@@ -66,13 +71,16 @@ pub fn creds(s3: &S3, secret: &str, expires_in: i64) -> Value {
     })
 }
 
+/// What the stand-in platform answers and was asked.
 #[derive(Default)]
 pub struct Platform {
     /// Credential answers, in order; the last repeats.
     pub answers: Vec<(u16, Value)>,
+    /// How many times credentials were asked for.
     pub credential_calls: usize,
 }
 
+/// Starts the stand-in platform; returns its base URL and its state.
 pub fn platform(answers: Vec<(u16, Value)>) -> (String, Arc<Mutex<Platform>>) {
     let state = Arc::new(Mutex::new(Platform { answers, credential_calls: 0 }));
     let s2 = state.clone();

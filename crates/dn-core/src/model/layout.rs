@@ -1,0 +1,77 @@
+//! The local directory's layout, spelled once. Every path the SDK writes
+//! under `<local_dir>` — and every key under a bucket prefix — comes from
+//! here (the format is described in `docs/format.md`, "Local layout"):
+//!
+//! ```text
+//! projects/<project>/<run_id>/spans.jsonl         every span of a run
+//! projects/<project>/<run_id>/artifacts.jsonl     the run's artifact records
+//! sessions/<session_id>/chat_<session_id>.jsonl   spans under a bound session
+//! artifacts/sha256/<h0h1>/<h2h3>/<sha256>         artifact files, stored once
+//! cas/objects/<data_hash>                         offloaded values (also the bucket key)
+//! ```
+//!
+//! Components that come from users (project, run id, session id) are
+//! validated so that no path leaves the local directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+use crate::clean::validate_component;
+use crate::object::Hash16;
+use crate::record::{Route, SpanRecord};
+
+/// File name of a run's spans.
+pub const SPANS_FILE: &str = "spans.jsonl";
+/// File name of a run's artifact records.
+pub const ARTIFACTS_FILE: &str = "artifacts.jsonl";
+
+/// A run's folder: `projects/<project>/<run_id>`.
+///
+/// ```
+/// use dn_core::layout;
+/// assert_eq!(layout::run_dir("p", "r").unwrap(), std::path::Path::new("projects/p/r"));
+/// assert!(layout::run_dir("p", "../r").is_err());
+/// ```
+pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, Error> {
+    validate_component("project", project)?;
+    validate_component("run id", run_id)?;
+    Ok(Path::new("projects").join(project).join(run_id))
+}
+
+/// A session's file: `sessions/<id>/chat_<id>.jsonl`.
+pub fn session_file(session_id: &str) -> Result<PathBuf, Error> {
+    validate_component("session id", session_id)?;
+    Ok(Path::new("sessions").join(session_id).join(format!("chat_{session_id}.jsonl")))
+}
+
+/// The file a record with `route` (and run id `run_id`) is written to: its
+/// session's file when it has a session, else its run's `spans.jsonl`.
+pub fn spans_file(route: &Route, run_id: &str) -> Result<PathBuf, Error> {
+    match route.session_id.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => session_file(s),
+        None => Ok(run_dir(&route.project, run_id)?.join(SPANS_FILE)),
+    }
+}
+
+/// The file `record` is written to.
+pub fn record_file(record: &SpanRecord) -> Result<PathBuf, Error> {
+    spans_file(&record.route, &record.run_id())
+}
+
+/// A run's `artifacts.jsonl`.
+pub fn artifacts_file(project: &str, run_id: &str) -> Result<PathBuf, Error> {
+    Ok(run_dir(project, run_id)?.join(ARTIFACTS_FILE))
+}
+
+/// Where an artifact file is stored: `artifacts/sha256/<h0h1>/<h2h3>/<sha256>`
+/// (also its key under the bucket prefix).
+pub fn artifact_object(sha256: &str) -> String {
+    let (a, b) = (sha256.get(..2).unwrap_or(""), sha256.get(2..4).unwrap_or(""));
+    format!("artifacts/sha256/{a}/{b}/{sha256}")
+}
+
+/// Where an offloaded value's bytes live: `cas/objects/<data_hash>` (locally
+/// and under the bucket prefix alike).
+pub fn value_object(data_hash: Hash16) -> String {
+    format!("cas/objects/{data_hash}")
+}
