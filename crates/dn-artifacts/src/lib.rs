@@ -1,6 +1,6 @@
 //! # dn-artifacts
 //!
-//! The content-addressed artifact store of `dn` (SPEC §10): files and
+//! The content-addressed artifact store of `dn` (`docs/format.md`, "Artifacts and large values"): files and
 //! directory trees are hashed with streaming SHA-256 (never whole in
 //! memory), stored once under `<local_dir>/artifacts/sha256/ab/cd/<hex>`
 //! (temp file + rename, skipped when present), and described by records the
@@ -64,7 +64,7 @@ pub enum Error {
     },
 }
 
-/// One stored file, as recorded (SPEC §10 key order).
+/// One stored file, as recorded (`docs/format.md` ("Artifacts and large values") key order).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ArtifactRecord {
     /// Task that logged it.

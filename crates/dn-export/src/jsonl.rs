@@ -1,6 +1,6 @@
 //! The local JSONL exporter: one line per finished span, routed to
 //! `projects/<project>/<run_id>/spans.jsonl` or
-//! `sessions/<id>/chat_<id>.jsonl` (SPEC §3, §4).
+//! `sessions/<id>/chat_<id>.jsonl` (`docs/format.md` ("Local layout"), §4).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -204,7 +204,7 @@ fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, A
 }
 
 /// Appends one JSONL line (with the trailing newline) for `rec`, keys in
-/// the order of SPEC §4.
+/// the order of `docs/format.md` ("The JSONL line").
 pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
     use std::fmt::Write as _;
     let _ = write!(out, "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",\"parent_id\":", rec.trace_id, rec.span_id);

@@ -196,7 +196,7 @@ pub fn resolve(s: &PlatformTarget) -> Result<PlatformScope> {
     Ok(PlatformScope { organization: org.clone(), workspace, project_id, traces_endpoint, api, reachable: true })
 }
 
-/// Fetches storage credentials (SPEC §10) and returns them with a source of
+/// Fetches storage credentials (`docs/format.md`, "Artifacts and large values") and returns them with a source of
 /// fresh ones for the uploader. `Err` says why remote storage is not
 /// available (no secrets in it); the caller tells the user once.
 pub fn storage_credentials(

@@ -1,4 +1,4 @@
-//! The resource attributes every exported span carries (SPEC §12).
+//! The resource attributes every exported span carries (`docs/format.md`, "Remote OTLP").
 
 use dn_core::AttrValue;
 

@@ -28,7 +28,9 @@ pub struct Options {
 
 const KNOWN: &str = "name, label, type, tags, scorers, log_inputs, log_output, entrypoint, crate";
 
-const SPAN_TYPES: &[(&str, &str)] = &[
+/// The span types `type = ..` accepts: `(wire name, SpanType variant)`;
+/// a test checks it equals `dn_core::SpanType::USER`.
+pub(crate) const SPAN_TYPES: &[(&str, &str)] = &[
     ("task", "Task"),
     ("evaluation", "Evaluation"),
     ("agent", "Agent"),
@@ -217,5 +219,22 @@ fn span_type(key: &Ident, v: Option<Expr>) -> syn::Result<TokenStream> {
                 SPAN_TYPES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::SPAN_TYPES;
+
+    #[test]
+    fn the_span_type_list_equals_dn_core_span_type() {
+        let user = dn_core::SpanType::USER;
+        assert_eq!(SPAN_TYPES.len(), user.len());
+        for ((wire, variant), t) in SPAN_TYPES.iter().zip(user) {
+            assert_eq!(*wire, t.as_str());
+            assert_eq!(*variant, format!("{t:?}"));
+            assert_eq!(wire.parse::<dn_core::SpanType>().unwrap(), t);
+        }
     }
 }

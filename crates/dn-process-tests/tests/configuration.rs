@@ -1,4 +1,4 @@
-//! Configuration precedence (SPEC §2): explicit value > environment >
+//! Configuration precedence (`docs/format.md`, "Platform"): explicit value > environment >
 //! profile file > default, and a program that never calls `configure` is
 //! configured from the environment on first use. Child processes, so each
 //! case has its own environment.

@@ -94,7 +94,7 @@ pub fn normalize(spans: &[Value]) -> Vec<Value> {
                 })
                 .collect();
             // Python records an exception twice (escaped False, then True);
-            // SPEC §9 wants one event: keep the last of each identical pair.
+            // `docs/format.md` ("Errors on spans") wants one event: keep the last of each identical pair.
             let mut dedup: Vec<Value> = Vec::new();
             for e in events.drain(..) {
                 if let Some(prev) = dedup.last_mut() {

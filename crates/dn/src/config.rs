@@ -1,5 +1,5 @@
 //! Configuration: explicit values > environment > profile file > defaults
-//! (SPEC §2).
+//! (`docs/format.md`, "Platform").
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Each scenario of `../shared/reference` (copied to `tests/fixtures`)
 //! reproduced with the Rust API and compared field by field with what the
-//! Python SDK 2.0.52 wrote, ignoring ids and times. Where SPEC.md says
+//! Python SDK 2.0.52 wrote, ignoring ids and times. Where `docs/format.md` says
 //! "differs from Python", the reference is patched here, visibly.
 #![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
@@ -31,7 +31,7 @@ fn run_basic() {
         .unwrap()
         .unwrap();
     dn.shutdown();
-    // SPEC §3 (differs from Python): the run's project names the folder.
+    // `docs/format.md` ("Local layout") (differs from Python): the run's project names the folder.
     let files = common::read_all(dir.path());
     assert!(files[0].0.starts_with("projects/my-project/"), "{}", files[0].0);
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("run_basic")));
@@ -55,7 +55,7 @@ fn task_span_in_run() {
         .unwrap();
     dn.shutdown();
     let mut reference = normalize(&fixture("task_span_in_run"));
-    // SPEC §7 (differs from Python): the step is kept.
+    // `docs/format.md` ("Metrics") (differs from Python): the step is kept.
     reference[0]["attributes"]["dreadnode.metrics"]["rows_processed"]["steps"] = json!([1]);
     assert_same(&normalize(&spans(dir.path())), &reference);
 }
@@ -195,7 +195,7 @@ fn metric_aggregation() {
     dn.shutdown();
     let ours = normalize(&spans(dir.path()));
     let mut reference = normalize(&fixture("metric_aggregation"));
-    // SPEC §7 (differs from Python 2.0.52): aggregation is applied when the
+    // `docs/format.md` ("Metrics") (differs from Python 2.0.52): aggregation is applied when the
     // value is logged, and the given step is kept.
     let m = &mut reference[0]["attributes"]["dreadnode.metrics"];
     for (mode, _) in modes {

@@ -1,5 +1,5 @@
 //! `#[dn::task]` on every supported function shape, checked through the
-//! files it writes (SPEC §5, §11) and against the Python reference.
+//! files it writes (`docs/format.md` ("Attributes"), §11) and against the Python reference.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;

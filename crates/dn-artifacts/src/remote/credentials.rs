@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 /// Storage credentials as the platform returns them from
-/// `GET {server}/api/v1/org/{org}/ws/{ws}/storage/credentials` (SPEC §10).
+/// `GET {server}/api/v1/org/{org}/ws/{ws}/storage/credentials` (`docs/format.md`, "Artifacts and large values").
 /// `Debug` never shows the secret key or the session token.
 #[derive(Clone, Debug, Deserialize)]
 pub struct StorageCredentials {

@@ -1,4 +1,4 @@
-//! Uploads to the platform's S3-compatible storage (SPEC §10), off the
+//! Uploads to the platform's S3-compatible storage (`docs/format.md`, "Artifacts and large values"), off the
 //! caller's thread.
 //!
 //! An [`Uploader`] owns one thread (`dn-uploads`) running a small tokio

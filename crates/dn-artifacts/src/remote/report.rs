@@ -51,7 +51,7 @@ pub enum UploadEvent {
 /// quickly. A panic in it is caught and logged.
 pub type ProgressCallback = Arc<dyn Fn(&UploadEvent) + Send + Sync>;
 
-/// Settings of an [`Uploader`].
+/// Settings of an [`Uploader`](super::Uploader).
 #[derive(Clone)]
 pub struct UploaderConfig {
     /// Objects being sent at once (default 4); up to four times as many

@@ -1,5 +1,5 @@
 //! Attribute keys and values: the single home of every key the SDK writes
-//! (SPEC §5). Exporters and tests refer to these constants.
+//! (`docs/format.md`, "Attributes"). Exporters and tests refer to these constants.
 
 use serde::Serialize;
 
@@ -109,7 +109,7 @@ pub enum AttrValue {
 
 impl AttrValue {
     /// Converts any `Serialize` value: primitives stay primitive, anything
-    /// else becomes its compact JSON text (SPEC §5).
+    /// else becomes its compact JSON text (`docs/format.md`, "Attributes").
     pub fn from_serialize<T: Serialize + ?Sized>(value: &T) -> AttrValue {
         match CapturedValue::capture(value) {
             Ok(CapturedValue::Str(s)) => AttrValue::Str(s),
@@ -182,6 +182,21 @@ pub enum SpanType {
 }
 
 impl SpanType {
+    /// The types a user may give a span (`#[dn::task(type = ..)]`, builders);
+    /// `TaskFragment` and `RunUpdate` are the SDK's own.
+    pub const USER: [SpanType; 10] = [
+        SpanType::Task,
+        SpanType::Evaluation,
+        SpanType::Agent,
+        SpanType::Study,
+        SpanType::Tool,
+        SpanType::Trial,
+        SpanType::Sample,
+        SpanType::Generation,
+        SpanType::Scorer,
+        SpanType::Span,
+    ];
+
     /// The lowercase wire name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -7,7 +7,7 @@ use crate::text::SharedStr;
 /// Longest span name kept; longer names are cut at a char boundary.
 pub const MAX_NAME_LEN: usize = 1024;
 
-/// `clean_str` of SPEC §5: lowercase, every run of characters outside
+/// `clean_str` of `docs/format.md` ("Attributes"): lowercase, every run of characters outside
 /// `[a-z0-9/@.]` becomes `_`, leading and trailing `_` stripped.
 ///
 /// ```

@@ -148,12 +148,12 @@ fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(v.to_be_bytes()).into_uuid()
 }
 
-/// A new run id: a uuid4 as 32 hex digits without dashes (SPEC §15).
+/// A new run id: a uuid4 as 32 hex digits without dashes (`docs/format.md`, "Ids and names").
 pub fn new_run_id() -> String {
     random_uuid().simple().to_string()
 }
 
-/// A new task id: a dashed uuid4 (SPEC §15).
+/// A new task id: a dashed uuid4 (`docs/format.md`, "Ids and names").
 pub fn new_task_id() -> String {
     String::from_utf8_lossy(&new_task_id_bytes()).into_owned()
 }

@@ -1,4 +1,4 @@
-//! Metric series and aggregation (SPEC §7).
+//! Metric series and aggregation (`docs/format.md`, "Metrics").
 
 use serde::Serialize;
 

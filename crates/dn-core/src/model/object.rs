@@ -1,5 +1,5 @@
 //! Objects: how a logged value becomes data bytes, a schema and hashes
-//! (SPEC §6). Values enter through `serde::Serialize`; the result equals the
+//! (`docs/format.md`, "Objects"). Values enter through `serde::Serialize`; the result equals the
 //! Python SDK's hashes byte for byte for every value whose lists are in the
 //! order Python would store them.
 
@@ -101,10 +101,10 @@ pub struct SerializedValue {
 }
 
 /// Values whose data bytes are longer than this are offloaded to the
-/// object store when one is configured (SPEC §10: "over 10 KiB").
+/// object store when one is configured (`docs/format.md` ("Artifacts and large values"): "over 10 KiB").
 pub const OFFLOAD_THRESHOLD: usize = 10 * 1024;
 
-/// Takes values too large to inline (SPEC §10). The SDK's artifact uploader
+/// Takes values too large to inline (`docs/format.md`, "Artifacts and large values"). The SDK's artifact uploader
 /// implements it; `dn-core` only calls it.
 pub trait ValueOffload: Send + Sync + 'static {
     /// Queues `data` (the value's data bytes, whose hash is `data_hash`) for
@@ -115,7 +115,7 @@ pub trait ValueOffload: Send + Sync + 'static {
 
 impl CapturedValue {
     /// Captures any `Serialize` value. A value that fails to serialize is
-    /// represented by its type name with the "unknown" schema of SPEC §6.
+    /// represented by its type name with the "unknown" schema of `docs/format.md` ("Objects").
     pub fn capture<T: Serialize + ?Sized>(value: &T) -> Result<CapturedValue, String> {
         value.serialize(ValueSerializer).map_err(|e| e.0)
     }
@@ -221,7 +221,7 @@ impl CapturedValue {
         (Hash16::sha1_prefix(bytes), bytes.len(), keep(bytes))
     }
 
-    /// The JSON schema of SPEC §6 as compact JSON; `{}` for primitives.
+    /// The JSON schema of `docs/format.md` ("Objects") as compact JSON; `{}` for primitives.
     pub fn schema(&self) -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Owned(match self {
             CapturedValue::Bytes(_) => r#"{"type":"string","x-python-datatype":"bytes","format":"base64"}"#.to_string(),

@@ -1,5 +1,5 @@
 //! The finished span as plain data, and the one function that turns it into
-//! its ordered attribute list (SPEC §5). Both the JSONL and the OTLP
+//! its ordered attribute list (`docs/format.md`, "Attributes"). Both the JSONL and the OTLP
 //! exporters use [`SpanRecord::attributes`], so they cannot disagree.
 
 use std::borrow::Cow;
@@ -128,7 +128,7 @@ impl SpanRecord {
         }
     }
 
-    /// Visits the ordered attribute list of SPEC §5 by reference, with the
+    /// Visits the ordered attribute list of `docs/format.md` ("Attributes") by reference, with the
     /// task groups as compact JSON strings; nothing is copied. The JSONL
     /// writer uses this; [`SpanRecord::attributes`] collects it.
     pub fn visit_attributes(&self, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
@@ -202,7 +202,7 @@ impl SpanRecord {
         }
     }
 
-    /// The ordered attribute list of SPEC §5 as owned values (for the OTel
+    /// The ordered attribute list of `docs/format.md` ("Attributes") as owned values (for the OTel
     /// conversion and tests).
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
         let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());

@@ -1,4 +1,4 @@
-//! Distributed continuation (SPEC §13): the task context a process hands to
+//! Distributed continuation (`docs/format.md`, "Distributed context and sessions"): the task context a process hands to
 //! another, W3C `traceparent` / `tracestate` on header maps, and the
 //! `task_fragment` span that continues a task elsewhere.
 

@@ -184,7 +184,7 @@ impl TaskSpan {
 
     /// Logs a sample: a child task span named `label` with input `input`,
     /// output `output`, a link output → input, and `metrics` logged with the
-    /// output as origin (SPEC §8).
+    /// output as origin (`docs/format.md`, "Samples, links, tags").
     pub fn log_sample<I, O, M, K>(&self, label: &str, input: &I, output: &O, metrics: M, step: i64) -> Result<(), Error>
     where
         I: Serialize + ?Sized,

@@ -18,3 +18,6 @@ pub mod span;
 pub mod task;
 pub mod tracer;
 pub mod warn;
+
+#[cfg(test)]
+mod tests;

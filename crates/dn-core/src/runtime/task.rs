@@ -220,7 +220,7 @@ impl TaskSpan {
     }
 
     /// Makes this task current until the guard drops; the guard does not end
-    /// the task (use [`TaskSpanBuilder::enter`] for that).
+    /// the task (use [`TaskSpanBuilder::enter`](crate::TaskSpanBuilder::enter) for that).
     pub fn enter_context(&self) -> ContextGuard {
         self.context().enter()
     }
@@ -404,7 +404,7 @@ impl TaskSpan {
         Ok(self.0.tracer.flush(timeout))
     }
 
-    /// The run-update record of SPEC §14, or `None` when nothing is pending.
+    /// The run-update record of `docs/format.md` ("Run updates"), or `None` when nothing is pending.
     pub fn take_update(&self) -> Result<Option<SpanRecord>, Error> {
         self.with_open(|st| {
             let data = st.data.clone();

@@ -112,7 +112,7 @@ impl Tracer {
     }
 
     /// Sends values over [`crate::OFFLOAD_THRESHOLD`] to `offload` instead of
-    /// inlining them (SPEC §10). Set once, before spans log values; returns
+    /// inlining them (`docs/format.md`, "Artifacts and large values"). Set once, before spans log values; returns
     /// `false` when one was already set.
     pub fn set_value_offload(&self, offload: Arc<dyn ValueOffload>) -> bool {
         self.inner.offload.set(offload).is_ok()
@@ -157,7 +157,7 @@ impl Tracer {
         ended
     }
 
-    /// Exports a run-update span (SPEC §14) for every open run that logged
+    /// Exports a run-update span (`docs/format.md`, "Run updates") for every open run that logged
     /// something since its last update; returns how many it exported. The
     /// facade calls this every few seconds so long runs are visible while
     /// they run.

@@ -1,0 +1,175 @@
+//! Unit tests of the runtime against `MemorySink`: task handles, records,
+//! context and light spans.
+#![allow(clippy::unwrap_used)]
+
+use crate::{
+    Context, Error, MemorySink, Metric, RecordKind, SpanRecord, SpanType, Status, TaskSpan, Tracer, current_run,
+    current_task,
+};
+
+fn tracer() -> (Tracer, MemorySink) {
+    let sink = MemorySink::new();
+    (Tracer::new(sink.clone(), "proj").unwrap(), sink)
+}
+
+fn by_name<'a>(recs: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
+    recs.iter().find(|r| &*r.name == name).unwrap()
+}
+
+fn attr(r: &SpanRecord, key: &str) -> Option<String> {
+    let mut out = None;
+    r.visit_attributes(&mut |k, v| {
+        if k == key {
+            out = Some(format!("{:?}", v.to_owned()));
+        }
+    });
+    out
+}
+
+#[test]
+fn a_task_in_a_run_links_to_its_parent_and_shares_its_route() {
+    let (t, sink) = tracer();
+    let run = t.run("r").start().unwrap();
+    let child = t.task_span("c").parent(&run).start();
+    assert_eq!(child.run_id(), run.run_id());
+    assert_eq!(child.parent_task_id(), Some(run.span_id()));
+    assert_eq!(child.trace_id(), run.trace_id());
+    assert_eq!(run.tasks(), vec![child.clone()]);
+    child.end().unwrap();
+    run.end().unwrap();
+    let recs = sink.take();
+    let (c, r) = (by_name(&recs, "c"), by_name(&recs, "r"));
+    assert_eq!(c.parent_id, Some(r.span_id));
+    assert_eq!(c.route, r.route);
+    assert_eq!(&*r.route.project, "proj");
+}
+
+#[test]
+fn ending_twice_and_logging_after_end_are_errors_that_write_nothing_more() {
+    let (t, sink) = tracer();
+    let task = t.task_span("t").start();
+    task.end().unwrap();
+    assert!(matches!(task.end(), Err(Error::SpanEnded(_))));
+    assert!(matches!(task.log_param("k", &1), Err(Error::SpanEnded(_))));
+    assert!(matches!(task.log_metric("m", 1.0), Err(Error::SpanEnded(_))));
+    assert_eq!(sink.take().len(), 1);
+}
+
+#[test]
+fn a_task_dropped_without_end_is_still_written_with_its_data() {
+    let (t, sink) = tracer();
+    {
+        let task = t.task_span("leaked").start();
+        task.log_input("x", &7).unwrap();
+    }
+    let recs = sink.take();
+    assert_eq!(recs.len(), 1);
+    assert!(attr(&recs[0], "dreadnode.inputs").unwrap().contains("\\\"x\\\""));
+}
+
+#[test]
+fn properties_read_the_same_while_open_and_after_end() {
+    let (t, _sink) = tracer();
+    let task = t.task_span("t").start();
+    task.log_param("lr", &0.5).unwrap();
+    task.log_input("q", "hi").unwrap();
+    task.log_output("a", &[1, 2]).unwrap();
+    task.log_metric("m", Metric::new(2).step(3usize)).unwrap();
+    let read = |t: &TaskSpan| {
+        let m = t.metrics();
+        (t.params(), t.inputs(), t.outputs(), m["m"].values().to_vec(), m["m"].steps().to_vec())
+    };
+    let open = read(&task);
+    task.end().unwrap();
+    // Times are kept to the microsecond once rendered, so compare the rest.
+    assert_eq!(open, read(&task));
+    assert_eq!(open.4, vec![3]);
+}
+
+#[test]
+fn a_run_update_carries_only_what_is_new() {
+    let (t, _sink) = tracer();
+    let run = t.run("r").start().unwrap();
+    run.log_param("a", &1).unwrap();
+    let first = run.take_update().unwrap().unwrap();
+    assert_eq!(first.span_type, SpanType::RunUpdate);
+    assert!(run.take_update().unwrap().is_none(), "nothing new");
+    run.log_metric("m", 1.0).unwrap();
+    let RecordKind::RunUpdate { data } = run.take_update().unwrap().unwrap().kind else { panic!("an update") };
+    assert!(data.params.is_empty());
+    assert_eq!(data.metrics.len(), 1);
+}
+
+#[test]
+fn an_error_in_a_try_run_body_fails_the_span_and_reaches_the_caller() {
+    let (t, sink) = tracer();
+    let r: Result<(), String> = t.task_span("t").try_run(|_| Err("bad".to_string()));
+    assert_eq!(r, Err("bad".to_string()));
+    let recs = sink.take();
+    assert_eq!(recs[0].status, Status::Error("bad".into()));
+    assert_eq!(&*recs[0].events[0].name, "exception");
+    assert!(attr(&recs[0], "logfire.level_num").is_some());
+}
+
+#[test]
+fn the_context_nests_and_restores_even_when_guards_drop_out_of_order() {
+    let (t, _sink) = tracer();
+    assert!(current_task().is_none());
+    let run = t.run("r").enter().unwrap();
+    let outer = t.task_span("outer").enter();
+    assert_eq!(current_task().as_ref().map(TaskSpan::name), Some("outer"));
+    assert_eq!(current_run().as_ref().map(TaskSpan::name), Some("r"));
+    let inner = t.task_span("inner").enter();
+    assert_eq!(current_task().unwrap().parent_task().unwrap().name(), "outer");
+    drop(outer); // out of order: pops inner's context too
+    assert_eq!(current_task().as_ref().map(TaskSpan::name), Some("r"));
+    drop(inner);
+    drop(run);
+    assert!(current_task().is_none() && current_run().is_none());
+}
+
+#[test]
+fn a_context_entered_on_another_thread_makes_its_task_current_there() {
+    let (t, sink) = tracer();
+    let task = t.task_span("t").start();
+    let ctx = task.context();
+    std::thread::spawn(move || {
+        let _g = ctx.enter();
+        current_task().unwrap().log_metric("from_thread", 1.0).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert!(task.metrics().contains_key("from_thread"));
+    assert!(Context::current().task().is_none());
+    task.end().unwrap();
+    assert_eq!(sink.take().len(), 1);
+}
+
+#[test]
+fn a_light_span_in_a_task_gets_its_parent_and_route_and_can_fail() {
+    let (t, sink) = tracer();
+    t.task_span("t").run(|task| {
+        let mut s = t.span("light").tags(["A b"]).enter();
+        s.record_error("oops");
+        assert_eq!(s.tags(), &["a_b".to_string()]);
+        drop(s);
+        task.log_metric("m", 1.0).unwrap();
+    });
+    let recs = sink.take();
+    let (l, task) = (by_name(&recs, "light"), by_name(&recs, "t"));
+    assert_eq!(l.parent_id, Some(task.span_id));
+    assert_eq!(l.route, task.route);
+    assert!(matches!(l.kind, RecordKind::Light));
+    assert_eq!(l.status, Status::Error("oops".into()));
+}
+
+#[test]
+fn a_panic_in_a_run_body_marks_the_span_failed_and_keeps_unwinding() {
+    let (t, sink) = tracer();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.task_span("p").run(|_| panic!("boom"));
+    }));
+    assert!(caught.is_err());
+    let recs = sink.take();
+    assert_eq!(recs[0].status, Status::Error("boom".into()));
+}
