@@ -61,6 +61,9 @@ pub use dn_core::{
     TraceId, TraceParent, clean_str, current_session_id, extract, inject,
 };
 
+#[allow(deprecated)]
+pub use dn_core::{ExporterReport, ObjectMeta};
+
 /// Runs a function inside a task span, logging its arguments as inputs and
 /// its return value as output.
 ///

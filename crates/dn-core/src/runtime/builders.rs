@@ -103,33 +103,54 @@ impl Drop for TaskGuard {
     }
 }
 
+/// The span forms, written once: every builder's `enter`, `run`,
+/// `try_run` and `instrument` start their task (and, for `task_and_run`, the
+/// run opened for it as `outer`) and hand it to one of these.
+mod forms {
+    use super::*;
+
+    pub(super) fn enter(task: TaskSpan, outer: Option<TaskSpan>) -> TaskGuard {
+        TaskGuard::new(task, outer)
+    }
+    pub(super) fn run<R>(
+        task: TaskSpan,
+        outer: Option<TaskSpan>,
+        check: Option<OutcomeCheck<R>>,
+        f: impl FnOnce(&TaskSpan) -> R,
+    ) -> R {
+        let _ctx = task.context().enter();
+        let t2 = task.clone();
+        run_in_scope(TaskScope::new(task, outer), check, move || f(&t2))
+    }
+    pub(super) fn instrument<F: Future>(
+        task: TaskSpan,
+        outer: Option<TaskSpan>,
+        fut: F,
+        check: Option<OutcomeCheck<F::Output>>,
+    ) -> TaskFuture<F> {
+        Instrumented::new(fut, task.context(), TaskScope::new(task, outer), check)
+    }
+}
+
 macro_rules! span_forms {
     () => {
         /// Starts the span and makes it current until the guard drops.
         pub fn enter(self) -> TaskGuard {
-            TaskGuard::new(self.start(), None)
+            forms::enter(self.start(), None)
         }
         /// Runs `f` inside the span; a panic marks it failed and continues.
         pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> R {
-            let task = self.start();
-            let _ctx = task.context().enter();
-            let t2 = task.clone();
-            run_in_scope(TaskScope::new(task, None), None, move || f(&t2))
+            forms::run(self.start(), None, None, f)
         }
         /// Like `run` for a body returning `Result`: `Err` fails the span
         /// and is returned unchanged.
         pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce(&TaskSpan) -> Result<T, E>) -> Result<T, E> {
-            let task = self.start();
-            let _ctx = task.context().enter();
-            let t2 = task.clone();
-            let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
-            run_in_scope(TaskScope::new(task, None), Some(check), move || f(&t2))
+            forms::run(self.start(), None, Some(result_check::<T, E>), f)
         }
         /// Runs a future inside the span: current on every poll, ended when
         /// the future completes, panics or is dropped.
         pub fn instrument<F: Future>(self, fut: F) -> TaskFuture<F> {
-            let task = self.start();
-            Instrumented::new(fut, task.context(), TaskScope::new(task, None), None)
+            forms::instrument(self.start(), None, fut, None)
         }
         /// Like `instrument` for a future returning `Result`: `Err` fails the span.
         pub fn try_instrument<F, T, E>(self, fut: F) -> TaskFuture<F>
@@ -137,8 +158,7 @@ macro_rules! span_forms {
             F: Future<Output = Result<T, E>>,
             E: std::fmt::Display,
         {
-            let task = self.start();
-            Instrumented::new(fut, task.context(), TaskScope::new(task, None), Some(result_check::<T, E>))
+            forms::instrument(self.start(), None, fut, Some(result_check::<T, E>))
         }
     };
 }
@@ -326,30 +346,22 @@ impl RunBuilder {
     }
     /// Starts the run and makes it current until the guard drops.
     pub fn enter(self) -> Result<TaskGuard, Error> {
-        Ok(TaskGuard::new(self.start()?, None))
+        Ok(forms::enter(self.start()?, None))
     }
     /// Runs `f` inside the run; a panic marks it failed and continues.
     pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
-        let task = self.start()?;
-        let _ctx = task.context().enter();
-        let t2 = task.clone();
-        Ok(run_in_scope(TaskScope::new(task, None), None, move || f(&t2)))
+        Ok(forms::run(self.start()?, None, None, f))
     }
     /// Like `run` for a body returning `Result`: `Err` fails the run.
     pub fn try_run<T, E: std::fmt::Display>(
         self,
         f: impl FnOnce(&TaskSpan) -> Result<T, E>,
     ) -> Result<Result<T, E>, Error> {
-        let task = self.start()?;
-        let _ctx = task.context().enter();
-        let t2 = task.clone();
-        let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
-        Ok(run_in_scope(TaskScope::new(task, None), Some(check), move || f(&t2)))
+        Ok(forms::run(self.start()?, None, Some(result_check::<T, E>), f))
     }
     /// Runs a future inside the run.
     pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
-        let task = self.start()?;
-        Ok(Instrumented::new(fut, task.context(), TaskScope::new(task, None), None))
+        Ok(forms::instrument(self.start()?, None, fut, None))
     }
 }
 
@@ -425,18 +437,16 @@ impl TaskAndRunBuilder {
     /// Starts and makes the task current until the guard drops.
     pub fn enter(self) -> Result<TaskGuard, Error> {
         let (task, run) = self.start()?;
-        Ok(TaskGuard::new(task, run))
+        Ok(forms::enter(task, run))
     }
     /// Runs `f` inside the task.
     pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
         let (task, run) = self.start()?;
-        let _ctx = task.context().enter();
-        let t2 = task.clone();
-        Ok(run_in_scope(TaskScope::new(task, run), None, move || f(&t2)))
+        Ok(forms::run(task, run, None, f))
     }
     /// Runs a future inside the task.
     pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
         let (task, run) = self.start()?;
-        Ok(Instrumented::new(fut, task.context(), TaskScope::new(task, run), None))
+        Ok(forms::instrument(task, run, fut, None))
     }
 }
