@@ -137,7 +137,7 @@ impl OtlpExporter {
             .map(|(k, v)| opentelemetry::KeyValue::new(*k, crate::otel::to_otel_value(v)))
             .collect();
         let sdk_resource = opentelemetry_sdk::Resource::builder_empty().with_attributes(kvs).build();
-        let sender = Sender_ { config: config.clone(), shared: shared.clone(), resource: (&sdk_resource).into() };
+        let sender = BatchSender { config: config.clone(), shared: shared.clone(), resource: (&sdk_resource).into() };
         let thread = std::thread::Builder::new()
             .name("dn-otlp".into())
             .spawn(move || sender.run(rx))
@@ -226,14 +226,14 @@ enum Outcome {
     Rejected(String),
 }
 
-#[allow(non_camel_case_types)]
-struct Sender_ {
+/// Posts one batch to the destination, with retries and 413 splitting (on the `dn-otlp` thread).
+struct BatchSender {
     config: OtlpConfig,
     shared: Arc<Shared>,
     resource: ResourceAttributesWithSchema,
 }
 
-impl Sender_ {
+impl BatchSender {
     fn run(self, rx: Receiver<Msg>) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
