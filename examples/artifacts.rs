@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(src.join("model_dir/config.json"), "{\"layers\": 2}\n")?;
     std::fs::write(src.join("model_dir/weights/w.bin"), (0u8..16).collect::<Vec<_>>())?;
 
-    let run = dn::run("artifact-run").enter()?;
+    let run = dn::run("artifact-run").enter();
     let file = dn::log_artifact(src.join("report.txt"))?;
     println!("file: {}", serde_json::to_string(&file)?);
     let dir = dn::log_artifact(src.join("model_dir"))?;

@@ -6,7 +6,7 @@ use dn::ContextExt as _;
 #[tokio::main]
 async fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
-    let run = dn::run("async-demo").start()?;
+    let run = dn::run("async-demo").start();
     let run2 = run.clone();
 
     run.instrument(async move {
@@ -17,15 +17,15 @@ async fn main() -> Result<(), dn::Error> {
                 async move {
                     dn::task_span(format!("worker-{i}"))
                         .instrument(async move {
-                            dn::log_input("i", &i).ok();
+                            dn::log_input("i", i);
                             tokio::time::sleep(std::time::Duration::from_millis(5 * (8 - i))).await;
                             dn::task_span("inner")
                                 .instrument(async move {
                                     tokio::task::yield_now().await;
-                                    dn::log_metric("value", i as f64).ok();
+                                    dn::log_metric("value", i as f64);
                                 })
                                 .await;
-                            dn::log_output("done", &true).ok();
+                            dn::log_output("done", true);
                         })
                         .await
                 }

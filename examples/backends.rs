@@ -21,12 +21,12 @@ fn main() -> Result<(), dn::Error> {
         None => println!("collector: none"),
     }
 
-    let run = dn::run("backends-demo").enter()?;
+    let run = dn::run("backends-demo").enter();
     {
         let _task = dn::task_span("data-prep").enter();
-        dn::log_input("rows", &250)?;
-        dn::log_metric("latency_ms", dn::Metric::new(112).step(1))?;
-        dn::log_output("status", "ok")?;
+        dn::log_input("rows", 250);
+        dn::log_metric("latency_ms", dn::Metric::new(112).step(1));
+        dn::log_output("status", "ok");
     }
     let file = dn::instance().spans_file(&run)?;
     drop(run);

@@ -4,13 +4,13 @@ fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
     assert!(dn::current_run().is_none());
 
-    let run = dn::run("props-run").tags(["p"]).param("p0", &0).enter()?;
-    dn::log_input("question", "q?")?;
-    dn::log_output("answer", "a!")?;
-    dn::log_metric("m", 1.0)?;
-    dn::log_metric("m", 2.0)?;
+    let run = dn::run("props-run").tags(["p"]).param("p0", 0).enter();
+    dn::log_input("question", "q?");
+    dn::log_output("answer", "a!");
+    dn::log_metric("m", 1.0);
+    dn::log_metric("m", 2.0);
     dn::task_span("child-1").run(|c1| {
-        c1.log_metric("c", 1.0).ok();
+        c1.log_metric("c", 1.0);
         dn::task_span("grandchild").run(|gc| {
             let current_run = dn::current_run().expect("inside a run");
             let current_task = dn::current_task().expect("inside a task");

@@ -14,17 +14,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.get(1).map(String::as_str) == Some("--child") {
         // The child: continue the task from the context it was handed.
         let ctx = dn::TaskContext::from_json(args.get(2).ok_or("missing context")?)?;
-        dn::continue_task(&ctx)?.run(|fragment| -> Result<(), dn::Error> {
-            fragment.log_metric("remote_score", 0.88)?;
-            dn::task_span("remote-work").run(|t| t.log_output("result", "done"))?;
-            Ok(())
-        })?;
+        dn::continue_task(&ctx)?.run(|fragment| {
+            fragment.log_metric("remote_score", 0.88);
+            dn::task_span("remote-work").run(|t| t.log_output("result", "done"));
+        });
         dn::shutdown();
         return Ok(());
     }
 
-    let run = dn::run("distributed-parent").tags(["dist"]).enter()?;
-    dn::log_metric("parent_metric", 1.0)?;
+    let run = dn::run("distributed-parent").tags(["dist"]).enter();
+    dn::log_metric("parent_metric", 1.0);
     let file = dn::instance().spans_file(&run)?;
     dn::task_span("dispatch").run(|_| -> Result<(), Box<dyn std::error::Error>> {
         let ctx = dn::task_context()?;

@@ -9,13 +9,13 @@
 fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
 
-    let run = dn::run("quickstart").tags(["demo"]).enter()?;
-    dn::log_param("model", "baseline")?;
+    let run = dn::run("quickstart").tags(["demo"]).enter();
+    dn::log_param("model", "baseline");
     {
         let _task = dn::task_span("data-prep").enter();
-        dn::log_input("rows", &250)?;
-        dn::log_metric("latency_ms", dn::Metric::new(112).step(1))?;
-        dn::log_output("status", "ok")?;
+        dn::log_input("rows", 250);
+        dn::log_metric("latency_ms", dn::Metric::new(112).step(1));
+        dn::log_output("status", "ok");
     }
     let file = dn::instance().spans_file(&run)?;
     drop(run);

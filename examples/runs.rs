@@ -5,11 +5,11 @@ use dn::SpanType;
 fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
 
-    let run = dn::run("experiment-1").project("my-project").tags(["baseline"]).enter()?;
-    dn::log_param("learning_rate", &0.001)?;
-    dn::log_input("prompt", "What is the capital of France?")?;
-    dn::log_output("answer", "Paris")?;
-    dn::log_metric("accuracy", 0.95)?;
+    let run = dn::run("experiment-1").project("my-project").tags(["baseline"]).enter();
+    dn::log_param("learning_rate", 0.001);
+    dn::log_input("prompt", "What is the capital of France?");
+    dn::log_output("answer", "Paris");
+    dn::log_metric("accuracy", 0.95);
     let first = dn::instance().spans_file(&run)?;
     drop(run);
 
@@ -17,10 +17,10 @@ fn main() -> Result<(), dn::Error> {
     let task = dn::task_and_run("eval-run")
         .task_name("scoring")
         .task_type(SpanType::Evaluation)
-        .param("threshold", &0.5)
+        .param("threshold", 0.5)
         .input("dataset", "golden-v1")
-        .enter()?;
-    dn::log_metric("score", 0.87)?;
+        .enter();
+    dn::log_metric("score", 0.87);
     println!("task {} runs in run {}", task.name(), task.run_id());
     let second = dn::instance().spans_file(&task)?;
     drop(task);

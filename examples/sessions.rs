@@ -7,13 +7,12 @@ async fn main() -> Result<(), dn::Error> {
     let local_dir = dn::instance().settings().map(|s| s.local_dir.clone()).unwrap_or_default();
 
     {
-        let _session = dn::bind_session_id("chat:turn-1")?;
-        dn::task_span("chat-turn").run(|_| -> dn::Result<()> {
-            dn::log_input("user_message", "Hello there")?;
-            dn::log_output("assistant_message", "General Kenobi")?;
+        let _session = dn::bind_session_id("chat:turn-1");
+        dn::task_span("chat-turn").run(|_| {
+            dn::log_input("user_message", "Hello there");
+            dn::log_output("assistant_message", "General Kenobi");
             dn::span("tool-call").run(|| ());
-            Ok(())
-        })?;
+        });
     }
 
     // Two conversations interleaving on one thread.
@@ -23,13 +22,13 @@ async fn main() -> Result<(), dn::Error> {
                 dn::task_span(format!("{id}-turn-{turn}"))
                     .instrument(async move {
                         tokio::task::yield_now().await;
-                        dn::log_input("turn", &turn).ok();
+                        dn::log_input("turn", turn);
                     })
                     .await;
             }
         })
     };
-    let (a, b) = (tokio::spawn(conversation("alice")?), tokio::spawn(conversation("bob")?));
+    let (a, b) = (tokio::spawn(conversation("alice")), tokio::spawn(conversation("bob")));
     let _ = (a.await, b.await);
     dn::shutdown();
 

@@ -8,14 +8,14 @@ use dn::SpanType;
 
 fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
-    let run = dn::run("spans-demo").enter()?;
+    let run = dn::run("spans-demo").enter();
 
     // A light span around a cache warm-up, with attributes and tags.
-    dn::span("cache-warmup").tags(["warm", "Cache Warm"]).attribute("cache.size", &128).run(|| {
+    dn::span("cache-warmup").tags(["warm", "Cache Warm"]).attribute("cache.size", 128).run(|| {
         // A task inside a light span: OTel parent = the light span,
         // dreadnode.task.parent_id = the run.
-        dn::task_span("task-inside-light-span").run(|t| t.log_metric("items", 3)).map(|_| ())
-    })?;
+        dn::task_span("task-inside-light-span").run(|t| t.log_metric("items", 3));
+    });
 
     // Typed task spans.
     for (name, ty) in [("judge", SpanType::Scorer), ("search", SpanType::Tool), ("agent-step", SpanType::Agent)] {

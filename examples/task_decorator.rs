@@ -40,7 +40,7 @@ fn parse_priority(text: &str) -> Result<u8, std::num::ParseIntError> {
 #[dn::task(entrypoint)]
 async fn triage(ticket: String) -> String {
     let label = classify_v2(ticket.clone()).await;
-    dn::log_metric("words", word_count(&ticket) as f64).ok();
+    dn::log_metric("words", word_count(&ticket) as f64);
     label
 }
 
@@ -48,7 +48,7 @@ async fn triage(ticket: String) -> String {
 async fn main() -> Result<(), dn::Error> {
     dn::configure(dn::Config::new())?;
 
-    let run = dn::run("ticket-classification").start()?;
+    let run = dn::run("ticket-classification").start();
     let r = run.clone();
     r.instrument(async {
         println!("classify: {}", classify("I want a refund".into()).await);

@@ -148,7 +148,7 @@ pub fn ci(ws: &Workspace, skip_test: bool) -> Result<(), String> {
         ws.cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
     )?;
     if ws.is_dn() {
-        for features in ["", "otlp", "artifacts", "macros"] {
+        for features in ["", "otlp", "artifacts", "macros", "tokio"] {
             let mut c = ws.cargo();
             c.args(["clippy", "-p", "dn", "--lib", "--no-default-features"]);
             if !features.is_empty() {

@@ -43,6 +43,10 @@ const EXAMPLES: &[Example] = &[
     Example { name: "backends", spans: &["backends-demo", "data-prep"] },
     Example { name: "distributed", spans: &["distributed-parent", "dispatch", "remote-work"] },
     Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },
+    Example {
+        name: "evaluation",
+        spans: &["classifier-eval", "classify", "spot-check", "publish-report", "offline-audit", "chat:turn-1"],
+    },
 ];
 
 /// Runs every example of the dn workspace at `root` and checks its files;
@@ -54,7 +58,10 @@ pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Resu
     for ex in EXAMPLES {
         eprintln!("xtask: == example {}", ex.name);
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        run_checked(&bin_dir, ex, dir.path(), &[])?;
+        let stdout = run_checked(&bin_dir, ex, dir.path(), &[])?;
+        if ex.name == "evaluation" {
+            check_evaluation(&stdout, dir.path())?;
+        }
     }
     let mut passed = EXAMPLES.len();
     if let Some(bin) = s3s_fs {
@@ -63,6 +70,41 @@ pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Resu
         passed += 1;
     }
     eprintln!("{passed} passed, 0 failed");
+    Ok(())
+}
+
+/// The `evaluation` example: one run holds all 50 concurrent calls (no
+/// call lost its context), the scorer read the expected labels (45 of 50
+/// right), nothing was a logging fault, and only the SDK's own folders are
+/// in the local directory.
+fn check_evaluation(stdout: &str, dir: &Path) -> Result<(), String> {
+    for want in ["holds 56 tasks; accuracy 0.90", "push_update clean: true", "logging faults: 0"] {
+        if !stdout.contains(want) {
+            return Err(format!("example evaluation: stdout lacks {want:?}:\n{stdout}"));
+        }
+    }
+    let runs = std::fs::read_dir(dir.join("projects/ticket-eval")).map_err(|e| e.to_string())?.count();
+    if runs != 1 {
+        return Err(format!("example evaluation: {runs} run folders, want 1 (a call lost its context)"));
+    }
+    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !["projects", "sessions", "artifacts", "cas"].contains(&name.as_str()) {
+            return Err(format!("example evaluation wrote {name:?} into the local directory"));
+        }
+    }
+    let file = stdout.lines().find_map(|l| l.strip_prefix("wrote: ")).unwrap_or_default();
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let scored = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["name"] == "classify")
+        .filter(|v| v["attributes"]["dreadnode.metrics"].as_str().is_some_and(|m| m.contains("\"accuracy\"")))
+        .count();
+    if scored != 50 {
+        return Err(format!("example evaluation: {scored} scored classify spans in the run's file, want 50"));
+    }
+    eprintln!("xtask:    ok (one run, 50 scored calls, accuracy 0.90, no logging fault)");
     Ok(())
 }
 

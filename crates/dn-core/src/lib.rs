@@ -12,10 +12,10 @@
 //! use dn_core::{MemorySink, Tracer};
 //! let sink = MemorySink::new();
 //! let tracer = Tracer::new(sink.clone(), "default").unwrap();
-//! let run = tracer.run("experiment-1").enter().unwrap();
+//! let run = tracer.run("experiment-1").enter();
 //! tracer.task_span("data-prep").run(|task| {
-//!     task.log_input("rows", &250).unwrap();
-//!     task.log_metric("latency_ms", dn_core::Metric::new(112).step(1)).unwrap();
+//!     task.log_input("rows", &250);
+//!     task.log_metric("latency_ms", dn_core::Metric::new(112).step(1));
 //! });
 //! drop(run);
 //! assert_eq!(sink.take().len(), 2);
@@ -40,7 +40,7 @@ pub use model::metric::{Aggregation, Metric, MetricSeries, Step};
 pub use model::object::{
     CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize, unknown_object,
 };
-pub use model::readback::TaskView;
+pub use model::readback::{TaskInputs, TaskView};
 pub use model::record::{AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status};
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
@@ -51,7 +51,7 @@ pub use model::update::UpdateMark;
 pub use runtime::builders::{RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpanBuilder};
 pub use runtime::context::{
     Context, ContextExt, ContextGuard, SpanLink, WithContext, bind_session_id, current_run, current_session_id,
-    current_task, with_session_id,
+    current_task, try_bind_session_id, try_with_session_id, with_session_id,
 };
 pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,

@@ -94,12 +94,12 @@ mod tests {
     fn span_data_carries_the_jsonl_attributes_ids_and_status() {
         let sink = MemorySink::new();
         let tracer = Tracer::new(sink.clone(), "proj").unwrap();
-        let run = tracer.run("r").start().unwrap();
+        let run = tracer.run("r").start();
         let child = tracer.task_span("c").parent(&run).start();
-        child.log_input("x", &1).unwrap();
+        child.log_input("x", 1);
         child.record_exception("ValueError", "bad", true).unwrap();
-        child.end().unwrap();
-        run.end().unwrap();
+        child.end();
+        run.end();
         let records = sink.take();
         let scope = scope();
         let c = to_span_data(&records[0], &scope, Some("uuid-of-project"));

@@ -185,6 +185,7 @@ impl ExportPipeline {
             dropped_after_shutdown: self.shared.dropped_closed.load(Ordering::Relaxed),
             exporters: self.shared.reports.lock().clone(),
             timed_out,
+            logging_faults: 0, // the tracer adds its count
         }
     }
 

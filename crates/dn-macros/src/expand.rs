@@ -101,12 +101,19 @@ fn expand(o: &Options, func: ItemFn) -> syn::Result<TokenStream> {
     let log_output = o.log_output && value_ty.is_some();
     let output_stmt = if log_output { quote!(#krate::__private::output(&__dn_task, __dn_v);) } else { quote!() };
     let is_async_body = !matches!(shape, Shape::Sync);
-    let scorer_stmts = o.scorers.iter().map(|f| {
+    let scorer_stmts = o.scorers.iter().map(|s| {
+        let f = &s.path;
         let fname = f.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
         let resolve = if is_async_body { quote!(.resolve(__dn_w).await) } else { quote!(.resolve_sync(__dn_w)) };
+        let (bind, call) = if s.with_inputs {
+            (quote!(let __dn_inputs = #krate::__private::inputs(&__dn_task);), quote!(#f(__dn_v, &__dn_inputs)))
+        } else {
+            (quote!(), quote!(#f(__dn_v)))
+        };
         quote_spanned! {f.span()=>
             {
-                let __dn_w = #krate::__private::ScoreWrap(#f(__dn_v));
+                #bind
+                let __dn_w = #krate::__private::ScoreWrap(#call);
                 #[allow(unused_imports)]
                 use #krate::__private::{ScoreViaFuture as _, ScoreViaValue as _};
                 let __dn_r = (&__dn_w).__dn_kind() #resolve;

@@ -19,7 +19,7 @@ pub struct Options {
     pub label: Option<LitStr>,
     pub span_type: Option<TokenStream>,
     pub tags: Vec<LitStr>,
-    pub scorers: Vec<Path>,
+    pub scorers: Vec<Scorer>,
     pub log_inputs: LogInputs,
     pub log_output: bool,
     pub entrypoint: bool,
@@ -42,6 +42,36 @@ pub(crate) const SPAN_TYPES: &[(&str, &str)] = &[
     ("scorer", "Scorer"),
     ("span", "Span"),
 ];
+
+/// A scorer: a function called with the output, and with the task's
+/// inputs too when written `f(output, inputs)`.
+pub struct Scorer {
+    pub path: Path,
+    pub with_inputs: bool,
+}
+
+/// `f(output)` or `f(output, inputs)`: the argument names say what is passed.
+fn scorer_call(c: syn::ExprCall) -> syn::Result<Scorer> {
+    let Expr::Path(f) = *c.func else {
+        return Err(syn::Error::new_spanned(c.func, "a scorer is a function path: scorers = [f, f(output, inputs)]"));
+    };
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| match a {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()).unwrap_or_default(),
+            _ => String::new(),
+        })
+        .collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["output"] => Ok(Scorer { path: f.path, with_inputs: false }),
+        ["output", "inputs"] => Ok(Scorer { path: f.path, with_inputs: true }),
+        _ => Err(syn::Error::new_spanned(
+            c.args,
+            "a scorer call names what it takes: `f(output)` or `f(output, inputs)` (inputs: &dn::TaskInputs)",
+        )),
+    }
+}
 
 /// One `key`, `key = value` item.
 struct Item {
@@ -132,11 +162,13 @@ impl Options {
                 "scorers" => {
                     for e in array(&key, value, "scorer functions")?.elems {
                         match e {
-                            Expr::Path(p) => o.scorers.push(p.path),
+                            Expr::Path(p) => o.scorers.push(Scorer { path: p.path, with_inputs: false }),
+                            Expr::Call(c) => o.scorers.push(scorer_call(c)?),
                             other => {
                                 return Err(syn::Error::new_spanned(
                                     other,
-                                    "`scorers` takes function paths: scorers = [f, module::g]",
+                                    "`scorers` takes function paths, or `f(output, inputs)` for a scorer that reads \
+                                     the task's inputs: scorers = [f, module::g, accuracy(output, inputs)]",
                                 ));
                             }
                         }

@@ -12,7 +12,7 @@ use serde_json::Value;
 fn a_task_continued_in_a_child_process_joins_the_parent_run_file() {
     let dir = tempfile::tempdir().unwrap();
     let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
-    let run = dn.run("distributed-parent").start().unwrap();
+    let run = dn.run("distributed-parent").start();
     let dispatch = dn.task_span("dispatch").parent(&run).start();
     let ctx = {
         let _g = dispatch.enter_context();
@@ -29,15 +29,15 @@ fn a_task_continued_in_a_child_process_joins_the_parent_run_file() {
         .unwrap();
     // Write to the same file while the child does.
     for i in 0..3000 {
-        dn.task_span("parent-bulk").parent(&run).run(|t| t.log_input("i", &i).unwrap());
+        dn.task_span("parent-bulk").parent(&run).run(|t| t.log_input("i", i));
         if i % 500 == 0 {
             dn.flush();
         }
     }
     let status = child.wait_with_output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    dispatch.end().unwrap();
-    run.end().unwrap();
+    dispatch.end();
+    run.end();
     assert!(dn.shutdown().is_clean());
 
     let file = dir.path().join(format!("projects/default/{}/spans.jsonl", run.run_id()));

@@ -101,7 +101,7 @@ mod uploading {
             let dir = tempfile::tempdir().unwrap();
             let dn = storage::instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
             let (_, _, tree) = super::data();
-            dn.run("first").run(|_| dn.log_artifact(tree, None).unwrap()).unwrap();
+            dn.run("first").run(|_| dn.log_artifact(tree, None).unwrap());
             dn.flush();
             let r = dn.upload_report().unwrap();
             assert_eq!((r.uploaded, r.failed), (1000, 0), "{r:?}");
@@ -115,7 +115,7 @@ mod uploading {
         let Some(r) = remote() else { return };
         let (_, _, tree) = super::data();
         b.bench(|| {
-            r.dn.run("again").run(|_| r.dn.log_artifact(tree, None).unwrap()).unwrap();
+            r.dn.run("again").run(|_| r.dn.log_artifact(tree, None).unwrap());
             r.dn.flush();
         });
         assert_eq!(r.dn.upload_report().unwrap().bytes_uploaded, r.bytes, "nothing more was sent");
@@ -127,7 +127,7 @@ mod uploading {
         let (_, _, tree) = super::data();
         b.bench(|| {
             let dn = storage::instance(&r.base, &r.dir.path().join("dn"), dn::UploaderConfig::default());
-            dn.run("fresh").run(|_| dn.log_artifact(tree, None).unwrap()).unwrap();
+            dn.run("fresh").run(|_| dn.log_artifact(tree, None).unwrap());
             dn.flush();
             let up = dn.upload_report().unwrap();
             assert_eq!((up.uploaded, up.already_present, up.bytes_uploaded), (0, 1000, 0), "{up:?}");

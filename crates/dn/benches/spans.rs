@@ -98,7 +98,7 @@ fn dn_light_span(b: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 200, sample_size = 200)]
 fn dn_task_span_io(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
-    common::in_a_run(b, || tracer.run("bench-run").start().unwrap(), |run| common::task_with_io(&tracer, run));
+    common::in_a_run(b, || tracer.run("bench-run").start(), |run| common::task_with_io(&tracer, run));
     report("task", pipeline.flush(Duration::from_secs(30)));
 }
 
@@ -106,14 +106,11 @@ fn dn_task_span_io(b: Bencher<'_, '_>) {
 fn dn_run_100_tasks(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
     b.bench(|| {
-        tracer
-            .run("run")
-            .run(|_| {
-                for i in 0..100 {
-                    tracer.task_span("task").run(|t| t.log_metric("i", i).unwrap());
-                }
-            })
-            .unwrap();
+        tracer.run("run").run(|_| {
+            for i in 0..100 {
+                tracer.task_span("task").run(|t| t.log_metric("i", i));
+            }
+        });
     });
     report("run100", pipeline.flush(Duration::from_secs(30)));
 }
@@ -125,7 +122,7 @@ fn dn_log_metric(b: Bencher<'_, '_>) {
     let mut step = 0i64;
     b.bench_local(|| {
         step += 1;
-        task.log_metric("loss", dn::Metric::new(0.5).step(step)).unwrap();
+        task.log_metric("loss", dn::Metric::new(0.5).step(step));
     });
 }
 
@@ -135,18 +132,15 @@ fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
     let dir = tempfile::tempdir().unwrap();
     let sink = MemorySink::new();
     let tracer = Tracer::new(sink.clone(), "bench").unwrap();
-    tracer
-        .run("run")
-        .run(|_| {
-            for i in 0..1000 {
-                tracer.task_span("task").run(|t| {
-                    t.log_input("rows", &i).unwrap();
-                    t.log_metric("latency_ms", 112).unwrap();
-                    t.log_output("status", "ok").unwrap();
-                });
-            }
-        })
-        .unwrap();
+    tracer.run("run").run(|_| {
+        for i in 0..1000 {
+            tracer.task_span("task").run(|t| {
+                t.log_input("rows", i);
+                t.log_metric("latency_ms", 112);
+                t.log_output("status", "ok");
+            });
+        }
+    });
     let records = sink.take();
     let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("bench")).unwrap();
     b.with_inputs(|| {

@@ -39,7 +39,7 @@ fn plain_fn(b: Bencher<'_, '_>) {
 fn task_fn_with_input_and_output(b: Bencher<'_, '_>) {
     common::in_a_run(
         b,
-        || dn::run("bench").start().unwrap(),
+        || dn::run("bench").start(),
         |run| {
             let _g = run.enter_context();
             traced(divan::black_box(3))
@@ -51,7 +51,7 @@ fn task_fn_with_input_and_output(b: Bencher<'_, '_>) {
 fn task_fn_without_logging(b: Bencher<'_, '_>) {
     common::in_a_run(
         b,
-        || dn::run("bench").start().unwrap(),
+        || dn::run("bench").start(),
         |run| {
             let _g = run.enter_context();
             traced_bare(divan::black_box(3))

@@ -70,7 +70,7 @@ impl Dreadnode {
 /// dn.run("r").run(|_| {
 ///     let a = dn.log_artifact(&path, None).unwrap();
 ///     assert_eq!(a.records()[0].oid, "sha256:51bc0fc1f19104fa6e89ce50be9aa1f57c3346c1ca51ab49f5f00e14ce8f8076");
-/// }).unwrap();
+/// });
 /// ```
 pub fn log_artifact(path: impl AsRef<Path>) -> Result<Artifact> {
     require_task()?;

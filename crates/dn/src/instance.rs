@@ -50,7 +50,7 @@ impl Dreadnode {
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
-    /// dn.run("experiment").run(|run| run.log_metric("accuracy", 0.9)).unwrap().unwrap();
+    /// dn.run("experiment").run(|run| run.log_metric("accuracy", 0.9));
     /// assert!(dn.shutdown().is_clean());
     /// ```
     pub fn new(config: Config) -> Result<Dreadnode> {

@@ -7,20 +7,15 @@
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
 //! # unsafe { std::env::set_var("DREADNODE_LOCAL_DIR", dir.path()) };
-//! fn main() -> Result<(), dn::Error> {
-//!     let run = dn::run("experiment-1").tags(["baseline"]).enter()?;
-//!     dn::log_param("learning_rate", &0.001)?;
-//!     dn::task_span("data-prep").run(|task| -> Result<(), dn::Error> {
-//!         task.log_input("rows", &250)?;
-//!         task.log_metric("latency_ms", dn::Metric::new(112).step(1))?;
-//!         task.log_output("status", "ok")?;
-//!         Ok(())
-//!     })?;
-//!     drop(run);
-//!     dn::shutdown();
-//!     Ok(())
-//! }
-//! # main().unwrap();
+//! let run = dn::run("experiment-1").tags(["baseline"]).enter();
+//! dn::log_param("learning_rate", 0.001);
+//! dn::task_span("data-prep").run(|task| {
+//!     task.log_input("rows", 250);
+//!     task.log_metric("latency_ms", dn::Metric::new(112).step(1));
+//!     task.log_output("status", "ok");
+//! });
+//! drop(run);
+//! dn::shutdown();
 //! ```
 //!
 //! Spans come in three forms: a guard (`enter()`, ends on drop), a closure
@@ -43,6 +38,10 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod spawn;
+pub use spawn::thread;
+#[cfg(feature = "tokio")]
+pub use spawn::{spawn, spawn_blocking};
 
 #[cfg(feature = "artifacts")]
 pub use artifacts::{Artifact, ArtifactRecord, log_artifact, log_artifact_named};
@@ -60,6 +59,7 @@ pub use dn_core::{
     SpanType, Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext,
     TraceId, TraceParent, clean_str, current_session_id, extract, inject,
 };
+pub use dn_core::{ContextGuard, SpanFuture, Step, TaskFuture, TaskInputs, WithContext};
 
 #[allow(deprecated)]
 pub use dn_core::{ExporterReport, ObjectMeta};
@@ -87,7 +87,7 @@ pub use dn_core::{ExporterReport, ObjectMeta};
 ///     text.to_uppercase()
 /// }
 ///
-/// dn::run("r").run(|_| assert_eq!(classify("hello"), "HELLO")).unwrap();
+/// dn::run("r").run(|_| assert_eq!(classify("hello"), "HELLO"));
 /// ```
 #[cfg(feature = "macros")]
 pub use dn_macros::task;
@@ -132,7 +132,7 @@ pub fn task_context() -> Result<TaskContext> {
 /// ```no_run
 /// # fn main() -> Result<(), dn::Error> {
 /// let ctx = dn::TaskContext::from_json(&std::env::var("DN_TASK_CONTEXT").unwrap_or_default())?;
-/// dn::continue_task(&ctx)?.run(|fragment| fragment.log_metric("remote_score", 0.88))?;
+/// dn::continue_task(&ctx)?.run(|fragment| fragment.log_metric("remote_score", 0.88));
 /// # Ok(())
 /// # }
 /// ```
@@ -140,14 +140,42 @@ pub fn continue_task(ctx: &TaskContext) -> Result<TaskSpanBuilder> {
     Ok(instance().tracer().continue_task(ctx)?)
 }
 
-/// Binds a session id until the guard drops (see [`dn_core::bind_session_id`]).
-pub fn bind_session_id(id: &str) -> Result<dn_core::ContextGuard> {
-    Ok(dn_core::bind_session_id(id)?)
+/// Binds a session id until the guard drops: every span created meanwhile
+/// carries `dreadnode.session.id` and is written to the session's file. An
+/// id that could leave the local directory binds nothing and warns.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
+/// let _session = dn::bind_session_id("session_123");
+/// dn.task_span("chat:turn-1").run(|turn| assert_eq!(turn.session_id(), Some("session_123")));
+/// ```
+pub fn bind_session_id(id: &str) -> ContextGuard {
+    dn_core::bind_session_id(id)
+}
+
+/// [`bind_session_id`], returning the error for an id that cannot be used.
+///
+/// ```
+/// assert!(dn::try_bind_session_id("../escape").is_err());
+/// ```
+pub fn try_bind_session_id(id: &str) -> Result<ContextGuard> {
+    Ok(dn_core::try_bind_session_id(id)?)
 }
 
 /// Wraps a future so that session `id` is bound on every poll.
-pub fn with_session_id<F: std::future::Future>(id: &str, fut: F) -> Result<dn_core::WithContext<F>> {
-    Ok(dn_core::with_session_id(id, fut)?)
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// dn::with_session_id("session_123", async {
+///     assert_eq!(dn::current_session_id().as_deref(), Some("session_123"));
+/// }).await;
+/// # });
+/// ```
+pub fn with_session_id<F: std::future::Future>(id: &str, fut: F) -> WithContext<F> {
+    dn_core::with_session_id(id, fut)
 }
 
 /// The user guide in `docs/`, compiled here so its code blocks are tested.

@@ -41,14 +41,7 @@ pub struct Meta {
 /// Starts the task (and its run, for an entrypoint with no current task).
 pub fn start(meta: &Meta) -> Call {
     let tracer = crate::instance().tracer();
-    let run = if meta.entrypoint {
-        tracer.run(meta.name).start_unless_current().unwrap_or_else(|e| {
-            tracing::warn!(target: "dn", "dn::task {}: could not open a run: {e}", meta.name);
-            None
-        })
-    } else {
-        None
-    };
+    let run = if meta.entrypoint { tracer.run(meta.name).start_unless_current() } else { None };
     let mut b = tracer
         .task_span(meta.name)
         .span_type(meta.span_type)
@@ -121,11 +114,16 @@ impl Drop for Call {
         if !self.armed {
             return;
         }
-        let _ = self.task.end();
+        let _ = self.task.try_end();
         if let Some(r) = self.run.take() {
-            let _ = r.end();
+            let _ = r.try_end();
         }
     }
+}
+
+/// The task's inputs, for a scorer written `f(output, inputs)`.
+pub fn inputs(task: &TaskSpan) -> dn_core::TaskInputs {
+    task.inputs().into_iter().collect()
 }
 
 /// Logs the return value as `output` (`{"auto": true}`).

@@ -31,7 +31,7 @@ fn files_and_directories_are_recorded_like_the_python_sdk() {
     let (f, d) = src(tmp.path());
     let local = tmp.path().join("local");
     let dn = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(&local)).unwrap();
-    let run = dn.run("artifact-run").start().unwrap();
+    let run = dn.run("artifact-run").start();
     {
         let _g = run.enter_context();
         let file = dn.log_artifact(&f, None).unwrap();
@@ -46,7 +46,7 @@ fn files_and_directories_are_recorded_like_the_python_sdk() {
         assert!(missing.to_string().contains("missing.txt"), "{missing}");
         dn.task_span("child").run(|_| dn.log_artifact(&f, Some("from-child.txt")).unwrap());
     }
-    run.end().unwrap();
+    run.end();
     dn.shutdown();
 
     // artifacts.jsonl: same records as Python's (ignoring ids, paths, times).
@@ -87,22 +87,20 @@ fn logging_the_same_directory_again_stores_nothing_new() {
     let (_, d) = src(tmp.path());
     let local = tmp.path().join("local");
     let dn = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(&local)).unwrap();
-    dn.run("twice")
-        .run(|_| {
-            dn.log_artifact(&d, None).unwrap();
-            let before: Vec<_> =
-                std::fs::read_dir(local.join("artifacts/sha256")).unwrap().flatten().map(|e| e.path()).collect();
-            let mtimes = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
-            let obj = dn_artifacts::LocalStore::new(&local)
-                .object_path("be45cb2605bf36bebde684841a28f0fd43c69850a3dce5fedba69928ee3a8991");
-            let t = mtimes(&obj);
-            dn.log_artifact(&d, None).unwrap();
-            assert_eq!(mtimes(&obj), t, "not rewritten");
-            let after: Vec<_> =
-                std::fs::read_dir(local.join("artifacts/sha256")).unwrap().flatten().map(|e| e.path()).collect();
-            assert_eq!(before, after);
-        })
-        .unwrap();
+    dn.run("twice").run(|_| {
+        dn.log_artifact(&d, None).unwrap();
+        let before: Vec<_> =
+            std::fs::read_dir(local.join("artifacts/sha256")).unwrap().flatten().map(|e| e.path()).collect();
+        let mtimes = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+        let obj = dn_artifacts::LocalStore::new(&local)
+            .object_path("be45cb2605bf36bebde684841a28f0fd43c69850a3dce5fedba69928ee3a8991");
+        let t = mtimes(&obj);
+        dn.log_artifact(&d, None).unwrap();
+        assert_eq!(mtimes(&obj), t, "not rewritten");
+        let after: Vec<_> =
+            std::fs::read_dir(local.join("artifacts/sha256")).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(before, after);
+    });
     assert_eq!(store_objects(&local), 3);
 }
 
@@ -115,12 +113,12 @@ fn a_failing_directory_records_nothing() {
     std::os::unix::fs::symlink(&d, d.join("loop")).unwrap();
     let local = tmp.path().join("local");
     let dn = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(&local)).unwrap();
-    let run = dn.run("r").start().unwrap();
+    let run = dn.run("r").start();
     {
         let _g = run.enter_context();
         assert!(dn.log_artifact(&d, None).is_err());
     }
-    run.end().unwrap();
+    run.end();
     dn.shutdown();
     let spans = common::spans(&local);
     assert_eq!(spans[0]["attributes"]["dreadnode.artifacts"], "[]");

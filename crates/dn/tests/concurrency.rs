@@ -18,7 +18,7 @@ use serde_json::Value;
 #[test]
 fn eight_threads_by_ten_thousand_task_spans() {
     let (dn, dir) = instance();
-    let run = dn.run("threads").start().unwrap();
+    let run = dn.run("threads").start();
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let ctx = run.context();
@@ -26,7 +26,7 @@ fn eight_threads_by_ten_thousand_task_spans() {
             std::thread::spawn(move || {
                 let _g = ctx.enter();
                 for i in 0..10_000 {
-                    dn.task_span(format!("t{t}-{i}")).run(|task| task.log_metric("i", i as f64).unwrap());
+                    dn.task_span(format!("t{t}-{i}")).run(|task| task.log_metric("i", i as f64));
                 }
             })
         })
@@ -34,7 +34,7 @@ fn eight_threads_by_ten_thousand_task_spans() {
     for t in threads {
         t.join().unwrap();
     }
-    run.end().unwrap();
+    run.end();
     let report = dn.shutdown();
     assert!(report.is_clean(), "{report:?}");
     let s = spans(dir.path());
@@ -53,7 +53,7 @@ fn eight_threads_by_ten_thousand_task_spans() {
 fn a_thousand_concurrent_tokio_tasks_nest_correctly() {
     let (dn, dir) = instance();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-    let run = dn.run("tokio").start().unwrap();
+    let run = dn.run("tokio").start();
     let r2 = run.clone();
     let dn2 = dn.clone();
     rt.block_on(r2.instrument(async move {
@@ -68,11 +68,11 @@ fn a_thousand_concurrent_tokio_tasks_nest_correctly() {
                             dn.task_span(format!("inner-{i}"))
                                 .instrument(async move {
                                     tokio::time::sleep(Duration::from_micros((i % 7) as u64 * 100)).await;
-                                    dn::log_input("i", &i).unwrap();
+                                    dn::log_input("i", i);
                                     dn.span(format!("light-{i}")).instrument(tokio::task::yield_now()).await;
                                 })
                                 .await;
-                            dn::log_output("done", &i).unwrap();
+                            dn::log_output("done", i);
                         })
                         .await
                 }

@@ -20,10 +20,10 @@ fn a_context_made_by_the_python_sdk_continues_in_rust() {
         assert!(ctx.run_id.is_none(), "Python does not send run_id");
         dn.continue_task(&ctx).unwrap().run(|frag| {
             assert_eq!(dn::current_task().as_ref(), Some(frag));
-            dn::log_metric("remote_metric", 42.0).unwrap();
+            dn::log_metric("remote_metric", 42.0);
             dn.task_span("remote-subtask").run(|sub| {
                 assert_eq!(sub.parent_task().as_ref(), Some(frag));
-                sub.log_metric("sub_metric", 1.0).unwrap();
+                sub.log_metric("sub_metric", 1.0);
             });
         });
         dn.shutdown();
@@ -49,29 +49,27 @@ fn a_context_made_by_the_python_sdk_continues_in_rust() {
 fn task_context_has_the_python_keys_and_our_run_id() {
     let (dn, _dir) = instance();
     assert!(matches!(dn.task_context(), Err(dn::Error::Core(dn::core::Error::NoActiveTask(_)))));
-    dn.run("parent")
-        .run(|run| {
-            dn.task_span("dispatch").run(|task| {
-                let ctx = dn.task_context().unwrap();
-                let v: Value = serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
-                let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-                assert_eq!(keys, ["task_id", "task_name", "project", "trace_context", "run_id"]);
-                assert_eq!(v["task_id"], task.task_id());
-                assert_eq!(v["run_id"], run.run_id());
-                assert_eq!(v["trace_context"]["traceparent"], format!("00-{}-{}-01", task.trace_id(), task.span_id()));
-                assert_eq!(dn::TaskContext::from_json(&ctx.to_json()).unwrap(), ctx);
-            })
+    dn.run("parent").run(|run| {
+        dn.task_span("dispatch").run(|task| {
+            let ctx = dn.task_context().unwrap();
+            let v: Value = serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
+            let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["task_id", "task_name", "project", "trace_context", "run_id"]);
+            assert_eq!(v["task_id"], task.task_id());
+            assert_eq!(v["run_id"], run.run_id());
+            assert_eq!(v["trace_context"]["traceparent"], format!("00-{}-{}-01", task.trace_id(), task.span_id()));
+            assert_eq!(dn::TaskContext::from_json(&ctx.to_json()).unwrap(), ctx);
         })
-        .unwrap();
+    });
 }
 
 #[test]
 fn a_continued_nested_task_lands_in_the_original_run() {
     let (dn, dir) = instance();
     let mut ctx = None;
-    dn.run("parent").run(|_| dn.task_span("dispatch").run(|_| ctx = Some(dn.task_context().unwrap()))).unwrap();
+    dn.run("parent").run(|_| dn.task_span("dispatch").run(|_| ctx = Some(dn.task_context().unwrap())));
     let ctx = ctx.unwrap();
-    dn.continue_task(&ctx).unwrap().run(|f| f.log_metric("remote_score", 0.88).unwrap());
+    dn.continue_task(&ctx).unwrap().run(|f| f.log_metric("remote_score", 0.88));
     dn.shutdown();
     let files = read_all(dir.path());
     let run_file = &files[0].0;
@@ -99,41 +97,39 @@ fn malformed_contexts_are_errors() {
 #[test]
 fn traceparent_round_trips_through_http_headers_and_maps() {
     let (dn, _dir) = instance();
-    dn.run("r")
-        .run(|run| {
-            let mut headers = http::HeaderMap::new();
-            dn::inject(run, Some("vendor=abc"), &mut headers);
-            let remote = dn::extract(&headers).unwrap();
-            assert_eq!(remote.traceparent.trace_id, run.trace_id());
-            assert_eq!(remote.traceparent.span_id, run.span_id());
-            assert_eq!(remote.tracestate.as_deref(), Some("vendor=abc"));
-            let mut map = std::collections::HashMap::new();
-            dn::inject(run, None, &mut map);
-            assert_eq!(dn::extract(&map).unwrap().traceparent, remote.traceparent);
-            let mut bad = http::HeaderMap::new();
-            bad.insert("traceparent", http::HeaderValue::from_static("00-xyz"));
-            assert!(dn::extract(&bad).is_err());
-            assert!(dn::extract(&http::HeaderMap::new()).is_err());
-        })
-        .unwrap();
+    dn.run("r").run(|run| {
+        let mut headers = http::HeaderMap::new();
+        dn::inject(run, Some("vendor=abc"), &mut headers);
+        let remote = dn::extract(&headers).unwrap();
+        assert_eq!(remote.traceparent.trace_id, run.trace_id());
+        assert_eq!(remote.traceparent.span_id, run.span_id());
+        assert_eq!(remote.tracestate.as_deref(), Some("vendor=abc"));
+        let mut map = std::collections::HashMap::new();
+        dn::inject(run, None, &mut map);
+        assert_eq!(dn::extract(&map).unwrap().traceparent, remote.traceparent);
+        let mut bad = http::HeaderMap::new();
+        bad.insert("traceparent", http::HeaderValue::from_static("00-xyz"));
+        assert!(dn::extract(&bad).is_err());
+        assert!(dn::extract(&http::HeaderMap::new()).is_err());
+    });
 }
 
 #[test]
 fn spans_under_a_bound_session_go_to_the_session_file() {
     let (dn, dir) = instance();
     {
-        let _s = dn::bind_session_id("session_123").unwrap();
+        let _s = dn::bind_session_id("session_123");
         dn.task_span("chat-turn").run(|_| {
-            dn::log_input("user_message", "Hello there").unwrap();
-            dn::log_output("assistant_message", "General Kenobi").unwrap();
+            dn::log_input("user_message", "Hello there");
+            dn::log_output("assistant_message", "General Kenobi");
             dn.span("tool-call").run(|| ());
         });
         {
-            let _inner = dn::bind_session_id("session_456").unwrap();
+            let _inner = dn::bind_session_id("session_456");
             dn.task_span("other-session-turn").run(|_| ());
         }
         assert_eq!(dn::current_session_id().as_deref(), Some("session_123"), "the outer bind is restored");
-        dn.run("session-run").run(|_| dn::log_metric("turns", 1).unwrap()).unwrap();
+        dn.run("session-run").run(|_| dn::log_metric("turns", 1));
     }
     assert!(dn::current_session_id().is_none());
     dn.task_span("no-session").run(|_| ());
@@ -154,10 +150,10 @@ fn spans_under_a_bound_session_go_to_the_session_file() {
             assert!(v["attributes"].get("dreadnode.session.id").is_none());
         }
     }
-    assert!(dn::bind_session_id("a/b").is_err());
-    assert!(dn::bind_session_id("..").is_err());
-    assert!(dn::bind_session_id("").is_err());
-    assert!(dn::bind_session_id("nul\0").is_err());
+    assert!(dn::try_bind_session_id("a/b").is_err());
+    assert!(dn::try_bind_session_id("..").is_err());
+    assert!(dn::try_bind_session_id("").is_err());
+    assert!(dn::try_bind_session_id("nul\0").is_err());
 }
 
 #[test]
@@ -172,12 +168,11 @@ fn two_sessions_interleaving_on_one_thread_write_only_to_their_own_files() {
                     dn.task_span(format!("{session}-turn-{i}"))
                         .instrument(async {
                             tokio::task::yield_now().await; // interleave with the other session
-                            dn::log_input("msg", &i).unwrap();
+                            dn::log_input("msg", i);
                         })
                         .await;
                 }
             })
-            .unwrap()
         };
         let (a, b) = (tokio::spawn(mk("alpha")), tokio::spawn(mk("beta")));
         a.await.unwrap();

@@ -100,12 +100,10 @@ fn a_run_streams_to_the_platform_with_the_project_uuid() {
     let dir = tempfile::tempdir().unwrap();
     let dn = dn::Dreadnode::new(config(&base, dir.path())).unwrap();
     assert!(dn.settings().unwrap().streaming);
-    dn.run("remote-run")
-        .run(|run| {
-            run.log_param("lr", &0.1).unwrap();
-            dn.task_span("data-prep").run(|t| t.log_metric("rows", 250).unwrap());
-        })
-        .unwrap();
+    dn.run("remote-run").run(|run| {
+        run.log_param("lr", 0.1);
+        dn.task_span("data-prep").run(|t| t.log_metric("rows", 250));
+    });
     let report = dn.shutdown();
     assert!(report.is_clean(), "{report:?}");
     let st = state.lock().unwrap();
@@ -161,7 +159,7 @@ fn an_unreachable_server_warns_and_continues_with_local_files() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let dn = dn::Dreadnode::new(config(&format!("http://127.0.0.1:{port}"), dir.path())).unwrap();
-    dn.run("offline").run(|r| r.log_metric("m", 1.0).unwrap()).unwrap();
+    dn.run("offline").run(|r| r.log_metric("m", 1.0));
     let report = dn.shutdown();
     assert_eq!(common::spans(dir.path()).len(), 1);
     let platform = report.exporters.iter().find(|e| e.name == "dreadnode").unwrap();
@@ -177,7 +175,7 @@ fn the_local_backend_never_opens_a_connection() {
     let (base, state) = platform(200);
     let dir = tempfile::tempdir().unwrap();
     let dn = dn::Dreadnode::new(config(&base, dir.path()).trace_backend(Some(dn::TraceBackend::Local))).unwrap();
-    dn.run("local-only").run(|_| ()).unwrap();
+    dn.run("local-only").run(|_| ());
     dn.shutdown();
     assert!(state.lock().unwrap().calls.is_empty());
     assert_eq!(common::spans(dir.path()).len(), 1);

@@ -17,19 +17,13 @@ fn only_tasks(v: Vec<Value>) -> Vec<Value> {
 #[test]
 fn run_basic() {
     let (dn, dir) = instance();
-    dn.run("experiment-1")
-        .project("my-project")
-        .tags(["baseline"])
-        .run(|run| -> dn::Result<()> {
-            dn::log_param("learning_rate", &0.001)?;
-            dn::log_input("prompt", "What is the capital of France?")?;
-            dn::log_output("answer", "Paris")?;
-            dn::log_metric("accuracy", 0.95)?;
-            assert_eq!(run.task_id(), run.run_id());
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
+    dn.run("experiment-1").project("my-project").tags(["baseline"]).run(|run| {
+        dn::log_param("learning_rate", 0.001);
+        dn::log_input("prompt", "What is the capital of France?");
+        dn::log_output("answer", "Paris");
+        dn::log_metric("accuracy", 0.95);
+        assert_eq!(run.task_id(), run.run_id());
+    });
     dn.shutdown();
     // `docs/format.md` ("Local layout") (differs from Python): the run's project names the folder.
     let files = common::read_all(dir.path());
@@ -40,19 +34,15 @@ fn run_basic() {
 #[test]
 fn task_span_in_run() {
     let (dn, dir) = instance();
-    dn.run("etl-run")
-        .run(|_| {
-            dn.task_span("data-prep").span_type(SpanType::Task).tags(["etl"]).run(|task| -> dn::Result<()> {
-                dn::log_input("raw_rows", &1000)?;
-                dn::log_metric("rows_processed", Metric::new(950).step(1))?;
-                dn::log_output("clean_rows", &950)?;
-                assert_eq!(dn::current_task().as_ref(), Some(task));
-                assert_ne!(dn::current_run().as_ref(), Some(task));
-                Ok(())
-            })
+    dn.run("etl-run").run(|_| {
+        dn.task_span("data-prep").span_type(SpanType::Task).tags(["etl"]).run(|task| {
+            dn::log_input("raw_rows", 1000);
+            dn::log_metric("rows_processed", Metric::new(950).step(1));
+            dn::log_output("clean_rows", 950);
+            assert_eq!(dn::current_task().as_ref(), Some(task));
+            assert_ne!(dn::current_run().as_ref(), Some(task));
         })
-        .unwrap()
-        .unwrap();
+    });
     dn.shutdown();
     let mut reference = normalize(&fixture("task_span_in_run"));
     // `docs/format.md` ("Metrics") (differs from Python): the step is kept.
@@ -63,21 +53,19 @@ fn task_span_in_run() {
 #[test]
 fn nested_tasks() {
     let (dn, dir) = instance();
-    dn.run("nested-run")
-        .run(|_| {
-            dn.task_span("level-1").run(|_| {
-                dn::log_metric("depth", 1).unwrap();
-                dn.task_span("level-2").run(|_| {
-                    dn::log_metric("depth", 2).unwrap();
-                    dn.task_span("level-3").run(|l3| {
-                        dn::log_metric("depth", 3).unwrap();
-                        dn::log_input("leaf_input", &json!({"k": "v"})).unwrap();
-                        assert_eq!(l3.parent_task().map(|p| p.name().to_string()).as_deref(), Some("level-2"));
-                    })
+    dn.run("nested-run").run(|_| {
+        dn.task_span("level-1").run(|_| {
+            dn::log_metric("depth", 1);
+            dn.task_span("level-2").run(|_| {
+                dn::log_metric("depth", 2);
+                dn.task_span("level-3").run(|l3| {
+                    dn::log_metric("depth", 3);
+                    dn::log_input("leaf_input", json!({"k": "v"}));
+                    assert_eq!(l3.parent_task().map(|p| p.name().to_string()).as_deref(), Some("level-2"));
                 })
             })
         })
-        .unwrap();
+    });
     dn.shutdown();
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("nested_tasks")));
 }
@@ -85,18 +73,15 @@ fn nested_tasks() {
 #[test]
 fn log_params() {
     let (dn, dir) = instance();
-    dn.run("params-run")
-        .run(|_| -> dn::Result<()> {
-            dn::log_params(&json!({"model": "gpt-4o", "temperature": 0.7, "max_tokens": 1000}))?;
-            dn::log_param("stream", &true)?;
-            dn::log_param("stop", &Option::<i32>::None)?;
-            dn::log_param("nested", &json!({"a": [1, 2, {"b": "c"}]}))?;
-            dn::log_param("temperature", &0.2)?;
-            dn.task_span("child").run(|_| dn::log_params(&json!({"child_only": "yes"})))
-        })
-        .unwrap()
-        .unwrap();
-    assert!(matches!(dn::log_params(&json!({"orphan": 1})), Err(dn::Error::Core(dn::core::Error::NoActiveTask(_)))));
+    dn.run("params-run").run(|_| {
+        dn::log_params(json!({"model": "gpt-4o", "temperature": 0.7, "max_tokens": 1000}));
+        dn::log_param("stream", true);
+        dn::log_param("stop", Option::<i32>::None);
+        dn::log_param("nested", json!({"a": [1, 2, {"b": "c"}]}));
+        dn::log_param("temperature", 0.2);
+        dn.task_span("child").run(|_| dn::log_params(json!({"child_only": "yes"})))
+    });
+    assert!(matches!(dn::try_log_params(json!({"orphan": 1})), Err(dn::Error::Core(dn::core::Error::NoActiveTask(_)))));
     dn.shutdown();
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("log_params")));
 }
@@ -104,20 +89,16 @@ fn log_params() {
 #[test]
 fn inputs_outputs_batch() {
     let (dn, dir) = instance();
-    dn.run("io-run")
-        .run(|_| -> dn::Result<()> {
-            dn::log_inputs(&json!({
-                "text": "hello", "number": 42, "ratio": 0.5, "flag": true, "nothing": null,
-                "items": [1, 2, 3], "mapping": {"b": 2, "a": 1},
-            }))?;
-            dn::log_outputs(&json!({"result": "ok", "count": 3, "same_as_input": "hello"}))?;
-            dn::log_output_with("with_label", &[1, 2], RefOptions::new().label("My Label!").attribute("k", "v"))?;
-            dn::log_input("dup", "hello")?;
-            dn::log_input("big", &"x".repeat(20000))?;
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
+    dn.run("io-run").run(|_| {
+        dn::log_inputs(json!({
+            "text": "hello", "number": 42, "ratio": 0.5, "flag": true, "nothing": null,
+            "items": [1, 2, 3], "mapping": {"b": 2, "a": 1},
+        }));
+        dn::log_outputs(json!({"result": "ok", "count": 3, "same_as_input": "hello"}));
+        dn::log_output_with("with_label", [1, 2], RefOptions::new().label("My Label!").attribute("k", "v"));
+        dn::log_input("dup", "hello");
+        dn::log_input("big", "x".repeat(20000));
+    });
     dn.shutdown();
     // Python-only value types (datetime, dataclass, pydantic, bytes, set,
     // tuple) have Python-specific schemas; they are compared in the
@@ -171,27 +152,23 @@ fn metric_aggregation() {
         ("sum", Aggregation::Sum),
         ("count", Aggregation::Count),
     ];
-    dn.run("metrics-run")
-        .run(|run| -> dn::Result<()> {
-            for (mode, agg) in modes {
-                for (i, v) in values.iter().enumerate() {
-                    dn::log_metric(&format!("agg_{mode}"), Metric::new(*v).step(i as i64).aggregation(agg))?;
-                }
-            }
+    dn.run("metrics-run").run(|run| {
+        for (mode, agg) in modes {
             for (i, v) in values.iter().enumerate() {
-                run.log_metric("taskspan_direct", Metric::new(*v).step(i as i64 * 10).aggregation(Aggregation::Max))?;
+                dn::log_metric(&format!("agg_{mode}"), Metric::new(*v).step(i as i64).aggregation(agg));
             }
-            dn::log_metric("passed", true)?;
-            dn::log_metric("tokens", 1234)?;
-            dn::log_metric("Accuracy Score (Top-1)", 0.5)?;
-            run.log_metric("loss", Metric::new(0.25).prefix("train"))?;
-            dn::log_metric("with_ts", Metric::new(1.5).timestamp(std::time::UNIX_EPOCH))?;
-            dn::log_metric("with_origin", Metric::new(0.7).origin(&json!({"completion": "text"})))?;
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
-    assert!(dn::log_metric("orphan", 1.0).is_err());
+        }
+        for (i, v) in values.iter().enumerate() {
+            run.log_metric("taskspan_direct", Metric::new(*v).step(i as i64 * 10).aggregation(Aggregation::Max));
+        }
+        dn::log_metric("passed", true);
+        dn::log_metric("tokens", 1234);
+        dn::log_metric("Accuracy Score (Top-1)", 0.5);
+        run.log_metric("loss", Metric::new(0.25).prefix("train"));
+        dn::log_metric("with_ts", Metric::new(1.5).timestamp(std::time::UNIX_EPOCH));
+        dn::log_metric("with_origin", Metric::new(0.7).origin(json!({"completion": "text"})));
+    });
+    assert!(dn::try_log_metric("orphan", 1.0).is_err());
     dn.shutdown();
     let ours = normalize(&spans(dir.path()));
     let mut reference = normalize(&fixture("metric_aggregation"));
@@ -214,23 +191,19 @@ fn metric_aggregation() {
 #[test]
 fn samples() {
     let (dn, dir) = instance();
-    dn.run("samples-run")
-        .run(|_| -> dn::Result<()> {
-            dn::log_sample("qa-sample", "What is 2+2?", "4", [("correct", 1.0), ("latency", 0.12)], 3)?;
-            dn::log_sample("qa-sample-nometrics", "ping", "pong", Vec::<(&str, f64)>::new(), 0)?;
-            dn::log_samples(
-                "batch",
-                [
-                    ("in-1", "out-1", vec![("accuracy".to_string(), 0.95)]),
-                    ("in-2", "out-2", vec![("accuracy".to_string(), 0.90)]),
-                    ("in-3", "out-3", vec![]),
-                ],
-            )?;
-            dn::log_samples("batch-list-metrics", [("a", "b", vec![("m".to_string(), 2.0)])])?;
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
+    dn.run("samples-run").run(|_| {
+        dn::log_sample("qa-sample", "What is 2+2?", "4", [("correct", 1.0), ("latency", 0.12)], 3);
+        dn::log_sample("qa-sample-nometrics", "ping", "pong", Vec::<(&str, f64)>::new(), 0);
+        dn::log_samples(
+            "batch",
+            [
+                ("in-1", "out-1", vec![("accuracy".to_string(), 0.95)]),
+                ("in-2", "out-2", vec![("accuracy".to_string(), 0.90)]),
+                ("in-3", "out-3", vec![]),
+            ],
+        );
+        dn::log_samples("batch-list-metrics", [("a", "b", vec![("m".to_string(), 2.0)])]);
+    });
     dn.shutdown();
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("samples")));
 }
@@ -238,17 +211,13 @@ fn samples() {
 #[test]
 fn tags() {
     let (dn, dir) = instance();
-    dn.run("tag-run")
-        .tags(["baseline", "Base Line", "baseline"])
-        .run(|run| -> dn::Result<()> {
-            assert_eq!(run.tags(), ["baseline", "base_line"]);
-            dn::tag(["baseline", "v2"])?;
-            dn::tag(["Needs Review!", "a/b.c@d", "  spaced  "])?;
-            dn.task_span("child").tags(["child-tag"]).run(|_| dn::tag(["only-child"]))
-        })
-        .unwrap()
-        .unwrap();
-    assert!(dn::tag(["orphan"]).is_err());
+    dn.run("tag-run").tags(["baseline", "Base Line", "baseline"]).run(|run| {
+        assert_eq!(run.tags(), ["baseline", "base_line"]);
+        dn::tag(["baseline", "v2"]);
+        dn::tag(["Needs Review!", "a/b.c@d", "  spaced  "]);
+        dn.task_span("child").tags(["child-tag"]).run(|_| dn::tag(["only-child"]))
+    });
+    assert!(dn::try_tag(["orphan"]).is_err());
     dn.shutdown();
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("tags")));
 }
@@ -256,20 +225,17 @@ fn tags() {
 #[test]
 fn link_objects() {
     let (dn, dir) = instance();
-    dn.run("link-run")
-        .run(|run| -> dn::Result<()> {
-            let inp = "Translate: bonjour";
-            let out = json!({"translation": "hello"});
-            let h_in = run.log_input("prompt", inp)?;
-            let h_out = run.log_output("completion", &out)?;
-            assert_eq!(h_in.as_str(), "41ecb87733968258");
-            assert_eq!(h_out.as_str(), "f61270e6eca4f692");
-            dn::link_objects(&out, inp, &[("relation", AttrValue::from("generated_from"))])?;
-            dn::link_objects("unlogged-a", "unlogged-b", &[])?;
-            dn.task_span("child").run(|_| dn::link_objects(&out, inp, &[]))
-        })
-        .unwrap()
-        .unwrap();
+    dn.run("link-run").run(|run| {
+        let inp = "Translate: bonjour";
+        let out = json!({"translation": "hello"});
+        let h_in = run.try_log_input("prompt", inp).unwrap();
+        let h_out = run.try_log_output("completion", &out).unwrap();
+        assert_eq!(h_in.as_str(), "41ecb87733968258");
+        assert_eq!(h_out.as_str(), "f61270e6eca4f692");
+        dn::link_objects(&out, inp, &[("relation", AttrValue::from("generated_from"))]);
+        dn::link_objects("unlogged-a", "unlogged-b", &[]);
+        dn.task_span("child").run(|_| dn::link_objects(&out, inp, &[]))
+    });
     dn.shutdown();
     assert_same(&normalize(&spans(dir.path())), &normalize(&fixture("link_objects")));
 }
@@ -294,19 +260,16 @@ impl std::fmt::Display for KeyError {
 fn task_exception() {
     let (dn, dir) = instance();
     let mut boom = None;
-    let r = dn
-        .run("failing-run")
-        .try_run(|_| {
-            dn.task_span("boom").try_run(|t| {
-                boom = Some(t.clone());
-                t.log_input("x", &1).map_err(|_| ValueError("log failed"))?;
-                Err::<(), _>(ValueError("bad input: x=1"))
-            })
+    let r = dn.run("failing-run").try_run(|_| {
+        dn.task_span("boom").try_run(|t| {
+            boom = Some(t.clone());
+            t.try_log_input("x", 1).map_err(|_| ValueError("log failed"))?;
+            Err::<(), _>(ValueError("bad input: x=1"))
         })
-        .unwrap();
+    });
     assert_eq!(r.unwrap_err().0, "bad input: x=1", "the error comes back unchanged");
     assert!(boom.unwrap().failed());
-    dn.run("manual-exception-run").run(|run| run.record_error(&KeyError("'manual'"))).unwrap().unwrap();
+    dn.run("manual-exception-run").run(|run| run.record_error(&KeyError("'manual'")));
     dn.shutdown();
     let reference: Vec<Value> = normalize(&fixture("task_exception"))
         .into_iter()
@@ -319,16 +282,16 @@ fn task_exception() {
 fn properties() {
     let (dn, dir) = instance();
     assert!(dn::current_run().is_none() && dn::current_task().is_none());
-    let run = dn.run("props-run").tags(["p"]).param("p0", &0).start().unwrap();
+    let run = dn.run("props-run").tags(["p"]).param("p0", 0).start();
     {
         let _ctx = run.enter_context();
-        dn::log_params(&json!({"a": 1})).unwrap();
-        dn::log_input("question", "q?").unwrap();
-        dn::log_output("answer", "a!").unwrap();
-        dn::log_metric("m", 1.0).unwrap();
-        dn::log_metric("m", 2.0).unwrap();
+        dn::log_params(json!({"a": 1}));
+        dn::log_input("question", "q?");
+        dn::log_output("answer", "a!");
+        dn::log_metric("m", 1.0);
+        dn::log_metric("m", 2.0);
         dn.task_span("child-1").run(|c1| {
-            dn::log_metric("c", 1.0).unwrap();
+            dn::log_metric("c", 1.0);
             dn.task_span("grandchild").run(|gc| {
                 assert_eq!(dn::current_run().as_ref(), Some(&run), "current_run is the root run");
                 assert_eq!(dn::current_task().as_ref(), Some(gc));
@@ -348,12 +311,12 @@ fn properties() {
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(run.duration() > d1, "duration is live while open");
     }
-    run.end().unwrap();
+    run.end();
     let d = run.duration();
     std::thread::sleep(std::time::Duration::from_millis(2));
     assert_eq!(run.duration(), d, "duration is fixed after end");
     assert!(!run.active());
-    assert!(run.end().is_err(), "ending twice is an error");
+    assert!(run.try_end().is_err(), "ending twice is an error");
     assert!(dn::current_run().is_none());
     dn.task_span("standalone-after-run").run(|t| {
         assert_eq!(t.run_id(), t.task_id(), "a standalone task is its own run");

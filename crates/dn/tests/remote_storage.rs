@@ -72,16 +72,13 @@ fn artifacts_and_large_values_arrive_at_their_keys_and_relogging_sends_nothing()
     std::fs::write(model.join("weights/w.bin"), &big).unwrap();
     let large_value = "x".repeat(20 * 1024);
 
-    let run_id = dn
-        .run("upload")
-        .run(|run| {
-            dn.log_artifact(&report, None).unwrap();
-            dn.log_artifact(&model, None).unwrap();
-            run.log_input("prompt", &large_value).unwrap();
-            run.log_input("small", &"tiny").unwrap();
-            run.run_id().to_string()
-        })
-        .unwrap();
+    let run_id = dn.run("upload").run(|run| {
+        dn.log_artifact(&report, None).unwrap();
+        dn.log_artifact(&model, None).unwrap();
+        run.log_input("prompt", &large_value);
+        run.log_input("small", "tiny");
+        run.run_id().to_string()
+    });
     let flushed = dn.flush();
     assert!(flushed.is_clean(), "{flushed:?}");
     let r = dn.upload_report().unwrap();
@@ -114,7 +111,7 @@ fn artifacts_and_large_values_arrive_at_their_keys_and_relogging_sends_nothing()
     assert!(objects.values().any(|o| o["type"] == "val" && o["value"] == "tiny"), "small values stay inline");
 
     // The same directory again: nothing is sent (this uploader knows the keys).
-    dn.run("again").run(|_| dn.log_artifact(&model, None).unwrap()).unwrap();
+    dn.run("again").run(|_| dn.log_artifact(&model, None).unwrap());
     dn.flush();
     let r2 = dn.upload_report().unwrap();
     assert_eq!((r2.uploaded, r2.already_present, r2.bytes_uploaded), (4, 2, r.bytes_uploaded), "{r2:?}");
@@ -123,7 +120,7 @@ fn artifacts_and_large_values_arrive_at_their_keys_and_relogging_sends_nothing()
     // Another process with its own local store: the bucket is asked (HEAD)
     // and nothing is sent either.
     let other = instance(&base, &dir.path().join("other"), dn::UploaderConfig::default());
-    other.run("elsewhere").run(|_| other.log_artifact(&model, None).unwrap()).unwrap();
+    other.run("elsewhere").run(|_| other.log_artifact(&model, None).unwrap());
     other.flush();
     let r3 = other.upload_report().unwrap();
     assert_eq!((r3.uploaded, r3.already_present, r3.bytes_uploaded, r3.failed), (0, 2, 0, 0), "{r3:?}");
@@ -142,7 +139,7 @@ fn log_one_file(
     let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig::default());
     let f = dir.path().join("file.txt");
     std::fs::write(&f, content).unwrap();
-    dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap()).unwrap();
+    dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap());
     let report = dn.shutdown();
     let calls = state.lock().unwrap().credential_calls;
     (dn, report, calls, dir)
@@ -188,7 +185,7 @@ fn a_wrong_secret_is_a_clear_error_that_keeps_the_local_record_and_leaks_nothing
     let dn = instance(&base, &local, dn::UploaderConfig::default());
     let f = dir.path().join("c.txt");
     std::fs::write(&f, "stay local").unwrap();
-    let artifact = dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap()).unwrap();
+    let artifact = dn.run("r").run(|_| dn.log_artifact(&f, None).unwrap());
     let report = dn.shutdown();
     let up = dn.upload_report().unwrap();
     assert_eq!((up.uploaded, up.failed), (0, 1), "{up:?}");
@@ -228,7 +225,7 @@ fn a_rejected_credential_does_not_hammer_the_platform() {
         std::fs::write(tree.join(format!("f{i}.txt")), format!("file {i}")).unwrap();
     }
     let dn = instance(&base, &dir.path().join("dn"), dn::UploaderConfig { concurrency: 1, ..Default::default() });
-    dn.run("r").run(|_| dn.log_artifact(&tree, None).unwrap()).unwrap();
+    dn.run("r").run(|_| dn.log_artifact(&tree, None).unwrap());
     dn.shutdown();
     let up = dn.upload_report().unwrap();
     assert_eq!((up.uploaded, up.failed), (0, 10), "{up:?}");
@@ -250,12 +247,10 @@ fn without_storage_credentials_everything_stays_local_and_the_user_is_told_once(
     let f = dir.path().join("d.txt");
     std::fs::write(&f, "local only").unwrap();
     let large = "y".repeat(11 * 1024);
-    dn.run("r")
-        .run(|run| {
-            dn.log_artifact(&f, None).unwrap();
-            run.log_output("big", &large).unwrap();
-        })
-        .unwrap();
+    dn.run("r").run(|run| {
+        dn.log_artifact(&f, None).unwrap();
+        run.log_output("big", &large);
+    });
     assert!(dn.shutdown().is_clean());
     assert_eq!(state.lock().unwrap().credential_calls, 1);
     let spans = common::spans(&dir.path().join("dn"));

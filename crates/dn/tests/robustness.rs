@@ -10,14 +10,12 @@ use serde_json::{Value, json};
 #[test]
 fn non_finite_metrics_are_kept_and_written_as_null() {
     let (dn, dir) = instance();
-    dn.run("nan-run")
-        .run(|run| {
-            run.log_metric("loss", f64::NAN).unwrap();
-            run.log_metric("loss", f64::INFINITY).unwrap();
-            run.log_metric("loss", Metric::new(f64::NEG_INFINITY).aggregation(dn::Aggregation::Avg)).unwrap();
-            assert_eq!(run.metrics()["loss"].len(), 3);
-        })
-        .unwrap();
+    dn.run("nan-run").run(|run| {
+        run.log_metric("loss", f64::NAN);
+        run.log_metric("loss", f64::INFINITY);
+        run.log_metric("loss", Metric::new(f64::NEG_INFINITY).aggregation(dn::Aggregation::Avg));
+        assert_eq!(run.metrics()["loss"].len(), 3);
+    });
     dn.shutdown();
     let s = spans(dir.path());
     let m: Value = serde_json::from_str(s[0]["attributes"]["dreadnode.metrics"].as_str().unwrap()).unwrap();
@@ -28,16 +26,14 @@ fn non_finite_metrics_are_kept_and_written_as_null() {
 #[test]
 fn empty_and_huge_names_are_normalised() {
     let (dn, dir) = instance();
-    dn.run("")
-        .run(|_| dn.task_span("x".repeat(100_000)).run(|t| assert!(t.name().len() <= dn::core::MAX_NAME_LEN)))
-        .unwrap();
+    dn.run("").run(|_| dn.task_span("x".repeat(100_000)).run(|t| assert!(t.name().len() <= dn::core::MAX_NAME_LEN)));
     dn.span("").run(|| ());
     dn.shutdown();
     let names: Vec<String> = spans(dir.path()).iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
     assert!(names.contains(&"unnamed".to_string()), "{names:?}");
     assert!(names.iter().all(|n| n.len() <= dn::core::MAX_NAME_LEN));
     assert!(
-        dn.run("r").run(|r| r.log_metric("!!!", 1.0)).unwrap().is_err(),
+        dn.run("r").run(|r| r.try_log_metric("!!!", 1.0)).is_err(),
         "a metric name that cleans to nothing is an error"
     );
 }
@@ -51,7 +47,7 @@ fn values_that_fail_to_serialize_are_recorded_by_type_name() {
         }
     }
     let (dn, dir) = instance();
-    dn.run("r").run(|r| r.log_input("opaque", &Opaque).map(|_| ())).unwrap().unwrap();
+    dn.run("r").run(|r| r.try_log_input("opaque", &Opaque)).unwrap();
     dn.shutdown();
     let s = spans(dir.path());
     let schemas = s[0]["attributes"]["dreadnode.object_schemas"].as_str().unwrap();
@@ -63,7 +59,7 @@ fn values_that_fail_to_serialize_are_recorded_by_type_name() {
 fn path_escaping_projects_are_rejected() {
     let (dn, _dir) = instance();
     for bad in ["../evil", "a/b", "a\0b", "..", ""] {
-        let e = dn.run("r").project(bad).start().expect_err(bad);
+        let e = dn.run("r").project(bad).try_start().expect_err(bad);
         assert!(e.to_string().contains("path component"), "{e}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -83,23 +79,23 @@ fn an_unwritable_local_dir_is_a_clear_error() {
 #[test]
 fn logging_without_a_task_is_an_error_not_a_panic() {
     assert!(dn::current_task().is_none());
-    assert!(dn::log_metric("m", 1.0).is_err());
-    assert!(dn::log_input("i", &1).is_err());
-    assert!(dn::log_output("o", &1).is_err());
-    assert!(dn::log_param("p", &1).is_err());
-    assert!(dn::tag(["t"]).is_err());
-    assert!(dn::link_objects(&1, &2, &[]).is_err());
-    assert!(dn::log_sample("s", &1, &2, Vec::<(&str, f64)>::new(), 0).is_err());
-    assert!(matches!(dn::push_update(), Err(dn::Error::Core(dn::core::Error::NoActiveRun(_)))));
+    assert!(dn::try_log_metric("m", 1.0).is_err());
+    assert!(dn::try_log_input("i", 1).is_err());
+    assert!(dn::try_log_output("o", 1).is_err());
+    assert!(dn::try_log_param("p", 1).is_err());
+    assert!(dn::try_tag(["t"]).is_err());
+    assert!(dn::try_link_objects(1, 2, &[]).is_err());
+    assert!(dn::try_log_sample("s", 1, 2, Vec::<(&str, f64)>::new(), 0).is_err());
+    assert!(matches!(dn::try_push_update(), Err(dn::Error::Core(dn::core::Error::NoActiveRun(_)))));
 }
 
 #[test]
 fn a_span_ended_twice_writes_once_and_errors() {
     let (dn, dir) = instance();
-    let run = dn.run("twice").start().unwrap();
-    run.end().unwrap();
-    assert!(matches!(run.end(), Err(dn::core::Error::SpanEnded(_))));
-    assert!(run.log_metric("late", 1.0).is_err(), "nothing can be logged after end");
+    let run = dn.run("twice").start();
+    run.end();
+    assert!(matches!(run.try_end(), Err(dn::core::Error::SpanEnded(_))));
+    assert!(run.try_log_metric("late", 1.0).is_err(), "nothing can be logged after end");
     dn.shutdown();
     assert_eq!(spans(dir.path()).len(), 1);
 }
@@ -107,7 +103,7 @@ fn a_span_ended_twice_writes_once_and_errors() {
 #[test]
 fn guards_dropped_out_of_order_leave_a_consistent_context() {
     let (dn, _dir) = instance();
-    let run = dn.run("r").enter().unwrap();
+    let run = dn.run("r").enter();
     let a = dn.task_span("a").enter();
     let b = dn.task_span("b").enter();
     drop(a); // out of order: pops b's context too
@@ -122,11 +118,11 @@ fn guards_dropped_out_of_order_leave_a_consistent_context() {
 fn a_panic_in_a_task_marks_it_failed_and_continues() {
     let (dn, dir) = instance();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dn.run("panicking-run").run(|_| dn.task_span("boom").run(|_| panic!("kaboom"))).unwrap()
+        dn.run("panicking-run").run(|_| dn.task_span("boom").run(|_| panic!("kaboom")))
     }));
     assert!(caught.is_err(), "the panic reaches the caller");
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _g = dn.run("guard-run").enter().unwrap();
+        let _g = dn.run("guard-run").enter();
         panic!("in a guard");
     }));
     assert!(caught.is_err());
@@ -158,7 +154,7 @@ fn try_forms_fail_the_span_and_return_the_error_unchanged() {
 fn a_dropped_unended_task_is_still_written() {
     let (dn, dir) = instance();
     let t = dn.task_span("forgotten").start();
-    t.log_metric("m", 1.0).unwrap();
+    t.log_metric("m", 1.0);
     drop(t);
     dn.shutdown();
     let s = spans(dir.path());
@@ -169,9 +165,9 @@ fn a_dropped_unended_task_is_still_written() {
 #[test]
 fn shutdown_ends_open_spans_with_their_data() {
     let (dn, dir) = instance();
-    let run = dn.run("open-run").start().unwrap();
+    let run = dn.run("open-run").start();
     let child = dn.task_span("open-child").parent(&run).start();
-    child.log_input("kept", "yes").unwrap();
+    child.log_input("kept", "yes");
     let report = dn.shutdown();
     assert!(report.is_clean(), "{report:?}");
     assert!(!run.active() && !child.active());
@@ -179,7 +175,7 @@ fn shutdown_ends_open_spans_with_their_data() {
     assert_eq!(s.len(), 2);
     assert_eq!(s[0]["name"], "open-child", "children end before parents");
     assert!(s[0]["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("kept"));
-    assert!(dn.run("after").run(|_| ()).is_ok(), "using the API after shutdown does not panic");
+    assert!(dn.run("after").run(|_| true), "using the API after shutdown does not panic");
     assert!(dn.shutdown().dropped_after_shutdown >= 1, "spans after shutdown are counted");
 }
 
@@ -223,15 +219,15 @@ fn a_malformed_profile_is_an_error_naming_the_file() {
 #[test]
 fn finished_task_properties_survive_rendering() {
     let (dn, _dir) = instance();
-    let run = dn.run("r").start().unwrap();
+    let run = dn.run("r").start();
     let child = dn.task_span("c").parent(&run).start();
-    child.log_param("p", &json!({"deep": [1, 2]})).unwrap();
-    child.log_input("question", "q?").unwrap();
-    child.log_output("answer", &json!({"a": 1.5})).unwrap();
-    child.log_metric("loss", Metric::new(0.5).step(3)).unwrap();
-    child.log_metric("loss", Metric::new(f64::NAN).step(4)).unwrap();
+    child.log_param("p", json!({"deep": [1, 2]}));
+    child.log_input("question", "q?");
+    child.log_output("answer", json!({"a": 1.5}));
+    child.log_metric("loss", Metric::new(0.5).step(3));
+    child.log_metric("loss", Metric::new(f64::NAN).step(4));
     let before = (child.params(), child.inputs(), child.outputs(), child.metrics());
-    child.end().unwrap();
+    child.end();
     dn.flush(); // the writer renders the task and frees its structured data
     let after = (child.params(), child.inputs(), child.outputs(), child.metrics());
     assert_eq!(before.0, after.0);
@@ -255,8 +251,8 @@ fn open_runs_send_automatic_updates_with_only_their_new_data() {
         dn::Config::new().isolated().local_dir(dir.path()).update_interval(std::time::Duration::from_millis(50)),
     )
     .unwrap();
-    let run = dn.run("long-run").start().unwrap();
-    run.log_metric("loss", 0.5).unwrap();
+    let run = dn.run("long-run").start();
+    run.log_metric("loss", 0.5);
     let updates = |dir: &std::path::Path| -> Vec<Value> {
         dn.flush();
         common::spans(dir).into_iter().filter(|s| s["attributes"]["dreadnode.type"] == "run_update").collect()
@@ -266,7 +262,7 @@ fn open_runs_send_automatic_updates_with_only_their_new_data() {
         assert!(t0.elapsed() < std::time::Duration::from_secs(10), "no automatic update");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    run.log_metric("loss", 0.25).unwrap();
+    run.log_metric("loss", 0.25);
     while updates(dir.path()).len() < 2 {
         assert!(t0.elapsed() < std::time::Duration::from_secs(10), "no second update");
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -280,20 +276,17 @@ fn open_runs_send_automatic_updates_with_only_their_new_data() {
     assert_eq!(m(&u[1])["loss"]["values"], json!([0.25]), "only the new point");
     assert_eq!(u[0]["name"], format!("run.{}.update", run.run_id()));
     assert_eq!(u[0]["parent_id"], run.span_id().to_string().as_str());
-    run.end().unwrap();
+    run.end();
     dn.shutdown();
 }
 
 #[test]
 fn attributes_set_after_start_are_listed_in_the_schema() {
     let (dn, dir) = instance();
-    dn.run("r")
-        .attribute("at_start", &1)
-        .run(|run| {
-            run.set_attribute("late_number", &3).unwrap();
-            run.set_attribute("late_object", &json!({"a": [1, 2]})).unwrap();
-        })
-        .unwrap();
+    dn.run("r").attribute("at_start", 1).run(|run| {
+        run.set_attribute("late_number", 3);
+        run.set_attribute("late_object", json!({"a": [1, 2]}));
+    });
     dn.shutdown();
     let s = &spans(dir.path())[0];
     let schema: Value = serde_json::from_str(s["attributes"]["dreadnode.schema"].as_str().unwrap()).unwrap();
@@ -305,16 +298,16 @@ fn attributes_set_after_start_are_listed_in_the_schema() {
 #[test]
 fn push_update_returns_once_the_update_is_written() {
     let (dn, dir) = instance();
-    let run = dn.run("r").start().unwrap();
-    run.log_metric("m", 1.0).unwrap();
-    let report = run.push_update(std::time::Duration::from_secs(10)).unwrap();
+    let run = dn.run("r").start();
+    run.log_metric("m", 1.0);
+    let report = run.push_update(std::time::Duration::from_secs(10));
     assert!(!report.timed_out);
     // No flush here: push_update already waited for the writer.
     let s = spans(dir.path());
     assert_eq!(s.len(), 1);
     assert_eq!(s[0]["attributes"]["dreadnode.type"], "run_update");
-    assert!(run.push_update(std::time::Duration::from_secs(10)).is_ok());
+    assert!(run.try_push_update(std::time::Duration::from_secs(10)).is_ok());
     assert_eq!(spans(dir.path()).len(), 1, "nothing new: no second update");
-    run.end().unwrap();
+    run.end();
     dn.shutdown();
 }

@@ -114,7 +114,7 @@ async fn parse_async(text: String) -> Result<i64, ParseError> {
 fn later(n: u32) -> impl std::future::Future<Output = u32> {
     async move {
         tokio::task::yield_now().await;
-        dn::log_metric("inside_future", 1.0).unwrap();
+        dn::log_metric("inside_future", 1.0);
         n * 2
     }
 }
@@ -145,7 +145,7 @@ impl Counter {
 
 #[dn::task(entrypoint)]
 async fn entry(x: i32) -> Point {
-    dn::log_metric("inner", x).unwrap();
+    dn::log_metric("inner", x);
     Point { x, y: 2 * x }
 }
 
@@ -169,7 +169,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn async_and_sync_tasks_log_inputs_outputs_and_code_attributes() {
     setup();
-    let run = dn::run("decorator-run").start().unwrap();
+    let run = dn::run("decorator-run").start();
     let r2 = run.clone();
     rt().block_on(r2.instrument(async {
         assert_eq!(plain_task(21, 2).await, 42);
@@ -239,7 +239,7 @@ fn async_and_sync_tasks_log_inputs_outputs_and_code_attributes() {
 #[test]
 fn scorers_run_after_the_output_and_a_failing_scorer_logs_zero() {
     setup();
-    let run = dn::run("scorers").start().unwrap();
+    let run = dn::run("scorers").start();
     let r2 = run.clone();
     rt().block_on(r2.instrument(async {
         assert_eq!(scored("hello world").await, "HELLO WORLD");
@@ -257,10 +257,57 @@ fn scorers_run_after_the_output_and_a_failing_scorer_logs_zero() {
     assert_eq!(ev["attributes"]["error"], "judge unavailable");
 }
 
+fn matches_expected(output: &str, inputs: &dn::TaskInputs) -> bool {
+    inputs.str("expected") == Some(output)
+}
+
+async fn async_matches(output: &str, inputs: &dn::TaskInputs) -> f64 {
+    f64::from(u8::from(inputs.get_as::<String>("expected").as_deref() == Some(output)))
+}
+
+#[dn::task(scorers = [matches_expected(output, inputs), length_score(output)])]
+fn label_sync(text: &str, expected: &str) -> String {
+    let _ = expected;
+    if text.contains("refund") { "billing".into() } else { "general".into() }
+}
+
+#[dn::task(scorers = [async_matches(output, inputs)])]
+async fn label_async(text: String, expected: String) -> String {
+    let _ = expected;
+    if text.contains("refund") { "billing".into() } else { "general".into() }
+}
+
+#[test]
+fn a_scorer_written_with_inputs_reads_the_expected_label() {
+    setup();
+    let run = dn::run("scorer-inputs").start();
+    run.context().in_scope(|| {
+        label_sync("refund please", "billing");
+        label_sync("refund please", "general");
+    });
+    rt().block_on(run.context().wrap(async {
+        label_async("login".into(), "general".into()).await;
+    }));
+    let s = spans_of(run.run_id());
+    let scores: Vec<Value> = s
+        .iter()
+        .filter(|x| x["name"] == "label_sync")
+        .map(|x| attr(x, "dreadnode.metrics")["matches_expected"]["values"].clone())
+        .collect();
+    assert_eq!(scores, vec![json!([1.0]), json!([0.0])], "right, then wrong against the expected input");
+    let sync = s.iter().find(|x| x["name"] == "label_sync").unwrap();
+    assert_eq!(
+        attr(sync, "dreadnode.metrics")["length_score"]["values"],
+        json!([0.7]),
+        "`f(output)` is the plain form"
+    );
+    assert_eq!(attr(span_named(&s, "label_async"), "dreadnode.metrics")["async_matches"]["values"], json!([1.0]));
+}
+
 #[test]
 fn result_tasks_log_ok_and_fail_on_err_returning_it_unchanged() {
     setup();
-    let run = dn::run("results").start().unwrap();
+    let run = dn::run("results").start();
     {
         let _g = run.enter_context();
         assert_eq!(parse("42").unwrap(), 42);
@@ -291,7 +338,7 @@ fn result_tasks_log_ok_and_fail_on_err_returning_it_unchanged() {
 #[test]
 fn methods_and_impl_future_functions() {
     setup();
-    let run = dn::run("methods").start().unwrap();
+    let run = dn::run("methods").start();
     let r2 = run.clone();
     rt().block_on(r2.instrument(async {
         let mut c = Counter { count: 1 };
@@ -346,7 +393,7 @@ fn an_entrypoint_opens_a_run_only_when_none_is_current() {
     assert_eq!(attr(e, "dreadnode.metrics")["inner"]["values"], json!([3.0]));
     assert_eq!(attr(e, "dreadnode.outputs")[0]["name"], "output");
 
-    let outer = dn::run("outer").start().unwrap();
+    let outer = dn::run("outer").start();
     let o2 = outer.clone();
     rt().block_on(o2.instrument(async {
         entry(1).await;
@@ -358,7 +405,7 @@ fn an_entrypoint_opens_a_run_only_when_none_is_current() {
 #[test]
 fn a_panic_in_a_task_marks_it_failed_and_continues() {
     setup();
-    let run = dn::run("panics").start().unwrap();
+    let run = dn::run("panics").start();
     {
         let _g = run.enter_context();
         let caught = std::panic::catch_unwind(|| explodes(3));

@@ -250,8 +250,8 @@ impl Metric {
         self
     }
     /// The object this metric measures; it is stored with the task's objects.
-    pub fn origin<T: Serialize + ?Sized>(mut self, origin: &T) -> Self {
-        self.origin = Some(serialize(origin));
+    pub fn origin(mut self, origin: impl Serialize) -> Self {
+        self.origin = Some(serialize(&origin));
         self
     }
     /// A prefix: the metric is named `<prefix>.<name>`.

@@ -53,6 +53,52 @@ impl TaskView {
     }
 }
 
+/// A task's inputs by name, as logged (JSON values): what a scorer written
+/// `f(output, inputs)` in `#[dn::task(scorers = [..])]` receives.
+///
+/// ```
+/// use dn_core::TaskInputs;
+/// let inputs = TaskInputs::from_iter([("label".to_string(), serde_json::json!("cat"))]);
+/// assert_eq!(inputs.str("label"), Some("cat"));
+/// assert_eq!(inputs.get_as::<String>("label").as_deref(), Some("cat"));
+/// assert!(inputs.get("missing").is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskInputs(IndexMap<String, serde_json::Value>);
+
+impl TaskInputs {
+    /// The value logged under `name`.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.get(name)
+    }
+    /// The value logged under `name`, if it is a string.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(serde_json::Value::as_str)
+    }
+    /// The value logged under `name`, deserialized as `T`.
+    pub fn get_as<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.0.get(name).and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+    /// Every input, in the order logged.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+    /// How many inputs there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, serde_json::Value)> for TaskInputs {
+    fn from_iter<I: IntoIterator<Item = (String, serde_json::Value)>>(iter: I) -> Self {
+        TaskInputs(iter.into_iter().collect())
+    }
+}
+
 fn parse_map(json: &str) -> IndexMap<String, serde_json::Value> {
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),

@@ -289,8 +289,9 @@ impl RefOptions {
         self
     }
     /// An attribute stored with the reference.
-    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        let v = CapturedValue::capture(value).unwrap_or_else(|_| CapturedValue::Str(std::any::type_name::<T>().into()));
+    pub fn attribute<T: Serialize>(mut self, key: impl Into<String>, value: T) -> Self {
+        let v =
+            CapturedValue::capture(&value).unwrap_or_else(|_| CapturedValue::Str(std::any::type_name::<T>().into()));
         self.attributes.push((key.into(), v));
         self
     }

@@ -43,9 +43,9 @@ impl Scope for TaskScope {
         }
     }
     fn close(self) {
-        let _ = self.task.end();
+        let _ = self.task.try_end();
         if let Some(o) = &self.outer {
-            let _ = o.end();
+            let _ = o.try_end();
         }
     }
 }
@@ -103,54 +103,34 @@ impl Drop for TaskGuard {
     }
 }
 
-/// The span forms, written once: every builder's `enter`, `run`,
-/// `try_run` and `instrument` start their task (and, for `task_and_run`, the
-/// run opened for it as `outer`) and hand it to one of these.
-mod forms {
-    use super::*;
-
-    pub(super) fn enter(task: TaskSpan, outer: Option<TaskSpan>) -> TaskGuard {
-        TaskGuard::new(task, outer)
-    }
-    pub(super) fn run<R>(
-        task: TaskSpan,
-        outer: Option<TaskSpan>,
-        check: Option<OutcomeCheck<R>>,
-        f: impl FnOnce(&TaskSpan) -> R,
-    ) -> R {
-        let _ctx = task.context().enter();
-        let t2 = task.clone();
-        run_in_scope(TaskScope::new(task, outer), check, move || f(&t2))
-    }
-    pub(super) fn instrument<F: Future>(
-        task: TaskSpan,
-        outer: Option<TaskSpan>,
-        fut: F,
-        check: Option<OutcomeCheck<F::Output>>,
-    ) -> TaskFuture<F> {
-        Instrumented::new(fut, task.context(), TaskScope::new(task, outer), check)
-    }
-}
-
-macro_rules! span_forms {
+/// The span forms, written once for the three task builders. Each builder
+/// has a `begin(self) -> (task, run opened for it)`; these methods start it
+/// and close it the way their name says. Every form returns what its body
+/// returns (or the future): starting cannot fail — a bad option was already
+/// warned about and replaced by its default (see the builders' `try_start`).
+macro_rules! task_forms {
     () => {
         /// Starts the span and makes it current until the guard drops.
         pub fn enter(self) -> TaskGuard {
-            forms::enter(self.start(), None)
+            let (task, outer) = self.begin();
+            TaskGuard::new(task, outer)
         }
         /// Runs `f` inside the span; a panic marks it failed and continues.
         pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> R {
-            forms::run(self.start(), None, None, f)
+            let (task, outer) = self.begin();
+            run_form(task, outer, None, f)
         }
         /// Like `run` for a body returning `Result`: `Err` fails the span
         /// and is returned unchanged.
         pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce(&TaskSpan) -> Result<T, E>) -> Result<T, E> {
-            forms::run(self.start(), None, Some(result_check::<T, E>), f)
+            let (task, outer) = self.begin();
+            run_form(task, outer, Some(result_check::<T, E>), f)
         }
         /// Runs a future inside the span: current on every poll, ended when
         /// the future completes, panics or is dropped.
         pub fn instrument<F: Future>(self, fut: F) -> TaskFuture<F> {
-            forms::instrument(self.start(), None, fut, None)
+            let (task, outer) = self.begin();
+            Instrumented::new(fut, task.context(), TaskScope::new(task, outer), None)
         }
         /// Like `instrument` for a future returning `Result`: `Err` fails the span.
         pub fn try_instrument<F, T, E>(self, fut: F) -> TaskFuture<F>
@@ -158,13 +138,25 @@ macro_rules! span_forms {
             F: Future<Output = Result<T, E>>,
             E: std::fmt::Display,
         {
-            forms::instrument(self.start(), None, fut, Some(result_check::<T, E>))
+            let (task, outer) = self.begin();
+            Instrumented::new(fut, task.context(), TaskScope::new(task, outer), Some(result_check::<T, E>))
         }
     };
 }
 
+fn run_form<R>(
+    task: TaskSpan,
+    outer: Option<TaskSpan>,
+    check: Option<OutcomeCheck<R>>,
+    f: impl FnOnce(&TaskSpan) -> R,
+) -> R {
+    let _ctx = task.context().enter();
+    let t2 = task.clone();
+    run_in_scope(TaskScope::new(task, outer), check, move || f(&t2))
+}
+
 /// Builds a task span: `tracer.task_span("name")`.
-#[must_use = "a builder does nothing until started"]
+#[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct TaskSpanBuilder {
     tracer: Tracer,
     new: NewTask,
@@ -172,20 +164,7 @@ pub struct TaskSpanBuilder {
 
 impl TaskSpanBuilder {
     pub(crate) fn new(tracer: Tracer, name: SharedStr) -> Self {
-        TaskSpanBuilder {
-            tracer,
-            new: NewTask {
-                name,
-                label: None,
-                span_type: SpanType::Task,
-                tags: vec![],
-                attributes: vec![],
-                is_run: false,
-                project: None,
-                parent: Parent::Current,
-                session: None,
-            },
-        }
+        TaskSpanBuilder { tracer, new: NewTask::task(name) }
     }
     /// A label (default: the name); cleaned with `clean_str`.
     pub fn label(mut self, label: impl Into<SharedStr>) -> Self {
@@ -207,8 +186,8 @@ impl TaskSpanBuilder {
         self
     }
     /// An attribute set at start.
-    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        self.new.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        self.new.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
         self
     }
     /// An attribute set at start, given as a ready value with a static key.
@@ -233,7 +212,10 @@ impl TaskSpanBuilder {
     pub fn start(self) -> TaskSpan {
         TaskSpan::create(&self.tracer, self.new)
     }
-    span_forms!();
+    fn begin(self) -> (TaskSpan, Option<TaskSpan>) {
+        (self.start(), None)
+    }
+    task_forms!();
 }
 
 /// Params and inputs given to a builder, logged when the span starts.
@@ -244,34 +226,36 @@ struct Initial {
 }
 
 impl Initial {
-    fn param<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
-        self.params.push((name, param_json(value)));
+    fn param(&mut self, name: String, value: impl Serialize) {
+        self.params.push((name, param_json(&value)));
     }
-    fn input<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
-        self.inputs.push((name, serialize(value)));
+    fn input(&mut self, name: String, value: impl Serialize) {
+        self.inputs.push((name, serialize(&value)));
     }
-    fn apply(self, task: &TaskSpan) -> Result<(), Error> {
-        task.with_open(|st| {
+    /// Logs them on `task`, which has just started (so cannot have ended).
+    fn apply(self, task: &TaskSpan) {
+        let r = task.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             let keys: Vec<String> = self.params.iter().map(|(k, _)| k.clone()).collect();
             for (k, v) in self.params {
                 data.params.insert(k, v);
             }
             st.mark().dirty_params.extend(keys);
-        })?;
+        });
+        task.or_fault(r);
         for (k, o) in self.inputs {
-            task.log_object_ref(Side::Input, &k, o, &RefOptions::default())?;
+            task.or_fault(task.log_object_ref(Side::Input, &k, o, &RefOptions::default()).map(drop));
         }
-        Ok(())
     }
 }
 
-/// Builds a run: `tracer.run("name")`. Starting validates the project.
-#[must_use = "a builder does nothing until started"]
+/// Builds a run: `tracer.run("name")`.
+#[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct RunBuilder {
     tracer: Tracer,
     name: Option<SharedStr>,
-    project: Option<String>,
+    /// The project, or why the one given cannot be used.
+    project: Option<Result<Arc<str>, Error>>,
     tags: Vec<String>,
     attributes: Vec<(Key, AttrValue)>,
     initial: Initial,
@@ -281,9 +265,12 @@ impl RunBuilder {
     pub(crate) fn new(tracer: Tracer, name: Option<SharedStr>) -> Self {
         RunBuilder { tracer, name, project: None, tags: vec![], attributes: vec![], initial: Initial::default() }
     }
-    /// The project key (default: the configured project).
+    /// The project key (default: the configured project). A key that could
+    /// leave the local directory is refused when the run starts: `try_start`
+    /// returns the error, the other forms warn and use the configured project.
     pub fn project(mut self, project: impl Into<String>) -> Self {
-        self.project = Some(project.into());
+        let p: String = project.into();
+        self.project = Some(validate_component("project", &p).map(|()| Arc::from(p)));
         self
     }
     /// Tags (cleaned, de-duplicated).
@@ -295,79 +282,72 @@ impl RunBuilder {
         self.tags.extend(tags.into_iter().map(Into::into));
         self
     }
-    /// A param logged at start.
-    pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+    /// A param logged at start (any `Serialize` value, by value or reference).
+    pub fn param(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         self.initial.param(name.into(), value);
         self
     }
     /// An input logged at start.
-    pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+    pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         self.initial.input(name.into(), value);
         self
     }
     /// An attribute set at start.
-    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
         self
     }
-    /// Starts the run without making it current.
-    pub fn start(self) -> Result<TaskSpan, Error> {
-        let project: Option<Arc<str>> = match &self.project {
-            Some(p) => {
-                validate_component("project", p)?;
-                Some(p.as_str().into())
+    /// Starts the run without making it current; a project that cannot be
+    /// used is [`Error::InvalidInput`] and nothing starts.
+    pub fn try_start(self) -> Result<TaskSpan, Error> {
+        if let Some(Err(e)) = &self.project {
+            return Err(e.clone());
+        }
+        Ok(self.start())
+    }
+    /// Starts the run without making it current. A project that cannot be
+    /// used is warned about (and counted as a logging fault); the run goes to
+    /// the configured project.
+    pub fn start(self) -> TaskSpan {
+        let project = match self.project {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                self.tracer.logging_fault(&e);
+                None
             }
             None => None,
         };
+        let name = self.name.unwrap_or_else(|| generated_run_name().into());
         let run = TaskSpan::create(
             &self.tracer,
-            NewTask {
-                name: self.name.unwrap_or_else(|| generated_run_name().into()),
-                label: None,
-                span_type: SpanType::Task,
-                tags: self.tags,
-                attributes: self.attributes,
-                is_run: true,
-                project,
-                parent: Parent::Current,
-                session: None,
-            },
+            NewTask { tags: self.tags, attributes: self.attributes, is_run: true, project, ..NewTask::task(name) },
         );
-        self.initial.apply(&run)?;
-        Ok(run)
+        self.initial.apply(&run);
+        run
     }
     /// The one rule of the forms that open a run of their own
     /// (`task_and_run`, an entrypoint `#[dn::task]`): starts this run only
     /// when no run is current, and returns it; `None` when one is current.
     /// (`continue_task` never opens one: its fragment belongs to the remote
     /// task's run.)
-    pub fn start_unless_current(self) -> Result<Option<TaskSpan>, Error> {
-        if crate::context::current_run().is_some() { Ok(None) } else { self.start().map(Some) }
+    pub fn start_unless_current(self) -> Option<TaskSpan> {
+        if crate::context::current_run().is_some() {
+            return None;
+        }
+        if crate::context::pick_current(|c| c.span).is_none() {
+            self.tracer.check_lost_context("run", self.name.as_deref().unwrap_or(""));
+        }
+        Some(self.start())
     }
-    /// Starts the run and makes it current until the guard drops.
-    pub fn enter(self) -> Result<TaskGuard, Error> {
-        Ok(forms::enter(self.start()?, None))
+    fn begin(self) -> (TaskSpan, Option<TaskSpan>) {
+        (self.start(), None)
     }
-    /// Runs `f` inside the run; a panic marks it failed and continues.
-    pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
-        Ok(forms::run(self.start()?, None, None, f))
-    }
-    /// Like `run` for a body returning `Result`: `Err` fails the run.
-    pub fn try_run<T, E: std::fmt::Display>(
-        self,
-        f: impl FnOnce(&TaskSpan) -> Result<T, E>,
-    ) -> Result<Result<T, E>, Error> {
-        Ok(forms::run(self.start()?, None, Some(result_check::<T, E>), f))
-    }
-    /// Runs a future inside the run.
-    pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
-        Ok(forms::instrument(self.start()?, None, fut, None))
-    }
+    task_forms!();
 }
 
 /// Builds `task_and_run`: a run named `name` when none is current, with a
 /// task span inside it (or just the task span inside the current run).
-#[must_use = "a builder does nothing until started"]
+#[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct TaskAndRunBuilder {
     run: RunBuilder,
     task_name: Option<SharedStr>,
@@ -396,7 +376,7 @@ impl TaskAndRunBuilder {
         self.task_type = t;
         self
     }
-    /// The run's project.
+    /// The run's project (see [`RunBuilder::project`]).
     pub fn project(mut self, project: impl Into<String>) -> Self {
         self.run = self.run.project(project);
         self
@@ -411,42 +391,39 @@ impl TaskAndRunBuilder {
         self
     }
     /// A param logged on the task.
-    pub fn param<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+    pub fn param(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         self.initial.param(name.into(), value);
         self
     }
     /// An input logged on the task.
-    pub fn input<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+    pub fn input(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
         self.initial.input(name.into(), value);
         self
     }
-    /// Starts both (or only the task) without making them current.
-    /// Returns `(task, run opened here)`.
-    pub fn start(self) -> Result<(TaskSpan, Option<TaskSpan>), Error> {
+    /// Starts both (or only the task) without making them current; returns
+    /// `(task, run opened here)`. A project that cannot be used is an error.
+    pub fn try_start(self) -> Result<(TaskSpan, Option<TaskSpan>), Error> {
+        if let Some(Err(e)) = &self.run.project {
+            return Err(e.clone());
+        }
+        Ok(self.start())
+    }
+    /// Starts both (or only the task) without making them current; returns
+    /// `(task, run opened here)`.
+    pub fn start(self) -> (TaskSpan, Option<TaskSpan>) {
         let tracer = self.run.tracer.clone();
         let name = self.task_name.unwrap_or_else(|| self.run.name.clone().unwrap_or_default());
-        let run = self.run.start_unless_current()?;
+        let run = self.run.start_unless_current();
         let mut b = TaskSpanBuilder::new(tracer, name).span_type(self.task_type).tags(self.task_tags);
         if let Some(r) = &run {
             b = b.parent(r);
         }
         let task = b.start();
-        self.initial.apply(&task)?;
-        Ok((task, run))
+        self.initial.apply(&task);
+        (task, run)
     }
-    /// Starts and makes the task current until the guard drops.
-    pub fn enter(self) -> Result<TaskGuard, Error> {
-        let (task, run) = self.start()?;
-        Ok(forms::enter(task, run))
+    fn begin(self) -> (TaskSpan, Option<TaskSpan>) {
+        self.start()
     }
-    /// Runs `f` inside the task.
-    pub fn run<R>(self, f: impl FnOnce(&TaskSpan) -> R) -> Result<R, Error> {
-        let (task, run) = self.start()?;
-        Ok(forms::run(task, run, None, f))
-    }
-    /// Runs a future inside the task.
-    pub fn instrument<F: Future>(self, fut: F) -> Result<TaskFuture<F>, Error> {
-        let (task, run) = self.start()?;
-        Ok(forms::instrument(task, run, fut, None))
-    }
+    task_forms!();
 }

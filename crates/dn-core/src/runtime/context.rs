@@ -179,6 +179,7 @@ pub(crate) fn with_entered<R>(ctx: &mut Context, f: impl FnOnce() -> R) -> R {
 pin_project_lite::pin_project! {
     /// A future that enters a [`Context`] on every poll.
     #[derive(Debug)]
+    #[must_use = "futures do nothing unless you .await or poll them"]
     pub struct WithContext<F> {
         #[pin]
         inner: F,
@@ -223,23 +224,48 @@ impl<F: Future> ContextExt for F {}
 /// Nested binds restore the outer one. Ids that could leave the local
 /// directory are rejected.
 ///
+/// An id that could leave the local directory binds nothing and warns
+/// (rate-limited); [`try_bind_session_id`] returns the error instead.
+///
 /// ```
-/// let g = dn_core::bind_session_id("chat-42").unwrap();
+/// let g = dn_core::bind_session_id("chat-42");
 /// assert_eq!(dn_core::current_session_id().as_deref(), Some("chat-42"));
 /// drop(g);
 /// assert!(dn_core::current_session_id().is_none());
-/// assert!(dn_core::bind_session_id("../escape").is_err());
+/// assert!(dn_core::try_bind_session_id("../escape").is_err());
 /// ```
-pub fn bind_session_id(id: &str) -> Result<ContextGuard, crate::Error> {
+pub fn bind_session_id(id: &str) -> ContextGuard {
+    session_context(id).enter()
+}
+
+/// [`bind_session_id`], returning the error for an id that cannot be used.
+pub fn try_bind_session_id(id: &str) -> Result<ContextGuard, crate::Error> {
     crate::clean::validate_component("session id", id)?;
     Ok(Context::current().with_session(Some(id.into())).enter())
 }
 
 /// Wraps a future so that session `id` is bound on every poll (on top of the
-/// context current when this is called).
-pub fn with_session_id<F: Future>(id: &str, fut: F) -> Result<WithContext<F>, crate::Error> {
+/// context current when this is called). An id that cannot be used binds
+/// nothing and warns.
+pub fn with_session_id<F: Future>(id: &str, fut: F) -> WithContext<F> {
+    session_context(id).wrap(fut)
+}
+
+/// [`with_session_id`], returning the error for an id that cannot be used.
+pub fn try_with_session_id<F: Future>(id: &str, fut: F) -> Result<WithContext<F>, crate::Error> {
     crate::clean::validate_component("session id", id)?;
     Ok(Context::current().with_session(Some(id.into())).wrap(fut))
+}
+
+fn session_context(id: &str) -> Context {
+    static BAD_IDS: crate::WarnLimit = crate::WarnLimit::new(20);
+    match crate::clean::validate_component("session id", id) {
+        Ok(()) => Context::current().with_session(Some(id.into())),
+        Err(e) => {
+            BAD_IDS.warn(format_args!("{e}; no session was bound"));
+            Context::current()
+        }
+    }
 }
 
 /// The innermost current task, if any.

@@ -1,14 +1,21 @@
 //! Logging on a task span: params, inputs and outputs, metrics, samples,
 //! links, tags, attributes, events, artifacts and errors.
+//!
+//! Every logging call comes twice: `log_x` cannot fail the caller's code —
+//! a call that logs nothing (the span has ended, a value that is not a map
+//! for `log_params`, an empty metric name) warns through the tracer's
+//! warning limit and is counted as a logging fault, reported by
+//! `flush`/`shutdown` (`ExportReport::logging_faults`) — and `try_log_x`
+//! returns the [`Error`] instead, for callers who want it.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::Error;
-use crate::attrs::{AttrValue, SpanType, keys};
+use crate::attrs::{AttrValue, keys};
 use crate::clean::{clean_str, clean_tags};
-use crate::metric::{Aggregation, Metric, MetricSeries};
+use crate::metric::{Aggregation, Metric, MetricSeries, Step};
 use crate::object::{Hash16, SerializedValue, map_entries, param_json, serialize};
 use crate::record::{Event, Key, Status};
 use crate::record::{fail_state, set_attr};
@@ -26,10 +33,33 @@ impl TaskSpan {
         Ok(f(&mut st))
     }
 
-    /// Logs a param (a JSON-serializable value); a later value under the same
-    /// name replaces it and keeps its position.
-    pub fn log_param<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let json = param_json(value);
+    /// The value of a fallible call, or (warned and counted as a logging
+    /// fault) its default.
+    pub(crate) fn or_fault<T: Default>(&self, r: Result<T, Error>) -> T {
+        r.unwrap_or_else(|e| {
+            self.0.tracer.logging_fault(&e);
+            T::default()
+        })
+    }
+
+    // ----- params ---------------------------------------------------------
+
+    /// Logs a param (any `Serialize` value, by value or by reference); a
+    /// later value under the same name replaces it and keeps its position.
+    ///
+    /// ```
+    /// # let tracer = dn_core::Tracer::disabled();
+    /// let run = tracer.run("r").start();
+    /// run.log_param("learning_rate", 0.001);
+    /// run.log_param("model", "gpt-4o");
+    /// run.log_param("layers", &vec![64, 32]);
+    /// ```
+    pub fn log_param(&self, name: &str, value: impl Serialize) {
+        self.or_fault(self.try_log_param(name, value))
+    }
+    /// [`TaskSpan::log_param`], returning the error.
+    pub fn try_log_param(&self, name: &str, value: impl Serialize) -> Result<(), Error> {
+        let json = param_json(&value);
         self.with_open(|st| {
             Arc::make_mut(&mut st.data).params.insert(name.to_string(), json);
             st.mark().dirty_params.push(name.to_string());
@@ -38,8 +68,13 @@ impl TaskSpan {
 
     /// Logs every entry of a value that serializes to a map (a struct,
     /// `HashMap`, `serde_json::json!({...})`, ...) as a param.
-    pub fn log_params<T: Serialize + ?Sized>(&self, params: &T) -> Result<(), Error> {
-        let entries = map_entries(params, "log_params")?;
+    pub fn log_params(&self, params: impl Serialize) {
+        self.or_fault(self.try_log_params(params))
+    }
+    /// [`TaskSpan::log_params`], returning the error (a value that is not a
+    /// map is [`Error::InvalidInput`]).
+    pub fn try_log_params(&self, params: impl Serialize) -> Result<(), Error> {
+        let entries = map_entries(&params, "log_params")?;
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             let mut keys = Vec::with_capacity(entries.len());
@@ -51,67 +86,69 @@ impl TaskSpan {
         })
     }
 
-    /// Logs an input; returns its object hash.
-    pub fn log_input<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Input, name, serialize(value), &RefOptions::default())
+    // ----- inputs and outputs -----------------------------------------------
+
+    /// Logs an input (any `Serialize` value, by value or by reference).
+    pub fn log_input(&self, name: &str, value: impl Serialize) {
+        self.or_fault(self.try_log_input(name, value).map(drop))
+    }
+    /// [`TaskSpan::log_input`], returning the object hash or the error.
+    pub fn try_log_input(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Input, name, serialize(&value), &RefOptions::default())
     }
     /// Logs an input with a label and attributes.
-    pub fn log_input_with<T: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        value: &T,
-        meta: RefOptions,
-    ) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Input, name, serialize(value), &meta)
+    pub fn log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
+        self.or_fault(self.try_log_input_with(name, value, options).map(drop))
     }
-    /// Logs an output; returns its object hash.
-    pub fn log_output<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Output, name, serialize(value), &RefOptions::default())
+    /// [`TaskSpan::log_input_with`], returning the object hash or the error.
+    pub fn try_log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Input, name, serialize(&value), &options)
+    }
+    /// Logs every entry of a map-like value as an input, in order.
+    pub fn log_inputs(&self, inputs: impl Serialize) {
+        self.or_fault(self.try_log_inputs(inputs).map(drop))
+    }
+    /// [`TaskSpan::log_inputs`], returning the object hashes or the error.
+    pub fn try_log_inputs(&self, inputs: impl Serialize) -> Result<Vec<Hash16>, Error> {
+        self.log_entries(Side::Input, &inputs, "log_inputs")
+    }
+
+    /// Logs an output (any `Serialize` value, by value or by reference).
+    pub fn log_output(&self, name: &str, value: impl Serialize) {
+        self.or_fault(self.try_log_output(name, value).map(drop))
+    }
+    /// [`TaskSpan::log_output`], returning the object hash or the error.
+    pub fn try_log_output(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Output, name, serialize(&value), &RefOptions::default())
     }
     /// Logs an output with a label and attributes.
-    pub fn log_output_with<T: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        value: &T,
-        meta: RefOptions,
-    ) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Output, name, serialize(value), &meta)
+    pub fn log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
+        self.or_fault(self.try_log_output_with(name, value, options).map(drop))
     }
+    /// [`TaskSpan::log_output_with`], returning the object hash or the error.
+    pub fn try_log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
+        self.log_object_ref(Side::Output, name, serialize(&value), &options)
+    }
+    /// Logs every entry of a map-like value as an output, in order.
+    pub fn log_outputs(&self, outputs: impl Serialize) {
+        self.or_fault(self.try_log_outputs(outputs).map(drop))
+    }
+    /// [`TaskSpan::log_outputs`], returning the object hashes or the error.
+    pub fn try_log_outputs(&self, outputs: impl Serialize) -> Result<Vec<Hash16>, Error> {
+        self.log_entries(Side::Output, &outputs, "log_outputs")
+    }
+
+    fn log_entries<T: Serialize + ?Sized>(&self, side: Side, value: &T, what: &str) -> Result<Vec<Hash16>, Error> {
+        map_entries(value, what)?
+            .into_iter()
+            .map(|(k, v)| self.log_object_ref(side, &k, v.serialize_object(), &RefOptions::default()))
+            .collect()
+    }
+
     /// Logs an already-serialized value captured by `#[dn::task]`
     /// (attributes `{"auto":true}`).
     pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {
-        self.log_object_ref(side, name, obj, &RefOptions::new().attribute("auto", &true))
-    }
-
-    /// Logs a metric whose origin object is already serialized.
-    pub fn log_metric_with_origin(
-        &self,
-        name: &str,
-        metric: impl Into<Metric>,
-        origin: SerializedValue,
-    ) -> Result<f64, Error> {
-        self.log_metric(name, Metric { origin: Some(origin), ..metric.into() })
-    }
-
-    /// Adds an event with the given attributes.
-    pub fn add_event(&self, name: &str, attributes: Vec<(Key, AttrValue)>) -> Result<(), Error> {
-        let ev = Event { name: Key::from(name.to_string()), timestamp: Timestamp::now(), attributes };
-        self.with_open(|st| st.extras().events.push(ev))
-    }
-
-    /// Logs every entry of a map-like value as an input, in order.
-    pub fn log_inputs<T: Serialize + ?Sized>(&self, inputs: &T) -> Result<Vec<Hash16>, Error> {
-        map_entries(inputs, "log_inputs")?
-            .into_iter()
-            .map(|(k, v)| self.log_object_ref(Side::Input, &k, v.serialize_object(), &RefOptions::default()))
-            .collect()
-    }
-    /// Logs every entry of a map-like value as an output, in order.
-    pub fn log_outputs<T: Serialize + ?Sized>(&self, outputs: &T) -> Result<Vec<Hash16>, Error> {
-        map_entries(outputs, "log_outputs")?
-            .into_iter()
-            .map(|(k, v)| self.log_object_ref(Side::Output, &k, v.serialize_object(), &RefOptions::default()))
-            .collect()
+        self.log_object_ref(side, name, obj, &RefOptions::new().attribute("auto", true))
     }
 
     pub(crate) fn log_object_ref(
@@ -119,15 +156,15 @@ impl TaskSpan {
         side: Side,
         name: &str,
         obj: SerializedValue,
-        meta: &RefOptions,
+        options: &RefOptions,
     ) -> Result<Hash16, Error> {
         let hash = obj.hash;
-        let label = crate::clean::clean_cow(meta.label.as_deref().unwrap_or(name));
+        let label = crate::clean::clean_cow(options.label.as_deref().unwrap_or(name));
         let r = ObjectRef {
             label: (label != name).then(|| label.into_owned()),
             name: name.to_string(),
             hash,
-            attributes: meta.attributes_json(),
+            attributes: options.attributes_json(),
         };
         let obj = self.0.tracer.stored_value(obj);
         self.with_open(|st| {
@@ -141,10 +178,21 @@ impl TaskSpan {
         Ok(hash)
     }
 
-    /// Logs a metric point; returns the stored (aggregated) value. The name
-    /// is cleaned with `clean_str`; non-finite values are kept (written as
-    /// `null`).
-    pub fn log_metric(&self, name: &str, metric: impl Into<Metric>) -> Result<f64, Error> {
+    // ----- metrics ----------------------------------------------------------
+
+    /// Logs a metric point; returns the stored (aggregated) value — the value
+    /// given when nothing could be logged. The name is cleaned with
+    /// `clean_str`; non-finite values are kept (written as `null`).
+    pub fn log_metric(&self, name: &str, metric: impl Into<Metric>) -> f64 {
+        let m: Metric = metric.into();
+        let given = m.value;
+        self.try_log_metric(name, m).unwrap_or_else(|e| {
+            self.0.tracer.logging_fault(&e);
+            given
+        })
+    }
+    /// [`TaskSpan::log_metric`], returning the error.
+    pub fn try_log_metric(&self, name: &str, metric: impl Into<Metric>) -> Result<f64, Error> {
         let m: Metric = metric.into();
         let key: std::borrow::Cow<'_, str> = match &m.prefix {
             Some(p) => clean_str(&format!("{p}.{name}")).into(),
@@ -169,26 +217,68 @@ impl TaskSpan {
         })
     }
 
-    /// Logs several metrics with the same step and aggregation.
-    pub fn log_metrics<I, K, V>(&self, metrics: I, step: i64, aggregation: Aggregation) -> Result<(), Error>
+    /// Logs a metric whose origin object is already serialized.
+    pub fn log_metric_with_origin(
+        &self,
+        name: &str,
+        metric: impl Into<Metric>,
+        origin: SerializedValue,
+    ) -> Result<f64, Error> {
+        self.try_log_metric(name, Metric { origin: Some(origin), ..metric.into() })
+    }
+
+    /// Logs several metrics with the same step (any integer type) and
+    /// aggregation.
+    pub fn log_metrics<I, K, V>(&self, metrics: I, step: impl Step, aggregation: Aggregation)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<Metric>,
+    {
+        self.or_fault(self.try_log_metrics(metrics, step, aggregation))
+    }
+    /// [`TaskSpan::log_metrics`], returning the first error (the entries
+    /// before it are logged).
+    pub fn try_log_metrics<I, K, V>(&self, metrics: I, step: impl Step, aggregation: Aggregation) -> Result<(), Error>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<str>,
         V: Into<Metric>,
     {
         for (k, v) in metrics {
-            self.log_metric(k.as_ref(), v.into().step(step).aggregation(aggregation))?;
+            self.try_log_metric(k.as_ref(), v.into().step(step).aggregation(aggregation))?;
         }
         Ok(())
     }
 
+    // ----- samples and links -------------------------------------------------
+
     /// Logs a sample: a child task span named `label` with input `input`,
     /// output `output`, a link output → input, and `metrics` logged with the
     /// output as origin (`docs/format.md`, "Samples, links, tags").
-    pub fn log_sample<I, O, M, K>(&self, label: &str, input: &I, output: &O, metrics: M, step: i64) -> Result<(), Error>
+    pub fn log_sample<M, K>(
+        &self,
+        label: &str,
+        input: impl Serialize,
+        output: impl Serialize,
+        metrics: M,
+        step: impl Step,
+    ) where
+        M: IntoIterator<Item = (K, f64)>,
+        K: AsRef<str>,
+    {
+        self.or_fault(self.try_log_sample(label, input, output, metrics, step))
+    }
+    /// [`TaskSpan::log_sample`], returning the error.
+    pub fn try_log_sample<M, K>(
+        &self,
+        label: &str,
+        input: impl Serialize,
+        output: impl Serialize,
+        metrics: M,
+        step: impl Step,
+    ) -> Result<(), Error>
     where
-        I: Serialize + ?Sized,
-        O: Serialize + ?Sized,
         M: IntoIterator<Item = (K, f64)>,
         K: AsRef<str>,
     {
@@ -197,49 +287,57 @@ impl TaskSpan {
         }
         let sample = TaskSpan::create(
             &self.0.tracer,
-            NewTask {
-                name: SharedStr::from(label.to_string()),
-                label: None,
-                span_type: SpanType::Task,
-                tags: vec![],
-                attributes: vec![],
-                is_run: false,
-                project: None,
-                parent: Parent::Task(self.clone()),
-                session: None,
-            },
+            NewTask { parent: Parent::Task(self.clone()), ..NewTask::task(SharedStr::from(label.to_string())) },
         );
-        let i = sample.log_input("input", input)?;
-        let out = serialize(output);
+        let i = sample.try_log_input("input", input)?;
+        let out = serialize(&output);
         let o = sample.log_object_ref(Side::Output, "output", out.clone(), &RefOptions::default())?;
         sample.add_link_event(o, i, vec![])?;
         for (k, v) in metrics {
-            sample.log_metric(k.as_ref(), Metric { origin: Some(out.clone()), ..Metric::new(v).step(step) })?;
+            sample.try_log_metric(k.as_ref(), Metric { origin: Some(out.clone()), ..Metric::new(v).step(step) })?;
         }
-        sample.end()
+        sample.try_end()
     }
 
     /// Logs several samples under one name: `(input, output, metrics)` each.
-    pub fn log_samples<I, O, M>(&self, name: &str, samples: impl IntoIterator<Item = (I, O, M)>) -> Result<(), Error>
+    pub fn log_samples<I, O, M>(&self, name: &str, samples: impl IntoIterator<Item = (I, O, M)>)
+    where
+        I: Serialize,
+        O: Serialize,
+        M: IntoIterator<Item = (String, f64)>,
+    {
+        self.or_fault(self.try_log_samples(name, samples))
+    }
+    /// [`TaskSpan::log_samples`], returning the first error.
+    pub fn try_log_samples<I, O, M>(
+        &self,
+        name: &str,
+        samples: impl IntoIterator<Item = (I, O, M)>,
+    ) -> Result<(), Error>
     where
         I: Serialize,
         O: Serialize,
         M: IntoIterator<Item = (String, f64)>,
     {
         for (i, o, m) in samples {
-            self.log_sample(name, &i, &o, m, 0)?;
+            self.try_log_sample(name, i, o, m, 0)?;
         }
         Ok(())
     }
 
     /// Links two values: both are stored as objects on this task and a
     /// `dreadnode.object.link` event records `a → b` with `attributes`.
-    pub fn link_objects<A, B>(&self, a: &A, b: &B, attributes: &[(&str, AttrValue)]) -> Result<(), Error>
-    where
-        A: Serialize + ?Sized,
-        B: Serialize + ?Sized,
-    {
-        let (oa, ob) = (serialize(a), serialize(b));
+    pub fn link_objects(&self, a: impl Serialize, b: impl Serialize, attributes: &[(&str, AttrValue)]) {
+        self.or_fault(self.try_link_objects(a, b, attributes))
+    }
+    /// [`TaskSpan::link_objects`], returning the error.
+    pub fn try_link_objects(
+        &self,
+        a: impl Serialize,
+        b: impl Serialize,
+        attributes: &[(&str, AttrValue)],
+    ) -> Result<(), Error> {
+        let (oa, ob) = (serialize(&a), serialize(&b));
         let (ha, hb) = (oa.hash, ob.hash);
         let (oa, ob) = (self.0.tracer.stored_value(oa), self.0.tracer.stored_value(ob));
         self.with_open(|st| {
@@ -258,8 +356,18 @@ impl TaskSpan {
         self.with_open(|st| st.extras().events.push(ev))
     }
 
+    // ----- tags, attributes, events, errors -----------------------------------
+
     /// Adds tags (cleaned, de-duplicated).
-    pub fn tag<I, S>(&self, tags: I) -> Result<(), Error>
+    pub fn tag<I, S>(&self, tags: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.or_fault(self.try_tag(tags))
+    }
+    /// [`TaskSpan::tag`], returning the error.
+    pub fn try_tag<I, S>(&self, tags: I) -> Result<(), Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -270,12 +378,22 @@ impl TaskSpan {
 
     /// Sets a user attribute; primitives stay primitive, anything else is
     /// stored as compact JSON.
-    pub fn set_attribute<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
-        let v = AttrValue::from_serialize(value);
+    pub fn set_attribute(&self, key: &str, value: impl Serialize) {
+        self.or_fault(self.try_set_attribute(key, value))
+    }
+    /// [`TaskSpan::set_attribute`], returning the error.
+    pub fn try_set_attribute(&self, key: &str, value: impl Serialize) -> Result<(), Error> {
+        let v = AttrValue::from_serialize(&value);
         self.with_open(|st| {
             let x = st.extras();
             set_attr(&mut x.attributes, &mut x.late_keys, key, v)
         })
+    }
+
+    /// Adds an event with the given attributes.
+    pub fn add_event(&self, name: &str, attributes: Vec<(Key, AttrValue)>) -> Result<(), Error> {
+        let ev = Event { name: Key::from(name.to_string()), timestamp: Timestamp::now(), attributes };
+        self.with_open(|st| st.extras().events.push(ev))
     }
 
     /// Adds an artifact record (a compact JSON object) to this task.
@@ -285,9 +403,8 @@ impl TaskSpan {
 
     /// Marks the task failed with `error` (status ERROR, an `exception`
     /// event, `failed() == true`) without ending it.
-    pub fn record_error<E: std::fmt::Display + ?Sized>(&self, error: &E) -> Result<(), Error> {
-        let name = std::any::type_name::<E>();
-        self.record_exception(name, &error.to_string(), false)
+    pub fn record_error<E: std::fmt::Display + ?Sized>(&self, error: &E) {
+        self.or_fault(self.record_exception(std::any::type_name::<E>(), &error.to_string(), false))
     }
 
     /// Records an exception event and sets the ERROR status.

@@ -61,6 +61,7 @@ pub(crate) fn run_in_scope<S: Scope, R>(mut scope: S, check: Option<OutcomeCheck
 pin_project_lite::pin_project! {
     /// A future running inside a span: the span's context is current on every
     /// poll, and the span ends when the future completes, panics or is dropped.
+    #[must_use = "futures do nothing unless you .await or poll them; the span ends when this is dropped"]
     pub struct Instrumented<F: Future, S: Scope> {
         #[pin]
         inner: F,

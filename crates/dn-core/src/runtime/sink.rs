@@ -33,6 +33,9 @@ pub struct ExportReport {
     pub exporters: Vec<DestinationReport>,
     /// Whether the flush or shutdown gave up waiting.
     pub timed_out: bool,
+    /// Logging calls that logged nothing (no current task, the span had
+    /// ended, a value of the wrong shape), each warned about (rate-limited).
+    pub logging_faults: u64,
 }
 
 impl ExportReport {

@@ -103,9 +103,9 @@ impl LightSpan {
         }
     }
     /// Sets an attribute.
-    pub fn set_attribute<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+    pub fn set_attribute(&mut self, key: &str, value: impl Serialize) {
         if let Some(r) = self.rec_mut() {
-            set_attr(&mut r.attributes, &mut r.late_attribute_keys, key, AttrValue::from_serialize(value));
+            set_attr(&mut r.attributes, &mut r.late_attribute_keys, key, AttrValue::from_serialize(&value));
         }
     }
     /// Marks the span failed.
@@ -188,7 +188,7 @@ impl Drop for SpanGuard {
 }
 
 /// Builds a light span: `tracer.span("name")`.
-#[must_use = "a builder does nothing until started"]
+#[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct SpanBuilder {
     tracer: Tracer,
     name: SharedStr,
@@ -210,8 +210,8 @@ impl SpanBuilder {
         self
     }
     /// An attribute set at start.
-    pub fn attribute<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
-        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(value)));
+    pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
         self
     }
 
@@ -244,5 +244,14 @@ impl SpanBuilder {
     pub fn instrument<F: Future>(self, fut: F) -> SpanFuture<F> {
         let (span, ctx) = self.begin();
         Instrumented::new(fut, ctx, span, None)
+    }
+    /// Like `instrument` for a future returning `Result`: `Err` fails the span.
+    pub fn try_instrument<F, T, E>(self, fut: F) -> SpanFuture<F>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let (span, ctx) = self.begin();
+        Instrumented::new(fut, ctx, span, Some(result_check::<T, E>))
     }
 }

@@ -31,11 +31,11 @@ use crate::update::UpdateMark;
 /// ```
 /// # use dn_core::{MemorySink, Tracer, Metric, Aggregation};
 /// # let tracer = Tracer::new(MemorySink::new(), "default").unwrap();
-/// let run = tracer.run("training").start().unwrap();
-/// run.log_param("lr", &0.001).unwrap();
-/// run.log_metric("loss", Metric::new(0.5).step(1).aggregation(Aggregation::Min)).unwrap();
+/// let run = tracer.run("training").start();
+/// run.log_param("lr", &0.001);
+/// run.log_metric("loss", Metric::new(0.5).step(1).aggregation(Aggregation::Min));
 /// assert!(run.active());
-/// run.end().unwrap();
+/// run.end();
 /// assert!(!run.active());
 /// ```
 #[derive(Clone)]
@@ -117,6 +117,23 @@ pub(crate) struct NewTask {
     pub session: Option<Option<Arc<str>>>,
 }
 
+impl NewTask {
+    /// A task span named `name` under whatever is current, with no options.
+    pub(crate) fn task(name: SharedStr) -> NewTask {
+        NewTask {
+            name,
+            label: None,
+            span_type: SpanType::Task,
+            tags: vec![],
+            attributes: vec![],
+            is_run: false,
+            project: None,
+            parent: Parent::Current,
+            session: None,
+        }
+    }
+}
+
 impl TaskSpan {
     /// The task's route, or a copy of it with another session.
     pub(crate) fn route_with_session(&self, session: Option<Arc<str>>) -> Arc<Route> {
@@ -141,7 +158,12 @@ impl TaskSpan {
         let session = n.session.take().unwrap_or(cur_session);
         let (parent_task, link): (Option<TaskSpan>, Option<SpanLink>) = match (&n.parent, n.is_run) {
             (_, true) => (None, None),
-            (Parent::Current, false) => (cur_task, cur_span),
+            (Parent::Current, false) => {
+                if cur_task.is_none() && cur_span.is_none() {
+                    tracer.check_lost_context("task span", &n.name);
+                }
+                (cur_task, cur_span)
+            }
             (Parent::Task(t), false) => (Some(t.clone()), Some(t.link())),
             (Parent::Remote { link, .. }, false) => (None, Some(*link)),
         };
@@ -366,9 +388,18 @@ impl TaskSpan {
 
     // ----- ending -----------------------------------------------------------
 
-    /// Ends the task and hands its record to the sink. Ending twice is an
-    /// error and writes nothing more.
-    pub fn end(&self) -> Result<(), Error> {
+    /// Ends the task and hands its record to the sink.
+    ///
+    /// A task also ends when its guard, closure or future finishes, and —
+    /// written with everything logged — when its last handle is dropped or
+    /// the SDK shuts down. Ending twice writes nothing more: `end` warns and
+    /// counts it as a logging fault, [`TaskSpan::try_end`] returns the error.
+    pub fn end(&self) {
+        self.or_fault(self.try_end())
+    }
+
+    /// [`TaskSpan::end`], returning [`Error::SpanEnded`] when it had ended.
+    pub fn try_end(&self) -> Result<(), Error> {
         let rec = {
             let mut st = self.0.state.lock();
             if st.end.is_some() {
@@ -379,7 +410,7 @@ impl TaskSpan {
             self.0.build_record(&mut st, now)
         };
         if self.0.is_root {
-            self.0.tracer.unregister_root(self.0.span_id.to_u64());
+            self.0.tracer.unregister_root(self.0.span_id.to_u64(), self.0.is_run);
         }
         self.0.tracer.export(rec);
         Ok(())
@@ -392,12 +423,22 @@ impl TaskSpan {
         for c in self.tasks() {
             n += c.end_tree();
         }
-        n + usize::from(self.end().is_ok())
+        n + usize::from(self.try_end().is_ok())
     }
 
     /// `push_update` for a run: writes an update span with what was logged
-    /// since the last update (if anything) and flushes the sink.
-    pub fn push_update(&self, timeout: Duration) -> Result<ExportReport, Error> {
+    /// since the last update (if anything) and flushes the sink, waiting at
+    /// most `timeout`. On an ended run it only flushes (and counts a fault).
+    pub fn push_update(&self, timeout: Duration) -> ExportReport {
+        if let Some(rec) = self.or_fault(self.take_update()) {
+            self.0.tracer.export(rec);
+        }
+        self.0.tracer.flush(timeout)
+    }
+
+    /// [`TaskSpan::push_update`], returning [`Error::SpanEnded`] (and
+    /// flushing nothing) when the run has ended.
+    pub fn try_push_update(&self, timeout: Duration) -> Result<ExportReport, Error> {
         if let Some(rec) = self.take_update()? {
             self.0.tracer.export(rec);
         }
@@ -473,7 +514,7 @@ impl Drop for TaskInner {
         if st.end.is_none() {
             let rec = self.build_record(&mut st, Timestamp::now());
             if self.is_root {
-                self.tracer.unregister_root(self.span_id.to_u64());
+                self.tracer.unregister_root(self.span_id.to_u64(), self.is_run);
             }
             self.tracer.export(rec);
         }

@@ -1,6 +1,7 @@
 //! The tracer: creates spans and hands finished records to a sink.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,8 +26,8 @@ use crate::warn::WarnLimit;
 /// let sink = MemorySink::new();
 /// let tracer = Tracer::new(sink.clone(), "default").unwrap();
 /// tracer.run("experiment").run(|run| {
-///     run.log_metric("accuracy", 0.9).unwrap();
-/// }).unwrap();
+///     run.log_metric("accuracy", 0.9);
+/// });
 /// assert_eq!(sink.take().len(), 1);
 /// ```
 #[derive(Clone)]
@@ -41,6 +42,12 @@ pub(crate) struct TracerInner {
     pub(crate) default_route: Arc<crate::record::Route>,
     open_roots: Mutex<HashMap<u64, Weak<TaskInner>>>,
     pub(crate) warnings: WarnLimit,
+    /// Logging calls that logged nothing, and their warnings.
+    faults: AtomicU64,
+    fault_warnings: WarnLimit,
+    /// Runs open right now, and the one warning about work that lost its context.
+    open_runs: AtomicUsize,
+    lost_context: WarnLimit,
     /// Where values over [`crate::OFFLOAD_THRESHOLD`] go, when remote storage is configured.
     offload: std::sync::OnceLock<Arc<dyn ValueOffload>>,
 }
@@ -75,6 +82,10 @@ impl Tracer {
                 }),
                 open_roots: Mutex::new(HashMap::new()),
                 warnings: WarnLimit::default(),
+                faults: AtomicU64::new(0),
+                fault_warnings: WarnLimit::default(),
+                open_runs: AtomicUsize::new(0),
+                lost_context: WarnLimit::once(),
                 offload: std::sync::OnceLock::new(),
             }),
         }
@@ -138,10 +149,37 @@ impl Tracer {
     }
 
     pub(crate) fn register_root(&self, task: &Arc<TaskInner>) {
+        if task.is_run {
+            self.inner.open_runs.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.open_roots.lock().insert(task.span_id.to_u64(), Arc::downgrade(task));
     }
-    pub(crate) fn unregister_root(&self, span_id: u64) {
+    pub(crate) fn unregister_root(&self, span_id: u64, is_run: bool) {
+        if is_run {
+            self.inner.open_runs.fetch_sub(1, Ordering::Relaxed);
+        }
         self.inner.open_roots.lock().remove(&span_id);
+    }
+
+    /// Counts a logging call that logged nothing and warns about it
+    /// (rate-limited); `flush` and `shutdown` report the count.
+    pub fn logging_fault(&self, error: &Error) {
+        self.inner.faults.fetch_add(1, Ordering::Relaxed);
+        self.inner.fault_warnings.warn(format_args!("{error}; nothing was logged"));
+    }
+
+    /// Called when a task or an implicit run starts with no current context:
+    /// if a run is open elsewhere in the process, the work most likely lost
+    /// its context crossing `tokio::spawn` or a thread, and becomes a run of
+    /// its own. Says so once, naming the fix.
+    pub(crate) fn check_lost_context(&self, what: &str, name: &str) {
+        if self.inner.open_runs.load(Ordering::Relaxed) > 0 {
+            self.inner.lost_context.warn(format_args!(
+                "{what} {name:?} started with no current dn context while a run is open in this process, so it becomes \
+                 a run of its own; carry the context across tokio::spawn and threads with dn::spawn, \
+                 dn::spawn_blocking, dn::thread::spawn or .in_current_context() (docs/context.md)"
+            ));
+        }
     }
 
     /// Ends every task span still open (children before parents), keeping
@@ -180,13 +218,18 @@ impl Tracer {
 
     /// Writes everything handed over so far, waiting at most `timeout`.
     pub fn flush(&self, timeout: Duration) -> ExportReport {
-        self.inner.sink.flush(timeout)
+        self.with_faults(self.inner.sink.flush(timeout))
     }
 
     /// Ends open spans, flushes and stops the sink.
     pub fn shutdown(&self, timeout: Duration) -> ExportReport {
         self.end_open_spans();
-        self.inner.sink.shutdown(timeout)
+        self.with_faults(self.inner.sink.shutdown(timeout))
+    }
+
+    fn with_faults(&self, mut report: ExportReport) -> ExportReport {
+        report.logging_faults = self.inner.faults.load(Ordering::Relaxed);
+        report
     }
 
     /// Emits a warning at most a few times per tracer, so a hot loop with a
@@ -223,14 +266,11 @@ mod tests {
         let store = Arc::new(FakeStore { accept, got: Mutex::new(vec![]) });
         assert!(tracer.set_value_offload(store.clone()));
         assert!(!tracer.set_value_offload(store.clone()), "set once");
-        tracer
-            .run("r")
-            .run(|run| {
-                for (i, v) in values.iter().enumerate() {
-                    run.log_input(&format!("v{i}"), v).unwrap();
-                }
-            })
-            .unwrap();
+        tracer.run("r").run(|run| {
+            for (i, v) in values.iter().enumerate() {
+                run.log_input(&format!("v{i}"), v);
+            }
+        });
         let rec = sink.take().pop().unwrap();
         let RecordKind::Task { rendered, .. } = &rec.kind else { panic!("a task record") };
         let got = store.got.lock().clone();

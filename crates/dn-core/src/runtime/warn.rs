@@ -17,12 +17,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct WarnLimit {
     count: AtomicU64,
     max: u64,
+    /// Whether the message past the limit says the rest are suppressed.
+    say_suppressed: bool,
 }
 
 impl WarnLimit {
     /// A limit of `max` warnings.
     pub const fn new(max: u64) -> WarnLimit {
-        WarnLimit { count: AtomicU64::new(0), max }
+        WarnLimit { count: AtomicU64::new(0), max, say_suppressed: true }
+    }
+    /// A warning said once and never again.
+    pub const fn once() -> WarnLimit {
+        WarnLimit { count: AtomicU64::new(0), max: 1, say_suppressed: false }
     }
     /// Logs `msg` at WARN (target `dn`) unless the limit is reached; returns
     /// whether it was logged.
@@ -32,7 +38,7 @@ impl WarnLimit {
             tracing::warn!(target: "dn", "{msg}");
             true
         } else {
-            if n == self.max {
+            if n == self.max && self.say_suppressed {
                 tracing::warn!(target: "dn", "{msg} (further warnings of this kind suppressed)");
             }
             false

@@ -8,10 +8,10 @@ fn main() {
     dn::configure(dn::Config::new()).expect("configure");
     let ctx = dn::TaskContext::from_json(&json).expect("valid context");
     dn::continue_task(&ctx).expect("continue").run(|fragment| {
-        fragment.log_metric("remote_score", 0.88).expect("metric");
-        dn::task_span("remote-subtask").run(|t| t.log_metric("sub_metric", 1.0).expect("metric"));
+        fragment.log_metric("remote_score", 0.88);
+        dn::task_span("remote-subtask").run(|t| t.log_metric("sub_metric", 1.0));
         for i in 0..extra {
-            dn::task_span("child-bulk").run(|t| t.log_input("i", &i).expect("input"));
+            dn::task_span("child-bulk").run(|t| t.log_input("i", i));
         }
     });
     dn::shutdown();

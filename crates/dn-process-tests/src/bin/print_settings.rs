@@ -11,7 +11,7 @@ fn main() {
         Some(i) => dn::Config::new().project(args[i + 1].clone()).resolve().ok(),
         None => dn::instance().settings().cloned(),
     };
-    let run = dn::run("settings-probe").run(|_| ()).is_ok();
+    let run = dn::run("settings-probe").run(|_| true);
     let report = dn::shutdown();
     println!(
         "{}",

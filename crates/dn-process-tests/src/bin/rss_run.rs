@@ -39,15 +39,15 @@ static ALLOC: Counting = Counting;
 
 fn main() {
     dn::configure(dn::Config::new()).expect("configure");
-    let run = dn::run("rss-run").enter().expect("run");
+    let run = dn::run("rss-run").enter();
     dn::flush();
     let before = LIVE.load(Ordering::Relaxed);
     let n: usize = std::env::var("DN_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     for i in 0..n {
         dn::task_span("task").run(|t| {
-            t.log_input("i", &i).expect("input");
-            t.log_metric("score", 0.5).expect("metric");
-            t.log_output("o", "ok").expect("output");
+            t.log_input("i", i);
+            t.log_metric("score", 0.5);
+            t.log_output("o", "ok");
         });
         if i % 1000 == 999 {
             dn::flush();
