@@ -14,7 +14,7 @@
 //! let tracer = Tracer::new(sink.clone(), "default").unwrap();
 //! let run = tracer.run("experiment-1").enter();
 //! tracer.task_span("data-prep").run(|task| {
-//!     task.log_input("rows", &250);
+//!     task.log_input("rows", 250);
 //!     task.log_metric("latency_ms", dn_core::Metric::new(112).step(1));
 //! });
 //! drop(run);

@@ -3,6 +3,16 @@
 use std::path::PathBuf;
 
 /// Errors of the `dn` facade; wraps the errors of the crates below it.
+///
+/// Logging calls never return it (they warn and count instead); the calls
+/// that do are the ones a program can act on: `configure`, `log_artifact`,
+/// `task_context` / `continue_task`, and every `try_` twin.
+///
+/// ```
+/// let e = dn::try_log_metric("loss", 0.5).unwrap_err(); // no current task
+/// assert!(matches!(e, dn::Error::Core(dn::core::Error::NoActiveTask(_))));
+/// assert!(e.to_string().contains("needs a current task"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -34,4 +44,12 @@ pub enum Error {
 }
 
 /// `Result` with [`enum@Error`].
+///
+/// ```
+/// fn setup() -> dn::Result<()> {
+///     dn::configure(dn::Config::new().project("my-project"))?;
+///     Ok(())
+/// }
+/// # let _ = setup;
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -97,23 +97,75 @@ pub use dn_core as core;
 /// The export crate (pipeline, JSONL, OTel conversion).
 pub use dn_export as export;
 
-/// Starts building a run (a root task span with a fresh run id).
+/// Starts building a run (a root task span with a fresh run id). Use it as
+/// a guard (`enter`, ends when dropped), a closure (`run`) or a future
+/// (`instrument`); each returns what its body returns.
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// let run = dn::run("experiment-1").tags(["baseline"]).param("learning_rate", 0.001).enter();
+/// dn::log_metric("accuracy", 0.91);
+/// assert_eq!(run.params()["learning_rate"], 0.001);
+/// drop(run); // the run ends here
+/// let tasks = dn::run("experiment-2").run(|run| {
+///     dn::task_span("step").run(|_| ());
+///     run.tasks().len()
+/// });
+/// assert_eq!(tasks, 1);
+/// ```
 pub fn run(name: impl Into<SharedStr>) -> RunBuilder {
     instance().run(name)
 }
 /// Starts building a task span under the current task (or as its own root).
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// dn::run("r").run(|_| {
+///     let label = dn::task_span("classify").span_type(dn::SpanType::Tool).run(|task| {
+///         task.log_input("text", "refund please");
+///         task.log_output("label", "billing");
+///         "billing"
+///     });
+///     assert_eq!(label, "billing");
+/// });
+/// ```
 pub fn task_span(name: impl Into<SharedStr>) -> TaskSpanBuilder {
     instance().task_span(name)
 }
 /// Starts building a light span: timing, tags and attributes only.
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// dn::run("r").run(|_| {
+///     let rows = dn::span("cache-warmup").attribute("cache.size", 128).run(|| 42);
+///     assert_eq!(rows, 42);
+/// });
+/// ```
 pub fn span(name: impl Into<SharedStr>) -> SpanBuilder {
     instance().span(name)
 }
-/// A run named `name` when none is current, with a task span inside it.
+/// A run named `name` when none is current, with a task span inside it
+/// (inside a current run, only the task span).
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// let run_name = dn::task_and_run("score-batch").run(|task| task.parent_task().map(|r| r.name().to_string()));
+/// assert_eq!(run_name.as_deref(), Some("score-batch"), "a run was opened for the task");
+/// ```
 pub fn task_and_run(name: impl Into<SharedStr>) -> TaskAndRunBuilder {
     instance().task_and_run(name)
 }
-/// The current context, to carry into `tokio::spawn` or another thread.
+/// The current context, to carry into `tokio::spawn` or another thread
+/// by hand (`dn::spawn` and `dn::thread::spawn` do it for you).
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// dn::task_span("parent").run(|task| {
+///     let ctx = dn::current_context();
+///     std::thread::spawn(move || ctx.in_scope(|| dn::log_metric("from_thread", 1))).join().unwrap();
+///     assert!(task.metrics().contains_key("from_thread"));
+/// });
+/// ```
 pub fn current_context() -> Context {
     Context::current()
 }
@@ -121,6 +173,16 @@ pub fn current_context() -> Context {
 /// The context of the current task, to hand to another process (serialize
 /// it with serde; the JSON matches the Python SDK's dict, plus `run_id`).
 /// An error outside a task.
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let _ = dn::configure(dn::Config::new().local_dir(dir.path()).isolated());
+/// assert!(dn::task_context().is_err());
+/// dn::task_span("parent").run(|task| {
+///     let ctx = dn::task_context().unwrap();
+///     assert_eq!(ctx.task_id, task.task_id());
+///     assert!(ctx.to_json().contains("traceparent"));
+/// });
+/// ```
 pub fn task_context() -> Result<TaskContext> {
     Ok(dn_core::task_context()?)
 }
@@ -178,35 +240,41 @@ pub fn with_session_id<F: std::future::Future>(id: &str, fut: F) -> WithContext<
     dn_core::with_session_id(id, fut)
 }
 
-/// The user guide in `docs/`, compiled here so its code blocks are tested.
-#[cfg(doctest)]
-mod user_guide {
+/// The user guide (the pages of `docs/`), readable here and compiled as
+/// doctests so its code blocks cannot go stale.
+#[cfg(any(doc, doctest))]
+pub mod guide {
     #[doc = include_str!("../../../docs/getting-started.md")]
-    mod getting_started {}
+    pub mod getting_started {}
     #[doc = include_str!("../../../docs/spans.md")]
-    mod spans {}
+    pub mod spans {}
     #[doc = include_str!("../../../docs/logging.md")]
-    mod logging {}
+    pub mod logging {}
     #[doc = include_str!("../../../docs/context.md")]
-    mod context {}
+    pub mod context {}
     #[doc = include_str!("../../../docs/configuration.md")]
-    mod configuration {}
+    pub mod configuration {}
     #[cfg(feature = "macros")]
     #[doc = include_str!("../../../docs/task-macro.md")]
-    mod task_macro {}
+    pub mod task_macro {}
     #[cfg(all(feature = "otlp", feature = "artifacts"))]
     #[doc = include_str!("../../../docs/artifacts.md")]
-    mod artifacts_guide {}
+    pub mod artifacts {}
     #[doc = include_str!("../../../docs/distributed.md")]
-    mod distributed {}
+    pub mod distributed {}
     #[doc = include_str!("../../../docs/remote.md")]
-    mod remote {}
+    pub mod remote {}
     #[doc = include_str!("../../../docs/local-files.md")]
-    mod local_files {}
+    pub mod local_files {}
     #[doc = include_str!("../../../docs/reliability.md")]
-    mod reliability {}
+    pub mod reliability {}
     #[doc = include_str!("../../../docs/performance.md")]
-    mod performance {}
-    #[doc = include_str!("../../../README.md")]
-    mod readme {}
+    pub mod performance {}
+    #[doc = include_str!("../../../docs/format.md")]
+    pub mod format {}
 }
+
+/// The README, compiled so its code blocks are tested.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

@@ -11,8 +11,9 @@ pub const MAX_NAME_LEN: usize = 1024;
 /// `[a-z0-9/@.]` becomes `_`, leading and trailing `_` stripped.
 ///
 /// ```
-/// assert_eq!(dn_core::clean_str("Data Prep!"), "data_prep");
-/// assert_eq!(dn_core::clean_str("a/b.c@d"), "a/b.c@d");
+/// # use dn_core as dn;
+/// assert_eq!(dn::clean_str("Data Prep!"), "data_prep");
+/// assert_eq!(dn::clean_str("a/b.c@d"), "a/b.c@d");
 /// ```
 pub fn clean_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -28,7 +28,8 @@ pub const ARTIFACTS_FILE: &str = "artifacts.jsonl";
 /// A run's folder: `projects/<project>/<run_id>`.
 ///
 /// ```
-/// use dn_core::layout;
+/// # use dn_core as dn;
+/// use dn::layout;
 /// assert_eq!(layout::run_dir("p", "r").unwrap(), std::path::Path::new("projects/p/r"));
 /// assert!(layout::run_dir("p", "../r").is_err());
 /// ```

@@ -184,7 +184,8 @@ fn push_i64(out: &mut String, v: i64) {
 /// carries 64-bit integers).
 ///
 /// ```
-/// use dn_core::Metric;
+/// # use dn_core as dn;
+/// use dn::Metric;
 /// for (i, loss) in [0.9, 0.5].iter().enumerate() {
 ///     let _ = Metric::new(*loss).step(i); // usize
 /// }
@@ -213,7 +214,8 @@ mod steps {
 /// A metric value with its options. Plain numbers and bools convert into it.
 ///
 /// ```
-/// use dn_core::{Metric, Aggregation};
+/// # use dn_core as dn;
+/// use dn::{Metric, Aggregation};
 /// let m = Metric::new(0.91).step(3).aggregation(Aggregation::Max);
 /// let b: Metric = true.into(); // 1.0
 /// # let _ = (m, b);

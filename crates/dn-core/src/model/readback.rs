@@ -57,7 +57,8 @@ impl TaskView {
 /// `f(output, inputs)` in `#[dn::task(scorers = [..])]` receives.
 ///
 /// ```
-/// use dn_core::TaskInputs;
+/// # use dn_core as dn;
+/// use dn::TaskInputs;
 /// let inputs = TaskInputs::from_iter([("label".to_string(), serde_json::json!("cat"))]);
 /// assert_eq!(inputs.str("label"), Some("cat"));
 /// assert_eq!(inputs.get_as::<String>("label").as_deref(), Some("cat"));

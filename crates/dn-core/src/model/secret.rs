@@ -5,7 +5,8 @@
 /// `Display`, so it cannot end up in a formatted message by accident.
 ///
 /// ```
-/// let key = dn_core::Secret::new("dn_live_123");
+/// # use dn_core as dn;
+/// let key = dn::Secret::new("dn_live_123");
 /// assert_eq!(format!("{key:?}"), "Secret(<redacted>)");
 /// assert_eq!(key.expose(), "dn_live_123");
 /// ```

@@ -155,7 +155,7 @@ fn run_form<R>(
     run_in_scope(TaskScope::new(task, outer), check, move || f(&t2))
 }
 
-/// Builds a task span: `tracer.task_span("name")`.
+/// Builds a task span: `dn::task_span("name")`.
 #[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct TaskSpanBuilder {
     tracer: Tracer,
@@ -249,7 +249,7 @@ impl Initial {
     }
 }
 
-/// Builds a run: `tracer.run("name")`.
+/// Builds a run: `dn::run("name")`.
 #[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct RunBuilder {
     tracer: Tracer,

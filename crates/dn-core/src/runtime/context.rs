@@ -199,10 +199,11 @@ impl<F: Future> Future for WithContext<F> {
 /// Extension methods to carry the current context into spawned futures.
 ///
 /// ```
-/// use dn_core::ContextExt as _;
+/// # use dn_core as dn;
+/// use dn::ContextExt as _;
 /// # async fn demo() {
-/// // tokio::spawn(async { dn_core::current_task(); }.in_current_context());
-/// let fut = async { dn_core::current_task().is_none() }.in_current_context();
+/// // tokio::spawn(async { dn::current_task(); }.in_current_context());
+/// let fut = async { dn::current_task().is_none() }.in_current_context();
 /// assert!(fut.await);
 /// # }
 /// ```
@@ -228,11 +229,12 @@ impl<F: Future> ContextExt for F {}
 /// (rate-limited); [`try_bind_session_id`] returns the error instead.
 ///
 /// ```
-/// let g = dn_core::bind_session_id("chat-42");
-/// assert_eq!(dn_core::current_session_id().as_deref(), Some("chat-42"));
+/// # use dn_core as dn;
+/// let g = dn::bind_session_id("chat-42");
+/// assert_eq!(dn::current_session_id().as_deref(), Some("chat-42"));
 /// drop(g);
-/// assert!(dn_core::current_session_id().is_none());
-/// assert!(dn_core::try_bind_session_id("../escape").is_err());
+/// assert!(dn::current_session_id().is_none());
+/// assert!(dn::try_bind_session_id("../escape").is_err());
 /// ```
 pub fn bind_session_id(id: &str) -> ContextGuard {
     session_context(id).enter()

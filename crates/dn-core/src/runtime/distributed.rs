@@ -39,7 +39,8 @@ impl TraceParent {
     /// rejected.
     ///
     /// ```
-    /// use dn_core::TraceParent;
+    /// # use dn_core as dn;
+    /// use dn::TraceParent;
     /// let tp = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
     /// assert_eq!(tp.to_string(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     /// assert!(TraceParent::parse("00-00000000000000000000000000000000-b7ad6b7169203331-01").is_err());
@@ -204,9 +205,10 @@ pub struct TraceContext {
 /// `run_id`, which Python ignores.
 ///
 /// ```
+/// # use dn_core as dn;
 /// let json = r#"{"task_id":"74659e05f5cf463bb37190f9d6bb6ca7","task_name":"parent","project":"default",
 ///   "trace_context":{"traceparent":"00-01a20d67fea7f3768f393500a3fe1cd0-3bd65d94e34b3893-01"}}"#;
-/// let ctx = dn_core::TaskContext::from_json(json).unwrap();
+/// let ctx = dn::TaskContext::from_json(json).unwrap();
 /// assert_eq!(ctx.run_id(), "74659e05f5cf463bb37190f9d6bb6ca7");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,8 +48,8 @@ impl TaskSpan {
     /// later value under the same name replaces it and keeps its position.
     ///
     /// ```
-    /// # let tracer = dn_core::Tracer::disabled();
-    /// let run = tracer.run("r").start();
+    /// # mod dn { pub use dn_core::*; pub fn run(n: &'static str) -> RunBuilder { Tracer::disabled().run(n) } pub fn task_span(n: &'static str) -> TaskSpanBuilder { Tracer::disabled().task_span(n) } }
+    /// let run = dn::run("r").start();
     /// run.log_param("learning_rate", 0.001);
     /// run.log_param("model", "gpt-4o");
     /// run.log_param("layers", &vec![64, 32]);

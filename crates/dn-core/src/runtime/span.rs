@@ -187,7 +187,7 @@ impl Drop for SpanGuard {
     }
 }
 
-/// Builds a light span: `tracer.span("name")`.
+/// Builds a light span: `dn::span("name")`.
 #[must_use = "a builder does nothing until started: call .enter(), .run(..) or .instrument(..)"]
 pub struct SpanBuilder {
     tracer: Tracer,

@@ -29,10 +29,10 @@ use crate::update::UpdateMark;
 /// handle: clones refer to the same span.
 ///
 /// ```
+/// # mod dn { pub use dn_core::*; pub fn run(n: &'static str) -> RunBuilder { Tracer::disabled().run(n) } pub fn task_span(n: &'static str) -> TaskSpanBuilder { Tracer::disabled().task_span(n) } }
 /// # use dn_core::{MemorySink, Tracer, Metric, Aggregation};
-/// # let tracer = Tracer::new(MemorySink::new(), "default").unwrap();
-/// let run = tracer.run("training").start();
-/// run.log_param("lr", &0.001);
+/// let run = dn::run("training").start();
+/// run.log_param("lr", 0.001);
 /// run.log_metric("loss", Metric::new(0.5).step(1).aggregation(Aggregation::Min));
 /// assert!(run.active());
 /// run.end();

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// are suppressed; every call is counted.
 ///
 /// ```
-/// static LIMIT: dn_core::WarnLimit = dn_core::WarnLimit::new(2);
+/// # use dn_core as dn;
+/// static LIMIT: dn::WarnLimit = dn::WarnLimit::new(2);
 /// for _ in 0..5 {
 ///     LIMIT.warn(format_args!("something is off"));
 /// }
