@@ -140,13 +140,20 @@ pub(crate) fn run_checked(
         return Err(format!("example {} printed no 'wrote: <file>' line", ex.name));
     }
     let mut names = HashSet::new();
+    let (mut ids, mut parents) = (HashSet::new(), Vec::new());
     for f in &files {
         if !f.starts_with(dir) {
             return Err(format!("example {} wrote outside DREADNODE_LOCAL_DIR: {}", ex.name, f.display()));
         }
-        for n in check_file(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))? {
-            names.insert(n);
-        }
+        let spans = check_file(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))?;
+        names.extend(spans.names);
+        ids.extend(spans.ids);
+        parents.extend(spans.parents);
+    }
+    // A run's session spans live in the session's file: parents resolve
+    // across the files the example wrote.
+    if let Some(p) = parents.iter().find(|p| !ids.contains(*p)) {
+        return Err(format!("example {}: parent_id {p} is not a span of the files it wrote {files:?}", ex.name));
     }
     for want in ex.spans {
         if !names.contains(*want) {
@@ -162,11 +169,18 @@ pub(crate) fn artifacts_example() -> &'static Example {
     EXAMPLES.iter().find(|e| e.name == "artifacts").unwrap_or(&EXAMPLES[0])
 }
 
-fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {
+/// What one file holds: span names, span ids, and the parent ids it names.
+#[derive(Default)]
+struct FileSpans {
+    names: Vec<String>,
+    ids: HashSet<String>,
+    parents: Vec<String>,
+}
+
+fn check_file(path: &PathBuf) -> Result<FileSpans, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut ids = HashSet::new();
-    let mut parents = Vec::new();
-    let mut names = Vec::new();
+    let mut out = FileSpans::default();
+    let (ids, parents, names) = (&mut out.ids, &mut out.parents, &mut out.names);
     for (i, line) in text.lines().enumerate() {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
         let obj = v.as_object().ok_or("line is not an object")?;
@@ -212,12 +226,7 @@ fn check_file(path: &PathBuf) -> Result<Vec<String>, String> {
         }
         names.push(obj["name"].as_str().unwrap_or_default().to_string());
     }
-    for p in parents {
-        if !ids.contains(&p) {
-            return Err(format!("parent_id {p} is not a span of the same file"));
-        }
-    }
-    Ok(names)
+    Ok(out)
 }
 
 /// Object hashes recomputed from the stored values, labels and tags cleaned,
