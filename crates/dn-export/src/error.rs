@@ -17,6 +17,10 @@ pub enum Error {
     /// The writer thread could not be started.
     #[error("could not start the export thread: {0}")]
     ThreadSpawn(std::io::Error),
+    /// A destination's settings cannot be used (the message names the
+    /// setting, never a secret value).
+    #[error("{0}")]
+    Config(String),
     /// The platform's API refused or could not resolve the scope (the
     /// message names what and where, never a secret).
     #[error("{0}")]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use dn_core::json::{write_json_float, write_str};
 use dn_core::{AttrRef, DestinationReport, Route, SpanRecord};
 
-use crate::Exporter;
 use crate::resource::Resource;
+use crate::{Destination, Exporter};
 
 /// Most files kept open at once; older ones are closed and reopened on demand.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
@@ -24,6 +24,9 @@ pub struct JsonlExporter {
     max_open: usize,
     tick: u64,
     report: DestinationReport,
+    destinations: Vec<std::sync::Arc<dyn Destination>>,
+    /// Files this process has written (reopening one is no news).
+    seen: std::collections::HashSet<PathBuf>,
 }
 
 impl std::fmt::Debug for JsonlExporter {
@@ -44,7 +47,15 @@ impl JsonlExporter {
             max_open: DEFAULT_MAX_OPEN_FILES,
             tick: 0,
             report: DestinationReport { name: "jsonl".into(), ..Default::default() },
+            destinations: Vec::new(),
+            seen: Default::default(),
         })
+    }
+    /// Tells `destination` about every range this exporter appends, so it
+    /// can deliver the lines from disk.
+    pub fn notify(mut self, destination: std::sync::Arc<dyn Destination>) -> Self {
+        self.destinations.push(destination);
+        self
     }
     /// Caps the number of simultaneously open files (at least 1).
     pub fn with_max_open_files(mut self, n: usize) -> Self {
@@ -67,12 +78,13 @@ impl JsonlExporter {
         dn_core::layout::spans_file(r, &r.run_id)
     }
 
-    fn write_file(&mut self, rel: &Path, buf: &[u8]) -> std::io::Result<()> {
+    /// Appends `buf` to `rel`; returns the byte range it took in the file.
+    fn write_file(&mut self, rel: &Path, buf: &[u8]) -> std::io::Result<(u64, u64)> {
         self.tick += 1;
         let tick = self.tick;
         if let Some((f, t)) = self.files.get_mut(rel) {
             *t = tick;
-            return f.write_all(buf);
+            return append(f, buf);
         }
         if self.files.len() >= self.max_open {
             if let Some(oldest) = self.files.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
@@ -84,7 +96,10 @@ impl JsonlExporter {
             std::fs::create_dir_all(dir)?;
         }
         let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
-        let r = f.write_all(buf);
+        if !self.destinations.is_empty() && self.seen.insert(rel.to_path_buf()) {
+            warn_earlier_pending(&path, f.metadata().map_or(0, |m| m.len()));
+        }
+        let r = append(&mut f, buf);
         self.files.insert(rel.to_path_buf(), (f, tick));
         r
     }
@@ -119,7 +134,12 @@ impl Exporter for JsonlExporter {
         for rel in order {
             if let Some((buf, n)) = bufs.remove(&rel) {
                 match self.write_file(&rel, buf.as_bytes()) {
-                    Ok(()) => self.report.exported += n,
+                    Ok((start, end)) => {
+                        self.report.exported += n;
+                        for d in &self.destinations {
+                            d.written(&rel, start, end, n);
+                        }
+                    }
                     Err(e) => {
                         self.files.remove(&rel);
                         self.report.failed += n;
@@ -142,6 +162,30 @@ impl Exporter for JsonlExporter {
 
     fn report(&self) -> DestinationReport {
         self.report.clone()
+    }
+}
+
+/// One append-mode write; the range it took is known from the file offset
+/// after it (append mode puts the offset at the end of this write, even when
+/// other processes append to the same file).
+fn append(f: &mut File, buf: &[u8]) -> std::io::Result<(u64, u64)> {
+    use std::io::Seek as _;
+    f.write_all(buf)?;
+    let end = f.stream_position()?;
+    Ok((end - buf.len() as u64, end))
+}
+
+/// A file that already holds lines when this process first writes to it
+/// may hold spans an earlier process did not deliver: those are left to
+/// `dn sync` (this process delivers what it writes), and said once.
+fn warn_earlier_pending(path: &Path, len: u64) {
+    static SAID: dn_core::WarnLimit = dn_core::WarnLimit::once();
+    if len > 0 {
+        SAID.warn(format_args!(
+            "{} already holds {len} bytes from an earlier process; this process delivers the spans it writes, \
+             and `dn sync` delivers any the earlier one left",
+            path.display()
+        ));
     }
 }
 

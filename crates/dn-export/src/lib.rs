@@ -1,14 +1,15 @@
 //! # dn-export
 //!
 //! Everything after a `dn` span ends: the bounded queue and the background
-//! writer thread ([`ExportPipeline`]), the local [`JsonlExporter`], and the
-//! conversion of records to OpenTelemetry span data ([`otel`]), and (feature
-//! `otlp`) OTLP/HTTP delivery to the platform or any collector.
+//! writer thread ([`ExportPipeline`]), the local [`JsonlExporter`] — the
+//! write-ahead log — and (feature `otlp`) delivery from it to the platform
+//! or any OpenTelemetry collector (`delivery`, `otlp`), after the fact too
+//! (`delivery::sync`, used by `dn sync`).
 
+#[cfg(feature = "otlp")]
+pub mod delivery;
 mod error;
 mod jsonl;
-#[cfg(feature = "otlp")]
-pub mod otel;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod pipeline;
@@ -23,7 +24,28 @@ pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder
 pub use resource::{OTEL_SDK_VERSION, Resource};
 pub use updates::RunUpdater;
 
+use std::path::Path;
+use std::time::Duration;
+
 use dn_core::{DestinationReport, SpanRecord};
+
+/// A remote destination fed by the JSONL exporter: it is told which byte
+/// ranges were appended to which file, and delivers them from disk on its
+/// own thread (see `delivery::OtlpExporter`). Flush and shutdown wait for it
+/// on the caller's thread, never on the writer's.
+pub trait Destination: Send + Sync + 'static {
+    /// The JSONL exporter appended `[start, end)` (`spans` whole lines) to
+    /// `file` (relative to the local directory). Must return at once.
+    fn written(&self, file: &Path, start: u64, end: u64, spans: u64);
+    /// Waits until everything written so far is delivered (or settled),
+    /// at most `timeout`; whether it got there.
+    fn wait_idle(&self, timeout: Duration) -> bool;
+    /// Waits like [`Destination::wait_idle`], then stops; what is left
+    /// stays pending on disk.
+    fn shutdown(&self, timeout: Duration);
+    /// Counts so far.
+    fn report(&self) -> DestinationReport;
+}
 
 /// One destination of finished records, driven by the writer thread. Calls
 /// are never concurrent. An exporter counts its own successes and failures.

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 use dn_core::{DestinationReport, ExportReport, SpanRecord, SpanSink};
 use parking_lot::Mutex;
 
-use crate::Exporter;
+use crate::{Destination, Exporter};
 
 /// Default queue capacity in records: enough for a 100 000-span burst.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
@@ -99,6 +99,7 @@ impl Shared {
 /// thread to every configured [`Exporter`].
 pub struct ExportPipeline {
     id: u64,
+    destinations: Vec<Arc<dyn Destination>>,
     ctl: Sender<Control>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -122,6 +123,7 @@ impl std::fmt::Debug for ExportPipeline {
 #[derive(Default)]
 pub struct ExportPipelineBuilder {
     exporters: Vec<Box<dyn Exporter>>,
+    destinations: Vec<Arc<dyn Destination>>,
     capacity: Option<usize>,
 }
 
@@ -135,6 +137,13 @@ impl ExportPipelineBuilder {
     /// Adds an exporter.
     pub fn exporter(mut self, e: impl Exporter) -> Self {
         self.exporters.push(Box::new(e));
+        self
+    }
+    /// Adds a remote destination (fed by a [`crate::JsonlExporter`] with
+    /// [`crate::JsonlExporter::notify`]): `flush` and `shutdown` wait for it
+    /// on the calling thread and report its counts.
+    pub fn destination(mut self, d: Arc<dyn Destination>) -> Self {
+        self.destinations.push(d);
         self
     }
     /// Queue capacity in records (default [`DEFAULT_QUEUE_CAPACITY`]).
@@ -164,7 +173,7 @@ impl ExportPipelineBuilder {
             .map_err(crate::Error::ThreadSpawn)?;
         let _ = shared.writer.set(thread.thread().clone());
         let id = NEXT_PIPELINE_ID.fetch_add(1, Ordering::Relaxed);
-        Ok(ExportPipeline { id, ctl, shared, thread: Mutex::new(Some(thread)) })
+        Ok(ExportPipeline { id, destinations: self.destinations, ctl, shared, thread: Mutex::new(Some(thread)) })
     }
 }
 
@@ -183,7 +192,11 @@ impl ExportPipeline {
             accepted: self.shared.accepted(),
             dropped_queue_full: self.shared.dropped_full.load(Ordering::Relaxed),
             dropped_after_shutdown: self.shared.dropped_closed.load(Ordering::Relaxed),
-            exporters: self.shared.reports.lock().clone(),
+            exporters: {
+                let mut r = self.shared.reports.lock().clone();
+                r.extend(self.destinations.iter().map(|d| d.report()));
+                r
+            },
             timed_out,
             logging_faults: 0, // the tracer adds its count
         }
@@ -262,7 +275,11 @@ impl SpanSink for ExportPipeline {
     }
 
     fn flush(&self, timeout: Duration) -> ExportReport {
-        let ok = self.control(Control::Flush, timeout);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut ok = self.control(Control::Flush, timeout);
+        for d in &self.destinations {
+            ok &= d.wait_idle(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
         self.report(!ok)
     }
 
@@ -270,11 +287,17 @@ impl SpanSink for ExportPipeline {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return self.report(false);
         }
-        let ok = self.control(Control::Shutdown, timeout);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut ok = self.control(Control::Shutdown, timeout);
         if ok {
             if let Some(t) = self.thread.lock().take() {
                 let _ = t.join();
             }
+        }
+        // Every line is on disk now; give the destinations what is left of the time.
+        for d in &self.destinations {
+            d.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+            ok &= d.report().pending == 0;
         }
         self.report(!ok)
     }

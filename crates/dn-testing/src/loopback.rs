@@ -21,6 +21,12 @@ pub enum Answer {
     LimitSpans(usize),
     /// Never answer (the connection stays open for 30 s).
     Hang,
+    /// Close the connection without answering (a transport error).
+    Close,
+    /// Wait this long, then answer 200.
+    Slow(Duration),
+    /// This status with this body (a receiver explaining a rejection).
+    Body(u16, &'static str),
 }
 
 /// What the receiver has seen.
@@ -39,6 +45,9 @@ pub struct Seen {
 /// A running receiver.
 #[derive(Debug)]
 pub struct Receiver {
+    /// While set, every request's connection is closed unanswered (the
+    /// receiver is down); nothing is counted.
+    pub down: Arc<std::sync::atomic::AtomicBool>,
     /// Its traces endpoint (`http://127.0.0.1:<port>/v1/traces`).
     pub url: String,
     /// What it has seen so far.
@@ -67,6 +76,9 @@ pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
 }
+
+/// A handler status that closes the connection without answering.
+pub const CLOSE: u16 = 1;
 
 /// Starts an HTTP/1.1 server on `127.0.0.1` answering every request with
 /// `handler` (one thread per connection; keep-alive supported).
@@ -123,6 +135,9 @@ fn serve_requests(conn: TcpStream, handler: &dyn Fn(&Request) -> Response) {
             std::thread::sleep(Duration::from_secs(30));
             return;
         }
+        if status == CLOSE {
+            return;
+        }
         let mut resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", resp_body.len());
         for (k, v) in extra {
             resp.push_str(&format!("{k}: {v}\r\n"));
@@ -152,14 +167,30 @@ pub fn receiver(script: Vec<Answer>) -> Receiver {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let s2 = seen.clone();
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = down.clone();
     let srv = server(move |req| {
+        if d2.load(std::sync::atomic::Ordering::Relaxed) {
+            return (CLOSE, vec![], vec![]);
+        }
         let Some(decoded) = decode_spans(req) else { return (400, vec![], vec![]) };
         let spans: Vec<_> =
             decoded.resource_spans.iter().flat_map(|r| r.scope_spans.iter().flat_map(|s| s.spans.clone())).collect();
         let mut script = script.lock().expect("loopback receiver");
         let answer = script.pop_front().unwrap_or(Answer::Status(200, vec![]));
+        let mut body = vec![];
         let (status, extra) = match answer {
             Answer::Hang => return (0, vec![], vec![]),
+            Answer::Close => return (CLOSE, vec![], vec![]),
+            Answer::Slow(d) => {
+                drop(script);
+                std::thread::sleep(d);
+                (200, vec![])
+            }
+            Answer::Body(st, text) => {
+                body = text.as_bytes().to_vec();
+                (st, vec![])
+            }
             Answer::LimitSpans(max) => {
                 script.push_front(Answer::LimitSpans(max));
                 (if spans.len() > max { 413 } else { 200 }, vec![])
@@ -175,7 +206,7 @@ pub fn receiver(script: Vec<Answer>) -> Receiver {
             }
             seen.spans.extend(spans);
         }
-        (status, extra, vec![])
+        (status, extra, body)
     });
-    Receiver { url: format!("{}/v1/traces", srv.base), seen }
+    Receiver { down, url: format!("{}/v1/traces", srv.base), seen }
 }

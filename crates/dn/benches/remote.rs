@@ -16,57 +16,55 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use divan::Bencher;
-use dn::core::{MemorySink, SpanRecord, Tracer};
-use dn::export::otlp::{OtlpConfig, OtlpExporter};
-use dn::export::{ExportPipeline, Exporter, JsonlExporter, Resource};
+use dn::core::{SpanSink as _, Tracer};
+use dn::export::delivery::OtlpExporter;
+use dn::export::otlp::OtlpConfig;
+use dn::export::{ExportPipeline, JsonlExporter, Resource};
 use dn_testing::loopback::receiver;
 
 fn main() {
     divan::main();
 }
 
-fn task_records(n: usize) -> Vec<SpanRecord> {
-    let sink = MemorySink::new();
-    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
-    tracer.run("run").run(|_| {
-        for i in 0..n - 1 {
-            tracer.task_span("task").run(|t| {
-                t.log_input("rows", i);
-                t.log_metric("latency_ms", 112);
-                t.log_output("status", "ok");
-            });
-        }
-    });
-    sink.take()
+/// A pipeline writing JSONL under `dir`, with an OTLP destination to `url` when given.
+fn pipeline(dir: &std::path::Path, url: Option<&str>) -> Arc<ExportPipeline> {
+    let resource = Resource::detect("bench");
+    let mut jsonl = JsonlExporter::new(dir, &resource).unwrap();
+    let mut builder = ExportPipeline::builder().queue_capacity(1 << 22);
+    if let Some(url) = url {
+        let dest = OtlpExporter::new(OtlpConfig::new(url), dir).unwrap();
+        jsonl = jsonl.notify(dest.clone());
+        builder = builder.destination(dest);
+    }
+    Arc::new(builder.exporter(jsonl).build().unwrap())
 }
 
-/// Delivery thread throughput: 1000 task spans exported and flushed.
+/// Delivery throughput, end to end: 1000 task spans written to the JSONL,
+/// read back, converted, gzipped and posted, until the receiver has them all.
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn otlp_deliver_1000_task_spans(b: Bencher<'_, '_>) {
     let rx = receiver(vec![]);
-    let records = task_records(1000);
-    let mut e = OtlpExporter::new(OtlpConfig::new(rx.url.clone()), &Resource::detect("bench")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), Some(&rx.url));
+    let tracer = Tracer::with_sink(p.clone(), "bench").unwrap();
     b.bench_local(|| {
-        e.export(&records);
-        e.flush();
+        tracer.run("run").run(|run| {
+            for _ in 0..999 {
+                common::task_with_io(&tracer, run);
+            }
+        });
+        let r = p.flush(Duration::from_secs(60));
+        assert!(r.is_clean(), "{r:?}");
     });
-    assert_eq!(e.report().failed, 0);
-    e.shutdown();
 }
 
 fn task_span_bench(b: Bencher<'_, '_>, with_otlp: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let resource = Resource::detect("bench");
     let rx = receiver(vec![]);
-    let mut builder =
-        ExportPipeline::builder().exporter(JsonlExporter::new(dir.path(), &resource).unwrap()).queue_capacity(1 << 22);
-    if with_otlp {
-        builder = builder.exporter(OtlpExporter::new(OtlpConfig::new(rx.url.clone()), &resource).unwrap());
-    }
-    let pipeline = Arc::new(builder.build().unwrap());
-    let tracer = Tracer::with_sink(pipeline.clone(), "bench").unwrap();
+    let p = pipeline(dir.path(), with_otlp.then_some(rx.url.as_str()));
+    let tracer = Tracer::with_sink(p.clone(), "bench").unwrap();
     common::in_a_run(b, || tracer.run("bench-run").start(), |run| common::task_with_io(&tracer, run));
-    let _ = dn::core::SpanSink::flush(&*pipeline, Duration::from_secs(60));
+    let _ = p.flush(Duration::from_secs(60));
 }
 
 /// Caller-side task span with the local JSONL exporter only.

@@ -56,17 +56,14 @@ impl Dreadnode {
     pub fn new(config: Config) -> Result<Dreadnode> {
         let settings = config.resolve()?;
         let resource = Resource::detect("dn");
-        let jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
-        let mut builder = ExportPipeline::builder().exporter(jsonl).queue_capacity(settings.queue_capacity);
-        if let Some(dest) = &settings.otlp {
-            builder = add_otlp(builder, dest, &resource, settings.shutdown_timeout)?;
+        let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
+        let mut builder = ExportPipeline::builder().queue_capacity(settings.queue_capacity);
+        let (destinations, storage) = start_destinations(&settings)?;
+        for d in destinations {
+            jsonl = jsonl.notify(d.clone());
+            builder = builder.destination(d);
         }
-        let (builder, storage) = if settings.streaming {
-            add_platform(builder, &settings, &resource)?
-        } else {
-            (builder, Storage::default())
-        };
-        let pipeline = builder.build()?;
+        let pipeline = builder.exporter(jsonl).build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
         #[cfg(all(feature = "otlp", feature = "artifacts"))]
         if let Some(u) = &storage {
@@ -200,6 +197,7 @@ impl Inner {
             exported: r.uploaded + r.already_present,
             failed: r.failed,
             retried: r.credential_refreshes,
+            pending: r.pending,
             last_error: r.errors.last().cloned(),
         });
     }
@@ -213,51 +211,37 @@ impl Drop for Inner {
     }
 }
 
+/// Starts the remote destinations the settings name (each delivering from
+/// the local files on its own thread) and, for the platform, its storage.
 #[cfg(feature = "otlp")]
-fn add_otlp(
-    builder: dn_export::ExportPipelineBuilder,
-    dest: &crate::config::OtlpDestination,
-    resource: &Resource,
-    timeout: Duration,
-) -> Result<dn_export::ExportPipelineBuilder> {
-    let mut c = dn_export::otlp::OtlpConfig::new(dest.endpoint.clone());
-    c.flush_timeout = timeout;
-    for (k, v) in &dest.headers {
-        c = c.header(k.clone(), v.expose());
+fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
+    let resolved = crate::destinations::resolve(settings)?;
+    let mut out: Vec<Arc<dyn dn_export::Destination>> = Vec::new();
+    for c in resolved.otlp {
+        out.push(dn_export::delivery::OtlpExporter::new(c, &settings.local_dir)?);
     }
-    Ok(builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?))
+    let storage = match &resolved.platform {
+        Some(scope) => start_storage(settings, scope),
+        None => Storage::default(),
+    };
+    Ok((out, storage))
 }
 
-/// Resolves the platform scope, adds the platform's OTLP destination and
-/// starts remote storage when the platform gives credentials.
-#[cfg(feature = "otlp")]
-fn add_platform(
-    builder: dn_export::ExportPipelineBuilder,
-    settings: &Settings,
-    resource: &Resource,
-) -> Result<(dn_export::ExportPipelineBuilder, Storage)> {
-    let (Some(server), Some(api_key), Some(organization)) =
-        (&settings.server, &settings.api_key, &settings.organization)
-    else {
-        return Err(Error::Config("remote streaming needs server, api key and organization".into()));
-    };
-    let target = dn_export::platform::PlatformTarget {
-        server: server.clone(),
-        api_key: api_key.clone(),
-        organization: organization.clone(),
-        workspace: settings.workspace.clone(),
-        project: settings.project.clone(),
-    };
-    let scope = dn_export::platform::resolve(&target).map_err(|e| Error::Config(e.to_string()))?;
-    let mut c = dn_export::otlp::OtlpConfig::new(scope.traces_endpoint.clone());
-    c.flush_timeout = settings.shutdown_timeout;
-    c.project_override = Some(scope.project_id.clone());
-    c.name = "dreadnode";
-    if let Some(k) = &settings.api_key {
-        c = c.header("X-Api-Key", k.expose());
+#[cfg(not(feature = "otlp"))]
+fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
+    if let Some(dest) = &settings.otlp {
+        return Err(Error::Config(format!(
+            "an OTLP endpoint is configured ({}) but dn was built without the `otlp` feature",
+            dest.endpoint
+        )));
     }
-    let builder = builder.exporter(dn_export::otlp::OtlpExporter::new(c, resource)?);
-    Ok((builder, start_storage(settings, &scope)))
+    if settings.streaming {
+        return Err(Error::Config(format!(
+            "remote streaming to {} is configured but dn was built without the `otlp` feature",
+            settings.server.as_deref().unwrap_or("?")
+        )));
+    }
+    Ok((Vec::new(), Storage::default()))
 }
 
 /// Starts the uploader with the platform's storage credentials; without
@@ -283,31 +267,6 @@ fn start_storage(settings: &Settings, scope: &dn_export::platform::PlatformScope
 
 #[cfg(all(feature = "otlp", not(feature = "artifacts")))]
 fn start_storage(_settings: &Settings, _scope: &dn_export::platform::PlatformScope) -> Storage {}
-
-#[cfg(not(feature = "otlp"))]
-fn add_platform(
-    _builder: dn_export::ExportPipelineBuilder,
-    settings: &Settings,
-    _resource: &Resource,
-) -> Result<(dn_export::ExportPipelineBuilder, Storage)> {
-    Err(Error::Config(format!(
-        "remote streaming to {} is configured but dn was built without the `otlp` feature",
-        settings.server.as_deref().unwrap_or("?")
-    )))
-}
-
-#[cfg(not(feature = "otlp"))]
-fn add_otlp(
-    _builder: dn_export::ExportPipelineBuilder,
-    dest: &crate::config::OtlpDestination,
-    _resource: &Resource,
-    _timeout: Duration,
-) -> Result<dn_export::ExportPipelineBuilder> {
-    Err(Error::Config(format!(
-        "an OTLP endpoint is configured ({}) but dn was built without the `otlp` feature",
-        dest.endpoint
-    )))
-}
 
 // ---------------------------------------------------------------------------
 // The global instance

@@ -27,9 +27,13 @@
 #[cfg(feature = "artifacts")]
 mod artifacts;
 mod config;
+#[cfg(feature = "otlp")]
+mod destinations;
 mod error;
 mod free;
 mod instance;
+#[cfg(feature = "otlp")]
+pub use destinations::{Destinations, resolve as destinations};
 #[cfg(feature = "otlp")]
 pub use dn_export::platform::PlatformScope;
 #[doc(hidden)]

@@ -8,6 +8,8 @@
 //! sessions/<session_id>/chat_<session_id>.jsonl   spans under a bound session
 //! artifacts/sha256/<h0h1>/<h2h3>/<sha256>         artifact files, stored once
 //! cas/objects/<data_hash>                         offloaded values (also the bucket key)
+//! <dir of a spans file>/.dn-delivery/<file name>.<destination>.delivery
+//!                                                 what a remote destination acknowledged
 //! ```
 //!
 //! Components that come from users (project, run id, session id) are
@@ -76,3 +78,21 @@ pub fn artifact_object(sha256: &str) -> String {
 pub fn value_object(data_hash: Hash16) -> String {
     format!("cas/objects/{data_hash}")
 }
+
+/// Where a destination's delivery log of `spans_file` lives: beside it, in
+/// `.dn-delivery/<file name>.<destination>.delivery` (`docs/format.md`,
+/// "Delivery logs"). `spans_file` may be relative or absolute.
+///
+/// ```
+/// # use dn_core as dn;
+/// let p = dn::layout::delivery_log(std::path::Path::new("projects/p/r/spans.jsonl"), "otlp-1a2b");
+/// assert_eq!(p, std::path::Path::new("projects/p/r/.dn-delivery/spans.jsonl.otlp-1a2b.delivery"));
+/// ```
+pub fn delivery_log(spans_file: &Path, destination: &str) -> PathBuf {
+    let name = spans_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = spans_file.parent().unwrap_or(Path::new(""));
+    dir.join(DELIVERY_DIR).join(format!("{name}.{destination}.delivery"))
+}
+
+/// The folder, beside spans files, that holds their delivery logs.
+pub const DELIVERY_DIR: &str = ".dn-delivery";

@@ -60,6 +60,10 @@ pub struct DestinationReport {
     pub failed: u64,
     /// Delivery attempts repeated after a transient failure.
     pub retried: u64,
+    /// Records written locally and not yet delivered (a remote destination
+    /// whose receiver is slow, down or refused the credentials): they stay
+    /// on disk and `dn sync` delivers them.
+    pub pending: u64,
     /// The last error, already free of secrets.
     pub last_error: Option<String>,
 }

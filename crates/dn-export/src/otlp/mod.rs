@@ -1,33 +1,18 @@
-//! OTLP/HTTP delivery (protobuf, gzip) to the Dreadnode platform or any
-//! OpenTelemetry collector. Span records become OTel SDK span data
-//! ([`crate::otel`]) and OTLP messages (`opentelemetry-proto`, the
-//! conversion the OTLP exporter itself uses); delivery is our own because
-//! the failure handling needs the HTTP status: retries with backoff that
-//! honour `Retry-After` for connection errors, 408, 429 and 5xx; a batch
-//! split in two on 413; streaming stopped, with one clear message naming
-//! the server, on 401/403; every span that is not delivered counted.
+//! OTLP/HTTP (protobuf, gzip) to the Dreadnode platform or any OpenTelemetry
+//! collector: the destination's settings ([`OtlpConfig`]) and one POST with
+//! what it came back with ([`Outcome`]). What is sent is read back from the
+//! local JSONL by [`crate::delivery`]; this module only talks HTTP.
 //!
-//! Delivery runs on its own thread with a bounded queue, so a slow or
-//! absent receiver never delays the local JSONL nor grows memory.
+//! The failure rules need the HTTP status: connection errors, 408, 429 and
+//! 5xx are transient (retried, honouring `Retry-After`); 413 splits the
+//! batch; 401/403 stop the destination; any other status is a rejection,
+//! reported with the first 200 characters of the receiver's explanation.
 
-use std::io::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
-use dn_core::{DestinationReport, SpanRecord};
-use opentelemetry::InstrumentationScope;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::trace::SpanData;
-use parking_lot::Mutex;
 use prost::Message as _;
-
-use crate::Exporter;
-use crate::resource::Resource;
 
 /// Where and how to deliver.
 #[derive(Clone)]
@@ -38,12 +23,10 @@ pub struct OtlpConfig {
     pub headers: Vec<(String, String)>,
     /// Timeout of one request.
     pub request_timeout: Duration,
-    /// Retries of one batch after a transient failure.
-    pub max_retries: u32,
-    /// Most spans waiting for delivery; beyond it spans are dropped and counted.
-    pub max_queued_spans: usize,
     /// Most spans in one request.
     pub max_batch_spans: usize,
+    /// Most bytes of JSONL read into one request.
+    pub max_batch_bytes: usize,
     /// How long `flush` and `shutdown` wait for delivery.
     pub flush_timeout: Duration,
     /// Replaces `dreadnode.project` on the wire (the platform's project UUID).
@@ -59,9 +42,8 @@ impl OtlpConfig {
             endpoint: endpoint.into(),
             headers: vec![],
             request_timeout: Duration::from_secs(10),
-            max_retries: 5,
-            max_queued_spans: 65_536,
-            max_batch_spans: 512,
+            max_batch_spans: 1024,
+            max_batch_bytes: 4 << 20,
             flush_timeout: Duration::from_secs(10),
             project_override: None,
             name: "otlp",
@@ -72,6 +54,32 @@ impl OtlpConfig {
         self.headers.push((key.into(), value.into()));
         self
     }
+    /// A stable id of this destination (its name and a hash of its endpoint
+    /// and project), naming its delivery logs: `otlp-1f2e3d4c5b6a7980`.
+    pub fn destination_id(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.endpoint.bytes().chain([0]).chain(self.project_override.iter().flat_map(|p| p.bytes())) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}-{h:016x}", self.name)
+    }
+    /// Checks the headers are valid HTTP header values, naming the setting
+    /// (never the value) when one is not.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        for (k, v) in &self.headers {
+            let name_ok = !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+            let value_ok = v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80);
+            if !name_ok || !value_ok || v.contains(['\r', '\n']) {
+                return Err(crate::Error::Config(format!(
+                    "the {} header {k:?} for {} has characters HTTP does not allow in a header; check the setting \
+                     that provides it (its value is not shown)",
+                    self.name, self.endpoint
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for OtlpConfig {
@@ -79,263 +87,62 @@ impl std::fmt::Debug for OtlpConfig {
         f.debug_struct("OtlpConfig")
             .field("endpoint", &self.endpoint)
             .field("headers", &self.headers.iter().map(|(k, _)| format!("{k}: <redacted>")).collect::<Vec<_>>())
-            .field("max_retries", &self.max_retries)
-            .field("max_queued_spans", &self.max_queued_spans)
+            .field("max_batch_spans", &self.max_batch_spans)
             .finish_non_exhaustive()
     }
 }
 
-enum Msg {
-    Batch(Vec<SpanData>),
-    Flush(Sender<()>),
-    Shutdown(Sender<()>),
-}
-
-#[derive(Default)]
-struct Shared {
-    queued: AtomicUsize,
-    exported: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    stopped: AtomicBool,
-    warned_full: AtomicBool,
-    last_error: Mutex<Option<String>>,
-    /// Set while a flush or shutdown waits: retries do not sleep past it.
-    deadline: Mutex<Option<Instant>>,
-}
-
-impl Shared {
-    fn fail(&self, n: usize, error: String) {
-        self.failed.fetch_add(n as u64, Ordering::Relaxed);
-        *self.last_error.lock() = Some(error);
-    }
-}
-
-/// An [`Exporter`] delivering spans over OTLP/HTTP from its own thread.
-pub struct OtlpExporter {
-    tx: Sender<Msg>,
-    shared: Arc<Shared>,
-    config: OtlpConfig,
-    scope: InstrumentationScope,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for OtlpExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpExporter").field("config", &self.config).finish_non_exhaustive()
-    }
-}
-
-impl OtlpExporter {
-    /// Starts the delivery thread.
-    pub fn new(config: OtlpConfig, resource: &Resource) -> Result<Self, crate::Error> {
-        let (tx, rx) = bounded(1024);
-        let shared = Arc::new(Shared::default());
-        let kvs: Vec<opentelemetry::KeyValue> = resource
-            .attributes()
-            .iter()
-            .map(|(k, v)| opentelemetry::KeyValue::new(*k, crate::otel::to_otel_value(v)))
-            .collect();
-        let sdk_resource = opentelemetry_sdk::Resource::builder_empty().with_attributes(kvs).build();
-        let sender = BatchSender { config: config.clone(), shared: shared.clone(), resource: (&sdk_resource).into() };
-        let thread = std::thread::Builder::new()
-            .name("dn-otlp".into())
-            .spawn(move || sender.run(rx))
-            .map_err(crate::Error::ThreadSpawn)?;
-        Ok(OtlpExporter { tx, shared, config, scope: crate::otel::scope(), thread: Some(thread) })
-    }
-
-    fn wait(&self, make: impl FnOnce(Sender<()>) -> Msg) -> bool {
-        let (ack, done) = bounded(1);
-        *self.shared.deadline.lock() = Some(Instant::now() + self.config.flush_timeout);
-        let ok = self.tx.send(make(ack)).is_ok() && done.recv_timeout(self.config.flush_timeout).is_ok();
-        *self.shared.deadline.lock() = None;
-        ok
-    }
-}
-
-impl Exporter for OtlpExporter {
-    fn name(&self) -> &'static str {
-        self.config.name
-    }
-
-    fn export(&mut self, batch: &[SpanRecord]) {
-        if self.shared.stopped.load(Ordering::Relaxed) {
-            self.shared.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            return;
-        }
-        for chunk in batch.chunks(self.config.max_batch_spans.max(1)) {
-            let queued = self.shared.queued.load(Ordering::Relaxed);
-            if queued + chunk.len() > self.config.max_queued_spans {
-                self.shared
-                    .fail(chunk.len(), format!("delivery queue full ({} spans): receiver too slow or down", queued));
-                if !self.shared.warned_full.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(target: "dn", "OTLP delivery to {} is behind; spans are dropped and counted (the local files keep everything)", self.config.endpoint);
-                }
-                continue;
-            }
-            let spans: Vec<SpanData> = chunk
-                .iter()
-                .map(|r| crate::otel::to_span_data(r, &self.scope, self.config.project_override.as_deref()))
-                .collect();
-            self.shared.queued.fetch_add(spans.len(), Ordering::Relaxed);
-            if self.tx.send(Msg::Batch(spans)).is_err() {
-                self.shared.queued.fetch_sub(chunk.len(), Ordering::Relaxed);
-                self.shared.fail(chunk.len(), "delivery thread stopped".into());
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.wait(Msg::Flush) {
-            *self.shared.last_error.lock() = Some(format!("flush gave up after {:?}", self.config.flush_timeout));
-        }
-    }
-
-    fn shutdown(&mut self) {
-        let acked = self.wait(Msg::Shutdown);
-        let left = self.shared.queued.swap(0, Ordering::Relaxed);
-        if left > 0 {
-            self.shared.fail(left, format!("{left} spans not delivered before the shutdown timeout"));
-        }
-        if acked {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
-    }
-
-    fn report(&self) -> DestinationReport {
-        DestinationReport {
-            name: self.config.name.to_string(),
-            exported: self.shared.exported.load(Ordering::Relaxed),
-            failed: self.shared.failed.load(Ordering::Relaxed),
-            retried: self.shared.retried.load(Ordering::Relaxed),
-            last_error: self.shared.last_error.lock().clone(),
-        }
-    }
-}
-
 /// What one POST came back with.
-enum Outcome {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
     Delivered,
-    /// Retry after the given delay, if any.
+    /// Worth trying again (connection error, 408, 429, 5xx), after the
+    /// receiver's `Retry-After` when it gave one.
     Transient(String, Option<Duration>),
+    /// 413: the batch is too large; split it.
     TooLarge,
+    /// 401/403: the credentials are refused; stop.
     Unauthorized(u16),
-    Rejected(String),
+    /// Any other status: the receiver will not take these spans. The
+    /// message carries the first 200 characters of its explanation.
+    Rejected(u16, String),
 }
 
-/// Posts one batch to the destination, with retries and 413 splitting (on the `dn-otlp` thread).
-struct BatchSender {
+/// Posts OTLP requests to one destination.
+pub struct Poster {
+    agent: ureq::Agent,
     config: OtlpConfig,
-    shared: Arc<Shared>,
-    resource: ResourceAttributesWithSchema,
 }
 
-impl BatchSender {
-    fn run(self, rx: Receiver<Msg>) {
+impl Poster {
+    /// A poster for `config` (no connection is made yet).
+    pub fn new(config: OtlpConfig) -> Poster {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(self.config.request_timeout))
+            .timeout_global(Some(config.request_timeout))
             .user_agent(dn_core::user_agent())
             .build()
             .into();
-        for msg in rx {
-            match msg {
-                Msg::Batch(spans) => {
-                    let n = spans.len();
-                    self.deliver(&agent, spans);
-                    self.shared.queued.fetch_sub(n.min(self.shared.queued.load(Ordering::Relaxed)), Ordering::Relaxed);
-                }
-                Msg::Flush(ack) => {
-                    let _ = ack.send(());
-                }
-                Msg::Shutdown(ack) => {
-                    let _ = ack.send(());
-                    return;
-                }
-            }
-        }
+        Poster { agent, config }
+    }
+    /// The destination's settings.
+    pub fn config(&self) -> &OtlpConfig {
+        &self.config
     }
 
-    fn deliver(&self, agent: &ureq::Agent, spans: Vec<SpanData>) {
-        let n = spans.len();
-        if n == 0 {
-            return;
-        }
-        let mut attempt = 0;
-        loop {
-            if self.shared.stopped.load(Ordering::Relaxed) {
-                self.shared.failed.fetch_add(n as u64, Ordering::Relaxed);
-                return;
-            }
-            match self.post(agent, &spans) {
-                Outcome::Delivered => {
-                    self.shared.exported.fetch_add(n as u64, Ordering::Relaxed);
-                    return;
-                }
-                Outcome::TooLarge if n > 1 => {
-                    let mut first = spans;
-                    let second = first.split_off(n / 2);
-                    self.deliver(agent, first);
-                    self.deliver(agent, second);
-                    return;
-                }
-                Outcome::TooLarge => {
-                    self.shared.fail(
-                        1,
-                        format!(
-                            "{}: a single span is larger than the receiver accepts (HTTP 413)",
-                            self.config.endpoint
-                        ),
-                    );
-                    return;
-                }
-                Outcome::Unauthorized(code) => {
-                    if !self.shared.stopped.swap(true, Ordering::Relaxed) {
-                        tracing::error!(target: "dn", "{} rejected the credentials (HTTP {code}): OTLP streaming stopped; spans stay in the local files", self.config.endpoint);
-                    }
-                    self.shared.fail(
-                        n,
-                        format!("{} rejected the credentials (HTTP {code}); streaming stopped", self.config.endpoint),
-                    );
-                    return;
-                }
-                Outcome::Rejected(why) => {
-                    self.shared.fail(n, why);
-                    return;
-                }
-                Outcome::Transient(why, retry_after) => {
-                    attempt += 1;
-                    let backoff =
-                        Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(5));
-                    let delay = retry_after.unwrap_or(backoff).min(Duration::from_secs(30));
-                    let past_deadline = self.shared.deadline.lock().is_some_and(|d| Instant::now() + delay > d);
-                    if attempt > self.config.max_retries || past_deadline {
-                        self.shared.fail(n, format!("{why} (gave up after {} attempts)", attempt));
-                        return;
-                    }
-                    self.shared.retried.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(delay);
-                }
-            }
-        }
-    }
-
-    fn post(&self, agent: &ureq::Agent, spans: &[SpanData]) -> Outcome {
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(spans.to_vec(), &self.resource),
-        };
+    /// Encodes, gzips and posts `request`.
+    pub fn post(&self, request: &ExportTraceServiceRequest) -> Outcome {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if gz.write_all(&request.encode_to_vec()).is_err() {
-            return Outcome::Rejected("gzip failed".into());
+        if let Err(e) = gz.write_all(&request.encode_to_vec()) {
+            return Outcome::Transient(format!("gzip failed: {e}"), None);
         }
         let body = match gz.finish() {
             Ok(b) => b,
-            Err(e) => return Outcome::Rejected(format!("gzip failed: {e}")),
+            Err(e) => return Outcome::Transient(format!("gzip failed: {e}"), None),
         };
-        let mut req = agent
+        let mut req = self
+            .agent
             .post(&self.config.endpoint)
             .header("Content-Type", "application/x-protobuf")
             .header("Content-Encoding", "gzip");
@@ -344,7 +151,7 @@ impl BatchSender {
         }
         let endpoint = &self.config.endpoint;
         match req.send(&body[..]) {
-            Ok(resp) => {
+            Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = resp
                     .headers()
@@ -357,7 +164,12 @@ impl BatchSender {
                     401 | 403 => Outcome::Unauthorized(status),
                     413 => Outcome::TooLarge,
                     408 | 429 | 500..=599 => Outcome::Transient(format!("{endpoint}: HTTP {status}"), retry_after),
-                    _ => Outcome::Rejected(format!("{endpoint}: HTTP {status}")),
+                    _ => {
+                        let mut text = String::new();
+                        let _ = resp.body_mut().as_reader().take(4096).read_to_string(&mut text);
+                        let excerpt: String = sanitize(&text, &self.config.headers).chars().take(200).collect();
+                        Outcome::Rejected(status, format!("{endpoint}: HTTP {status}: {}", excerpt.trim()))
+                    }
                 }
             }
             Err(e) => {
@@ -367,7 +179,7 @@ impl BatchSender {
     }
 }
 
-/// Removes header values (secrets) from an error message.
-fn sanitize(msg: &str, headers: &[(String, String)]) -> String {
+/// Removes header values (secrets) from a message.
+pub fn sanitize(msg: &str, headers: &[(String, String)]) -> String {
     headers.iter().fold(msg.to_string(), |m, (_, v)| if v.is_empty() { m } else { m.replace(v.as_str(), "<redacted>") })
 }
