@@ -4,36 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace the gates run on.
-pub struct Workspace {
-    /// Its root directory.
-    pub root: PathBuf,
-}
-
-impl Workspace {
-    /// This repository (the parent of the xtask crate).
-    pub fn this_repo() -> Workspace {
-        let root =
-            Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        Workspace { root }
-    }
-    fn cargo(&self) -> Command {
-        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        c.current_dir(&self.root);
-        c
-    }
-    /// Whether this is the dn workspace (its facade and examples exist).
-    fn is_dn(&self) -> bool {
-        self.root.join("crates/dn/Cargo.toml").exists() && self.root.join("examples/quickstart.rs").exists()
-    }
-}
-
-/// Runs a step, naming it when it fails.
-pub fn step(name: &str, cmd: &mut Command) -> Result<(), String> {
-    eprintln!("xtask: == {name}");
-    let status = cmd.status().map_err(|e| format!("{name}: could not start: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("step '{name}' failed ({status})")) }
-}
+pub use crate::workspace::{Workspace, step};
 
 /// The real OTLP receiver the integration tests start: `rotel` from PyPI,
 /// installed once into `target/tools/rotel` (a Python venv) and reused.
@@ -177,6 +148,9 @@ pub fn docs(ws: &Workspace) -> Result<(), String> {
 
 /// `cargo xtask bench [NAME]`.
 pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
+    if name == Some("outage") {
+        return crate::outage::run(ws);
+    }
     let mut c = ws.cargo();
     c.args(["bench", "-p", "dn"]);
     if ws.is_dn() {
@@ -185,5 +159,9 @@ pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     if let Some(n) = name {
         c.args(["--bench", n]);
     }
-    step("cargo bench", &mut c)
+    step("cargo bench", &mut c)?;
+    if name.is_none() && ws.is_dn() {
+        crate::outage::run(ws)?;
+    }
+    Ok(())
 }

@@ -4,4 +4,6 @@
 pub mod ci;
 pub mod examples;
 pub mod layout;
+pub mod outage;
 pub mod release;
+pub mod workspace;

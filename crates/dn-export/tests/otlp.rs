@@ -205,6 +205,31 @@ fn a_receiver_that_never_answers_times_out_without_hanging_shutdown() {
     assert_eq!((r.exported, r.pending), (0, 4), "{r:?}");
 }
 
+/// A receiver taking 10 s per request (longer than the shutdown timeout):
+/// the local file is complete at once, shutdown returns within its timeout
+/// with the exact pending count, and nothing is delivered twice.
+#[test]
+fn a_slow_receiver_costs_nothing_locally_and_shutdown_does_not_wait_for_it() {
+    let rx = receiver(vec![Answer::Slow(Duration::from_secs(10)); 10]);
+    let s = setup(&rx.url, |c| {
+        c.max_batch_spans = 100;
+        c.request_timeout = Duration::from_secs(30);
+    });
+    log_spans(&s.tracer, 300);
+    let t0 = Instant::now();
+    let report = s.pipeline.shutdown(Duration::from_secs(2));
+    assert!(t0.elapsed() < Duration::from_secs(5), "shutdown within its timeout: {:?}", t0.elapsed());
+    assert_eq!(lines_on_disk(&s), 300, "the JSONL is complete");
+    let r = otlp(&report);
+    assert_eq!((r.exported, r.failed, r.pending), (0, 0, 300), "{r:?}");
+    std::thread::sleep(Duration::from_secs(9)); // the request in flight completes and is settled
+    let files = sync::spans_files(s.dir.path(), &Selection::default());
+    let left = sync::unsettled(s.dir.path(), &files, &s.config.destination_id());
+    assert_eq!(left.iter().map(|u| u.spans).sum::<u64>(), 200, "the batch in flight was settled when it came back");
+    let (n, unique) = ids_seen(&rx);
+    assert_eq!((n, unique), (100, 100), "nothing twice");
+}
+
 #[test]
 fn a_header_http_refuses_is_a_configuration_error_naming_the_setting_not_the_value() {
     let c = OtlpConfig::new("http://127.0.0.1:9/v1/traces").header("X-Api-Key", "sk-bad\nvalue");

@@ -70,3 +70,18 @@ fn a_run_holding_ten_thousand_finished_tasks_holds_under_12_mib() {
     assert!(held_mib < 12.0, "the run holds {held_mib:.2} MiB of heap (RSS {} KiB)", v["rss_kib"]);
     assert_eq!(spans(dir.path()).len(), 10_001);
 }
+
+#[test]
+fn spans_open_at_exit_after_their_run_ended_are_written_with_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child(env!("CARGO_BIN_EXE_open_at_exit"), dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = spans(dir.path());
+    let names: Vec<&str> = s.iter().filter_map(|x| x["name"].as_str()).collect();
+    assert!(names.contains(&"open-at-exit"), "{names:?}");
+    let worker = s.iter().find(|x| x["name"] == "worker-still-running").expect("the worker's task is on disk");
+    assert!(worker["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("\"job\""));
+    let leaked = s.iter().find(|x| x["name"] == "leaked-handle").expect("the leaked task is on disk");
+    assert!(leaked["attributes"]["dreadnode.metrics"].as_str().unwrap().contains("progress"));
+    assert_eq!(s.len(), 3);
+}

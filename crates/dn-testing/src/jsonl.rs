@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-/// Every span line of every `.jsonl` file under `dir`, with its relative path.
+/// Every span line of every `.jsonl` file under `dir` (artifact records
+/// in `artifacts.jsonl` are not spans), with its relative path.
 pub fn read_all(dir: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -15,7 +16,9 @@ pub fn read_all(dir: &Path) -> Vec<(String, Value)> {
             let p = e.expect("entry").path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
+            } else if p.extension().is_some_and(|x| x == "jsonl")
+                && p.file_name().is_some_and(|n| n != dn::core::layout::ARTIFACTS_FILE)
+            {
                 files.push(p);
             }
         }

@@ -83,7 +83,13 @@ pub const CLOSE: u16 = 1;
 /// Starts an HTTP/1.1 server on `127.0.0.1` answering every request with
 /// `handler` (one thread per connection; keep-alive supported).
 pub fn server(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback receiver");
+    server_on(0, handler)
+}
+
+/// [`server`] on a given port of `127.0.0.1` (0: any free port) — to bring a
+/// receiver back where a process expects it after an outage.
+pub fn server_on(port: u16, handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("loopback receiver");
     let base = format!("http://{}", listener.local_addr().expect("loopback receiver"));
     let handler = Arc::new(handler);
     std::thread::spawn(move || {
@@ -164,12 +170,39 @@ pub fn decode_spans(req: &Request) -> Option<ExportTraceServiceRequest> {
 
 /// Starts a receiver answering from `script`, then 200.
 pub fn receiver(script: Vec<Answer>) -> Receiver {
+    receiver_on(0, script)
+}
+
+/// A receiver that answers every request 200 without decoding it, counting
+/// requests and body bytes: the cheapest possible peer, for throughput
+/// benchmarks (correctness is checked against [`receiver`]).
+pub fn null_receiver_on(port: u16) -> (Server, Arc<Mutex<(u64, u64)>>) {
+    let counts = Arc::new(Mutex::new((0u64, 0u64)));
+    let c2 = counts.clone();
+    let srv = server_on(port, move |req| {
+        if let Ok(mut c) = c2.lock() {
+            c.0 += 1;
+            c.1 += req.body.len() as u64;
+        }
+        (200, vec![], vec![])
+    });
+    (srv, counts)
+}
+
+/// A free port of `127.0.0.1` with nothing listening on it (yet): the
+/// address of a receiver that is down.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// [`receiver`] on a given port (0: any free port).
+pub fn receiver_on(port: u16, script: Vec<Answer>) -> Receiver {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let s2 = seen.clone();
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let d2 = down.clone();
-    let srv = server(move |req| {
+    let srv = server_on(port, move |req| {
         if d2.load(std::sync::atomic::Ordering::Relaxed) {
             return (CLOSE, vec![], vec![]);
         }

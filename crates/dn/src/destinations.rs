@@ -64,3 +64,20 @@ pub fn resolve(settings: &Settings) -> Result<Destinations> {
     }
     Ok(Destinations { otlp, platform })
 }
+
+/// Starts an uploader to the platform's storage with the workspace's
+/// storage credentials (refreshed before they expire); `Err` says why
+/// remote storage is not available, free of secrets.
+#[cfg(feature = "artifacts")]
+pub fn start_uploader(
+    settings: &Settings,
+    scope: &PlatformScope,
+) -> std::result::Result<dn_artifacts::Uploader, String> {
+    fn parse(v: serde_json::Value) -> std::result::Result<dn_artifacts::StorageCredentials, String> {
+        serde_json::from_value(v).map_err(|e| format!("the platform sent storage credentials dn cannot read: {e}"))
+    }
+    let (first, fetch) = dn_export::platform::storage_credentials(scope)?;
+    let source = move || fetch().and_then(parse);
+    dn_artifacts::Uploader::start(&parse(first)?, source, settings.uploads.clone(), Some(&settings.local_dir))
+        .map_err(|e| e.to_string())
+}

@@ -248,15 +248,7 @@ fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Des
 /// them, says once that artifacts and large values stay local.
 #[cfg(all(feature = "otlp", feature = "artifacts"))]
 fn start_storage(settings: &Settings, scope: &dn_export::platform::PlatformScope) -> Storage {
-    fn parse(v: serde_json::Value) -> std::result::Result<dn_artifacts::StorageCredentials, String> {
-        serde_json::from_value(v).map_err(|e| format!("the platform sent storage credentials dn cannot read: {e}"))
-    }
-    let started = dn_export::platform::storage_credentials(scope).and_then(|(first, fetch)| {
-        let source = move || fetch().and_then(parse);
-        dn_artifacts::Uploader::start(&parse(first)?, source, settings.uploads.clone(), Some(&settings.local_dir))
-            .map_err(|e| e.to_string())
-    });
-    match started {
+    match crate::destinations::start_uploader(settings, scope) {
         Ok(u) => Some(Arc::new(u)),
         Err(why) => {
             tracing::warn!(target: "dn", "artifacts and large values stay local (no remote storage): {why}");

@@ -32,6 +32,8 @@ mod destinations;
 mod error;
 mod free;
 mod instance;
+#[cfg(all(feature = "otlp", feature = "artifacts"))]
+pub use destinations::start_uploader;
 #[cfg(feature = "otlp")]
 pub use destinations::{Destinations, resolve as destinations};
 #[cfg(feature = "otlp")]

@@ -71,10 +71,12 @@ struct Job {
 #[derive(Default)]
 struct Counts {
     report: UploadReport,
-    /// Keys this uploader has stored, found already there, or is storing:
-    /// logging them again sends no request at all. A failed key is removed
-    /// so a later logging tries again.
-    known: std::collections::HashSet<String>,
+    /// Keys this uploader has stored or found already there (`None`), or is
+    /// storing right now (`Some(n)`: `n` more loggings of it wait for that
+    /// upload): logging them again sends no request at all. A key counts as
+    /// present only once the bucket has it; a failed key is removed so a
+    /// later logging tries again.
+    known: std::collections::HashMap<String, Option<u64>>,
     queued_value_bytes: u64,
     /// Bytes of the objects queued since the uploads were last idle (bar).
     batch_bytes: u64,
@@ -161,6 +163,16 @@ impl Shared {
             c.report.pending = c.report.pending.saturating_sub(1);
             if value {
                 c.queued_value_bytes = c.queued_value_bytes.saturating_sub(size);
+            }
+            // Loggings of the same key that waited for this upload share its fate.
+            let waiting = match c.known.get_mut(job_key) {
+                Some(slot @ Some(_)) => slot.take().unwrap_or(0),
+                _ => 0,
+            };
+            c.report.pending = c.report.pending.saturating_sub(waiting);
+            match &outcome {
+                Ok(_) => c.report.already_present += waiting,
+                Err(_) => c.report.failed += waiting,
             }
             let ev = match outcome {
                 Ok(true) => {
@@ -327,12 +339,23 @@ impl Uploader {
         let Some(tx) = self.tx.lock().clone() else { return false };
         {
             let mut c = self.shared.counts.lock();
-            if !c.known.insert(job.key.clone()) {
-                // Stored, or being stored by an upload in flight.
-                c.report.already_present += 1;
-                drop(c);
-                self.shared.emit(UploadEvent::AlreadyPresent { key: job.key });
-                return true;
+            match c.known.get_mut(&job.key) {
+                Some(None) => {
+                    // Stored (or found there) already.
+                    c.report.already_present += 1;
+                    drop(c);
+                    self.shared.emit(UploadEvent::AlreadyPresent { key: job.key });
+                    return true;
+                }
+                Some(Some(waiting)) => {
+                    // Being stored right now: counted when that upload ends.
+                    *waiting += 1;
+                    c.report.pending += 1;
+                    return true;
+                }
+                None => {
+                    c.known.insert(job.key.clone(), Some(0));
+                }
             }
         }
         let (key, size) = (job.key.clone(), job.size);
@@ -718,12 +741,12 @@ mod tests {
         up.upload_file(PathBuf::from("/nonexistent/a"), h, 1);
         up.upload_file(PathBuf::from("/nonexistent/b"), h, 1);
         let r = up.shutdown(Duration::from_millis(200));
-        assert_eq!((r.pending, r.already_present), (1, 1), "{r:?}");
+        assert_eq!((r.pending, r.already_present), (2, 0), "present only once the bucket has it: {r:?}");
         // Refused after shutdown: a failure, and the upload still in flight
-        // stays counted as pending.
+        // (with the logging waiting for it) stays counted as pending.
         up.upload_file(PathBuf::from("/nonexistent/c"), "00ff", 1);
         let r = up.report();
-        assert_eq!((r.pending, r.failed), (1, 1), "{r:?}");
+        assert_eq!((r.pending, r.failed), (2, 1), "{r:?}");
     }
 
     #[test]

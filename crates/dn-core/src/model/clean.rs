@@ -70,10 +70,29 @@ pub fn validate_component(what: &str, value: &str) -> Result<(), Error> {
         || value.chars().any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
         return Err(Error::InvalidInput(format!(
-            "{what} {value:?} cannot be used as a path component (empty, '.', '..', '/', '\\', NUL or control characters, or over 255 bytes)"
+            "{what} {:?} cannot be used as a path component (empty, '.', '..', '/', '\\', NUL or control characters, or over 255 bytes)",
+            excerpt(value)
         )));
     }
     Ok(())
+}
+
+/// Most characters of a caller's value an error message repeats.
+pub const MAX_ECHO_CHARS: usize = 80;
+
+/// `value` cut to [`MAX_ECHO_CHARS`] characters (with `…` and the full
+/// length when cut), for error messages.
+///
+/// ```
+/// # use dn_core as dn;
+/// assert_eq!(dn::excerpt("short"), "short");
+/// assert_eq!(dn::excerpt(&"x".repeat(10_000)).chars().count(), 80 + "… (10000 chars)".chars().count());
+/// ```
+pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_ECHO_CHARS) {
+        None => value.into(),
+        Some((i, _)) => format!("{}… ({} chars)", &value[..i], value.chars().count()).into(),
+    }
 }
 
 /// Normalises a span name: empty becomes `unnamed`, names over

@@ -59,6 +59,9 @@ pub(crate) struct TaskInner {
     /// The run this task belongs to (None for roots, which are their own run).
     pub(crate) run: Option<Weak<TaskInner>>,
     pub(crate) is_root: bool,
+    /// Registered with the tracer because its parent ended while it was
+    /// still open (so shutdown still finds and writes it).
+    pub(crate) orphan: std::sync::atomic::AtomicBool,
     pub(crate) is_run: bool,
     pub(crate) start: Timestamp,
     pub(crate) state: Mutex<TaskState>,
@@ -208,6 +211,7 @@ impl TaskSpan {
             parent_task_span: parent_task.as_ref().map(|p| p.0.span_id),
             run,
             is_root,
+            orphan: std::sync::atomic::AtomicBool::new(false),
             is_run: n.is_run,
             start: Timestamp::now(),
             state: Mutex::new(TaskState {
@@ -407,10 +411,22 @@ impl TaskSpan {
             }
             let now = Timestamp::now();
             st.end = Some(now);
-            self.0.build_record(&mut st, now)
+            let open_children = if st.children.is_empty() { Vec::new() } else { st.children.clone() };
+            (self.0.build_record(&mut st, now), open_children)
         };
-        if self.0.is_root {
-            self.0.tracer.unregister_root(self.0.span_id.to_u64(), self.0.is_run);
+        let (rec, children) = rec;
+        self.0.unregister();
+        // Children still open when their parent ends (a worker thread still
+        // inside a task when the run ends, a leaked handle): the tracer
+        // tracks them now, so shutdown writes them with their data.
+        for c in children {
+            if c.active() && !c.0.orphan.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                self.0.tracer.register_root(&c.0);
+                if !c.active() {
+                    // It ended meanwhile (and may have missed the registration).
+                    self.0.tracer.unregister_root(c.0.span_id.to_u64(), c.0.is_run);
+                }
+            }
         }
         self.0.tracer.export(rec);
         Ok(())
@@ -477,6 +493,14 @@ impl TaskSpan {
 }
 
 impl TaskInner {
+    /// Forgets this task in the tracer's registry of open spans (roots, and
+    /// children whose parent ended first).
+    fn unregister(&self) {
+        if self.is_root || self.orphan.load(std::sync::atomic::Ordering::Relaxed) {
+            self.tracer.unregister_root(self.span_id.to_u64(), self.is_run);
+        }
+    }
+
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
         // Rendered here, on the caller (see `RenderedTask`); the structured
         // data is dropped right after, on this thread.
@@ -513,9 +537,7 @@ impl Drop for TaskInner {
         let mut st = std::mem::take(self.state.get_mut());
         if st.end.is_none() {
             let rec = self.build_record(&mut st, Timestamp::now());
-            if self.is_root {
-                self.tracer.unregister_root(self.span_id.to_u64(), self.is_run);
-            }
+            self.unregister();
             self.tracer.export(rec);
         }
     }

@@ -6,7 +6,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
-use serde_json::Value;
 
 /// Spans parsed from lines, grouped by the resource each line carries.
 #[derive(Default)]
@@ -31,18 +30,37 @@ impl SpanBatch {
 
     /// Adds one JSONL line; `project_override` replaces `dreadnode.project`.
     pub fn push_line(&mut self, line: &[u8], project_override: Option<&str>) -> Result<(), BadLine> {
-        let v: Value = serde_json::from_slice(line).map_err(|e| BadLine(format!("not JSON: {e}")))?;
-        let span = to_span(&v, project_override)?;
-        let resource_key = v.get("resource").map(Value::to_string).unwrap_or_default();
-        match self.groups.iter_mut().find(|(k, _, _)| *k == resource_key) {
+        let parsed: Line<'_> = serde_json::from_slice(line).map_err(|e| BadLine(format!("not a span line: {e}")))?;
+        let (mut span, resource) = parsed.into_span()?;
+        if let Some(p) = project_override {
+            for kv in span.attributes.iter_mut().filter(|kv| kv.key == dn_core::keys::PROJECT) {
+                kv.value = Some(string(p));
+            }
+        }
+        let key = resource.map_or("", |r| r.get());
+        match self.groups.iter_mut().find(|(k, _, _)| k == key) {
             Some((_, _, spans)) => spans.push(span),
             None => {
-                let resource = Resource { attributes: object_attrs(v.get("resource")), ..Default::default() };
-                self.groups.push((resource_key, resource, vec![span]));
+                let attributes = match resource {
+                    Some(r) => serde_json::from_str::<Attrs>(r.get()).map(|a| a.0).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                self.groups.push((key.to_string(), Resource { attributes, ..Default::default() }, vec![span]));
             }
         }
         self.spans += 1;
         Ok(())
+    }
+
+    /// Adds every span of `other` (after this batch's own).
+    pub fn append(&mut self, other: SpanBatch) {
+        for (key, resource, spans) in other.groups {
+            self.spans += spans.len();
+            match self.groups.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, _, mine)) => mine.extend(spans),
+                None => self.groups.push((key, resource, spans)),
+            }
+        }
     }
 
     /// The OTLP request for everything added.
@@ -63,8 +81,98 @@ impl SpanBatch {
     }
 }
 
-fn hex(v: Option<&Value>, len: usize, what: &str) -> Result<Vec<u8>, BadLine> {
-    let s = v.and_then(Value::as_str).ok_or_else(|| BadLine(format!("no {what}")))?;
+/// One JSONL line, parsed straight into OTLP types (no JSON tree).
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    trace_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    span_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    parent_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    name: String,
+    #[serde(borrow, default)]
+    status: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    start_time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    end_time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    attributes: Attrs,
+    #[serde(borrow, default)]
+    events: Vec<LineEvent<'a>>,
+    #[serde(borrow, default)]
+    resource: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct LineEvent<'a> {
+    #[serde(default)]
+    name: String,
+    #[serde(borrow, default)]
+    timestamp: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    attributes: Attrs,
+}
+
+impl<'a> Line<'a> {
+    fn into_span(self) -> Result<(Span, Option<&'a serde_json::value::RawValue>), BadLine> {
+        let trace_id = hex(self.trace_id.as_deref(), 16, "trace_id")?;
+        let span_id = hex(self.span_id.as_deref(), 8, "span_id")?;
+        let parent_span_id = match self.parent_id.as_deref() {
+            None => vec![],
+            p => hex(p, 8, "parent_id")?,
+        };
+        // A continued task's parent lives in another process.
+        let remote_parent = self.attributes.str(dn_core::keys::TYPE) == Some("task_fragment");
+        let status = match self.status.as_deref() {
+            Some("ERROR") => {
+                // The line keeps the error message in its last exception event.
+                let message = self
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.name == "exception")
+                    .and_then(|e| e.attributes.str("exception.message"))
+                    .unwrap_or_default()
+                    .to_string();
+                Status { code: 2, message }
+            }
+            Some("OK") => Status { code: 1, message: String::new() },
+            _ => Status::default(),
+        };
+        let events = self
+            .events
+            .into_iter()
+            .map(|e| span::Event {
+                time_unix_nano: nanos(e.timestamp.as_deref()),
+                name: e.name,
+                attributes: e.attributes.0,
+                ..Default::default()
+            })
+            .collect();
+        let flags = 0x100 | if remote_parent { 0x200 } else { 0 };
+        let span = Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            flags: flags | 1,
+            name: self.name,
+            kind: 1, // INTERNAL
+            start_time_unix_nano: nanos(self.start_time.as_deref()),
+            end_time_unix_nano: nanos(self.end_time.as_deref()),
+            attributes: self.attributes.0,
+            events,
+            status: Some(status),
+            ..Default::default()
+        };
+        Ok((span, self.resource))
+    }
+}
+
+fn hex(s: Option<&str>, len: usize, what: &str) -> Result<Vec<u8>, BadLine> {
+    let s = s.ok_or_else(|| BadLine(format!("no {what}")))?;
     if s.len() != len * 2 {
         return Err(BadLine(format!("{what} is not {} hex digits", len * 2)));
     }
@@ -73,99 +181,105 @@ fn hex(v: Option<&Value>, len: usize, what: &str) -> Result<Vec<u8>, BadLine> {
         .collect()
 }
 
-fn nanos(v: Option<&Value>) -> u64 {
-    v.and_then(Value::as_str)
-        .and_then(dn_core::Timestamp::parse_iso)
+fn nanos(v: Option<&str>) -> u64 {
+    v.and_then(dn_core::Timestamp::parse_iso)
         .and_then(|t| t.to_system_time().duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn to_span(v: &Value, project_override: Option<&str>) -> Result<Span, BadLine> {
-    let trace_id = hex(v.get("trace_id"), 16, "trace_id")?;
-    let span_id = hex(v.get("span_id"), 8, "span_id")?;
-    let parent_span_id = match v.get("parent_id") {
-        Some(Value::Null) | None => vec![],
-        p => hex(p, 8, "parent_id")?,
-    };
-    let mut attributes = object_attrs(v.get("attributes"));
-    if let Some(p) = project_override {
-        for kv in attributes.iter_mut().filter(|kv| kv.key == dn_core::keys::PROJECT) {
-            kv.value = Some(string(p));
-        }
-    }
-    let attr_str = |key: &str| v["attributes"].get(key).and_then(Value::as_str);
-    let events: Vec<span::Event> = v
-        .get("events")
-        .and_then(Value::as_array)
-        .map(|evs| {
-            evs.iter()
-                .map(|e| span::Event {
-                    time_unix_nano: nanos(e.get("timestamp")),
-                    name: e.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    attributes: object_attrs(e.get("attributes")),
-                    ..Default::default()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let status = match v.get("status").and_then(Value::as_str) {
-        Some("ERROR") => {
-            // The line keeps the error message in its last exception event.
-            let message = v["events"]
-                .as_array()
-                .and_then(|evs| evs.iter().rev().find(|e| e["name"] == "exception"))
-                .and_then(|e| e["attributes"]["exception.message"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            Some(Status { code: 2, message })
-        }
-        Some("OK") => Some(Status { code: 1, message: String::new() }),
-        _ => Some(Status::default()),
-    };
-    // A continued task's parent lives in another process.
-    let remote_parent = attr_str(dn_core::keys::TYPE) == Some("task_fragment");
-    let flags = 0x100 | if remote_parent { 0x200 } else { 0 };
-    Ok(Span {
-        trace_id,
-        span_id,
-        parent_span_id,
-        flags: flags | 1,
-        name: v.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-        kind: 1, // INTERNAL
-        start_time_unix_nano: nanos(v.get("start_time")),
-        end_time_unix_nano: nanos(v.get("end_time")),
-        attributes,
-        events,
-        status,
-        ..Default::default()
-    })
 }
 
 fn string(s: &str) -> AnyValue {
     AnyValue { value: Some(any_value::Value::StringValue(s.to_string())) }
 }
 
-fn any(v: &Value) -> Option<AnyValue> {
-    let value = match v {
-        Value::String(s) => any_value::Value::StringValue(s.clone()),
-        Value::Bool(b) => any_value::Value::BoolValue(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) if !n.is_f64() => any_value::Value::IntValue(i),
-            _ => any_value::Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::Array(items) => {
-            any_value::Value::ArrayValue(ArrayValue { values: items.iter().filter_map(any).collect() })
-        }
-        Value::Object(_) => any_value::Value::StringValue(v.to_string()),
-        Value::Null => return None,
-    };
-    Some(AnyValue { value: Some(value) })
+/// A JSON object of attributes as OTLP key-values, in order.
+#[derive(Default)]
+struct Attrs(Vec<KeyValue>);
+
+impl Attrs {
+    fn str(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
 }
 
-fn object_attrs(v: Option<&Value>) -> Vec<KeyValue> {
-    v.and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| KeyValue { key: k.clone(), value: any(v), ..Default::default() }).collect())
-        .unwrap_or_default()
+impl<'de> serde::Deserialize<'de> for Attrs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Attrs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_unit<E>(self) -> Result<Attrs, E> {
+                Ok(Attrs::default())
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Attrs, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(16));
+                while let Some((key, v)) = m.next_entry::<String, Any>()? {
+                    out.push(KeyValue { key, value: v.0, ..Default::default() });
+                }
+                Ok(Attrs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One attribute value (`null` is no value; an object becomes its JSON text).
+struct Any(Option<AnyValue>);
+
+impl<'de> serde::Deserialize<'de> for Any {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn some(v: any_value::Value) -> Any {
+            Any(Some(AnyValue { value: Some(v) }))
+        }
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Any;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an attribute value")
+            }
+            fn visit_unit<E>(self) -> Result<Any, E> {
+                Ok(Any(None))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Any, E> {
+                Ok(some(any_value::Value::BoolValue(b)))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Any, E> {
+                Ok(some(any_value::Value::IntValue(i)))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Any, E> {
+                Ok(some(match i64::try_from(u) {
+                    Ok(i) => any_value::Value::IntValue(i),
+                    Err(_) => any_value::Value::DoubleValue(u as f64),
+                }))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Any, E> {
+                Ok(some(any_value::Value::DoubleValue(f)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Any, E> {
+                Ok(some(any_value::Value::StringValue(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Any, E> {
+                Ok(some(any_value::Value::StringValue(s)))
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Any, S::Error> {
+                let mut values = Vec::new();
+                while let Some(Any(v)) = seq.next_element::<Any>()? {
+                    values.extend(v);
+                }
+                Ok(some(any_value::Value::ArrayValue(ArrayValue { values })))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, m: M) -> Result<Any, M::Error> {
+                let v: serde_json::Value =
+                    serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                Ok(some(any_value::Value::StringValue(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]

@@ -150,9 +150,12 @@ impl Destination for OtlpExporter {
         self.shared.state.lock().stop = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.lock().take() {
-            // The worker gives up its current retry at the deadline; a
-            // request in flight ends within its own timeout.
-            let _ = t.join();
+            if idle {
+                let _ = t.join();
+            }
+            // Otherwise a request may still be in flight (a slow receiver):
+            // the worker stops when it returns, settling what it delivered;
+            // shutdown does not wait past its timeout for it.
         }
         let pending = self.shared.state.lock().pending_spans;
         if !idle && pending > 0 {
@@ -233,7 +236,7 @@ impl Worker {
         let log = self.shared.root.join(dn_core::layout::delivery_log(file, &self.id));
         let mut attempt = 0u32;
         loop {
-            match send_batch(&self.poster, &path, start, end) {
+            match send_batch(&self.poster, &path, start, end, 1) {
                 Ok(BatchOutcome::Settled { end: settled_end, spans, how, reason }) => {
                     if let Some(why) = reason {
                         self.shared
@@ -316,44 +319,111 @@ pub(crate) enum BatchOutcome {
 /// A failure worth retrying.
 pub(crate) struct Transient(pub String, pub Option<Duration>);
 
-/// Reads the first batch of `[start, end)` of `path`, posts it, splitting on
-/// 413, and says how far it got.
-pub(crate) fn send_batch(poster: &Poster, path: &Path, start: u64, end: u64) -> Result<BatchOutcome, Transient> {
-    let cfg = poster.config();
+/// A batch read from a spans file, converted, encoded and gzipped: ready
+/// to post.
+pub(crate) struct Prepared {
+    /// One past its last byte.
+    pub end: u64,
+    /// Its lines.
+    pub spans: u64,
+    /// The request body, or why none of its lines could be read.
+    pub body: Result<Vec<u8>, String>,
+}
+
+/// Reads the first batch of `[start, end)` of `path` (at most `max_spans`
+/// lines) and prepares its request.
+pub(crate) fn prepare(
+    cfg: &OtlpConfig,
+    path: &Path,
+    start: u64,
+    end: u64,
+    max_spans: usize,
+    threads: usize,
+) -> Result<Prepared, Transient> {
     let bytes = read_range(path, start, end, cfg.max_batch_bytes as u64)
         .map_err(|e| Transient(format!("reading {}: {e}", path.display()), None))?;
     let mut lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
-    lines.truncate(cfg.max_batch_spans.max(1));
-    let mut n = lines.len();
+    lines.truncate(max_spans.max(1));
+    let (batch, first_bad) = convert(&lines, cfg.project_override.as_deref(), threads);
+    let len: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    let body = if batch.is_empty() {
+        Err(format!("{}: unreadable line: {}", path.display(), first_bad.unwrap_or_default()))
+    } else {
+        crate::otlp::encode(&batch.into_request()).map_err(|e| format!("gzip failed: {e}"))
+    };
+    Ok(Prepared { end: start + len, spans: lines.len() as u64, body })
+}
+
+/// Posts a prepared batch and says how it ended (`None`: 413, split it).
+pub(crate) fn post_prepared(poster: &Poster, p: &Prepared) -> Option<Result<BatchOutcome, Transient>> {
+    let settled = |how, reason| Some(Ok(BatchOutcome::Settled { end: p.end, spans: p.spans, how, reason }));
+    let body = match &p.body {
+        Ok(b) => b,
+        // Only unreadable lines: settle them as rejected so they are not retried forever.
+        Err(why) => return settled(Settled::Rejected(0), Some(why.clone())),
+    };
+    match poster.post_body(body) {
+        Outcome::Delivered => settled(Settled::Delivered, None),
+        Outcome::TooLarge if p.spans > 1 => None,
+        Outcome::TooLarge => {
+            let why =
+                format!("{}: a single span is larger than the receiver accepts (HTTP 413)", poster.config().endpoint);
+            settled(Settled::Rejected(413), Some(why))
+        }
+        Outcome::Unauthorized(code) => Some(Ok(BatchOutcome::Refused(code))),
+        Outcome::Rejected(code, why) => settled(Settled::Rejected(code), Some(why)),
+        Outcome::Transient(why, after) => Some(Err(Transient(why, after))),
+    }
+}
+
+/// Reads the first batch of `[start, end)` of `path`, posts it, splitting on
+/// 413, and says how far it got.
+pub(crate) fn send_batch(
+    poster: &Poster,
+    path: &Path,
+    start: u64,
+    end: u64,
+    threads: usize,
+) -> Result<BatchOutcome, Transient> {
+    let mut max = poster.config().max_batch_spans.max(1);
     loop {
+        let p = prepare(poster.config(), path, start, end, max, threads)?;
+        match post_prepared(poster, &p) {
+            Some(outcome) => return outcome,
+            None => max = (p.spans as usize / 2).max(1),
+        }
+    }
+}
+
+/// Converts `lines` to spans, on `threads` threads (in order); the first
+/// unreadable line's reason, if any.
+fn convert(lines: &[&[u8]], project_override: Option<&str>, threads: usize) -> (from_jsonl::SpanBatch, Option<String>) {
+    let one = |part: &[&[u8]]| {
         let mut batch = from_jsonl::SpanBatch::default();
         let mut first_bad = None;
-        for l in &lines[..n] {
+        for l in part {
             let trimmed = l.strip_suffix(b"\n").unwrap_or(l);
-            if let Err(e) = batch.push_line(trimmed, cfg.project_override.as_deref()) {
+            if let Err(e) = batch.push_line(trimmed, project_override) {
                 first_bad.get_or_insert(e.0);
             }
         }
-        let len: u64 = lines[..n].iter().map(|l| l.len() as u64).sum();
-        let spans = n as u64;
-        let settled = |how, reason| Ok(BatchOutcome::Settled { end: start + len, spans, how, reason });
-        if batch.is_empty() {
-            // Only unreadable lines: settle them as rejected so they are not retried forever.
-            let why = format!("{}: unreadable line: {}", path.display(), first_bad.unwrap_or_default());
-            return settled(Settled::Rejected(0), Some(why));
-        }
-        match poster.post(&batch.into_request()) {
-            Outcome::Delivered => return settled(Settled::Delivered, None),
-            Outcome::TooLarge if n > 1 => n /= 2,
-            Outcome::TooLarge => {
-                let why = format!("{}: a single span is larger than the receiver accepts (HTTP 413)", cfg.endpoint);
-                return settled(Settled::Rejected(413), Some(why));
-            }
-            Outcome::Unauthorized(code) => return Ok(BatchOutcome::Refused(code)),
-            Outcome::Rejected(code, why) => return settled(Settled::Rejected(code), Some(why)),
-            Outcome::Transient(why, after) => return Err(Transient(why, after)),
-        }
+        (batch, first_bad)
+    };
+    if threads <= 1 || lines.len() < 64 {
+        return one(lines);
     }
+    let per = lines.len().div_ceil(threads);
+    let parts: Vec<(from_jsonl::SpanBatch, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lines.chunks(per).map(|part| scope.spawn(move || one(part))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut out = from_jsonl::SpanBatch::default();
+    let mut bad = None;
+    for (b, why) in parts {
+        out.append(b);
+        bad = bad.or(why);
+    }
+    (out, bad)
 }
 
 /// Reads at most `limit` bytes of `[start, end)`, cut after the last whole

@@ -160,6 +160,8 @@ pub fn sync(
     let poster = Poster::new(config);
     let mut done = 0u64;
     let mut stopped = false;
+    // After the fact, the machine is ours: convert on every core.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     for u in &todo {
         let path = root.join(&u.file);
         let log = root.join(dn_core::layout::delivery_log(&u.file, &id));
@@ -167,12 +169,11 @@ pub fn sync(
             while start < end && !stopped {
                 let mut attempt = 0;
                 let outcome = loop {
-                    match send_batch(&poster, &path, start, end) {
-                        Err(Transient(why, after)) if attempt < retries => {
+                    match send_batch(&poster, &path, start, end, threads) {
+                        Err(Transient(_, after)) if attempt < retries => {
                             attempt += 1;
                             let backoff = Duration::from_millis(200u64 << attempt.min(5));
                             std::thread::sleep(after.unwrap_or(backoff).min(Duration::from_secs(10)));
-                            let _ = why;
                         }
                         other => break other,
                     }

@@ -133,14 +133,14 @@ impl Poster {
 
     /// Encodes, gzips and posts `request`.
     pub fn post(&self, request: &ExportTraceServiceRequest) -> Outcome {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if let Err(e) = gz.write_all(&request.encode_to_vec()) {
-            return Outcome::Transient(format!("gzip failed: {e}"), None);
+        match encode(request) {
+            Ok(body) => self.post_body(&body),
+            Err(e) => Outcome::Transient(format!("gzip failed: {e}"), None),
         }
-        let body = match gz.finish() {
-            Ok(b) => b,
-            Err(e) => return Outcome::Transient(format!("gzip failed: {e}"), None),
-        };
+    }
+
+    /// Posts a body made by [`encode`].
+    pub fn post_body(&self, body: &[u8]) -> Outcome {
         let mut req = self
             .agent
             .post(&self.config.endpoint)
@@ -150,7 +150,7 @@ impl Poster {
             req = req.header(k.as_str(), v.as_str());
         }
         let endpoint = &self.config.endpoint;
-        match req.send(&body[..]) {
+        match req.send(body) {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = resp
@@ -177,6 +177,13 @@ impl Poster {
             }
         }
     }
+}
+
+/// The body of a request: protobuf, gzipped.
+pub fn encode(request: &ExportTraceServiceRequest) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&request.encode_to_vec())?;
+    gz.finish()
 }
 
 /// Removes header values (secrets) from a message.

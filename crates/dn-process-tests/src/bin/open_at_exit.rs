@@ -1,0 +1,23 @@
+//! Exits while task spans are still open in ways a run's end does not
+//! cover: a worker thread still inside a task when the run ends and `main`
+//! returns, and a task handle leaked inside the run. Never calls shutdown:
+//! the exit hook must write both, with what they logged.
+fn main() {
+    dn::configure(dn::Config::new()).expect("configure");
+    let run = dn::run("open-at-exit").enter();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    dn::thread::spawn(move || {
+        dn::task_span("worker-still-running").run(|t| {
+            t.log_input("job", 7);
+            started_tx.send(()).expect("main is waiting");
+            loop {
+                std::thread::park(); // still inside the task at exit
+            }
+        });
+    });
+    started_rx.recv().expect("the worker started");
+    let leaked = dn::task_span("leaked-handle").start();
+    leaked.log_metric("progress", 0.5);
+    std::mem::forget(leaked);
+    drop(run); // the run ends while both are open
+}

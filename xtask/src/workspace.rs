@@ -1,0 +1,35 @@
+//! The workspace the automation runs on, and how a step is run and named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace the gates run on.
+pub struct Workspace {
+    /// Its root directory.
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// This repository (the parent of the xtask crate).
+    pub fn this_repo() -> Workspace {
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        Workspace { root }
+    }
+    pub(crate) fn cargo(&self) -> Command {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(&self.root);
+        c
+    }
+    /// Whether this is the dn workspace (its facade and examples exist).
+    pub(crate) fn is_dn(&self) -> bool {
+        self.root.join("crates/dn/Cargo.toml").exists() && self.root.join("examples/quickstart.rs").exists()
+    }
+}
+
+/// Runs a step, naming it when it fails.
+pub fn step(name: &str, cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: == {name}");
+    let status = cmd.status().map_err(|e| format!("{name}: could not start: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("step '{name}' failed ({status})")) }
+}
