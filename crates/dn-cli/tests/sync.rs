@@ -129,3 +129,54 @@ fn rejections_and_refused_credentials_exit_1_with_the_reason_and_nothing_missing
     assert_eq!(code, 2);
     assert!(err.contains("no remote destination is configured"), "{err}");
 }
+
+/// Artifacts logged while the platform's storage was out of reach: `dn sync`
+/// uploads them to the real S3 server (s3s-fs) through the stand-in platform,
+/// delivers the spans to the platform's traces endpoint, and a second sync
+/// finds everything in the bucket.
+#[test]
+fn artifacts_logged_offline_are_uploaded_by_dn_sync_and_only_once() {
+    use dn_testing::storage::{API_KEY, BUCKET, PREFIX, S3, SECRET, creds, platform};
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("model.bin");
+    std::fs::write(&file, b"weights: 42").unwrap();
+    // Logged locally (no remote configured).
+    let local = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(dir.path()).project("vision")).unwrap();
+    local.run("offline-run").run(|_| local.log_artifact(&file, None)).unwrap();
+    local.shutdown();
+
+    let s3 = S3::start();
+    let (base, _) = platform(vec![(200, creds(&s3, SECRET, 3600))]);
+    let sync = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_dn"))
+            .arg("sync")
+            .env("HOME", dir.path())
+            .env("DREADNODE_LOCAL_DIR", dir.path())
+            .env("DREADNODE_SERVER", &base)
+            .env("DREADNODE_API_KEY", API_KEY)
+            .env("DREADNODE_ORGANIZATION", "acme")
+            .env("DREADNODE_PROJECT", "vision")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = sync();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("dreadnode") && out.contains("1 delivered"), "{out}");
+    assert!(out.contains("artifacts: 1 uploaded, 0 already in the bucket, 0 failed"), "{out}");
+    let sha = dn_artifacts::hash_file(&file).unwrap().0;
+    let key = format!("{PREFIX}/artifacts/sha256/{}/{}/{sha}", &sha[..2], &sha[2..4]);
+    assert_eq!(std::fs::read(s3.object(&key)).unwrap(), b"weights: 42", "the bytes are in the bucket {BUCKET}");
+    let (code, out, _) = sync();
+    assert_eq!(code, Some(0));
+    assert!(out.contains("0 delivered"), "{out}");
+    assert!(out.contains("artifacts: 0 uploaded, 1 already in the bucket, 0 failed"), "{out}");
+    assert!(!out.contains(API_KEY) && !out.contains(SECRET), "no secret is printed");
+}
