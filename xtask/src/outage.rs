@@ -91,18 +91,8 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
 }
 
 fn dn_command(bin: &Path, dir: &Path, endpoint: Option<&str>) -> Command {
-    let mut c = Command::new(bin);
-    c.env("DREADNODE_LOCAL_DIR", dir)
-        .env("HOME", dir)
-        .env_remove("DREADNODE_SERVER")
-        .env_remove("DREADNODE_API_KEY")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env("DN_RATE", RATE.to_string())
-        .env("DN_SECONDS", SECONDS.to_string());
-    match endpoint {
-        Some(e) => c.env("OTEL_EXPORTER_OTLP_ENDPOINT", e),
-        None => c.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    };
+    let mut c = dn_testing::process::sdk_command(bin, dir, endpoint);
+    c.env("DN_RATE", RATE.to_string()).env("DN_SECONDS", SECONDS.to_string());
     c
 }
 

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use dn_testing::loopback::{Answer, Receiver, receiver};
 use serde_json::Value;
@@ -33,17 +32,11 @@ fn lines(dir: &Path) -> usize {
 }
 
 fn dn(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dn"));
-    c.arg("sync").args(args).env("HOME", dir).env("DREADNODE_LOCAL_DIR", dir);
-    for k in ["DREADNODE_SERVER", "DREADNODE_API_KEY", "DREADNODE_TRACE_BACKEND", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-    {
-        c.env_remove(k);
-    }
-    match endpoint {
-        Some(e) => c.env("OTEL_EXPORTER_OTLP_ENDPOINT", e),
-        None => c.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    };
-    let out = c.output().unwrap();
+    let out = dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_dn")), dir, endpoint)
+        .arg("sync")
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -149,16 +142,12 @@ fn artifacts_logged_offline_are_uploaded_by_dn_sync_and_only_once() {
     let s3 = S3::start();
     let (base, _) = platform(vec![(200, creds(&s3, SECRET, 3600))]);
     let sync = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_dn"))
+        let out = dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_dn")), dir.path(), None)
             .arg("sync")
-            .env("HOME", dir.path())
-            .env("DREADNODE_LOCAL_DIR", dir.path())
             .env("DREADNODE_SERVER", &base)
             .env("DREADNODE_API_KEY", API_KEY)
             .env("DREADNODE_ORGANIZATION", "acme")
             .env("DREADNODE_PROJECT", "vision")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .output()
             .unwrap();
         (

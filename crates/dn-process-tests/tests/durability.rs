@@ -3,19 +3,11 @@
 #![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 fn run_child(bin: &str, dir: &Path) -> std::process::Output {
-    Command::new(bin)
-        .env("DREADNODE_LOCAL_DIR", dir)
-        .env("HOME", dir)
-        .env_remove("DREADNODE_SERVER")
-        .env_remove("DREADNODE_API_KEY")
-        .env_remove("DREADNODE_TRACE_BACKEND")
-        .output()
-        .expect("child runs")
+    dn_testing::process::sdk_command(Path::new(bin), dir, None).output().expect("child runs")
 }
 
 fn spans(dir: &Path) -> Vec<Value> {

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use dn_testing::loopback::{free_port, receiver_on};
@@ -34,19 +35,8 @@ fn dn_bin() -> PathBuf {
 }
 
 fn command(bin: &Path, dir: &Path, endpoint: Option<&str>) -> Command {
-    let mut c = Command::new(bin);
-    c.env("DREADNODE_LOCAL_DIR", dir)
-        .env("HOME", dir)
-        .env_remove("DREADNODE_SERVER")
-        .env_remove("DREADNODE_API_KEY")
-        .env_remove("DREADNODE_TRACE_BACKEND")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env("DN_RATE", RATE.to_string())
-        .env("DN_SECONDS", OUTAGE_SECONDS.to_string());
-    match endpoint {
-        Some(e) => c.env("OTEL_EXPORTER_OTLP_ENDPOINT", e),
-        None => c.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    };
+    let mut c = dn_testing::process::sdk_command(bin, dir, endpoint);
+    c.env("DN_RATE", RATE.to_string()).env("DN_SECONDS", OUTAGE_SECONDS.to_string());
     c
 }
 

@@ -220,6 +220,8 @@ fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Des
     for c in resolved.otlp {
         out.push(dn_export::delivery::OtlpExporter::new(c, &settings.local_dir)?);
     }
+    // `Storage` is `()` without the `artifacts` feature.
+    #[allow(clippy::let_unit_value)]
     let storage = match &resolved.platform {
         Some(scope) => start_storage(settings, scope),
         None => Storage::default(),
