@@ -105,8 +105,11 @@ fn release_minor_on_the_real_workspace_prints_a_plan_and_touches_nothing() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let before = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let plan = release::plan(root, "minor", "2026-11-24", true).unwrap();
-    assert_eq!(plan.order.last().map(String::as_str), Some("dn"), "the facade is published last");
+    let at = |name: &str| plan.order.iter().position(|c| c == name).unwrap();
+    assert_eq!(plan.order.last().map(String::as_str), Some("dn-cli"), "the binary goes last, after the facade it uses");
+    assert!(at("dn") < at("dn-cli"));
+    assert!(at("dn-export") < at("dn") && at("dn-artifacts") < at("dn"));
     assert_eq!(plan.order.first().map(String::as_str), Some("dn-core"));
-    assert!(!plan.order.iter().any(|c| c == "xtask" || c == "dn-process-tests"));
+    assert!(!plan.order.iter().any(|c| c == "xtask" || c == "dn-process-tests" || c == "dn-testing"));
     assert_eq!(std::fs::read_to_string(root.join("Cargo.toml")).unwrap(), before);
 }
