@@ -305,7 +305,8 @@ pub fn collect(store: &LocalStore, path: &Path, name: Option<&str>, origin: &Ori
             mime_type: mime_type(&name).to_string(),
             name,
             oid: format!("sha256:{}", s.sha256),
-            path: utf8(file)?,
+            // The resolved absolute path, as the Python SDK records it.
+            path: utf8(&std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()))?,
             size: s.size,
             timestamp: origin.timestamp.clone(),
         })
@@ -351,6 +352,22 @@ mod tests {
         assert!(a.copied);
         assert_eq!(std::fs::read(store.object_path(&a.sha256)).unwrap(), b"hello artifact\n");
         assert!(!store.store_file(&f).unwrap().copied, "skipped when present");
+    }
+
+    #[test]
+    fn a_path_is_recorded_resolved_and_absolute_as_python_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("work");
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/a.txt"), "a").unwrap();
+        let store = LocalStore::new(&dir.path().join("local"));
+        // `work/./sub/../sub/a.txt` under `dir`: resolved like Path.resolve().
+        let rel = Path::new("work/./sub/../sub/a.txt");
+        let abs = dir.path().join(rel);
+        let Artifact::File(r) = collect(&store, &abs, None, &origin()).unwrap() else { panic!("a file") };
+        let want = std::fs::canonicalize(d.join("sub/a.txt")).unwrap();
+        assert_eq!(Path::new(&r.path), want);
+        assert!(Path::new(&r.path).is_absolute() && !r.path.contains(".."));
     }
 
     #[test]

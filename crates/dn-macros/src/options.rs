@@ -40,6 +40,7 @@ pub(crate) const SPAN_TYPES: &[(&str, &str)] = &[
     ("sample", "Sample"),
     ("generation", "Generation"),
     ("scorer", "Scorer"),
+    ("transform", "Transform"),
     ("span", "Span"),
 ];
 

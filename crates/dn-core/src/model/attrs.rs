@@ -173,6 +173,8 @@ pub enum SpanType {
     Generation,
     /// A scorer.
     Scorer,
+    /// A transform (a step that reshapes data).
+    Transform,
     /// A light span.
     Span,
     /// A continued task in another process (internal).
@@ -184,7 +186,7 @@ pub enum SpanType {
 impl SpanType {
     /// The types a user may give a span (`#[dn::task(type = ..)]`, builders);
     /// `TaskFragment` and `RunUpdate` are the SDK's own.
-    pub const USER: [SpanType; 10] = [
+    pub const USER: [SpanType; 11] = [
         SpanType::Task,
         SpanType::Evaluation,
         SpanType::Agent,
@@ -194,6 +196,7 @@ impl SpanType {
         SpanType::Sample,
         SpanType::Generation,
         SpanType::Scorer,
+        SpanType::Transform,
         SpanType::Span,
     ];
 
@@ -209,6 +212,7 @@ impl SpanType {
             SpanType::Sample => "sample",
             SpanType::Generation => "generation",
             SpanType::Scorer => "scorer",
+            SpanType::Transform => "transform",
             SpanType::Span => "span",
             SpanType::TaskFragment => "task_fragment",
             SpanType::RunUpdate => "run_update",
@@ -229,6 +233,7 @@ impl std::str::FromStr for SpanType {
             "sample" => SpanType::Sample,
             "generation" => SpanType::Generation,
             "scorer" => SpanType::Scorer,
+            "transform" => SpanType::Transform,
             "span" => SpanType::Span,
             "task_fragment" => SpanType::TaskFragment,
             "run_update" => SpanType::RunUpdate,

@@ -15,8 +15,11 @@ pub fn write_str(out: &mut String, s: &str, ascii_only: bool) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        // Fast scan: most bytes need no escaping.
-        if !NEEDS_ESCAPE[b as usize] && (b < 0x80 || !ascii_only) {
+        // Fast scan: most bytes need no escaping. U+2028 and U+2029 (E2 80
+        // A8/A9) are escaped even in the UTF-8 form: they are line breaks to
+        // Python's `str.splitlines()` and to JavaScript.
+        let line_sep = b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9));
+        if !NEEDS_ESCAPE[b as usize] && (b < 0x80 || (!ascii_only && !line_sep)) {
             i += 1;
             continue;
         }
@@ -131,6 +134,15 @@ pub fn write_json_float(out: &mut String, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_and_paragraph_separators_are_escaped_even_in_utf8_form() {
+        let mut out = String::new();
+        write_str(&mut out, "a\u{2028}b\u{2029}c é", false);
+        assert_eq!(out, "\"a\\u2028b\\u2029c é\"");
+        assert_eq!(serde_json::from_str::<String>(&out).unwrap(), "a\u{2028}b\u{2029}c é");
+        assert_eq!(out.lines().count(), 1);
+    }
 
     fn py(v: f64) -> String {
         let mut s = String::new();
