@@ -163,6 +163,10 @@ impl Exporter for JsonlExporter {
     fn report(&self) -> DestinationReport {
         self.report.clone()
     }
+
+    fn local_root(&self) -> Option<&std::path::Path> {
+        Some(&self.root)
+    }
 }
 
 /// One append-mode write; the range it took is known from the file offset

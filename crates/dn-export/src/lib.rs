@@ -45,6 +45,11 @@ pub trait Destination: Send + Sync + 'static {
     fn shutdown(&self, timeout: Duration);
     /// Counts so far.
     fn report(&self) -> DestinationReport;
+    /// The directory this exporter writes the local JSONL layout to, if it
+    /// does (the pipeline passes it on as [`dn_core::SpanSink::local_root`]).
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// One destination of finished records, driven by the writer thread. Calls
@@ -60,4 +65,9 @@ pub trait Exporter: Send + 'static {
     fn shutdown(&mut self);
     /// Counts so far.
     fn report(&self) -> DestinationReport;
+    /// The directory this exporter writes the local JSONL layout to, if it
+    /// does (the pipeline passes it on as [`dn_core::SpanSink::local_root`]).
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

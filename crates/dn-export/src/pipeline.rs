@@ -99,6 +99,7 @@ impl Shared {
 /// thread to every configured [`Exporter`].
 pub struct ExportPipeline {
     id: u64,
+    local_root: Option<std::path::PathBuf>,
     destinations: Vec<Arc<dyn Destination>>,
     ctl: Sender<Control>,
     shared: Arc<Shared>,
@@ -166,6 +167,7 @@ impl ExportPipelineBuilder {
             buffers: Mutex::new(Vec::new()),
         });
         let s2 = shared.clone();
+        let local_root = self.exporters.iter().find_map(|e| e.local_root().map(std::path::Path::to_path_buf));
         let exporters = self.exporters;
         let thread = std::thread::Builder::new()
             .name("dn-export".into())
@@ -173,7 +175,14 @@ impl ExportPipelineBuilder {
             .map_err(crate::Error::ThreadSpawn)?;
         let _ = shared.writer.set(thread.thread().clone());
         let id = NEXT_PIPELINE_ID.fetch_add(1, Ordering::Relaxed);
-        Ok(ExportPipeline { id, destinations: self.destinations, ctl, shared, thread: Mutex::new(Some(thread)) })
+        Ok(ExportPipeline {
+            id,
+            local_root,
+            destinations: self.destinations,
+            ctl,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 }
 
@@ -281,6 +290,14 @@ impl SpanSink for ExportPipeline {
             ok &= d.wait_idle(deadline.saturating_duration_since(std::time::Instant::now()));
         }
         self.report(!ok)
+    }
+
+    fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
+    fn write_local(&self, timeout: Duration) -> bool {
+        self.shared.closed.load(Ordering::Relaxed) || self.control(Control::Flush, timeout)
     }
 
     fn shutdown(&self, timeout: Duration) -> ExportReport {

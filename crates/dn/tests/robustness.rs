@@ -311,3 +311,62 @@ fn push_update_returns_once_the_update_is_written() {
     run.end();
     dn.shutdown();
 }
+
+/// A parent keeps an ended child as its span id only; `tasks()` and
+/// `all_tasks()` read ended children back from the files, with their
+/// identity, outcome, tree and data, in creation order — also a child that
+/// went to a session file, a failed one and grandchildren.
+#[test]
+fn ended_children_are_read_back_from_disk_with_their_tree_and_data() {
+    let (dn, _dir) = instance();
+    let run = dn.run("r").start();
+    let (a_id, a_task_id) = {
+        let a = dn.task_span("a").parent(&run).tags(["x"]).start();
+        a.log_input("q", "what?");
+        let g = dn.task_span("g").parent(&a).start();
+        g.log_output("o", 7);
+        g.end();
+        a.log_output("answer", json!({"v": 1.5}));
+        a.end();
+        (a.span_id(), a.task_id().to_string())
+    };
+    let open = dn.task_span("still-open").parent(&run).start();
+    {
+        let _s = dn::bind_session_id("sess-1");
+        let b = dn.task_span("b").parent(&run).start();
+        b.log_metric("m", Metric::new(2.0).step(1));
+        b.end();
+    }
+    let failed = dn.task_span("c").parent(&run).try_run(|_| -> Result<(), String> { Err("boom".into()) });
+    assert!(failed.is_err());
+
+    let tasks = run.tasks();
+    let names: Vec<&str> = tasks.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["a", "still-open", "b", "c"]);
+    let a = &tasks[0];
+    assert_eq!((a.span_id(), a.task_id()), (a_id, a_task_id.as_str()), "the same identity as while open");
+    assert!(!a.active());
+    assert_eq!(a.tags(), ["x"]);
+    assert_eq!(a.inputs()["q"], "what?");
+    assert_eq!(a.outputs()["answer"], json!({"v": 1.5}));
+    assert_eq!(a.parent_task_id(), Some(run.span_id()));
+    assert_eq!(a.run_id(), run.run_id());
+    assert!(a.end_time().is_some() && a.duration() > std::time::Duration::ZERO);
+    assert_eq!(tasks[1], open, "open children are the live handle");
+    assert!(tasks[1].active());
+    assert_eq!(tasks[2].session_id(), Some("sess-1"));
+    assert_eq!(tasks[2].metrics()["m"].values(), [2.0]);
+    assert!(tasks[3].failed());
+    assert!(matches!(tasks[3].status(), dn::Status::Error(m) if m.contains("boom")));
+    assert!(a.try_end().is_err(), "a task read back has ended");
+
+    let all: Vec<String> = run.all_tasks().iter().map(|t| t.name().to_string()).collect();
+    assert_eq!(all, ["a", "g", "still-open", "b", "c"]);
+    assert_eq!(a.tasks()[0].outputs()["o"], 7);
+    open.end();
+    dn.flush();
+    let spans_before = spans(_dir.path()).len();
+    drop(tasks);
+    dn.flush();
+    assert_eq!(spans(_dir.path()).len(), spans_before, "dropping read-back handles writes nothing");
+}

@@ -160,8 +160,11 @@ pub fn new_task_id() -> String {
 
 /// A new task id as its 36 ASCII bytes, without allocating.
 pub(crate) fn new_task_id_bytes() -> [u8; 36] {
+    dashed(random_uuid().into_bytes())
+}
+
+fn dashed(b: [u8; 16]) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let b = random_uuid().into_bytes();
     let mut out = [b'-'; 36];
     let mut j = 0;
     for (i, byte) in b.iter().enumerate() {
@@ -173,6 +176,16 @@ pub(crate) fn new_task_id_bytes() -> [u8; 36] {
         j += 2;
     }
     out
+}
+
+/// The task id of the task span `span` in trace `trace`: a dashed uuid4
+/// made from the two ids, so that a task read back from its line (which
+/// carries both) has the id it had while open.
+pub(crate) fn task_id_bytes_for(trace: TraceId, span: SpanId) -> [u8; 36] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&span.to_bytes());
+    b[8..].copy_from_slice(&trace.to_bytes()[8..]);
+    dashed(uuid::Builder::from_random_bytes(b).into_uuid().into_bytes())
 }
 
 const ADJECTIVES: &[&str] = &[

@@ -10,6 +10,7 @@ pub mod clean;
 pub mod ids;
 pub mod json;
 pub mod layout;
+pub mod line;
 pub mod metric;
 pub mod object;
 pub mod readback;

@@ -208,13 +208,20 @@ impl RenderedTask {
             d.schemas_json(),
             d.artifacts_json(),
         ];
-        let mut buf = String::with_capacity(parts.iter().map(String::len).sum());
+        Self::from_parts(parts.each_ref().map(String::as_str))
+    }
+    /// From the seven rendered groups, in the order of [`RenderedTask::render`]
+    /// (params, inputs, outputs, metrics, objects, schemas, artifacts), as a
+    /// line read back holds them.
+    pub fn from_parts(parts: [&str; 7]) -> RenderedTask {
+        let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
         let mut ends = [0u32; 7];
         for (i, p) in parts.iter().enumerate() {
             buf.push_str(p);
             ends[i] = buf.len() as u32;
         }
-        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects: !d.objects.is_empty() }
+        let has_objects = parts[4] != "{}";
+        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects }
     }
     fn part(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };

@@ -18,6 +18,22 @@ pub trait SpanSink: Send + Sync + 'static {
 
     /// Flushes and stops; later records are counted as dropped.
     fn shutdown(&self, timeout: Duration) -> ExportReport;
+
+    /// The local directory this sink writes the JSONL files of
+    /// [`crate::layout`] to, once flushed. When a sink has one, a task keeps
+    /// only the span ids of its ended children and
+    /// [`TaskSpan::tasks`](crate::TaskSpan::tasks) reads them back from
+    /// there; without one (the default) ended children are kept whole.
+    fn local_root(&self) -> Option<&std::path::Path> {
+        None
+    }
+
+    /// Writes everything handed over so far to the local files only (not
+    /// waiting for remote destinations), at most `timeout`; `false` when it
+    /// gave up. Reading ended tasks back calls this first.
+    fn write_local(&self, timeout: Duration) -> bool {
+        !self.flush(timeout).timed_out
+    }
 }
 
 /// What happened to the records handed to a sink, as counted so far.

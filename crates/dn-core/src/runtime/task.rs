@@ -13,7 +13,7 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::builders::TaskScope;
 use crate::clean::{clean_shared, clean_tags, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
-use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, new_task_id_bytes};
+use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, task_id_bytes_for};
 use crate::metric::MetricSeries;
 use crate::readback::TaskView;
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
@@ -63,6 +63,11 @@ pub(crate) struct TaskInner {
     /// still open (so shutdown still finds and writes it).
     pub(crate) orphan: std::sync::atomic::AtomicBool,
     pub(crate) is_run: bool,
+    /// This task's index in its parent's `children`.
+    pub(crate) slot: u32,
+    /// Set for a task read back from its line (see `ended.rs`): where the
+    /// line is, to read its data and children when asked.
+    pub(crate) line: Option<Box<LineAt>>,
     pub(crate) start: Timestamp,
     pub(crate) state: Mutex<TaskState>,
 }
@@ -77,8 +82,17 @@ pub(crate) struct TaskState {
     pub(crate) tags: Vec<String>,
     /// User attributes, late keys and events: rare, so boxed.
     pub(crate) extras: Option<Box<Extras>>,
-    pub(crate) children: Vec<TaskSpan>,
+    pub(crate) children: Vec<Child>,
     pub(crate) mark: Option<Box<UpdateMark>>,
+}
+
+/// A child task as its parent keeps it: whole while open; once it has ended
+/// and its record has gone to a sink with a local root, only its span id and
+/// route (which file its line is in) — `TaskSpan::tasks` reads it back.
+#[derive(Clone)]
+pub(crate) enum Child {
+    Open(TaskSpan),
+    Ended { span_id: SpanId, route: Arc<Route> },
 }
 
 #[derive(Default)]
@@ -95,6 +109,12 @@ impl TaskState {
     pub(crate) fn mark(&mut self) -> &mut UpdateMark {
         self.mark.get_or_insert_with(Default::default)
     }
+}
+
+/// Where a task read back from its line was written (see `ended.rs`).
+pub(crate) struct LineAt {
+    pub(crate) file: Arc<std::path::Path>,
+    pub(crate) offset: u64,
 }
 
 /// Where a new task span attaches.
@@ -185,9 +205,14 @@ impl TaskSpan {
             } else {
                 new_route(p.0.route.project.clone(), p.0.route.run_id.clone())
             };
-            (TaskId::from_bytes(new_task_id_bytes()), route, run, false)
+            (TaskId::from_bytes(task_id_bytes_for(trace_id, span_id)), route, run, false)
         } else if let Parent::Remote { run_id, project, .. } = &n.parent {
-            (TaskId::from_bytes(new_task_id_bytes()), new_route(project.clone(), run_id.clone()), None, true)
+            (
+                TaskId::from_bytes(task_id_bytes_for(trace_id, span_id)),
+                new_route(project.clone(), run_id.clone()),
+                None,
+                true,
+            )
         } else {
             let id = new_task_id();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
@@ -196,6 +221,10 @@ impl TaskSpan {
         let label = if n.is_run { SharedStr::default() } else { clean_shared(n.label.as_ref().unwrap_or(&n.name)) };
         let mut tags = Vec::new();
         clean_tags(&mut tags, &n.tags);
+        // The parent's lock is held across the push so the slot is this
+        // task's index in its children.
+        let mut parent_state = parent_task.as_ref().map(|p| p.0.state.lock());
+        let slot = parent_state.as_ref().map_or(0, |st| u32::try_from(st.children.len()).unwrap_or(u32::MAX));
         let inner = Arc::new(TaskInner {
             tracer: tracer.clone(),
             trace_id,
@@ -213,6 +242,8 @@ impl TaskSpan {
             is_root,
             orphan: std::sync::atomic::AtomicBool::new(false),
             is_run: n.is_run,
+            slot,
+            line: None,
             start: Timestamp::now(),
             state: Mutex::new(TaskState {
                 tags,
@@ -222,9 +253,10 @@ impl TaskSpan {
             }),
         });
         let task = TaskSpan(inner);
-        if let Some(p) = &parent_task {
-            p.0.state.lock().children.push(task.clone());
+        if let Some(st) = parent_state.as_mut() {
+            st.children.push(Child::Open(task.clone()));
         }
+        drop(parent_state);
         if is_root {
             tracer.register_root(&task.0);
         }
@@ -354,6 +386,9 @@ impl TaskSpan {
     }
     /// What the task logged, as it stands (see [`TaskView`]).
     pub fn view(&self) -> TaskView {
+        if let Some(line) = &self.0.line {
+            return TaskView::Rendered(line.rendered());
+        }
         let st = self.0.state.lock();
         match &st.finished {
             Some(r) => TaskView::Rendered(r.clone()),
@@ -376,20 +411,6 @@ impl TaskSpan {
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
         self.view().metrics()
     }
-    /// Direct child tasks, in creation order.
-    pub fn tasks(&self) -> Vec<TaskSpan> {
-        self.0.state.lock().children.clone()
-    }
-    /// All descendant tasks, depth-first pre-order.
-    pub fn all_tasks(&self) -> Vec<TaskSpan> {
-        let mut out = Vec::new();
-        for c in self.tasks() {
-            out.push(c.clone());
-            out.extend(c.all_tasks());
-        }
-        out
-    }
-
     // ----- ending -----------------------------------------------------------
 
     /// Ends the task and hands its record to the sink.
@@ -411,7 +432,7 @@ impl TaskSpan {
             }
             let now = Timestamp::now();
             st.end = Some(now);
-            let open_children = if st.children.is_empty() { Vec::new() } else { st.children.clone() };
+            let open_children = open_children(&st);
             (self.0.build_record(&mut st, now), open_children)
         };
         let (rec, children) = rec;
@@ -429,6 +450,8 @@ impl TaskSpan {
             }
         }
         self.0.tracer.export(rec);
+        // Only now (the record is with the sink) may the parent forget it.
+        self.0.release_from_parent();
         Ok(())
     }
 
@@ -436,7 +459,8 @@ impl TaskSpan {
     /// many spans it ended.
     pub fn end_tree(&self) -> usize {
         let mut n = 0;
-        for c in self.tasks() {
+        let children = open_children(&self.0.state.lock());
+        for c in children {
             n += c.end_tree();
         }
         n + usize::from(self.try_end().is_ok())
@@ -555,9 +579,11 @@ impl std::fmt::Debug for TaskSpan {
     }
 }
 
+/// Handles are equal when they are the same span (a task read back by
+/// [`TaskSpan::tasks`] equals the handle it was logged through).
 impl PartialEq for TaskSpan {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.0, &other.0) || (self.0.span_id == other.0.span_id && self.0.trace_id == other.0.trace_id)
     }
 }
 impl Eq for TaskSpan {}
@@ -576,12 +602,24 @@ impl TaskId {
         buf[..n].copy_from_slice(&id.as_bytes()[..n]);
         TaskId { len: n as u8, buf }
     }
-    fn from_bytes(buf: [u8; 36]) -> TaskId {
+    pub(crate) fn from_bytes(buf: [u8; 36]) -> TaskId {
         TaskId { len: 36, buf }
     }
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
     }
+}
+
+/// The children still held whole (open ones, and all of them when the sink
+/// cannot read records back).
+fn open_children(st: &TaskState) -> Vec<TaskSpan> {
+    st.children
+        .iter()
+        .filter_map(|c| match c {
+            Child::Open(t) => Some(t.clone()),
+            Child::Ended { .. } => None,
+        })
+        .collect()
 }
 
 fn empty_data() -> Arc<TaskData> {

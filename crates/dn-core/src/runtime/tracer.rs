@@ -148,6 +148,16 @@ impl Tracer {
         self.inner.sink.export(record);
     }
 
+    /// Where the sink's JSONL files are, if it writes them (see [`SpanSink::local_root`]).
+    pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
+        self.inner.sink.local_root()
+    }
+
+    /// Writes what the sink holds to its local files (see [`SpanSink::write_local`]).
+    pub(crate) fn write_local(&self, timeout: Duration) -> bool {
+        self.inner.sink.write_local(timeout)
+    }
+
     pub(crate) fn register_root(&self, task: &Arc<TaskInner>) {
         if task.is_run {
             self.inner.open_runs.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,5 @@
-//! A run holding 10 000 finished task spans (one input, metric and output
-//! each): prints, as JSON, the heap bytes the run holds — counted by a
+//! A run holding 10 000 finished task spans (a distinct 5 120-character
+//! input, a metric and an output each): prints, as JSON, the heap bytes the run holds — counted by a
 //! counting allocator, live bytes after the tasks minus live bytes before
 //! them — and the process RSS for information. Bytes held do not depend on
 //! how loaded the machine is; RSS at one moment does (the writer's backlog,
@@ -43,9 +43,12 @@ fn main() {
     dn::flush();
     let before = LIVE.load(Ordering::Relaxed);
     let n: usize = std::env::var("DN_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let mut payload = "x".repeat(5120);
     for i in 0..n {
+        let digits = i.to_string();
+        payload.replace_range(..digits.len(), &digits);
         dn::task_span("task").run(|t| {
-            t.log_input("i", i);
+            t.log_input("i", payload.as_str());
             t.log_metric("score", 0.5);
             t.log_output("o", "ok");
         });

@@ -1,0 +1,150 @@
+//! Reading a task span back from the JSONL line it was written as
+//! (`docs/format.md`, "Lines"): what `TaskSpan::tasks()` returns for
+//! children that ended, since a parent keeps only their span ids.
+
+use crate::attrs::{SpanType, keys};
+use crate::ids::{SpanId, TraceId};
+use crate::record::Status;
+use crate::task_data::RenderedTask;
+use crate::time::Timestamp;
+
+/// A task span as read back from its line: identity and outcome, and
+/// (when asked for) its rendered data.
+#[derive(Clone, Debug)]
+pub struct TaskLine {
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// Span id.
+    pub span_id: SpanId,
+    /// OTel parent span id.
+    pub parent_id: Option<SpanId>,
+    /// Span id of the parent task (`dreadnode.task.parent_id`).
+    pub parent_task: Option<SpanId>,
+    /// Span name.
+    pub name: String,
+    /// `dreadnode.type`.
+    pub span_type: SpanType,
+    /// `dreadnode.label`.
+    pub label: String,
+    /// Status; an error's message is that of its exception event.
+    pub status: Status,
+    /// Start time.
+    pub start: Timestamp,
+    /// End time.
+    pub end: Timestamp,
+    /// `dreadnode.tags`.
+    pub tags: Vec<String>,
+    /// The task groups, when parsed with data.
+    pub rendered: Option<RenderedTask>,
+}
+
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    trace_id: &'a str,
+    span_id: &'a str,
+    #[serde(default)]
+    parent_id: Option<&'a str>,
+    name: String,
+    #[serde(default)]
+    status: Option<&'a str>,
+    start_time: &'a str,
+    end_time: &'a str,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    events: Vec<serde_json::Value>,
+}
+
+/// The span id of a line written by dn, read from its fixed prefix
+/// (`{"trace_id":"<32 hex>","span_id":"<16 hex>"`) without parsing it; `None`
+/// for any other shape (then parse the line).
+pub fn span_id_prefix(line: &[u8]) -> Option<SpanId> {
+    const AT: usize = r#"{"trace_id":""#.len() + 32 + r#"","span_id":""#.len();
+    let hex = line.get(AT..AT + 16)?;
+    if !line.starts_with(br#"{"trace_id":""#) || line.get(AT + 16) != Some(&b'"') {
+        return None;
+    }
+    SpanId::from_hex(std::str::from_utf8(hex).ok()?)
+}
+
+impl TaskLine {
+    /// Parses a task span's line (`None` for a line that is not a task span:
+    /// light spans, fragments, run updates, or anything unreadable). With
+    /// `with_data`, the task groups are kept as [`RenderedTask`].
+    pub fn parse(line: &str, with_data: bool) -> Option<TaskLine> {
+        let l: Line<'_> = serde_json::from_str(line).ok()?;
+        let attr = |k: &str| l.attributes.get(k).and_then(serde_json::Value::as_str);
+        let span_type: SpanType = attr(keys::TYPE)?.parse().ok()?;
+        if matches!(span_type, SpanType::Span | SpanType::TaskFragment | SpanType::RunUpdate)
+            || !l.attributes.contains_key(keys::INPUTS)
+        {
+            return None;
+        }
+        let status = match l.status.unwrap_or("UNSET") {
+            "OK" => Status::Ok,
+            "ERROR" => Status::Error(exception_message(&l.events).unwrap_or_default()),
+            _ => Status::Unset,
+        };
+        let rendered = with_data.then(|| {
+            let part = |k: &str, empty: &'static str| attr(k).unwrap_or(empty);
+            RenderedTask::from_parts([
+                part(keys::PARAMS, "{}"),
+                part(keys::INPUTS, "[]"),
+                part(keys::OUTPUTS, "[]"),
+                part(keys::METRICS, "{}"),
+                part(keys::OBJECTS, "{}"),
+                part(keys::OBJECT_SCHEMAS, "{}"),
+                part(keys::ARTIFACTS, "[]"),
+            ])
+        });
+        Some(TaskLine {
+            trace_id: TraceId::from_hex(l.trace_id)?,
+            span_id: SpanId::from_hex(l.span_id)?,
+            parent_id: l.parent_id.and_then(SpanId::from_hex),
+            parent_task: attr(keys::TASK_PARENT_ID).and_then(SpanId::from_hex),
+            name: l.name,
+            span_type,
+            label: attr(keys::LABEL).unwrap_or_default().to_owned(),
+            status,
+            start: Timestamp::parse_iso(l.start_time)?,
+            end: Timestamp::parse_iso(l.end_time)?,
+            tags: l
+                .attributes
+                .get(keys::TAGS)
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            rendered,
+        })
+    }
+}
+
+fn exception_message(events: &[serde_json::Value]) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e.get("name").and_then(serde_json::Value::as_str) == Some(keys::EVENT_EXCEPTION))
+        .and_then(|e| e.get("attributes")?.get(keys::EXCEPTION_MESSAGE)?.as_str().map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"trace_id":"0123456789abcdef0123456789abcdef","span_id":"00000000000000aa","parent_id":"00000000000000bb","name":"t","kind":"INTERNAL","status":"ERROR","start_time":"2026-12-01T10:00:00.000001Z","end_time":"2026-12-01T10:00:01Z","attributes":{"dreadnode.type":"task","dreadnode.label":"t","dreadnode.task.parent_id":"00000000000000bb","dreadnode.params":"{}","dreadnode.inputs":"[{\"name\":\"x\",\"hash\":\"h\"}]","dreadnode.outputs":"[]","dreadnode.metrics":"{}","dreadnode.objects":"{\"h\":1}","dreadnode.object_schemas":"{}","dreadnode.artifacts":"[]","dreadnode.tags":["a"]},"events":[{"name":"exception","attributes":{"exception.message":"boom"}}]}"#;
+
+    #[test]
+    fn a_task_line_reads_back_with_its_identity_status_and_groups() {
+        assert_eq!(span_id_prefix(LINE.as_bytes()), SpanId::from_hex("00000000000000aa"));
+        let t = TaskLine::parse(LINE, true).unwrap();
+        assert_eq!(t.name, "t");
+        assert_eq!(t.parent_task, SpanId::from_hex("00000000000000bb"));
+        assert_eq!(t.status, Status::Error("boom".into()));
+        assert_eq!(t.tags, vec!["a".to_string()]);
+        let r = t.rendered.unwrap();
+        assert_eq!(r.inputs(), r#"[{"name":"x","hash":"h"}]"#);
+        assert!(r.has_objects());
+        assert!(TaskLine::parse(&LINE.replace("\"task\"", "\"span\""), false).is_none());
+        assert!(TaskLine::parse(&LINE[..LINE.len() - 3], false).is_none(), "a cut line is no task");
+        assert_eq!(span_id_prefix(b"{\"trace_id\": \"x\"}"), None);
+    }
+}
