@@ -151,6 +151,9 @@ pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     if name == Some("outage") {
         return crate::outage::run(ws);
     }
+    if name == Some("workloads") {
+        return crate::workloads::run(ws);
+    }
     let mut c = ws.cargo();
     c.args(["bench", "-p", "dn"]);
     if ws.is_dn() {
@@ -162,6 +165,7 @@ pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     step("cargo bench", &mut c)?;
     if name.is_none() && ws.is_dn() {
         crate::outage::run(ws)?;
+        crate::workloads::run(ws)?;
     }
     Ok(())
 }

@@ -6,4 +6,5 @@ pub mod examples;
 pub mod layout;
 pub mod outage;
 pub mod release;
+pub mod workloads;
 pub mod workspace;

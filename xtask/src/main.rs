@@ -5,7 +5,9 @@
 //!   run against a fresh local directory with its output files checked.
 //! - `cargo xtask ci [--no-test]` — fmt, clippy (all targets, every feature
 //!   combination of the facade), rustdoc with warnings denied, then `test`.
-//! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables.
+//! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables;
+//!   `workloads` (whole processes beside raw OTel and fastrace) and `outage`
+//!   are process benchmarks, run after the others.
 //! - `cargo xtask layout` — fails on a source file over the size limit or a
 //!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check

@@ -20,7 +20,9 @@ mod updates;
 
 pub use error::Error;
 pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, write_line};
-pub use pipeline::{DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH};
+pub use pipeline::{
+    DEFAULT_FULL_WAIT, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,
+};
 pub use resource::{OTEL_SDK_VERSION, Resource};
 pub use updates::RunUpdater;
 

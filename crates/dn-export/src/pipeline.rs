@@ -22,6 +22,12 @@ use crate::{Destination, Exporter};
 
 /// Default queue capacity in records: enough for a 100 000-span burst.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
+/// Default bound on the bytes one producer thread may have waiting (see
+/// [`SpanRecord::weight`]): large values fill it before the record count does.
+pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
+/// Default longest a producer waits for the writer when its buffer is full,
+/// before it drops the span and counts it.
+pub const DEFAULT_FULL_WAIT: Duration = Duration::from_secs(5);
 /// Most records handed to the exporters in one batch.
 pub const MAX_BATCH: usize = 256;
 /// A producer wakes the writer when its buffer reaches this many records.
@@ -43,6 +49,8 @@ struct LocalBuffer {
 #[derive(Default)]
 struct Pending {
     records: Vec<SpanRecord>,
+    /// Sum of the waiting records' weights.
+    bytes: usize,
     accepted: u64,
 }
 
@@ -68,6 +76,15 @@ struct Shared {
     /// Most records one producer thread may have waiting; beyond it spans
     /// are dropped and counted. The buffers allocate only for what they hold.
     capacity: u64,
+    /// Most bytes one producer thread may have waiting.
+    max_bytes: usize,
+    /// Longest a producer waits for room (the local writer behind a slow disk).
+    full_wait: Duration,
+    /// Records the writer has taken so far: a producer that gave up waiting
+    /// does not wait again until this moves (a stuck writer costs one wait).
+    taken: AtomicU64,
+    /// `taken` when a producer last gave up waiting (`u64::MAX`: never).
+    stalled_at: AtomicU64,
     dropped_full: AtomicU64,
     dropped_closed: AtomicU64,
     /// Accepted counts of buffers whose thread has exited.
@@ -126,6 +143,8 @@ pub struct ExportPipelineBuilder {
     exporters: Vec<Box<dyn Exporter>>,
     destinations: Vec<Arc<dyn Destination>>,
     capacity: Option<usize>,
+    max_bytes: Option<usize>,
+    full_wait: Option<Duration>,
 }
 
 impl std::fmt::Debug for ExportPipelineBuilder {
@@ -152,11 +171,29 @@ impl ExportPipelineBuilder {
         self.capacity = Some(n.max(1));
         self
     }
+    /// Most bytes of records one producer thread may have waiting (default
+    /// [`DEFAULT_QUEUE_BYTES`]).
+    pub fn queue_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = Some(n.max(1));
+        self
+    }
+    /// Longest a producer waits for the writer when its buffer is full
+    /// (default [`DEFAULT_FULL_WAIT`]); then the span is dropped and counted.
+    /// `Duration::ZERO` drops at once. A writer that stays stuck costs one
+    /// wait, not one per span.
+    pub fn full_wait(mut self, d: Duration) -> Self {
+        self.full_wait = Some(d);
+        self
+    }
     /// Starts the writer thread.
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
         let (ctl, ctl_rx) = unbounded();
         let shared = Arc::new(Shared {
             capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
+            max_bytes: self.max_bytes.unwrap_or(DEFAULT_QUEUE_BYTES),
+            full_wait: self.full_wait.unwrap_or(DEFAULT_FULL_WAIT),
+            taken: AtomicU64::new(0),
+            stalled_at: AtomicU64::new(u64::MAX),
             dropped_full: AtomicU64::new(0),
             dropped_closed: AtomicU64::new(0),
             retired_accepted: AtomicU64::new(0),
@@ -223,9 +260,13 @@ impl ExportPipeline {
 
 impl ExportPipeline {
     /// Pushes onto this thread's buffer for this pipeline (registered on
-    /// first use); returns the buffer's length, or `None` when it is full.
-    fn push_local(&self, record: SpanRecord) -> Option<usize> {
+    /// first use); returns the buffer's length, or the record when the
+    /// buffer is full.
+    #[allow(clippy::result_large_err)] // the record comes back by value; boxing it would allocate per span
+    fn push_local(&self, record: SpanRecord) -> Result<usize, SpanRecord> {
         let cap = self.shared.capacity as usize;
+        let max_bytes = self.shared.max_bytes;
+        let weight = record.weight();
         let mut record = Some(record);
         let pushed = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
@@ -241,15 +282,18 @@ impl ExportPipeline {
                 }
             };
             let mut p = l[i].buffer.records.lock();
-            if p.records.len() >= cap {
+            if p.records.len() >= cap || (p.bytes + weight > max_bytes && !p.records.is_empty()) {
                 return None;
             }
             p.records.extend(record.take());
+            p.bytes += weight;
             p.accepted += 1;
             Some(p.records.len())
         });
         match (pushed, record) {
-            (Ok(n), _) => n,
+            (Ok(Some(n)), _) => Ok(n),
+            (Ok(None), Some(r)) => Err(r),
+            (Ok(None), None) => Ok(0),
             (Err(_), Some(r)) => {
                 // Thread-local storage is being torn down (a span ending in a
                 // thread-local destructor): use a one-off registered buffer.
@@ -260,9 +304,38 @@ impl ExportPipeline {
                     p.accepted = 1;
                 }
                 self.shared.buffers.lock().push(b);
-                Some(1)
+                Ok(1)
             }
-            (Err(_), None) => Some(0),
+            (Err(_), None) => Ok(0),
+        }
+    }
+
+    /// This thread's buffer is full: the writer is behind (a disk slower
+    /// than the producer). Waits for room — the local log is the source of
+    /// truth, so a slow disk slows the producer rather than losing lines —
+    /// at most `full_wait`, and not at all while a writer that already made
+    /// a producer give up has taken nothing since.
+    #[allow(clippy::result_large_err)] // as push_local
+    fn wait_for_room(&self, mut record: SpanRecord) -> Result<usize, SpanRecord> {
+        let shared = &self.shared;
+        let taken = shared.taken.load(Ordering::Acquire);
+        if shared.full_wait.is_zero() || shared.stalled_at.load(Ordering::Relaxed) == taken {
+            return Err(record);
+        }
+        let deadline = std::time::Instant::now() + shared.full_wait;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            shared.wake_writer();
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(2));
+            record = match self.push_local(record) {
+                Ok(n) => return Ok(n),
+                Err(r) => r,
+            };
+            if shared.closed.load(Ordering::Relaxed) || std::time::Instant::now() >= deadline {
+                shared.stalled_at.store(shared.taken.load(Ordering::Acquire), Ordering::Relaxed);
+                return Err(record);
+            }
         }
     }
 }
@@ -273,12 +346,23 @@ impl SpanSink for ExportPipeline {
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.push_local(record) {
-            Some(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
-            Some(_) => {}
-            None => {
+        let pushed = match self.push_local(record) {
+            Err(r) => self.wait_for_room(r),
+            queued => queued,
+        };
+        match pushed {
+            Ok(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
+            Ok(_) => {}
+            Err(_) => {
                 let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
-                self.shared.warnings.warn(format_args!("export queue full ({} records on this thread): span dropped ({} so far); the flush/shutdown report counts every drop", self.shared.capacity, n + 1));
+                self.shared.warnings.warn(format_args!(
+                    "export queue full ({} records or {} MiB on this thread) and the writer did not catch up within \
+                     {:?}: span dropped ({} so far); the flush/shutdown report counts every drop",
+                    self.shared.capacity,
+                    self.shared.max_bytes >> 20,
+                    self.shared.full_wait,
+                    n + 1
+                ));
             }
         }
     }
@@ -368,7 +452,12 @@ impl Writer {
         let mut n = 0;
         for b in buffers {
             let mut batch = std::mem::take(&mut self.spare);
-            std::mem::swap(&mut b.records.lock().records, &mut batch);
+            {
+                let mut p = b.records.lock();
+                std::mem::swap(&mut p.records, &mut batch);
+                p.bytes = 0;
+            }
+            self.shared.taken.fetch_add(batch.len() as u64, Ordering::Release);
             if batch.is_empty() {
                 self.spare = batch;
                 continue;

@@ -51,6 +51,7 @@ pub struct Config {
     local_dir: Option<PathBuf>,
     trace_backend: Option<TraceBackend>,
     queue_capacity: Option<usize>,
+    queue_full_wait: Option<Duration>,
     shutdown_timeout: Option<Duration>,
     profile_path: Option<PathBuf>,
     otlp_endpoint: Option<String>,
@@ -129,6 +130,15 @@ impl Config {
     /// Export queue capacity in spans (default 131 072).
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = Some(n);
+        self
+    }
+    /// Longest a thread waits for the local writer when its export buffer is
+    /// full (a disk slower than the spans it is given), before the span is
+    /// dropped and counted (default 5 s; zero drops at once). The wait keeps
+    /// the local log whole when the disk is merely slow; a writer that stays
+    /// stuck costs one wait, not one per span. See `docs/reliability.md`.
+    pub fn queue_full_wait(mut self, wait: Duration) -> Self {
+        self.queue_full_wait = Some(wait);
         self
     }
     /// How long shutdown and exit wait for pending spans (default 10 s).
@@ -249,6 +259,7 @@ impl Config {
             trace_backend: backend,
             streaming,
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
+            queue_full_wait: self.queue_full_wait.unwrap_or(dn_export::DEFAULT_FULL_WAIT),
             update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
             #[cfg(all(feature = "otlp", feature = "artifacts"))]
@@ -289,6 +300,8 @@ pub struct Settings {
     pub streaming: bool,
     /// Export queue capacity.
     pub queue_capacity: usize,
+    /// Longest a producer waits for room in a full export buffer.
+    pub queue_full_wait: Duration,
     /// Shutdown wait.
     pub shutdown_timeout: Duration,
     /// Automatic run updates (zero: off).

@@ -57,7 +57,8 @@ impl Dreadnode {
         let settings = config.resolve()?;
         let resource = Resource::detect("dn");
         let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
-        let mut builder = ExportPipeline::builder().queue_capacity(settings.queue_capacity);
+        let mut builder =
+            ExportPipeline::builder().queue_capacity(settings.queue_capacity).full_wait(settings.queue_full_wait);
         let (destinations, storage) = start_destinations(&settings)?;
         for d in destinations {
             jsonl = jsonl.notify(d.clone());

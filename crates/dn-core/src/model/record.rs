@@ -118,6 +118,21 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
+    /// About how many bytes this record holds (itself and what it owns):
+    /// what bounds an export queue in bytes.
+    pub fn weight(&self) -> usize {
+        let rendered = match &self.kind {
+            RecordKind::Task { rendered, .. } => rendered.len(),
+            RecordKind::RunUpdate { .. } => 1024,
+            RecordKind::Light => 0,
+        };
+        std::mem::size_of::<Self>()
+            + rendered
+            + self.tags.iter().map(String::len).sum::<usize>()
+            + self.attributes.len() * 64
+            + self.events.len() * 128
+    }
+
     /// The run id the record belongs to: the route's, or for a light span
     /// outside any run, its trace id.
     pub fn run_id(&self) -> std::borrow::Cow<'_, str> {

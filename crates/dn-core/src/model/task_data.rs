@@ -255,6 +255,14 @@ impl RenderedTask {
     pub fn artifacts(&self) -> &str {
         self.part(6)
     }
+    /// Bytes of rendered JSON held.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    /// Whether nothing is rendered (never true for a rendered task: its groups are at least `{}`/`[]`).
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
     /// Whether any object exists.
     pub fn has_objects(&self) -> bool {
         self.has_objects

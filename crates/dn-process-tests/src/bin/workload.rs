@@ -1,0 +1,363 @@
+//! One workload of `cargo xtask bench workloads`, as a whole process:
+//! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`.
+//!
+//! The clock starts before the SDK is configured and stops when its shutdown
+//! returns, so it includes writing every span to disk; then the lines under
+//! DIR are counted and the peak RSS read. Prints one JSON object.
+//!
+//! The loop bodies are those of issue #13 ("Bench loop bodies"). `otel` is the
+//! raw `opentelemetry_sdk` with a batch processor (queue raised so it keeps
+//! every span) and an exporter writing one JSON line per span; `fastrace` is
+//! a `fastrace::Span` per operation with a reporter writing JSON lines. The
+//! baselines carry the same values, as attributes/properties and events.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark program fails loudly
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, system, workload, n, dir] = args.as_slice() else {
+        eprintln!("usage: workload <dn|otel|fastrace> <workload> <N> <DIR>");
+        std::process::exit(2);
+    };
+    let n: u64 = n.parse().expect("N");
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0 = Instant::now();
+    match system.as_str() {
+        "dn" => dn_workload(workload, n, &dir),
+        "otel" => otel::workload(workload, n, &dir),
+        "fastrace" => fast::workload(workload, n, &dir),
+        other => panic!("unknown system {other}"),
+    }
+    let elapsed = t0.elapsed();
+    let (_, peak_kib) = dn_process_tests::rss_kib();
+    let lines = count_lines(&dir);
+    println!(
+        "{}",
+        serde_json::json!({"system": system, "workload": workload, "n": n,
+            "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "peak_kib": peak_kib})
+    );
+}
+
+fn payload(i: u64) -> String {
+    let mut s = "p".repeat(5120);
+    let d = i.to_string();
+    s.replace_range(..d.len(), &d);
+    s
+}
+
+#[dn::task]
+async fn f(x: i64) -> i64 {
+    x * 2
+}
+
+fn dn_workload(workload: &str, n: u64, dir: &Path) {
+    let cfg = dn::Config::new().isolated().local_dir(dir);
+    dn::configure(cfg).expect("configure");
+    let in_run = |body: &dyn Fn()| dn::run("bench").run(|_| body());
+    match workload {
+        "task" => in_run(&|| {
+            for i in 0..n {
+                dn::task_span("t").run(|t| {
+                    t.log_input("x", i);
+                    t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+                    t.log_output("y", i * 2);
+                });
+            }
+        }),
+        "light" => in_run(&|| {
+            for _ in 0..n {
+                drop(dn::span("s").enter());
+            }
+        }),
+        "metric" => in_run(&|| {
+            for i in 0..n {
+                dn::log_metric("loss", dn::Metric::new(1.0 / (i as f64 + 1.0)).step(i));
+            }
+        }),
+        "decorated" => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            let run = dn::run("bench").start();
+            rt.block_on(run.clone().instrument(async move {
+                let mut acc = 0i64;
+                for i in 0..n as i64 {
+                    acc = acc.wrapping_add(f(i).await);
+                }
+                std::hint::black_box(acc);
+            }));
+        }
+        "runs" => {
+            for i in 0..n {
+                dn::run("r").run(|r| {
+                    r.log_param("p", i);
+                    r.log_metric("m", dn::Metric::new(i as f64).step(0));
+                });
+            }
+        }
+        "payload" => in_run(&|| {
+            for i in 0..n {
+                let p = payload(i);
+                dn::task_span("t").run(|t| t.log_input("x", p.as_str()));
+            }
+        }),
+        "startup" => {}
+        other => panic!("unknown workload {other}"),
+    }
+    let report = dn::shutdown();
+    assert!(report.is_clean(), "{report:?}");
+}
+
+fn count_lines(dir: &Path) -> u64 {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|f| f != ".dn-delivery") {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "jsonl")
+                && p.file_name().is_some_and(|f| f != "artifacts.jsonl")
+            {
+                let mut f = std::fs::File::open(&p).unwrap();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let k = std::io::Read::read(&mut f, &mut buf).unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+                }
+            }
+        }
+    }
+    n
+}
+
+fn json_file(dir: &Path) -> std::io::BufWriter<std::fs::File> {
+    std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(dir.join("spans.jsonl")).unwrap())
+}
+
+mod otel {
+    use super::*;
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+    use std::sync::Mutex;
+
+    #[derive(Debug)]
+    struct JsonLines(Mutex<std::io::BufWriter<std::fs::File>>);
+
+    impl SpanExporter for JsonLines {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            let mut out = self.0.lock().unwrap();
+            for s in batch {
+                let attrs: serde_json::Map<String, serde_json::Value> =
+                    s.attributes.iter().map(|kv| (kv.key.to_string(), kv.value.to_string().into())).collect();
+                let events: Vec<serde_json::Value> = s
+                    .events
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({"name": e.name, "attributes": e.attributes.iter()
+                        .map(|kv| (kv.key.to_string(), serde_json::Value::from(kv.value.to_string())))
+                        .collect::<serde_json::Map<_, _>>()})
+                    })
+                    .collect();
+                let line = serde_json::json!({
+                    "trace_id": s.span_context.trace_id().to_string(),
+                    "span_id": s.span_context.span_id().to_string(),
+                    "parent_id": s.parent_span_id.to_string(),
+                    "name": s.name,
+                    "start_time": s.start_time.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+                    "end_time": s.end_time.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+                    "attributes": attrs,
+                    "events": events,
+                });
+                serde_json::to_writer(&mut *out, &line).unwrap();
+                out.write_all(b"\n").unwrap();
+            }
+            Ok(())
+        }
+        fn shutdown(&self) -> OTelSdkResult {
+            self.0.lock().unwrap().flush().unwrap();
+            Ok(())
+        }
+    }
+
+    pub fn workload(workload: &str, n: u64, dir: &Path) {
+        let processor = BatchSpanProcessor::builder(JsonLines(Mutex::new(json_file(dir))))
+            .with_batch_config(BatchConfigBuilder::default().with_max_queue_size((n as usize + 16).max(2048)).build())
+            .build();
+        let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+        let tracer = provider.tracer("bench");
+        let root = |name: &'static str, body: &dyn Fn(&opentelemetry::Context)| {
+            let span = tracer.start(name);
+            let cx = opentelemetry::Context::current_with_span(span);
+            body(&cx);
+            cx.span().end();
+        };
+        match workload {
+            "task" => root("bench", &|cx| {
+                for i in 0..n {
+                    let mut s = tracer.start_with_context("t", cx);
+                    s.set_attribute(KeyValue::new("input.x", i as i64));
+                    s.add_event("metric", vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)]);
+                    s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
+                    s.end();
+                }
+            }),
+            "light" => root("bench", &|cx| {
+                for _ in 0..n {
+                    tracer.start_with_context("s", cx).end();
+                }
+            }),
+            "metric" => root("bench", &|cx| {
+                let span = cx.span();
+                for i in 0..n {
+                    span.add_event(
+                        "loss",
+                        vec![KeyValue::new("value", 1.0 / (i as f64 + 1.0)), KeyValue::new("step", i as i64)],
+                    );
+                }
+            }),
+            "decorated" => {
+                use opentelemetry::trace::FutureExt as _;
+                let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+                root("bench", &|cx| {
+                    rt.block_on(async {
+                        let mut acc = 0i64;
+                        for i in 0..n as i64 {
+                            let mut s = tracer.start_with_context("f", cx);
+                            s.set_attribute(KeyValue::new("input.x", i));
+                            let scx = cx.with_span(s);
+                            let y = async move { i * 2 }.with_context(scx.clone()).await;
+                            scx.span().set_attribute(KeyValue::new("output", y));
+                            scx.span().end();
+                            acc = acc.wrapping_add(y);
+                        }
+                        std::hint::black_box(acc);
+                    });
+                });
+            }
+            "runs" => {
+                for i in 0..n {
+                    let mut s = tracer.start("r");
+                    s.set_attribute(KeyValue::new("param.p", i as i64));
+                    s.add_event("metric", vec![KeyValue::new("m", i as f64)]);
+                    s.end();
+                }
+            }
+            "payload" => root("bench", &|cx| {
+                for i in 0..n {
+                    let mut s = tracer.start_with_context("t", cx);
+                    s.set_attribute(KeyValue::new("input.x", payload(i)));
+                    s.end();
+                }
+            }),
+            "startup" => {}
+            other => panic!("unknown workload {other}"),
+        }
+        provider.shutdown().unwrap();
+    }
+}
+
+mod fast {
+    use super::*;
+    use fastrace::collector::{Config, Reporter, SpanRecord};
+    use fastrace::prelude::*;
+
+    struct JsonLines(std::io::BufWriter<std::fs::File>);
+
+    impl Reporter for JsonLines {
+        fn report(&mut self, spans: Vec<SpanRecord>) {
+            for s in spans {
+                let props: serde_json::Map<String, serde_json::Value> =
+                    s.properties.iter().map(|(k, v)| (k.to_string(), v.to_string().into())).collect();
+                let events: Vec<serde_json::Value> = s
+                    .events
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({"name": e.name, "properties": e.properties.iter()
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::from(v.to_string())))
+                        .collect::<serde_json::Map<_, _>>()})
+                    })
+                    .collect();
+                let line = serde_json::json!({
+                    "trace_id": s.trace_id.to_string(), "span_id": s.span_id.to_string(),
+                    "parent_id": s.parent_id.to_string(), "name": s.name,
+                    "start_time": s.begin_time_unix_ns, "duration": s.duration_ns,
+                    "properties": props, "events": events,
+                });
+                serde_json::to_writer(&mut self.0, &line).unwrap();
+                self.0.write_all(b"\n").unwrap();
+            }
+            self.0.flush().unwrap();
+        }
+    }
+
+    pub fn workload(workload: &str, n: u64, dir: &Path) {
+        fastrace::set_reporter(JsonLines(json_file(dir)), Config::default());
+        let in_root = |body: &dyn Fn(&Span)| {
+            let root = Span::root("bench", SpanContext::random());
+            body(&root);
+        };
+        match workload {
+            "task" => in_root(&|root| {
+                for i in 0..n {
+                    let s = Span::enter_with_parent("t", root).with_property(|| ("input.x", i.to_string()));
+                    s.add_event(
+                        Event::new("metric")
+                            .with_properties(|| [("m", (i as f64 * 0.5).to_string()), ("step", i.to_string())]),
+                    );
+                    s.add_property(|| ("output.y", (i * 2).to_string()));
+                }
+            }),
+            "light" => in_root(&|root| {
+                for _ in 0..n {
+                    drop(Span::enter_with_parent("s", root));
+                }
+            }),
+            "metric" => in_root(&|root| {
+                for i in 0..n {
+                    root.add_event(Event::new("loss").with_properties(|| {
+                        [("value", (1.0 / (i as f64 + 1.0)).to_string()), ("step", i.to_string())]
+                    }));
+                }
+            }),
+            "decorated" => {
+                let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+                in_root(&|root| {
+                    rt.block_on(async {
+                        let mut acc = 0i64;
+                        for i in 0..n as i64 {
+                            let s = Span::enter_with_parent("f", root).with_property(|| ("input.x", i.to_string()));
+                            let y = async move { i * 2 }.in_span(s).await;
+                            acc = acc.wrapping_add(y);
+                        }
+                        std::hint::black_box(acc);
+                    });
+                });
+            }
+            "runs" => {
+                for i in 0..n {
+                    let r = Span::root("r", SpanContext::random()).with_property(|| ("param.p", i.to_string()));
+                    r.add_event(Event::new("metric").with_properties(|| [("m", (i as f64).to_string())]));
+                }
+            }
+            "payload" => in_root(&|root| {
+                for i in 0..n {
+                    let p = payload(i);
+                    drop(Span::enter_with_parent("t", root).with_property(move || ("input.x", p)));
+                }
+            }),
+            "startup" => {}
+            other => panic!("unknown workload {other}"),
+        }
+        fastrace::flush();
+    }
+}

@@ -1,0 +1,120 @@
+//! `cargo xtask bench workloads`: what users pay, as whole processes. Each
+//! workload of issue #13 runs in its own release process
+//! (`dn-process-tests`' `workload` program) for dn, the raw
+//! `opentelemetry_sdk` (batch processor, JSON-lines exporter) and fastrace
+//! (JSON-lines reporter), at N = 10 000 and 100 000: the clock runs from
+//! before configure to the return of shutdown, every span on disk (tmpfs
+//! when there is one). Each cell is the median of three processes; the
+//! table gives µs per operation, the ratios to both baselines, peak RSS and
+//! the lines each wrote. Then the memory figure of one 1 000 000-task run
+//! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
+//! table and writes it to `target/bench/workloads.md`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::workspace::{Workspace, step};
+
+const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
+const WORKLOADS: [(&str, &str); 7] = [
+    ("task", "task span + 1 input, 1 metric (step), 1 output"),
+    ("light", "light span (enter + drop)"),
+    ("metric", "metric point"),
+    ("decorated", "#[dn::task] async call, 1 input + output"),
+    ("runs", "run with 1 param + 1 metric"),
+    ("payload", "task span with a 5 KB input"),
+    ("startup", "configure + shutdown"),
+];
+const REPEAT: usize = 3;
+
+/// Runs every workload and prints the table.
+pub fn run(ws: &Workspace) -> Result<(), String> {
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.current_dir(&ws.root).args(["build", "--release", "-q", "-p", "dn-process-tests", "--bin", "workload"]);
+    step("build the workload program (release)", &mut build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
+    let bin = target.join("release").join("workload");
+    let fast_fs = Path::new("/dev/shm");
+    let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
+        .map_err(|e| e.to_string())?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "workloads, whole processes, every span on disk; median of {REPEAT}; load before: {}\n\n",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ));
+    out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for (w, title) in WORKLOADS {
+        for n in if w == "startup" { &[1u64][..] } else { &[10_000u64, 100_000][..] } {
+            let mut cells = Vec::new();
+            for s in SYSTEMS {
+                cells.push(median_of(&bin, s, w, *n, scratch.path())?);
+            }
+            let per_op = |v: &Value| v["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / *n as f64;
+            let (d, o, f) = (per_op(&cells[0]), per_op(&cells[1]), per_op(&cells[2]));
+            let mib = |v: &Value| v["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
+            out.push_str(&format!(
+                "| {title} | {n} | {} | {} | {} | {:.2}× | {:.2}× | {:.0} / {:.0} / {:.0} MiB | {} / {} / {} |\n",
+                time(d),
+                time(o),
+                time(f),
+                d / o,
+                d / f,
+                mib(&cells[0]),
+                mib(&cells[1]),
+                mib(&cells[2]),
+                cells[0]["lines"],
+                cells[1]["lines"],
+                cells[2]["lines"]
+            ));
+        }
+    }
+    let big = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
+    let m = one(&bin, "dn", "payload", 1_000_000, &big.path().join("m"))?;
+    out.push_str(&format!(
+        "\n1 000 000 task spans each logging a distinct 5 KB input (dn, on disk): peak RSS {:.1} MiB, {} lines, {:.2} µs per task\n",
+        m["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+        m["lines"],
+        m["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / 1e9
+    ));
+    println!("{out}");
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("workloads.md"), &out).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn time(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn median_of(bin: &Path, system: &str, workload: &str, n: u64, scratch: &Path) -> Result<Value, String> {
+    let mut runs = Vec::new();
+    for i in 0..REPEAT {
+        runs.push(one(bin, system, workload, n, &scratch.join(format!("{system}-{workload}-{n}-{i}")))?);
+    }
+    runs.sort_by(|a, b| a["elapsed_ns"].as_u64().cmp(&b["elapsed_ns"].as_u64()));
+    Ok(runs.swap_remove(REPEAT / 2))
+}
+
+fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result<Value, String> {
+    let out = Command::new(bin)
+        .args([system, workload, &n.to_string()])
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let _ = std::fs::remove_dir_all(dir);
+    if !out.status.success() {
+        return Err(format!("workload {system} {workload} {n}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("workload {system} {workload}: {e}"))
+}
