@@ -27,6 +27,16 @@ pub struct JsonlExporter {
     destinations: Vec<std::sync::Arc<dyn Destination>>,
     /// Files this process has written (reopening one is no news).
     seen: std::collections::HashSet<PathBuf>,
+    /// One batch's lines per file, in arrival order; kept between batches
+    /// so their buffers are reused rather than regrown.
+    groups: Vec<Group>,
+}
+
+/// The lines of one batch that go to one file.
+struct Group {
+    rel: PathBuf,
+    lines: String,
+    count: u64,
 }
 
 impl std::fmt::Debug for JsonlExporter {
@@ -49,6 +59,7 @@ impl JsonlExporter {
             report: DestinationReport { name: "jsonl".into(), ..Default::default() },
             destinations: Vec::new(),
             seen: Default::default(),
+            groups: Vec::new(),
         })
     }
     /// Tells `destination` about every range this exporter appends, so it
@@ -113,43 +124,65 @@ impl Exporter for JsonlExporter {
     fn export(&mut self, batch: &[SpanRecord]) {
         // Group lines per file, keeping arrival order; each file's lines go
         // out in one append-mode write so concurrent writers never interleave.
-        let mut order: Vec<PathBuf> = Vec::new();
-        let mut bufs: HashMap<PathBuf, (String, u64)> = HashMap::new();
+        // Records of one task tree share their route: the file of the
+        // previous record is reused without building its path again.
+        let mut groups = std::mem::take(&mut self.groups);
+        let mut used = 0usize;
+        let mut last: Option<(*const Route, usize)> = None;
         for rec in batch {
-            match Self::relative_path(rec) {
-                Ok(rel) => {
-                    let entry = bufs.entry(rel.clone()).or_insert_with(|| {
-                        order.push(rel);
-                        (String::with_capacity(4096), 0)
-                    });
-                    write_line(&mut entry.0, rec, &self.resource_json);
-                    entry.1 += 1;
-                }
-                Err(e) => {
-                    self.report.failed += 1;
-                    self.report.last_error = Some(e.to_string());
-                }
-            }
-        }
-        for rel in order {
-            if let Some((buf, n)) = bufs.remove(&rel) {
-                match self.write_file(&rel, buf.as_bytes()) {
-                    Ok((start, end)) => {
-                        self.report.exported += n;
-                        for d in &self.destinations {
-                            d.written(&rel, start, end, n);
-                        }
+            let same_file = !rec.route.run_id.is_empty() || rec.route.session_id.is_some();
+            let key = std::sync::Arc::as_ptr(&rec.route);
+            let at = match last {
+                Some((k, at)) if same_file && k == key => at,
+                _ => match Self::relative_path(rec) {
+                    Ok(rel) => {
+                        let at = match groups[..used].iter().position(|g| g.rel == rel) {
+                            Some(at) => at,
+                            None => {
+                                if used == groups.len() {
+                                    groups.push(Group { rel, lines: String::with_capacity(1 << 16), count: 0 });
+                                } else {
+                                    groups[used].rel = rel;
+                                }
+                                used += 1;
+                                used - 1
+                            }
+                        };
+                        last = same_file.then_some((key, at));
+                        at
                     }
                     Err(e) => {
-                        self.files.remove(&rel);
-                        self.report.failed += n;
-                        let msg = format!("writing {}: {e}", self.root.join(&rel).display());
-                        tracing::warn!(target: "dn", "{msg}");
-                        self.report.last_error = Some(msg);
+                        self.report.failed += 1;
+                        self.report.last_error = Some(e.to_string());
+                        continue;
+                    }
+                },
+            };
+            write_line(&mut groups[at].lines, rec, &self.resource_json);
+            groups[at].count += 1;
+        }
+        for g in &mut groups[..used] {
+            let n = std::mem::take(&mut g.count);
+            match self.write_file(&g.rel, g.lines.as_bytes()) {
+                Ok((start, end)) => {
+                    self.report.exported += n;
+                    for d in &self.destinations {
+                        d.written(&g.rel, start, end, n);
                     }
                 }
+                Err(e) => {
+                    self.files.remove(&g.rel);
+                    self.report.failed += n;
+                    let msg = format!("writing {}: {e}", self.root.join(&g.rel).display());
+                    tracing::warn!(target: "dn", "{msg}");
+                    self.report.last_error = Some(msg);
+                }
             }
+            g.lines.clear();
         }
+        // Keep a few buffers for the next batch, not one per file ever seen.
+        groups.truncate(used.max(4));
+        self.groups = groups;
     }
 
     fn flush(&mut self) {

@@ -95,6 +95,62 @@ fn dn_light_span(b: Bencher<'_, '_>) {
     report("light", pipeline.flush(Duration::from_secs(30)));
 }
 
+/// The issue's light-span body: `span("s")` entered and dropped inside a run.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn dn_light_span_in_run(b: Bencher<'_, '_>) {
+    let (tracer, pipeline) = dn_tracer();
+    let run = tracer.run("bench-run").start();
+    let _cx = run.enter_context();
+    b.bench_local(|| {
+        let g = tracer.span("s").enter();
+        drop(g);
+    });
+    drop(_cx);
+    run.end();
+    report("light-in-run", pipeline.flush(Duration::from_secs(30)));
+}
+
+/// Drops what fastrace reports (the caller side only, as `DiscardExporter`).
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        drop(spans);
+    }
+}
+
+fn fastrace_reporter() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default()));
+}
+
+/// fastrace's `Span` under a root (its thread-safe span), the light-span
+/// target of issue #13.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn fastrace_span(b: Bencher<'_, '_>) {
+    use fastrace::prelude::*;
+    fastrace_reporter();
+    let root = Span::root("root", SpanContext::random());
+    let _g = root.set_local_parent();
+    b.bench_local(|| {
+        let s = Span::enter_with_local_parent("s");
+        drop(s);
+    });
+}
+
+/// fastrace's `LocalSpan` (a thread-local stack entry), for reference.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn fastrace_local_span(b: Bencher<'_, '_>) {
+    use fastrace::prelude::*;
+    fastrace_reporter();
+    let root = Span::root("root", SpanContext::random());
+    let _g = root.set_local_parent();
+    b.bench_local(|| {
+        let s = LocalSpan::enter_with_local_parent("s");
+        drop(s);
+    });
+}
+
 #[divan::bench(sample_count = 200, sample_size = 200)]
 fn dn_task_span_io(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
@@ -148,6 +204,26 @@ fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
         records.to_vec()
     })
     .bench_local_values(|batch| {
+        for chunk in batch.chunks(256) {
+            exporter.export(chunk);
+        }
+    });
+}
+
+/// Writer-thread cost of light-span lines (target: ≥ 1 000 000 lines/s).
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = MemorySink::new();
+    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
+    tracer.run("run").run(|_| {
+        for _ in 0..1000 {
+            drop(tracer.span("s").enter());
+        }
+    });
+    let records = sink.take();
+    let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("bench")).unwrap();
+    b.with_inputs(|| records.to_vec()).bench_local_values(|batch| {
         for chunk in batch.chunks(256) {
             exporter.export(chunk);
         }
