@@ -78,7 +78,20 @@ pub fn write_py_float(out: &mut String, v: f64) {
         return;
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{v:e}");
+    let mut sci = format!("{v:e}");
+    // When two strings of that length are equally close to `v` (its exact
+    // value ends in 5 just past them, e.g. 1234578535759456.25), Rust picks
+    // the one above and Python's repr the even one. Only a result ending in
+    // an odd digit can be the wrong one: round `v` exactly to that many
+    // digits (Rust rounds ties to even there) and take it if it round-trips.
+    let mant_end = sci.find('e').unwrap_or(sci.len());
+    if sci.as_bytes()[mant_end - 1] % 2 == 1 {
+        let digits = sci[..mant_end].bytes().filter(u8::is_ascii_digit).count();
+        let even = format!("{:.*e}", digits - 1, v);
+        if even != sci && even.parse::<f64>() == Ok(v) {
+            sci = even;
+        }
+    }
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (neg, mant) = match mant.strip_prefix('-') {
@@ -131,8 +144,48 @@ pub fn write_json_float(out: &mut String, v: f64) {
     }
 }
 
+/// Parses JSON as Python's `json.dumps` writes it: the literals `NaN`,
+/// `Infinity` and `-Infinity` (which `dreadnode.objects` holds for
+/// non-finite floats) read as `null`, since a JSON value cannot hold them.
+pub fn parse_python_json(s: &str) -> Result<serde_json::Value, serde_json::Error> {
+    if !(s.contains("NaN") || s.contains("Infinity")) {
+        return serde_json::from_str(s);
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut start, mut in_str) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_str => i += 1,
+            b'"' => in_str = !in_str,
+            _ if !in_str => {
+                let rest = &b[i..];
+                let n = [&b"NaN"[..], b"-Infinity", b"Infinity"].iter().find(|t| rest.starts_with(t)).map(|t| t.len());
+                if let Some(n) = n {
+                    out.push_str(&s[start..i]);
+                    out.push_str("null");
+                    i += n;
+                    start = i;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&s[start..]);
+    serde_json::from_str(&out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn python_json_reads_non_finite_literals_as_null_outside_strings_only() {
+        let v = super::parse_python_json(r#"{"a":[NaN,Infinity,-Infinity,1.5],"s":"NaN \" Infinity"}"#).unwrap();
+        assert_eq!(v, serde_json::json!({"a": [null, null, null, 1.5], "s": "NaN \" Infinity"}));
+        assert!(super::parse_python_json("[NaNx]").is_err());
+    }
+
     use super::*;
 
     #[test]

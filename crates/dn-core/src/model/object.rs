@@ -133,8 +133,23 @@ impl CapturedValue {
     }
 
     /// Writes compact JSON. `hash_form` writes what Python hashes (non-ASCII
-    /// escaped, `NaN`/`Infinity` literals); otherwise valid JSON for storage.
+    /// escaped, `NaN`/`Infinity` literals); otherwise strict JSON (non-finite
+    /// floats as `null`).
     pub fn write_json(&self, out: &mut String, hash_form: bool) {
+        self.write_form(out, hash_form, hash_form);
+    }
+
+    /// The value as an object stores it in `dreadnode.objects`: what Python's
+    /// `json.dumps` writes, `NaN` / `Infinity` / `-Infinity` included, so the
+    /// stored value reproduces its hash (`docs/format.md`, "Objects").
+    pub fn to_stored_json(&self) -> String {
+        let mut s = String::new();
+        self.write_form(&mut s, false, true);
+        s
+    }
+
+    fn write_form(&self, out: &mut String, escape_non_ascii: bool, non_finite_literals: bool) {
+        let hash_form = escape_non_ascii;
         match self {
             CapturedValue::Null => out.push_str("null"),
             CapturedValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -144,7 +159,7 @@ impl CapturedValue {
                 out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
             }
             CapturedValue::Float(f) => {
-                if hash_form && !f.is_finite() {
+                if non_finite_literals && !f.is_finite() {
                     out.push_str(if f.is_nan() {
                         "NaN"
                     } else if *f > 0.0 {
@@ -164,7 +179,7 @@ impl CapturedValue {
                     if i > 0 {
                         out.push(',');
                     }
-                    it.write_json(out, hash_form);
+                    it.write_form(out, hash_form, non_finite_literals);
                 }
                 out.push(']');
             }
@@ -176,7 +191,7 @@ impl CapturedValue {
                     }
                     write_str(out, k, hash_form);
                     out.push(':');
-                    v.write_json(out, hash_form);
+                    v.write_form(out, hash_form, non_finite_literals);
                 }
                 out.push('}');
             }
@@ -287,7 +302,7 @@ impl CapturedValue {
             data_hash,
             schema_hash,
             schema_json,
-            value_json: self.to_json(),
+            value_json: self.to_stored_json(),
             data_len,
             large_data,
         }
@@ -714,12 +729,20 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_floats_hash_like_python_and_store_as_null() {
+    fn non_finite_floats_hash_and_store_like_python() {
         let o = obj(f64::NAN);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(b"nan"));
-        assert_eq!(o.value_json, "null");
+        assert_eq!(o.value_json, "NaN");
         let o = obj(vec![f64::INFINITY]);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(b"[Infinity]"));
-        assert_eq!(o.value_json, "[null]");
+        assert_eq!(o.value_json, "[Infinity]", "the stored text is what was hashed");
+        let o = obj(serde_json::json!({"a": [1.5, "x"]}));
+        assert_eq!(o.value_json, r#"{"a":[1.5,"x"]}"#);
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("lo", f64::NEG_INFINITY);
+        let o = obj(m);
+        assert_eq!(o.data_hash, Hash16::sha1_prefix(br#"{"lo":-Infinity}"#));
+        assert_eq!(o.value_json, r#"{"lo":-Infinity}"#);
+        assert_eq!(CapturedValue::Float(f64::NAN).to_json(), "null", "strict JSON elsewhere (params, attributes)");
     }
 }

@@ -101,7 +101,7 @@ impl FromIterator<(String, serde_json::Value)> for TaskInputs {
 }
 
 fn parse_map(json: &str) -> IndexMap<String, serde_json::Value> {
-    match serde_json::from_str::<serde_json::Value>(json) {
+    match crate::json::parse_python_json(json) {
         Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
         _ => IndexMap::new(),
     }
@@ -137,7 +137,7 @@ fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde
     refs.iter()
         .map(|r| {
             let v = match data.objects.get(&r.hash).map(|o| &o.value) {
-                Some(StoredValue::Inline(j)) => serde_json::from_str(j).unwrap_or_default(),
+                Some(StoredValue::Inline(j)) => crate::json::parse_python_json(j).unwrap_or_default(),
                 Some(StoredValue::Uri { uri, .. }) => serde_json::Value::String(uri.clone()),
                 None => serde_json::Value::Null,
             };
