@@ -10,8 +10,10 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     dn::configure(dn::Config::new())?;
     let local_dir = dn::instance().settings().map(|s| s.local_dir.clone()).unwrap_or_default();
-    // Something to log: a report and a small model directory.
-    let src = local_dir.join("example-src");
+    // Something to log: a report and a small model directory, made in a
+    // scratch directory (the local directory is the SDK's store, not ours).
+    let scratch = tempfile::tempdir()?;
+    let src = scratch.path();
     std::fs::create_dir_all(src.join("model_dir/weights"))?;
     std::fs::write(src.join("report.txt"), "hello artifact\n")?;
     std::fs::write(src.join("model_dir/config.json"), "{\"layers\": 2}\n")?;

@@ -1,5 +1,6 @@
-//! Binding session ids: the doc's `chat:turn-1` example, and two concurrent
-//! async sessions whose spans must not mix.
+//! Binding session ids: the documentation's example — session `session_123`
+//! around the task span `chat:turn-1` logging `prompt` "Hi" and `response`
+//! "Hello!" — and two concurrent async sessions whose spans must not mix.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), dn::Error> {
@@ -7,10 +8,10 @@ async fn main() -> Result<(), dn::Error> {
     let local_dir = dn::instance().settings().map(|s| s.local_dir.clone()).unwrap_or_default();
 
     {
-        let _session = dn::bind_session_id("chat:turn-1");
-        dn::task_span("chat-turn").run(|_| {
-            dn::log_input("user_message", "Hello there");
-            dn::log_output("assistant_message", "General Kenobi");
+        let _session = dn::bind_session_id("session_123");
+        dn::task_span("chat:turn-1").run(|_| {
+            dn::log_input("prompt", "Hi");
+            dn::log_output("response", "Hello!");
             dn::span("tool-call").run(|| ());
         });
     }
@@ -32,7 +33,7 @@ async fn main() -> Result<(), dn::Error> {
     let _ = (a.await, b.await);
     dn::shutdown();
 
-    for id in ["chat:turn-1", "alice", "bob"] {
+    for id in ["session_123", "alice", "bob"] {
         let file = local_dir.join(format!("sessions/{id}/chat_{id}.jsonl"));
         let n = std::fs::read_to_string(&file).map(|t| t.lines().count()).unwrap_or(0);
         println!("session {id}: {n} spans");

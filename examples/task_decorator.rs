@@ -1,6 +1,7 @@
-//! `#[dn::task]`: the doc's `classify` and `classify_v2` (with a scorer), a
-//! sync task, a method, a task returning `Result` that fails, and an
-//! entrypoint task that opens its own run.
+//! `#[dn::task]`: the documentation's `classify` and its `classifier` task
+//! (with `scorers`, `log_inputs` and `log_output`), a sync task, a method, a
+//! task returning `Result` that fails, and an entrypoint task that opens its
+//! own run.
 
 #[dn::task]
 async fn classify(text: String) -> String {
@@ -11,7 +12,7 @@ fn is_billing(label: &str) -> bool {
     label == "billing"
 }
 
-#[dn::task(name = "classify-v2", scorers = [is_billing], tags = ["v2"])]
+#[dn::task(name = "classifier", scorers = [is_billing], log_inputs = true, log_output = true, tags = ["v2"])]
 async fn classify_v2(text: String) -> String {
     if text.to_lowercase().contains("refund") { "billing".into() } else { "general".into() }
 }
@@ -52,7 +53,7 @@ async fn main() -> Result<(), dn::Error> {
     let r = run.clone();
     r.instrument(async {
         println!("classify: {}", classify("I want a refund".into()).await);
-        println!("classify_v2: {}", classify_v2("REFUND please".into()).await);
+        println!("classifier: {}", classify_v2("REFUND please".into()).await);
         println!("word_count: {}", word_count("three little words"));
         println!("route: {}", Router { threshold: 0.5 }.route(0.7));
         println!("parse_priority: {:?}", parse_priority("high")); // Err: the span is marked failed

@@ -26,28 +26,106 @@ const LINE_KEYS: [&str; 11] = [
 pub(crate) struct Example {
     name: &'static str,
     spans: &'static [&'static str],
+    /// What the documentation's version of the example shows, as
+    /// `(span name or "*", fact)`; a fact is `type=T`, `tag=T`, `session=S`,
+    /// `input.NAME=JSON`, `output.NAME=JSON` or `metric.NAME=VALUE` (last
+    /// point), and holds for at least one span of that name.
+    facts: &'static [(&'static str, &'static str)],
 }
 
 const EXAMPLES: &[Example] = &[
-    Example { name: "quickstart", spans: &["quickstart", "data-prep"] },
-    Example { name: "spans", spans: &["spans-demo", "cache-warmup", "task-inside-light-span", "judge", "search"] },
-    Example { name: "runs", spans: &["experiment-1", "eval-run", "scoring"] },
-    Example { name: "logging", spans: &["logging-demo", "qa-sample", "batch"] },
-    Example { name: "current_spans", spans: &["props-run", "child-1", "grandchild"] },
-    Example { name: "async_tasks", spans: &["async-demo", "worker-0", "worker-7", "inner"] },
+    Example {
+        name: "quickstart",
+        spans: &["quickstart", "data-prep"],
+        facts: &[
+            ("data-prep", "type=task"),
+            ("data-prep", "tag=etl"),
+            ("data-prep", "input.rows=250"),
+            ("data-prep", "metric.latency_ms=112"),
+            ("data-prep", "output.status=\"ok\""),
+        ],
+    },
+    Example {
+        name: "spans",
+        spans: &["spans-demo", "cache-warmup", "task-inside-light-span", "judge", "search"],
+        facts: &[],
+    },
+    Example { name: "runs", spans: &["experiment-1", "eval-run", "scoring"], facts: &[] },
+    Example { name: "logging", spans: &["logging-demo", "qa-sample", "batch"], facts: &[] },
+    Example { name: "current_spans", spans: &["props-run", "child-1", "grandchild"], facts: &[] },
+    Example { name: "async_tasks", spans: &["async-demo", "worker-0", "worker-7", "inner"], facts: &[] },
     Example {
         name: "task_decorator",
-        spans: &["ticket-classification", "classify", "classify-v2", "word_count", "route", "parse_priority", "triage"],
+        spans: &["ticket-classification", "classify", "classifier", "word_count", "route", "parse_priority", "triage"],
+        facts: &[
+            ("classify", "input.text=\"I want a refund\""),
+            ("classify", "output.output=\"billing\""),
+            ("classifier", "input.text=\"REFUND please\""),
+            ("classifier", "output.output=\"billing\""),
+            ("classifier", "metric.is_billing=1"),
+            ("classifier", "tag=v2"),
+        ],
     },
-    Example { name: "artifacts", spans: &["artifact-run"] },
-    Example { name: "backends", spans: &["backends-demo", "data-prep"] },
-    Example { name: "distributed", spans: &["distributed-parent", "dispatch", "remote-work"] },
-    Example { name: "sessions", spans: &["chat-turn", "tool-call", "alice-turn-0", "bob-turn-2"] },
+    Example { name: "artifacts", spans: &["artifact-run"], facts: &[] },
+    Example { name: "backends", spans: &["backends-demo", "data-prep"], facts: &[] },
+    Example {
+        name: "distributed",
+        spans: &["distributed-parent", "dispatch", "remote-work"],
+        facts: &[("*", "metric.remote_score=0.88"), ("remote-work", "output.result=\"done\"")],
+    },
+    Example {
+        name: "sessions",
+        spans: &["chat:turn-1", "tool-call", "alice-turn-0", "bob-turn-2"],
+        facts: &[
+            ("chat:turn-1", "session=session_123"),
+            ("chat:turn-1", "input.prompt=\"Hi\""),
+            ("chat:turn-1", "output.response=\"Hello!\""),
+            ("alice-turn-0", "session=alice"),
+            ("bob-turn-2", "session=bob"),
+        ],
+    },
     Example {
         name: "evaluation",
         spans: &["classifier-eval", "classify", "spot-check", "publish-report", "offline-audit", "chat:turn-1"],
+        facts: &[],
     },
 ];
+
+/// Whether `fact` (see [`Example::facts`]) holds for span `s`.
+fn fact_holds(s: &Value, fact: &str) -> bool {
+    let attrs = &s["attributes"];
+    let inner = |k: &str| attrs[k].as_str().and_then(|t| serde_json::from_str::<Value>(t).ok()).unwrap_or_default();
+    let Some((key, want)) = fact.split_once('=') else { return false };
+    let value_of = |group: &str, name: &str| -> Option<Value> {
+        let hash = inner(group).as_array()?.iter().rev().find(|r| r["name"] == name)?["hash"].as_str()?.to_string();
+        Some(inner("dreadnode.objects")[hash.as_str()]["value"].clone())
+    };
+    match key.split_once('.') {
+        None if key == "type" => attrs["dreadnode.type"] == want,
+        None if key == "tag" => attrs["dreadnode.tags"].as_array().is_some_and(|t| t.iter().any(|x| x == want)),
+        None if key == "session" => attrs["dreadnode.session.id"] == want,
+        Some(("input", name)) => value_of("dreadnode.inputs", name) == serde_json::from_str(want).ok(),
+        Some(("output", name)) => value_of("dreadnode.outputs", name) == serde_json::from_str(want).ok(),
+        Some(("metric", name)) => {
+            let metrics = inner("dreadnode.metrics");
+            let got = metrics[name]["values"].as_array().and_then(|v| v.last()).and_then(Value::as_f64);
+            let want = want.parse::<f64>().ok();
+            matches!((got, want), (Some(g), Some(w)) if (g - w).abs() < 1e-9)
+        }
+        _ => false,
+    }
+}
+
+/// Only the SDK's own folders may appear in a local directory.
+fn check_local_dir(ex: &Example, dir: &Path) -> Result<(), String> {
+    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !["projects", "sessions", "artifacts", "cas"].contains(&name.as_str()) {
+            return Err(format!("example {} wrote {name:?} into the local directory", ex.name));
+        }
+    }
+    Ok(())
+}
 
 /// Runs every example of the dn workspace at `root` and checks its files;
 /// with `s3s_fs` (the real S3 server's binary), runs the `artifacts` example
@@ -86,12 +164,6 @@ fn check_evaluation(stdout: &str, dir: &Path) -> Result<(), String> {
     let runs = std::fs::read_dir(dir.join("projects/ticket-eval")).map_err(|e| e.to_string())?.count();
     if runs != 1 {
         return Err(format!("example evaluation: {runs} run folders, want 1 (a call lost its context)"));
-    }
-    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !["projects", "sessions", "artifacts", "cas"].contains(&name.as_str()) {
-            return Err(format!("example evaluation wrote {name:?} into the local directory"));
-        }
     }
     let file = stdout.lines().find_map(|l| l.strip_prefix("wrote: ")).unwrap_or_default();
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
@@ -139,9 +211,13 @@ pub(crate) fn run_checked(
     if files.is_empty() {
         return Err(format!("example {} printed no 'wrote: <file>' line", ex.name));
     }
+    check_local_dir(ex, dir)?;
     let mut names = HashSet::new();
     let (mut ids, mut parents) = (HashSet::new(), Vec::new());
+    let mut all: Vec<Value> = Vec::new();
     for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("example {}: {}: {e}", ex.name, f.display()))?;
+        all.extend(text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()));
         if !f.starts_with(dir) {
             return Err(format!("example {} wrote outside DREADNODE_LOCAL_DIR: {}", ex.name, f.display()));
         }
@@ -158,6 +234,11 @@ pub(crate) fn run_checked(
     for want in ex.spans {
         if !names.contains(*want) {
             return Err(format!("example {}: no span named {want:?} in {files:?}", ex.name));
+        }
+    }
+    for (span, fact) in ex.facts {
+        if !all.iter().filter(|s| *span == "*" || s["name"] == *span).any(|s| fact_holds(s, fact)) {
+            return Err(format!("example {}: no span {span:?} with {fact} in {files:?}", ex.name));
         }
     }
     eprintln!("xtask:    ok ({} file(s), {} distinct span names)", files.len(), names.len());
