@@ -39,7 +39,8 @@ pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_i
 pub use model::line::TaskLine;
 pub use model::metric::{Aggregation, Metric, MetricSeries, Step};
 pub use model::object::{
-    CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize, unknown_object,
+    BigInt, CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize,
+    unknown_object,
 };
 pub use model::readback::{TaskInputs, TaskView};
 pub use model::record::{AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status};

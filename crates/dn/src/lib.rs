@@ -60,7 +60,7 @@ pub use free::*;
 pub use instance::{Dreadnode, configure, flush, instance, shutdown};
 
 pub use dn_core::{
-    Aggregation, AttrValue, Context, ContextExt, DestinationReport, ExportReport, Extractor, Hash16, Injector,
+    Aggregation, AttrValue, BigInt, Context, ContextExt, DestinationReport, ExportReport, Extractor, Hash16, Injector,
     LightSpan, Metric, MetricSeries, RefOptions, RemoteParent, RunBuilder, SharedStr, SpanBuilder, SpanGuard, SpanId,
     SpanType, Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext,
     TraceId, TraceParent, clean_str, current_session_id, extract, inject,

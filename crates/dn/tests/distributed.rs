@@ -45,6 +45,35 @@ fn a_context_made_by_the_python_sdk_continues_in_rust() {
     }
 }
 
+/// Issue #16 asked for `dreadnode.task.parent_id` on a continued fragment;
+/// the Python SDK 2.0.52's own fragments (4 of 4 in its reference output)
+/// carry none, so ours carry none either: same attribute keys as Python's.
+#[test]
+fn a_fragment_has_the_attribute_keys_of_the_python_sdks_fragments() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dn-testing/fixtures/python-2.0.52");
+    let python: Vec<Value> = dn_testing::jsonl::spans(&root)
+        .into_iter()
+        .filter(|s| s["attributes"]["dreadnode.type"] == "task_fragment" && s["status"] == "UNSET")
+        .collect();
+    assert!(python.len() >= 2, "the reference holds Python fragments");
+    assert!(python.iter().all(|f| f["attributes"].get("dreadnode.task.parent_id").is_none()));
+    let (dn, dir) = instance();
+    let ctx = dn::TaskContext::from_json(&fixture("context_nested.json")).unwrap();
+    dn.continue_task(&ctx).unwrap().run(|frag| {
+        frag.log_input("x", 1);
+        frag.log_output("y", 2);
+    });
+    dn.shutdown();
+    let ours = spans(dir.path()).into_iter().find(|s| s["attributes"]["dreadnode.type"] == "task_fragment").unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v["attributes"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let with_objects = python.iter().find(|f| f["attributes"].get("dreadnode.large_attributes").is_some()).unwrap();
+    assert_eq!(keys(&ours), keys(with_objects));
+}
+
 #[test]
 fn task_context_has_the_python_keys_and_our_run_id() {
     let (dn, _dir) = instance();

@@ -67,6 +67,9 @@ pub enum CapturedValue {
     Bool(bool),
     /// Any integer type.
     Int(i128),
+    /// An integer beyond `i128` (a [`BigInt`], a `u128` above `i128::MAX`, or
+    /// `serde_json`'s arbitrary-precision number): its decimal digits.
+    BigInt(String),
     /// A float (non-finite values are kept).
     Float(f64),
     /// A string or char.
@@ -124,7 +127,7 @@ impl CapturedValue {
         match self {
             CapturedValue::Null => "null",
             CapturedValue::Bool(_) => "boolean",
-            CapturedValue::Int(_) => "integer",
+            CapturedValue::Int(_) | CapturedValue::BigInt(_) => "integer",
             CapturedValue::Float(_) => "number",
             CapturedValue::Str(_) | CapturedValue::Bytes(_) => "string",
             CapturedValue::Seq(_) => "array",
@@ -158,6 +161,7 @@ impl CapturedValue {
                 let n = write_int(&mut buf, *i);
                 out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
             }
+            CapturedValue::BigInt(digits) => out.push_str(digits),
             CapturedValue::Float(f) => {
                 if non_finite_literals && !f.is_finite() {
                     out.push_str(if f.is_nan() {
@@ -224,6 +228,7 @@ impl CapturedValue {
                 let n = write_int(&mut buf, *i);
                 return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n, None);
             }
+            CapturedValue::BigInt(digits) => digits.as_bytes(),
             CapturedValue::Float(f) => {
                 write_py_float(&mut s, *f);
                 s.as_bytes()
@@ -438,7 +443,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(CapturedValue::Int(v.into()))
     }
     fn serialize_u128(self, v: u128) -> R {
-        i128::try_from(v).map(CapturedValue::Int).or_else(|_| Ok(CapturedValue::Str(v.to_string())))
+        Ok(i128::try_from(v).map_or_else(|_| CapturedValue::BigInt(v.to_string()), CapturedValue::Int))
     }
     fn serialize_f32(self, v: f32) -> R {
         // Through the shortest decimal form, so 0.1f32 is 0.1 and not 0.10000000149011612.
@@ -471,8 +476,11 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> R {
         Ok(CapturedValue::Str(variant.to_string()))
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _n: &'static str, value: &T) -> R {
-        value.serialize(self)
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, name: &'static str, value: &T) -> R {
+        match (name, value.serialize(self)?) {
+            (BIGINT_TOKEN, CapturedValue::Str(digits)) => Ok(integer(digits)),
+            (_, v) => Ok(v),
+        }
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -574,6 +582,7 @@ impl ser::SerializeMap for MapBuilder {
         self.key = Some(match key.serialize(ValueSerializer)? {
             CapturedValue::Str(s) => s,
             CapturedValue::Int(i) => i.to_string(),
+            CapturedValue::BigInt(digits) => digits,
             CapturedValue::Bool(b) => b.to_string(),
             CapturedValue::Null => "null".to_string(),
             CapturedValue::Float(f) => {
@@ -601,8 +610,90 @@ impl ser::SerializeStruct for MapBuilder {
         self.entries.push((key.to_string(), value.serialize(ValueSerializer)?));
         Ok(())
     }
-    fn end(self) -> R {
+    fn end(mut self) -> R {
+        // serde_json's `arbitrary_precision` numbers arrive as this struct.
+        if let [(k, CapturedValue::Str(_))] = self.entries.as_slice() {
+            if k == SERDE_JSON_NUMBER {
+                if let Some((_, CapturedValue::Str(text))) = self.entries.pop() {
+                    return Ok(number(text));
+                }
+            }
+        }
         Ok(CapturedValue::Map(self.entries))
+    }
+}
+
+/// The struct and field name `serde_json` gives an `arbitrary_precision` number.
+const SERDE_JSON_NUMBER: &str = "$serde_json::private::Number";
+/// The newtype name a [`BigInt`] serializes as.
+const BIGINT_TOKEN: &str = "$dn::BigInt";
+
+/// Integer text as the narrowest value that holds it.
+fn integer(digits: String) -> CapturedValue {
+    digits.parse::<i128>().map_or(CapturedValue::BigInt(digits), CapturedValue::Int)
+}
+
+/// A JSON number's text: an integer of any size, else a float.
+fn number(text: String) -> CapturedValue {
+    if is_integer_text(&text) {
+        integer(text)
+    } else {
+        text.parse::<f64>().map_or(CapturedValue::Str(text), CapturedValue::Float)
+    }
+}
+
+fn is_integer_text(s: &str) -> bool {
+    let d = s.strip_prefix('-').unwrap_or(s);
+    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d == "0" || !d.starts_with('0'))
+}
+
+/// An integer of any size, logged, hashed and stored as Python logs an
+/// `int` (its decimal text, a JSON number): for values beyond `i128`.
+///
+/// ```
+/// # use dn_core as dn;
+/// let big: dn::BigInt = "340282366920938463463374607431768211457".parse().unwrap();
+/// let o = dn::serialize(&big);
+/// assert_eq!(o.value_json, "340282366920938463463374607431768211457");
+/// assert!("12x".parse::<dn::BigInt>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BigInt(String);
+
+impl BigInt {
+    /// The decimal digits (with a leading `-` when negative).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for BigInt {
+    type Err = crate::Error;
+    /// Decimal digits with an optional leading `-`, no leading zeros.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_integer_text(s) {
+            Ok(BigInt(s.to_string()))
+        } else {
+            Err(crate::Error::InvalidInput(format!("not an integer: {:?}", crate::excerpt(s))))
+        }
+    }
+}
+
+impl From<i128> for BigInt {
+    fn from(v: i128) -> Self {
+        BigInt(v.to_string())
+    }
+}
+
+impl From<u128> for BigInt {
+    fn from(v: u128) -> Self {
+        BigInt(v.to_string())
+    }
+}
+
+impl Serialize for BigInt {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(BIGINT_TOKEN, &self.0)
     }
 }
 impl ser::SerializeStructVariant for VariantMapBuilder {
@@ -725,6 +816,44 @@ mod tests {
     fn integers_hash_their_decimal_text() {
         for i in [0i128, 7, -7, 42, i64::MAX as i128, i64::MIN as i128, u64::MAX as i128] {
             assert_eq!(CapturedValue::Int(i).data_hash().0, Hash16::sha1_prefix(i.to_string().as_bytes()), "{i}");
+        }
+    }
+
+    /// Python hashes an `int` of any size by its decimal text and stores it
+    /// as a JSON number; so do `u128` above `i128::MAX`, [`BigInt`] and
+    /// serde_json's arbitrary-precision numbers.
+    #[test]
+    fn integers_of_any_size_hash_and_store_as_python_ints() {
+        let two_130 = "1361129467683753853853498429727072845824"; // 2**130
+        for o in [obj(two_130.parse::<BigInt>().unwrap()), obj(u128::MAX)] {
+            assert_eq!(o.data_hash, Hash16::sha1_prefix(o.value_json.as_bytes()));
+            assert_eq!(o.schema_json, "{}");
+            assert!(o.value_json.bytes().all(|b| b.is_ascii_digit()), "a JSON number: {}", o.value_json);
+        }
+        assert_eq!(obj(u128::MAX).value_json, u128::MAX.to_string());
+        let neg = format!("-{two_130}");
+        let o = obj(vec![neg.parse::<BigInt>().unwrap()]);
+        assert_eq!(o.data_hash, Hash16::sha1_prefix(format!("[{neg}]").as_bytes()));
+        assert_eq!(o.schema_json, r#"{"type":"array","items":{"type":"integer"}}"#);
+        // A small BigInt is an ordinary integer.
+        assert_eq!(obj("42".parse::<BigInt>().unwrap()).hash, obj(42).hash);
+
+        /// What serde_json hands a serializer for an arbitrary-precision number.
+        struct ArbitraryPrecision(&'static str);
+        impl Serialize for ArbitraryPrecision {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeStruct as _;
+                let mut st = s.serialize_struct(SERDE_JSON_NUMBER, 1)?;
+                st.serialize_field(SERDE_JSON_NUMBER, self.0)?;
+                st.end()
+            }
+        }
+        assert_eq!(obj(ArbitraryPrecision(two_130)).value_json, two_130);
+        assert_eq!(obj(ArbitraryPrecision(two_130)).data_hash, Hash16::sha1_prefix(two_130.as_bytes()));
+        assert_eq!(obj(ArbitraryPrecision("7")).hash, obj(7).hash);
+        assert_eq!(obj(ArbitraryPrecision("0.5")).hash, obj(0.5).hash);
+        for bad in ["", "-", "01", "1.0", "1e5", "x"] {
+            assert!(bad.parse::<BigInt>().is_err(), "{bad:?}");
         }
     }
 
