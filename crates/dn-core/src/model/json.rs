@@ -18,8 +18,13 @@ pub fn write_str(out: &mut String, s: &str, ascii_only: bool) {
         // Fast scan: most bytes need no escaping. U+2028 and U+2029 (E2 80
         // A8/A9) are escaped even in the UTF-8 form: they are line breaks to
         // Python's `str.splitlines()` and to JavaScript.
-        let line_sep = b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9));
-        if !NEEDS_ESCAPE[b as usize] && (b < 0x80 || (!ascii_only && !line_sep)) {
+        let plain = if b < 0x80 {
+            !NEEDS_ESCAPE[b as usize]
+        } else {
+            !ascii_only
+                && !(b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)))
+        };
+        if plain {
             i += 1;
             continue;
         }
@@ -77,60 +82,73 @@ pub fn write_py_float(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "inf" } else { "-inf" });
         return;
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let mut sci = format!("{v:e}");
-    // When two strings of that length are equally close to `v` (its exact
-    // value ends in 5 just past them, e.g. 1234578535759456.25), Rust picks
-    // the one above and Python's repr the even one. Only a result ending in
-    // an odd digit can be the wrong one: round `v` exactly to that many
-    // digits (Rust rounds ties to even there) and take it if it round-trips.
-    let mant_end = sci.find('e').unwrap_or(sci.len());
-    if sci.as_bytes()[mant_end - 1] % 2 == 1 {
-        let digits = sci[..mant_end].bytes().filter(u8::is_ascii_digit).count();
-        let even = format!("{:.*e}", digits - 1, v);
-        if even != sci && even.parse::<f64>() == Ok(v) {
-            sci = even;
+    // ryu's shortest round-trip digits; like CPython's dtoa it takes the even
+    // candidate when two are equally close (checked against CPython's own
+    // output in tests/float_repr.rs). Only its digits and exponent are used.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let (neg, text) = match text.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, text),
+    };
+    let (mant, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    // value = 0.d1d2.. × 10^decpt, digits without leading or trailing zeros.
+    let mut digits = [0u8; 32];
+    let mut n = 0;
+    let mut int_len = mant.len() as i32;
+    let mut lead = 0;
+    for (i, c) in mant.bytes().enumerate() {
+        match c {
+            b'.' => int_len = i as i32,
+            b'0' if n == 0 => lead += 1,
+            d if n < digits.len() => {
+                digits[n] = d;
+                n += 1;
+            }
+            _ => {}
         }
     }
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let decpt = exp + 1; // value = 0.d1d2... * 10^decpt
+    while n > 0 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    let d = std::str::from_utf8(&digits[..n]).unwrap_or("0");
     if neg {
         out.push('-');
     }
-    if (-4 < decpt) && (decpt <= 16) {
+    if d.is_empty() {
+        out.push_str("0.0");
+        return;
+    }
+    let decpt = int_len + exp - lead;
+    if -4 < decpt && decpt <= 16 {
         if decpt <= 0 {
             out.push_str("0.");
-            for _ in 0..(-decpt) {
+            for _ in 0..-decpt {
                 out.push('0');
             }
-            out.push_str(&digits);
-        } else {
-            let d = decpt as usize;
-            if digits.len() <= d {
-                out.push_str(&digits);
-                for _ in digits.len()..d {
-                    out.push('0');
-                }
-                out.push_str(".0");
-            } else {
-                out.push_str(&digits[..d]);
-                out.push('.');
-                out.push_str(&digits[d..]);
+            out.push_str(d);
+        } else if d.len() as i32 <= decpt {
+            out.push_str(d);
+            for _ in d.len() as i32..decpt {
+                out.push('0');
             }
+            out.push_str(".0");
+        } else {
+            out.push_str(&d[..decpt as usize]);
+            out.push('.');
+            out.push_str(&d[decpt as usize..]);
         }
     } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
+        out.push_str(&d[..1]);
+        if d.len() > 1 {
             out.push('.');
-            out.push_str(&digits[1..]);
+            out.push_str(&d[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        let e = decpt - 1;
+        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
     }
 }
 
