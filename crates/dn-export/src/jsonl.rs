@@ -30,6 +30,8 @@ pub struct JsonlExporter {
     /// One batch's lines per file, in arrival order; kept between batches
     /// so their buffers are reused rather than regrown.
     groups: Vec<Group>,
+    /// Index into `groups` by file, for batches spread over many files.
+    group_index: HashMap<PathBuf, usize>,
 }
 
 /// The lines of one batch that go to one file.
@@ -60,6 +62,7 @@ impl JsonlExporter {
             destinations: Vec::new(),
             seen: Default::default(),
             groups: Vec::new(),
+            group_index: HashMap::new(),
         })
     }
     /// Tells `destination` about every range this exporter appends, so it
@@ -136,11 +139,12 @@ impl Exporter for JsonlExporter {
                 Some((k, at)) if same_file && k == key => at,
                 _ => match Self::relative_path(rec) {
                     Ok(rel) => {
-                        let at = match groups[..used].iter().position(|g| g.rel == rel) {
-                            Some(at) => at,
+                        let at = match self.group_index.get(&rel) {
+                            Some(&at) => at,
                             None => {
+                                self.group_index.insert(rel.clone(), used);
                                 if used == groups.len() {
-                                    groups.push(Group { rel, lines: String::with_capacity(1 << 16), count: 0 });
+                                    groups.push(Group { rel, lines: String::with_capacity(1 << 12), count: 0 });
                                 } else {
                                     groups[used].rel = rel;
                                 }
@@ -181,8 +185,9 @@ impl Exporter for JsonlExporter {
             g.lines.clear();
         }
         // Keep a few buffers for the next batch, not one per file ever seen.
-        groups.truncate(used.max(4));
+        groups.truncate(used.min(16));
         self.groups = groups;
+        self.group_index.clear();
     }
 
     fn flush(&mut self) {

@@ -38,6 +38,20 @@ pub enum StoredValue {
     },
 }
 
+impl StoredValue {
+    /// Bytes of text it renders to, about.
+    pub fn len(&self) -> usize {
+        match self {
+            StoredValue::Inline(v) => v.len(),
+            StoredValue::Uri { uri, .. } => uri.len() + 24,
+        }
+    }
+    /// Whether it renders to nothing (never: a value is at least `null`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One stored object of a task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredObject {
@@ -80,30 +94,40 @@ impl TaskData {
     }
 
     pub(crate) fn params_json(&self) -> String {
-        let mut s = String::from("{");
+        let mut s = String::new();
+        self.write_params_json(&mut s);
+        s
+    }
+
+    pub(crate) fn write_params_json(&self, s: &mut String) {
+        s.push('{');
         for (i, (k, v)) in self.params.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
-            write_str(&mut s, k, false);
+            write_str(s, k, false);
             s.push(':');
             s.push_str(v);
         }
         s.push('}');
-        s
     }
 
     pub(crate) fn refs_json(refs: &[ObjectRef]) -> String {
-        let mut s = String::with_capacity(2 + refs.iter().map(|r| 64 + 2 * r.name.len()).sum::<usize>());
+        let mut s = String::new();
+        Self::write_refs_json(refs, &mut s);
+        s
+    }
+
+    pub(crate) fn write_refs_json(refs: &[ObjectRef], s: &mut String) {
         s.push('[');
         for (i, r) in refs.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
             s.push_str("{\"name\":");
-            write_str(&mut s, &r.name, false);
+            write_str(s, &r.name, false);
             s.push_str(",\"label\":");
-            write_str(&mut s, r.label.as_deref().unwrap_or(&r.name), false);
+            write_str(s, r.label.as_deref().unwrap_or(&r.name), false);
             s.push_str(",\"hash\":\"");
             s.push_str(r.hash.as_str());
             s.push_str("\",\"attributes\":");
@@ -111,11 +135,15 @@ impl TaskData {
             s.push('}');
         }
         s.push(']');
-        s
     }
 
     pub(crate) fn objects_json(&self) -> String {
-        let mut s = String::with_capacity(64 * self.objects.len() + 2);
+        let mut s = String::new();
+        self.write_objects_json(&mut s);
+        s
+    }
+
+    pub(crate) fn write_objects_json(&self, s: &mut String) {
         s.push('{');
         for (i, o) in self.objects.values().enumerate() {
             if i > 0 {
@@ -135,7 +163,7 @@ impl TaskData {
                 }
                 StoredValue::Uri { uri, size } => {
                     s.push_str("\",\"uri\":");
-                    write_str(&mut s, uri, false);
+                    write_str(s, uri, false);
                     s.push_str(",\"size\":");
                     s.push_str(&size.to_string());
                     s.push_str(",\"type\":\"uri\"}");
@@ -143,11 +171,15 @@ impl TaskData {
             }
         }
         s.push('}');
-        s
     }
 
     pub(crate) fn schemas_json(&self) -> String {
-        let mut s = String::with_capacity(2 + self.schemas.values().map(|v| 20 + v.len()).sum::<usize>());
+        let mut s = String::new();
+        self.write_schemas_json(&mut s);
+        s
+    }
+
+    pub(crate) fn write_schemas_json(&self, s: &mut String) {
         s.push('{');
         for (i, (h, v)) in self.schemas.iter().enumerate() {
             if i > 0 {
@@ -159,27 +191,42 @@ impl TaskData {
             s.push_str(v);
         }
         s.push('}');
-        s
     }
 
     pub(crate) fn metrics_json(&self) -> String {
-        let mut s =
-            String::with_capacity(2 + self.metrics.iter().map(|(k, v)| 48 + k.len() + 50 * v.len()).sum::<usize>());
+        let mut s = String::new();
+        self.write_metrics_json(&mut s);
+        s
+    }
+
+    pub(crate) fn write_metrics_json(&self, s: &mut String) {
         s.push('{');
         for (i, (k, v)) in self.metrics.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
-            write_str(&mut s, k, false);
+            write_str(s, k, false);
             s.push(':');
-            v.write_json(&mut s);
+            v.write_json(s);
         }
         s.push('}');
-        s
     }
 
     pub(crate) fn artifacts_json(&self) -> String {
-        format!("[{}]", self.artifacts.join(","))
+        let mut s = String::new();
+        self.write_artifacts_json(&mut s);
+        s
+    }
+
+    pub(crate) fn write_artifacts_json(&self, s: &mut String) {
+        s.push('[');
+        for (i, a) in self.artifacts.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(a);
+        }
+        s.push(']');
     }
 }
 
@@ -199,16 +246,29 @@ pub struct RenderedTask {
 impl RenderedTask {
     /// Renders every group of `d`.
     pub fn render(d: &TaskData) -> RenderedTask {
-        let parts = [
-            d.params_json(),
-            TaskData::refs_json(&d.inputs),
-            TaskData::refs_json(&d.outputs),
-            d.metrics_json(),
-            d.objects_json(),
-            d.schemas_json(),
-            d.artifacts_json(),
+        // One buffer, written group by group (one allocation, not eight).
+        let mut buf = String::with_capacity(
+            160 + 96 * (d.inputs.len() + d.outputs.len())
+                + d.objects.values().map(|o| 96 + o.value.len()).sum::<usize>()
+                + d.schemas.values().map(|v| 20 + v.len()).sum::<usize>()
+                + d.metrics.iter().map(|(k, v)| 48 + k.len() + 50 * v.len()).sum::<usize>()
+                + d.params.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>(),
+        );
+        let mut ends = [0u32; 7];
+        let writers: [&dyn Fn(&mut String); 7] = [
+            &|s| d.write_params_json(s),
+            &|s| TaskData::write_refs_json(&d.inputs, s),
+            &|s| TaskData::write_refs_json(&d.outputs, s),
+            &|s| d.write_metrics_json(s),
+            &|s| d.write_objects_json(s),
+            &|s| d.write_schemas_json(s),
+            &|s| d.write_artifacts_json(s),
         ];
-        Self::from_parts(parts.each_ref().map(String::as_str))
+        for (i, w) in writers.iter().enumerate() {
+            w(&mut buf);
+            ends[i] = buf.len() as u32;
+        }
+        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects: !d.objects.is_empty() }
     }
     /// From the seven rendered groups, in the order of [`RenderedTask::render`]
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts), as a

@@ -558,9 +558,14 @@ impl TaskInner {
 impl Drop for TaskInner {
     /// A task whose every handle is gone without `end()` is still written.
     fn drop(&mut self) {
-        let mut st = std::mem::take(self.state.get_mut());
-        if st.end.is_none() {
-            let rec = self.build_record(&mut st, Timestamp::now());
+        if self.state.get_mut().end.is_none() {
+            let now = Timestamp::now();
+            let rec = {
+                let st = self.state.get_mut();
+                st.end = Some(now);
+                let mut st = std::mem::take(st);
+                self.build_record(&mut st, now)
+            };
             self.unregister();
             self.tracer.export(rec);
         }

@@ -44,7 +44,12 @@ fn main() {
     let before = LIVE.load(Ordering::Relaxed);
     let n: usize = std::env::var("DN_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let mut payload = "x".repeat(5120);
+    let mut held_half = 0;
     for i in 0..n {
+        if i == n / 2 {
+            dn::flush();
+            held_half = LIVE.load(Ordering::Relaxed) - before;
+        }
         let digits = i.to_string();
         payload.replace_range(..digits.len(), &digits);
         dn::task_span("task").run(|t| {
@@ -61,7 +66,7 @@ fn main() {
     let (rss, peak) = dn_process_tests::rss_kib();
     println!(
         "{}",
-        serde_json::json!({"held_bytes": held, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
+        serde_json::json!({"held_bytes": held, "held_half_bytes": held_half, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
     );
     drop(run);
     dn::shutdown();
