@@ -21,8 +21,9 @@ pub fn write_str(out: &mut String, s: &str, ascii_only: bool) {
         let plain = if b < 0x80 {
             !NEEDS_ESCAPE[b as usize]
         } else {
-            !ascii_only
-                && !(b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)))
+            let line_sep =
+                b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9));
+            !(ascii_only || line_sep)
         };
         if plain {
             i += 1;
