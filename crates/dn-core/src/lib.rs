@@ -27,7 +27,9 @@ pub mod runtime;
 
 // Short paths inside the crate (`crate::record`, `crate::task`, ..): each
 // module has one home, in `model` or `runtime`.
-use model::{attrs, clean, ids, line, metric, object, readback, record, smallmap, task_data, text, time, update};
+use model::{
+    attrs, bigint, clean, ids, line, metric, object, readback, record, smallmap, task_data, text, time, update,
+};
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 
 pub use model::{json, layout};

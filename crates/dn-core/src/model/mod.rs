@@ -6,6 +6,7 @@
 //! `cargo xtask layout` fails on a module circle, so keep it that way.
 
 pub mod attrs;
+pub mod bigint;
 pub mod clean;
 pub mod ids;
 pub mod json;

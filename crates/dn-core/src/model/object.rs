@@ -9,6 +9,8 @@ use serde::ser::{self, Serialize};
 use sha1::{Digest, Sha1};
 
 use crate::Error;
+pub use crate::bigint::BigInt;
+use crate::bigint::{BIGINT_TOKEN, SERDE_JSON_NUMBER, is_integer_text};
 use crate::json::{write_json_float, write_py_float, write_str};
 
 /// A 16-hex-digit hash (data hash, schema hash or object hash).
@@ -352,6 +354,20 @@ pub fn unknown_object(type_name: &str) -> SerializedValue {
     }
 }
 
+/// Integer text as the narrowest value that holds it.
+fn integer(digits: String) -> CapturedValue {
+    digits.parse::<i128>().map_or(CapturedValue::BigInt(digits), CapturedValue::Int)
+}
+
+/// A JSON number's text: an integer of any size, else a float.
+fn number(text: String) -> CapturedValue {
+    if is_integer_text(&text) {
+        integer(text)
+    } else {
+        text.parse::<f64>().map_or(CapturedValue::Str(text), CapturedValue::Float)
+    }
+}
+
 /// Writes the decimal digits of `i` at the end of `buf`; returns how many.
 fn write_int(buf: &mut [u8; 40], i: i128) -> usize {
     let mut n = 0;
@@ -623,79 +639,6 @@ impl ser::SerializeStruct for MapBuilder {
     }
 }
 
-/// The struct and field name `serde_json` gives an `arbitrary_precision` number.
-const SERDE_JSON_NUMBER: &str = "$serde_json::private::Number";
-/// The newtype name a [`BigInt`] serializes as.
-const BIGINT_TOKEN: &str = "$dn::BigInt";
-
-/// Integer text as the narrowest value that holds it.
-fn integer(digits: String) -> CapturedValue {
-    digits.parse::<i128>().map_or(CapturedValue::BigInt(digits), CapturedValue::Int)
-}
-
-/// A JSON number's text: an integer of any size, else a float.
-fn number(text: String) -> CapturedValue {
-    if is_integer_text(&text) {
-        integer(text)
-    } else {
-        text.parse::<f64>().map_or(CapturedValue::Str(text), CapturedValue::Float)
-    }
-}
-
-fn is_integer_text(s: &str) -> bool {
-    let d = s.strip_prefix('-').unwrap_or(s);
-    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (d == "0" || !d.starts_with('0'))
-}
-
-/// An integer of any size, logged, hashed and stored as Python logs an
-/// `int` (its decimal text, a JSON number): for values beyond `i128`.
-///
-/// ```
-/// # use dn_core as dn;
-/// let big: dn::BigInt = "340282366920938463463374607431768211457".parse().unwrap();
-/// let o = dn::serialize(&big);
-/// assert_eq!(o.value_json, "340282366920938463463374607431768211457");
-/// assert!("12x".parse::<dn::BigInt>().is_err());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct BigInt(String);
-
-impl BigInt {
-    /// The decimal digits (with a leading `-` when negative).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for BigInt {
-    type Err = crate::Error;
-    /// Decimal digits with an optional leading `-`, no leading zeros.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if is_integer_text(s) {
-            Ok(BigInt(s.to_string()))
-        } else {
-            Err(crate::Error::InvalidInput(format!("not an integer: {:?}", crate::excerpt(s))))
-        }
-    }
-}
-
-impl From<i128> for BigInt {
-    fn from(v: i128) -> Self {
-        BigInt(v.to_string())
-    }
-}
-
-impl From<u128> for BigInt {
-    fn from(v: u128) -> Self {
-        BigInt(v.to_string())
-    }
-}
-
-impl Serialize for BigInt {
-    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_newtype_struct(BIGINT_TOKEN, &self.0)
-    }
-}
 impl ser::SerializeStructVariant for VariantMapBuilder {
     type Ok = CapturedValue;
     type Error = CaptureError;
