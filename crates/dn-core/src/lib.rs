@@ -38,7 +38,7 @@ pub use error::Error;
 pub use model::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};
 pub use model::clean::{MAX_ECHO_CHARS, MAX_NAME_LEN, clean_str, clean_tags, excerpt, validate_component};
 pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
-pub use model::line::TaskLine;
+pub use model::line::SpanLine;
 pub use model::metric::{Aggregation, Metric, MetricSeries, Step};
 pub use model::object::{
     BigInt, CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize,

@@ -1,6 +1,7 @@
-//! Reading a task span back from the JSONL line it was written as
-//! (`docs/format.md`, "Lines"): what `TaskSpan::tasks()` returns for
-//! children that ended, since a parent keeps only their span ids.
+//! Reading a span back from the JSONL line it was written as — by dn or by
+//! the Python SDK (`docs/format.md`, "The JSONL line"): what
+//! `TaskSpan::tasks()` returns for children that ended (a parent keeps only
+//! their span ids), and what the `dn` command shows.
 
 use crate::attrs::{SpanType, keys};
 use crate::ids::{SpanId, TraceId};
@@ -8,10 +9,10 @@ use crate::record::Status;
 use crate::task_data::RenderedTask;
 use crate::time::Timestamp;
 
-/// A task span as read back from its line: identity and outcome, and
-/// (when asked for) its rendered data.
+/// A span as read back from its line: identity and outcome, and (when asked
+/// for) the rendered data of a task span.
 #[derive(Clone, Debug)]
-pub struct TaskLine {
+pub struct SpanLine {
     /// Trace id.
     pub trace_id: TraceId,
     /// Span id.
@@ -34,7 +35,14 @@ pub struct TaskLine {
     pub end: Timestamp,
     /// `dreadnode.tags`.
     pub tags: Vec<String>,
-    /// The task groups, when parsed with data.
+    /// `dreadnode.run.id`.
+    pub run_id: Option<String>,
+    /// `dreadnode.project`.
+    pub project: Option<String>,
+    /// `dreadnode.session.id`.
+    pub session_id: Option<String>,
+    /// The task groups, when parsed with data and the line has them (task
+    /// spans, fragments and run updates; a missing group reads as empty).
     pub rendered: Option<RenderedTask>,
 }
 
@@ -67,25 +75,36 @@ pub fn span_id_prefix(line: &[u8]) -> Option<SpanId> {
     SpanId::from_hex(std::str::from_utf8(hex).ok()?)
 }
 
-impl TaskLine {
-    /// Parses a task span's line (`None` for a line that is not a task span:
-    /// light spans, fragments, run updates, or anything unreadable). With
+impl SpanLine {
+    /// Whether this is a task span (runs included; not a light span, a
+    /// fragment or a run update).
+    pub fn is_task(&self) -> bool {
+        !matches!(self.span_type, SpanType::Span | SpanType::TaskFragment | SpanType::RunUpdate)
+    }
+
+    /// Parses a task span's line: `None` for any other span (light spans,
+    /// fragments, run updates) and for anything unreadable. With
     /// `with_data`, the task groups are kept as [`RenderedTask`].
-    pub fn parse(line: &str, with_data: bool) -> Option<TaskLine> {
+    pub fn parse_task(line: &str, with_data: bool) -> Option<SpanLine> {
+        Self::parse(line, with_data).filter(SpanLine::is_task)
+    }
+
+    /// Parses any span's line (`None` when it is not a span line dn or the
+    /// Python SDK writes: not JSON, no ids, an unknown type, a bad time).
+    /// With `with_data`, the task groups are kept as [`RenderedTask`].
+    pub fn parse(line: &str, with_data: bool) -> Option<SpanLine> {
         let l: Line<'_> = serde_json::from_str(line).ok()?;
         let attr = |k: &str| l.attributes.get(k).and_then(serde_json::Value::as_str);
         let span_type: SpanType = attr(keys::TYPE)?.parse().ok()?;
-        if matches!(span_type, SpanType::Span | SpanType::TaskFragment | SpanType::RunUpdate)
-            || !l.attributes.contains_key(keys::INPUTS)
-        {
-            return None;
-        }
+        let has_groups = l.attributes.contains_key(keys::INPUTS)
+            || l.attributes.contains_key(keys::METRICS)
+            || l.attributes.contains_key(keys::PARAMS);
         let status = match l.status.unwrap_or("UNSET") {
             "OK" => Status::Ok,
             "ERROR" => Status::Error(exception_message(&l.events).unwrap_or_default()),
             _ => Status::Unset,
         };
-        let rendered = with_data.then(|| {
+        let rendered = (with_data && has_groups).then(|| {
             let part = |k: &str, empty: &'static str| attr(k).unwrap_or(empty);
             RenderedTask::from_parts([
                 part(keys::PARAMS, "{}"),
@@ -97,7 +116,8 @@ impl TaskLine {
                 part(keys::ARTIFACTS, "[]"),
             ])
         });
-        Some(TaskLine {
+        let own = |k: &str| attr(k).map(str::to_owned);
+        Some(SpanLine {
             trace_id: TraceId::from_hex(l.trace_id)?,
             span_id: SpanId::from_hex(l.span_id)?,
             parent_id: l.parent_id.and_then(SpanId::from_hex),
@@ -114,6 +134,9 @@ impl TaskLine {
                 .and_then(serde_json::Value::as_array)
                 .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default(),
+            run_id: own(keys::RUN_ID),
+            project: own(keys::PROJECT),
+            session_id: own(keys::SESSION_ID),
             rendered,
         })
     }
@@ -135,7 +158,7 @@ mod tests {
     #[test]
     fn a_task_line_reads_back_with_its_identity_status_and_groups() {
         assert_eq!(span_id_prefix(LINE.as_bytes()), SpanId::from_hex("00000000000000aa"));
-        let t = TaskLine::parse(LINE, true).unwrap();
+        let t = SpanLine::parse_task(LINE, true).unwrap();
         assert_eq!(t.name, "t");
         assert_eq!(t.parent_task, SpanId::from_hex("00000000000000bb"));
         assert_eq!(t.status, Status::Error("boom".into()));
@@ -143,8 +166,10 @@ mod tests {
         let r = t.rendered.unwrap();
         assert_eq!(r.inputs(), r#"[{"name":"x","hash":"h"}]"#);
         assert!(r.has_objects());
-        assert!(TaskLine::parse(&LINE.replace("\"task\"", "\"span\""), false).is_none());
-        assert!(TaskLine::parse(&LINE[..LINE.len() - 3], false).is_none(), "a cut line is no task");
+        assert!(SpanLine::parse_task(&LINE.replace("\"task\"", "\"span\""), false).is_none());
+        let light = SpanLine::parse(&LINE.replace("\"task\"", "\"span\""), true).unwrap();
+        assert!(!light.is_task());
+        assert!(SpanLine::parse(&LINE[..LINE.len() - 3], false).is_none(), "a cut line is no span");
         assert_eq!(span_id_prefix(b"{\"trace_id\": \"x\"}"), None);
     }
 }

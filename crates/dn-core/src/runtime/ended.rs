@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::ids::{SpanId, task_id_bytes_for};
-use crate::line::{TaskLine, span_id_prefix};
+use crate::line::{SpanLine, span_id_prefix};
 use crate::record::Route;
 use crate::task::{Child, LineAt, TaskId, TaskInner, TaskSpan, TaskState};
 use crate::task_data::RenderedTask;
@@ -142,7 +142,7 @@ impl LineAt {
             f.seek(SeekFrom::Start(self.offset))?;
             let mut line = String::new();
             BufReader::new(f).read_line(&mut line)?;
-            Ok(TaskLine::parse(&line, true).and_then(|t| t.rendered))
+            Ok(SpanLine::parse_task(&line, true).and_then(|t| t.rendered))
         };
         Arc::new(read().ok().flatten().unwrap_or_else(|| RenderedTask::render(&Default::default())))
     }
@@ -190,7 +190,7 @@ fn read_back(
     offset: u64,
     line: String,
 ) -> Option<TaskSpan> {
-    let t = TaskLine::parse(&line, false)?;
+    let t = SpanLine::parse_task(&line, false)?;
     let run = parent.run.clone().or_else(|| Some(Arc::downgrade(parent)));
     let inner = TaskInner {
         tracer: parent.tracer.clone(),
