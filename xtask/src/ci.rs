@@ -154,6 +154,9 @@ pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     if name == Some("workloads") {
         return crate::workloads::run(ws);
     }
+    if name == Some("cli") {
+        return crate::cli_bench::run(ws);
+    }
     let mut c = ws.cargo();
     c.args(["bench", "-p", "dn"]);
     if ws.is_dn() {
@@ -166,6 +169,7 @@ pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
     if name.is_none() && ws.is_dn() {
         crate::outage::run(ws)?;
         crate::workloads::run(ws)?;
+        crate::cli_bench::run(ws)?;
     }
     Ok(())
 }

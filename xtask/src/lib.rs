@@ -2,6 +2,7 @@
 //! `xtask` binary is a thin command line over it.
 
 pub mod ci;
+pub mod cli_bench;
 pub mod examples;
 pub mod layout;
 pub mod outage;
