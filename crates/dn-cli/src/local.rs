@@ -79,9 +79,10 @@ impl Run {
             s.line.is_task() && s.line.parent_id.is_none() && s.line.run_id.as_deref() == Some(self.id.as_str())
         })
     }
-    /// The run's name (its span's), or `?` while it is open.
+    /// The run's name (its span's), or `(open run)` while it is open (the
+    /// name is written with the run span, at its end).
     pub fn name(&self) -> &str {
-        self.run_span().map_or("?", |s| s.line.name.as_str())
+        self.run_span().map_or("(open run)", |s| s.line.name.as_str())
     }
     /// Start: the run span's, else the earliest span's.
     pub fn start(&self) -> Timestamp {

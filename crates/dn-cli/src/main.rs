@@ -19,6 +19,7 @@ mod render;
 mod runs;
 mod show;
 mod sync;
+mod tui;
 
 /// The dn command line.
 #[derive(Parser, Debug)]
@@ -44,6 +45,8 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Write one of a run's tables as CSV or JSON lines.
     Export(export::ExportArgs),
+    /// Browse runs in an interactive terminal UI that follows new spans.
+    Tui(tui::TuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Metrics(args) => metrics::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Tui(args) => tui::run(&args),
     };
     ExitCode::from(code)
 }

@@ -191,6 +191,10 @@ fn waterfall(start: u64, end: u64, t0: u64, t1: u64, width: usize) -> String {
 }
 
 /// The spans in tree order (depth-first, children by start time) with depths.
+pub fn tree_order(spans: &[&Span]) -> Vec<(usize, usize)> {
+    Tree::new(spans).order
+}
+
 struct Tree {
     order: Vec<(usize, usize)>,
 }
