@@ -104,6 +104,7 @@ pub fn test(ws: &Workspace) -> Result<(), String> {
 /// checked (the artifacts example a second time, uploading to s3s-fs).
 pub fn examples(ws: &Workspace) -> Result<(), String> {
     step("build examples", ws.cargo().args(["build", "-q", "-p", "dn", "--examples", "--all-features"]))?;
+    step("build the dn command", ws.cargo().args(["build", "-q", "-p", "dn-cli", "--bin", "dn"]))?;
     crate::examples::run_all(&ws.root, Some(&ensure_s3s_fs(ws)?))
 }
 

@@ -116,6 +116,43 @@ fn fact_holds(s: &Value, fact: &str) -> bool {
     }
 }
 
+/// The `dn` command reads what the example wrote: `dn runs --json` lists
+/// runs with no unreadable line, and `dn show --json` of each run, `dn
+/// metrics --json` and `dn export --table tasks` succeed.
+fn check_dn_reads(dn: &Path, ex: &Example, dir: &Path) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<String, String> {
+        let out = Command::new(dn)
+            .args(args)
+            .arg("--local-dir")
+            .arg(dir)
+            .env("NO_COLOR", "1")
+            .output()
+            .map_err(|e| format!("{}: {e}", dn.display()))?;
+        if !out.status.success() {
+            return Err(format!("example {}: dn {args:?}: {}", ex.name, String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let runs: Value = serde_json::from_str(&run(&["runs", "--json"])?).map_err(|e| e.to_string())?;
+    if runs["problems"].as_array().is_some_and(|p| !p.is_empty()) {
+        return Err(format!("example {}: dn runs found unreadable lines: {}", ex.name, runs["problems"]));
+    }
+    let ids: Vec<&str> = runs["runs"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str()).collect();
+    if ids.is_empty() && !ex.spans.is_empty() && ex.name != "sessions" {
+        return Err(format!("example {}: dn runs lists no run", ex.name));
+    }
+    for id in &ids {
+        let shown: Value = serde_json::from_str(&run(&["show", id, "--json"])?).map_err(|e| e.to_string())?;
+        if shown["spans"].as_array().is_none_or(|s| s.is_empty()) {
+            return Err(format!("example {}: dn show {id} shows no span", ex.name));
+        }
+        run(&["metrics", id, "--json"])?;
+        run(&["export", id, "--table", "tasks"])?;
+    }
+    eprintln!("xtask:    dn reads it ({} run(s) shown)", ids.len());
+    Ok(())
+}
+
 /// Only the SDK's own folders may appear in a local directory.
 fn check_local_dir(ex: &Example, dir: &Path) -> Result<(), String> {
     for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
@@ -140,6 +177,7 @@ pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Resu
         if ex.name == "evaluation" {
             check_evaluation(&stdout, dir.path())?;
         }
+        check_dn_reads(&target.join("debug/dn"), ex, dir.path())?;
     }
     let mut passed = EXAMPLES.len();
     if let Some(bin) = s3s_fs {
