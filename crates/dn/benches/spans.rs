@@ -1,26 +1,26 @@
 //! Caller-side cost of dn spans beside a raw `opentelemetry_sdk` span, all
 //! in one binary so the ratios compare like with like.
 //!
-//! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One run on the
-//! 2-core machine kind CI uses, medians, as ratios to the raw OTel SDK span
-//! (start + end, batch processor, no-op exporter) measured in the same run:
+//! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
+//! run on the 2-core machine kind CI uses (load ~1.3), medians, as ratios to
+//! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
+//! to `fastrace::Span`, both measured in the same run:
 //!
-//! | benchmark                                        | median   | vs OTel span   |
-//! |--------------------------------------------------|----------|----------------|
-//! | `otel_sdk_span` (baseline)                       | 281 ns   | 1.00×          |
-//! | `dn_light_span` (create + end)                   | 195 ns   | 0.69× (1.44× faster) |
-//! | `dn_log_metric`                                  | 71 ns    | 0.25×          |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.63 µs  | 9.4×           |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.38 µs  | 4.9×           |
-//! | `jsonl_writer_per_1000_task_spans` (per span, writer thread) | 2.64 µs | 9.4× |
+//! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
+//! |--------------------------------------------------|----------|--------------|------------------|
+//! | `otel_sdk_span` (baseline)                       | 182 ns   | 1.00×        | 1.85×            |
+//! | `fastrace_span`                                  | 98 ns    | 0.54×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 168 ns   | 0.92×        | 1.71×            |
+//! | `dn_light_span_in_run`                           | 192 ns   | 1.05×        | 1.95×            |
+//! | `dn_log_metric`                                  | 54 ns    | 0.30×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.48 µs  | 8.1×         |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.85 µs  | 4.7×         |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 470 ns   | 2.6×         |                  |
+//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.60 µs  | 8.8×         |                  |
 //!
-//! Against the Python SDK on this machine (288 µs per task span with one
-//! input, metric and output; 63 µs per light span; 7.7 µs per metric point):
-//! 110× faster per task span on the caller (~55× with the writer thread's
-//! cost added), 320× per light span, 108× per metric point. The targets in
-//! the core issue are not all met yet: light span 1.44× faster than the OTel
-//! span (target 3×), task span 2.6 µs (target ≤ 1.5 µs including export).
-//! See the notes in `docs/performance.md`.
+//! Targets of issue #13 not met yet: a light span no slower than
+//! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
+//! to end, are in `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
 //! buffer that the writer thread swaps out; the last row is that thread's

@@ -1,5 +1,6 @@
 //! One workload of `cargo xtask bench workloads`, as a whole process:
-//! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`.
+//! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`
+//! (`dn` also `burst`: N empty task spans in a run, for the memory figure).
 //!
 //! The clock starts before the SDK is configured and stops when its shutdown
 //! returns, so it includes writing every span to disk; then the lines under
@@ -97,6 +98,11 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
                 });
             }
         }
+        "burst" => in_run(&|| {
+            for _ in 0..n {
+                dn::task_span("t").run(|_| ());
+            }
+        }),
         "payload" => in_run(&|| {
             for i in 0..n {
                 let p = payload(i);
