@@ -4,31 +4,16 @@
 //! the JSONL read rate (bytes of spans files read and parsed per second by
 //! `dn runs`). Wall time and peak RSS from `/usr/bin/time` when present.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::workspace::{Workspace, step};
+use crate::workspace::Workspace;
 
 /// Runs the benchmark and prints its table.
 pub fn run(ws: &Workspace) -> Result<(), String> {
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&ws.root).args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "dn-process-tests",
-        "--bin",
-        "workload",
-        "-p",
-        "dn-cli",
-        "--bin",
-        "dn",
-    ]);
-    step("build the workload program and dn (release)", &mut build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
-    let bin = target.join("release");
+    let bin = ws.build_release("the workload program and dn", &[("dn-process-tests", "workload"), ("dn-cli", "dn")])?;
+    let target = ws.target();
     let scratch = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 

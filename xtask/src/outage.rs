@@ -5,36 +5,20 @@
 //! Prints the caller's p50/p99 per span, peak RSS, shutdown time and the
 //! pending count of both runs, and `dn sync`'s delivery rate.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::workspace::{Workspace, step};
+use crate::workspace::Workspace;
 
 const RATE: u64 = 2000;
 const SECONDS: u64 = 60;
 
 /// Runs the scenario and prints its table.
 pub fn run(ws: &Workspace) -> Result<(), String> {
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&ws.root).args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "dn-process-tests",
-        "--bin",
-        "outage_producer",
-        "-p",
-        "dn-cli",
-        "--bin",
-        "dn",
-    ]);
-    step("build the producer and dn (release)", &mut build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
-    let bin = target.join("release");
+    let bin = ws.build_release("the producer and dn", &[("dn-process-tests", "outage_producer"), ("dn-cli", "dn")])?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let base_dir = tempfile::tempdir().map_err(|e| e.to_string())?;

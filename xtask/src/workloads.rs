@@ -10,12 +10,12 @@
 //! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
 //! table and writes it to `target/bench/workloads.md`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::workspace::{Workspace, step};
+use crate::workspace::Workspace;
 
 const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
 const WORKLOADS: [(&str, &str); 7] = [
@@ -31,11 +31,8 @@ const REPEAT: usize = 3;
 
 /// Runs every workload and prints the table.
 pub fn run(ws: &Workspace) -> Result<(), String> {
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.current_dir(&ws.root).args(["build", "--release", "-q", "-p", "dn-process-tests", "--bin", "workload"]);
-    step("build the workload program (release)", &mut build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
-    let bin = target.join("release").join("workload");
+    let bin = ws.build_release("the workload program", &[("dn-process-tests", "workload")])?.join("workload");
+    let target = ws.target();
     let fast_fs = Path::new("/dev/shm");
     let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
         .map_err(|e| e.to_string())?;

@@ -21,6 +21,21 @@ impl Workspace {
         c.current_dir(&self.root);
         c
     }
+    /// The target directory (`CARGO_TARGET_DIR`, else `target/`).
+    pub(crate) fn target(&self) -> PathBuf {
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| self.root.join("target"), PathBuf::from)
+    }
+    /// Builds `(package, binary)` pairs in release mode; returns the
+    /// directory the binaries are in.
+    pub(crate) fn build_release(&self, what: &str, bins: &[(&str, &str)]) -> Result<PathBuf, String> {
+        let mut c = self.cargo();
+        c.args(["build", "--release", "-q"]);
+        for (package, bin) in bins {
+            c.args(["-p", package, "--bin", bin]);
+        }
+        step(&format!("build {what} (release)"), &mut c)?;
+        Ok(self.target().join("release"))
+    }
     /// Whether this is the dn workspace (its facade and examples exist).
     pub(crate) fn is_dn(&self) -> bool {
         self.root.join("crates/dn/Cargo.toml").exists() && self.root.join("examples/quickstart.rs").exists()

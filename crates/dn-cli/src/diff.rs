@@ -1,13 +1,11 @@
 //! `dn diff RUN_A RUN_B`: params, final metrics with deltas, outputs, and
 //! the two task trees aligned by name; what one side lacks is marked.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use clap::Args;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::local::{self, Local, Run};
+use crate::local::{self, Local, LocalArgs, Run};
 use crate::render;
 use crate::runs::{json_f64, last_metrics};
 
@@ -18,12 +16,9 @@ pub struct DiffArgs {
     pub a: String,
     /// The second run.
     pub b: String,
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only runs of this project.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: LocalArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -31,23 +26,7 @@ pub struct DiffArgs {
 
 /// Runs `dn diff`; returns the exit status.
 pub fn run(args: &DiffArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dn diff: {e}");
-            return 2;
-        }
-    };
-    match render_diff(&local::read(&root, args.project.as_deref()), args) {
-        Ok(t) => {
-            print!("{t}");
-            0
-        }
-        Err(e) => {
-            eprintln!("dn diff: {e}");
-            1
-        }
-    }
+    local::run_command("diff", &args.local, |_, l| render_diff(l, args))
 }
 
 /// Task paths (`parent/child` by name) and how many tasks each has.

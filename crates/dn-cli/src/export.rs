@@ -1,13 +1,11 @@
 //! `dn export RUN --table T --format F`: one of a run's tables, flat, for
 //! pandas, polars or a spreadsheet.
 
-use std::path::PathBuf;
-
 use clap::{Args, ValueEnum};
 use dn_core::{SpanType, Status};
 use serde_json::{Value, json};
 
-use crate::local::{self, Local, Span};
+use crate::local::{self, Local, LocalArgs, Span};
 
 /// Which table.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -46,33 +44,14 @@ pub struct ExportArgs {
     /// The format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only runs of this project.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: LocalArgs,
 }
 
 /// Runs `dn export`; returns the exit status.
 pub fn run(args: &ExportArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dn export: {e}");
-            return 2;
-        }
-    };
-    match render_export(&local::read(&root, args.project.as_deref()), args) {
-        Ok(t) => {
-            print!("{t}");
-            0
-        }
-        Err(e) => {
-            eprintln!("dn export: {e}");
-            1
-        }
-    }
+    local::run_command("export", &args.local, |_, l| render_export(l, args))
 }
 
 fn base(run_id: &str, s: &Span) -> Vec<(&'static str, Value)> {

@@ -278,6 +278,42 @@ impl Local {
     }
 }
 
+/// Where the reading commands read: the options they share.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LocalArgs {
+    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
+    #[arg(long)]
+    pub local_dir: Option<PathBuf>,
+    /// Only this project's runs.
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+/// Runs a reading command `dn NAME`: resolves and reads the local directory,
+/// prints what `render` makes of it; returns the exit status (0; 1 when
+/// `render` fails, e.g. no such run; 2 when the configuration cannot be
+/// used).
+pub fn run_command(name: &str, args: &LocalArgs, render: impl FnOnce(&Path, &Local) -> Result<String, String>) -> u8 {
+    let root = match local_dir(args.local_dir.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dn {name}: {e}");
+            return 2;
+        }
+    };
+    let local = read(&root, args.project.as_deref());
+    match render(&root, &local) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("dn {name}: {e}");
+            1
+        }
+    }
+}
+
 /// The local directory the SDK would use: `--local-dir`, else the
 /// configuration's (`DREADNODE_LOCAL_DIR`, the profile, `~/.dreadnode`).
 pub fn local_dir(given: Option<&PathBuf>) -> Result<PathBuf, String> {

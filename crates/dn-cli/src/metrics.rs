@@ -1,12 +1,10 @@
 //! `dn metrics RUN [NAME…]`: a run's metric curves over their steps, as
 //! terminal charts; `--json` gives the series.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::local::{self, Local};
+use crate::local::{self, Local, LocalArgs};
 use crate::render;
 use crate::runs::json_f64;
 
@@ -17,12 +15,9 @@ pub struct MetricsArgs {
     pub run: String,
     /// Only these metrics (default: all of the run's).
     pub names: Vec<String>,
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only runs of this project.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: LocalArgs,
     /// Chart width in columns.
     #[arg(long, default_value_t = 60)]
     pub width: usize,
@@ -36,23 +31,7 @@ pub struct MetricsArgs {
 
 /// Runs `dn metrics`; returns the exit status.
 pub fn run(args: &MetricsArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dn metrics: {e}");
-            return 2;
-        }
-    };
-    match render_metrics(&local::read(&root, args.project.as_deref()), args) {
-        Ok(t) => {
-            print!("{t}");
-            0
-        }
-        Err(e) => {
-            eprintln!("dn metrics: {e}");
-            1
-        }
-    }
+    local::run_command("metrics", &args.local, |_, l| render_metrics(l, args))
 }
 
 /// The output of `dn metrics` for what was read. Run-level metrics, and

@@ -1,22 +1,17 @@
 //! `dn runs`: a table of the runs in the local directory, newest first.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::local::{self, Local, Run};
+use crate::local::{self, Local, LocalArgs, Run};
 use crate::render;
 
 /// Options of `dn runs`.
 #[derive(Args, Debug)]
 pub struct RunsArgs {
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only this project's runs.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: LocalArgs,
     /// At most this many runs (the newest).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -59,16 +54,7 @@ pub fn json_f64(v: f64) -> Value {
 
 /// Runs `dn runs`; returns the exit status.
 pub fn run(args: &RunsArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dn runs: {e}");
-            return 2;
-        }
-    };
-    let local = local::read(&root, args.project.as_deref());
-    print!("{}", render_runs(&local, args.limit, args.json, render::color()));
-    0
+    local::run_command("runs", &args.local, |_, l| Ok(render_runs(l, args.limit, args.json, render::color())))
 }
 
 /// The output of `dn runs` for what was read.

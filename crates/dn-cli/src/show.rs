@@ -2,13 +2,13 @@
 //! params, each task's inputs, outputs and metrics, and its artifacts.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
 use dn_core::{SpanId, Status};
 use serde_json::{Value, json};
 
-use crate::local::{self, Local, Span};
+use crate::local::{self, Local, LocalArgs, Span};
 use crate::render;
 use crate::runs::{json_f64, problems_text, summary};
 
@@ -20,12 +20,9 @@ pub struct ShowArgs {
     /// Show a session file's spans instead of a run.
     #[arg(long)]
     pub session: Option<String>,
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only runs of this project.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: LocalArgs,
     /// Values are cut to this many characters.
     #[arg(long, default_value_t = 60)]
     pub width: usize,
@@ -36,24 +33,7 @@ pub struct ShowArgs {
 
 /// Runs `dn show`; returns the exit status.
 pub fn run(args: &ShowArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dn show: {e}");
-            return 2;
-        }
-    };
-    let local = local::read(&root, args.project.as_deref());
-    match render_show(&root, &local, args, render::color()) {
-        Ok(text) => {
-            print!("{text}");
-            0
-        }
-        Err(e) => {
-            eprintln!("dn show: {e}");
-            1
-        }
-    }
+    local::run_command("show", &args.local, |root, l| render_show(root, l, args, render::color()))
 }
 
 /// The output of `dn show` for what was read.

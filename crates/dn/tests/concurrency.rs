@@ -102,6 +102,19 @@ fn a_thousand_concurrent_tokio_tasks_nest_correctly() {
     }
 }
 
+/// A pipeline whose one exporter pauses `pause` per batch, configured by
+/// `options`; its tracer; and the count of records the exporter received.
+fn slow_pipeline(
+    pause: Duration,
+    options: impl FnOnce(dn::export::ExportPipelineBuilder) -> dn::export::ExportPipelineBuilder,
+) -> (Arc<ExportPipeline>, Tracer, Arc<AtomicU64>) {
+    let received = Arc::new(AtomicU64::new(0));
+    let builder = ExportPipeline::builder().exporter(SlowExporter { received: received.clone(), pause });
+    let pipeline = Arc::new(options(builder).build().unwrap());
+    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    (pipeline, tracer, received)
+}
+
 /// An exporter that is slower than any producer: `pause` per batch.
 struct SlowExporter {
     received: Arc<AtomicU64>,
@@ -127,16 +140,8 @@ impl Exporter for SlowExporter {
 /// drops, never memory beyond the bound.
 #[test]
 fn a_slow_writer_with_no_wait_means_counted_drops_not_unbounded_memory() {
-    let received = Arc::new(AtomicU64::new(0));
-    let pipeline = Arc::new(
-        ExportPipeline::builder()
-            .exporter(SlowExporter { received: received.clone(), pause: Duration::from_millis(2) })
-            .queue_capacity(256)
-            .full_wait(Duration::ZERO)
-            .build()
-            .unwrap(),
-    );
-    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    let (pipeline, tracer, received) =
+        slow_pipeline(Duration::from_millis(2), |b| b.queue_capacity(256).full_wait(Duration::ZERO));
     let produced = 50_000u64;
     for i in 0..produced {
         tracer.span(format!("s{i}")).run(|| ());
@@ -154,15 +159,7 @@ fn a_slow_writer_with_no_wait_means_counted_drops_not_unbounded_memory() {
 /// per batch of at most 256 — about 400 fills, each waited out — lose none.
 #[test]
 fn a_slow_writer_slows_the_producer_and_loses_nothing() {
-    let received = Arc::new(AtomicU64::new(0));
-    let pipeline = Arc::new(
-        ExportPipeline::builder()
-            .exporter(SlowExporter { received: received.clone(), pause: Duration::from_millis(2) })
-            .queue_capacity(256)
-            .build()
-            .unwrap(),
-    );
-    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    let (pipeline, tracer, received) = slow_pipeline(Duration::from_millis(2), |b| b.queue_capacity(256));
     let produced = 50_000u64;
     for i in 0..produced {
         tracer.span(format!("s{i}")).run(|| ());
@@ -178,15 +175,7 @@ fn a_slow_writer_slows_the_producer_and_loses_nothing() {
 /// than its bound plus one record, and nothing is lost.
 #[test]
 fn large_records_are_bounded_in_bytes_and_all_written() {
-    let received = Arc::new(AtomicU64::new(0));
-    let pipeline = Arc::new(
-        ExportPipeline::builder()
-            .exporter(SlowExporter { received: received.clone(), pause: Duration::from_millis(1) })
-            .queue_bytes(1 << 20)
-            .build()
-            .unwrap(),
-    );
-    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    let (pipeline, tracer, received) = slow_pipeline(Duration::from_millis(1), |b| b.queue_bytes(1 << 20));
     let big = "v".repeat(100 << 10);
     let run = tracer.run("bytes").start();
     for _ in 0..2000 {
@@ -204,16 +193,8 @@ fn large_records_are_bounded_in_bytes_and_all_written() {
 /// every span is written or counted.
 #[test]
 fn a_stuck_writer_costs_one_bounded_wait_then_counted_drops() {
-    let received = Arc::new(AtomicU64::new(0));
-    let pipeline = Arc::new(
-        ExportPipeline::builder()
-            .exporter(SlowExporter { received: received.clone(), pause: Duration::from_secs(3) })
-            .queue_capacity(64)
-            .full_wait(Duration::from_millis(200))
-            .build()
-            .unwrap(),
-    );
-    let tracer = Tracer::with_sink(pipeline.clone(), "default").unwrap();
+    let (pipeline, tracer, received) =
+        slow_pipeline(Duration::from_secs(3), |b| b.queue_capacity(64).full_wait(Duration::from_millis(200)));
     let produced = 20_000u64;
     let t0 = std::time::Instant::now();
     for i in 0..produced {

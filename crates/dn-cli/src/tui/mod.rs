@@ -17,12 +17,9 @@ use crate::local::{self, Local, Run};
 /// Options of `dn tui`.
 #[derive(Args, Debug)]
 pub struct TuiArgs {
-    /// The local directory (default: `DREADNODE_LOCAL_DIR`, else `~/.dreadnode`).
-    #[arg(long)]
-    pub local_dir: Option<PathBuf>,
-    /// Only this project's runs.
-    #[arg(long)]
-    pub project: Option<String>,
+    /// Where to read.
+    #[command(flatten)]
+    pub local: local::LocalArgs,
 }
 
 /// How often the directory is looked at for new lines.
@@ -229,14 +226,14 @@ impl App {
 
 /// Runs `dn tui`; returns the exit status.
 pub fn run(args: &TuiArgs) -> u8 {
-    let root = match local::local_dir(args.local_dir.as_ref()) {
+    let root = match local::local_dir(args.local.local_dir.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("dn tui: {e}");
             return 2;
         }
     };
-    let mut app = App::new(root, args.project.clone());
+    let mut app = App::new(root, args.local.project.clone());
     let mut terminal = ratatui::init();
     let result = (|| -> std::io::Result<()> {
         let mut last = Instant::now();
