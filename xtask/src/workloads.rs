@@ -22,7 +22,7 @@ const WORKLOADS: [(&str, &str); 7] = [
     ("task", "task span + 1 input, 1 metric (step), 1 output"),
     ("light", "light span (enter + drop)"),
     ("metric", "metric point"),
-    ("decorated", "#[dn::task] async call, 1 input + output"),
+    ("decorated", "`#[dn::task]` async call, 1 input + output"),
     ("runs", "run with 1 param + 1 metric"),
     ("payload", "task span with a 5 KB input"),
     ("startup", "configure + shutdown"),
