@@ -178,6 +178,7 @@ pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Resu
             check_evaluation(&stdout, dir.path())?;
         }
         check_dn_reads(&target.join("debug/dn"), ex, dir.path())?;
+        crate::example_snapshots::check(root, &target.join("debug/dn"), ex.name, dir.path())?;
     }
     let mut passed = EXAMPLES.len();
     if let Some(bin) = s3s_fs {

@@ -3,6 +3,7 @@
 
 pub mod ci;
 pub mod cli_bench;
+pub mod example_snapshots;
 pub mod examples;
 pub mod layout;
 pub mod outage;

@@ -52,6 +52,16 @@ pub fn value(v: &serde_json::Value) -> String {
     }
 }
 
+/// How siblings are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// By start time (newest last; for `dn runs`, newest first).
+    #[default]
+    Start,
+    /// By name, then by logged inputs, then by start time.
+    Name,
+}
+
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// One character per value (at most `width`, averaging buckets), scaled

@@ -12,9 +12,12 @@ pub struct RunsArgs {
     /// Where to read.
     #[command(flatten)]
     pub local: LocalArgs,
-    /// At most this many runs (the newest).
+    /// At most this many runs (the first in the order).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Newest first, or by name (then newest first).
+    #[arg(long, value_enum, default_value = "start")]
+    pub order: render::Order,
     /// Print JSON (`docs/cli.md` gives the shape).
     #[arg(long)]
     pub json: bool,
@@ -54,13 +57,18 @@ pub fn json_f64(v: f64) -> Value {
 
 /// Runs `dn runs`; returns the exit status.
 pub fn run(args: &RunsArgs) -> u8 {
-    local::run_command("runs", &args.local, |_, l| Ok(render_runs(l, args.limit, args.json, render::color())))
+    local::run_command("runs", &args.local, |_, l| {
+        Ok(render_runs(l, args.limit, args.order, args.json, render::color()))
+    })
 }
 
 /// The output of `dn runs` for what was read.
-pub fn render_runs(local: &Local, limit: Option<usize>, as_json: bool, color: bool) -> String {
+pub fn render_runs(local: &Local, limit: Option<usize>, order: render::Order, as_json: bool, color: bool) -> String {
     let mut runs: Vec<&Run> = local.runs.iter().collect();
     runs.sort_by(|a, b| b.start().cmp(&a.start()).then_with(|| a.id.cmp(&b.id)));
+    if order == render::Order::Name {
+        runs.sort_by(|a, b| a.name().cmp(b.name()));
+    }
     runs.truncate(limit.unwrap_or(usize::MAX));
     if as_json {
         let v = json!({"runs": runs.iter().map(|r| summary(r)).collect::<Vec<_>>(), "problems": local.problems});

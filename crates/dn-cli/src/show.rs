@@ -9,7 +9,7 @@ use dn_core::{SpanId, Status};
 use serde_json::{Value, json};
 
 use crate::local::{self, Local, LocalArgs, Span};
-use crate::render;
+use crate::render::{self, Order};
 use crate::runs::{json_f64, problems_text, summary};
 
 /// Options of `dn show`.
@@ -26,6 +26,10 @@ pub struct ShowArgs {
     /// Values are cut to this many characters.
     #[arg(long, default_value_t = 60)]
     pub width: usize,
+    /// Siblings in start order, or by name (then by their inputs), which
+    /// does not change between runs of the same program.
+    #[arg(long, value_enum, default_value = "start")]
+    pub order: Order,
     /// Print JSON (`docs/cli.md` gives the shape).
     #[arg(long)]
     pub json: bool,
@@ -74,7 +78,7 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
         }
         (None, None) => return Err("name a run (id, id prefix or name) or --session ID".into()),
     };
-    let tree = Tree::new(&spans);
+    let tree = Tree::new(&spans, args.order);
     if args.json {
         let spans_json: Vec<Value> = tree.order.iter().map(|&(i, depth)| span_json(spans[i], depth)).collect();
         let v = json!({"run": header, "spans": spans_json, "artifacts": artifacts, "problems": local.problems});
@@ -172,7 +176,7 @@ fn waterfall(start: u64, end: u64, t0: u64, t1: u64, width: usize) -> String {
 
 /// The spans in tree order (depth-first, children by start time) with depths.
 pub fn tree_order(spans: &[&Span]) -> Vec<(usize, usize)> {
-    Tree::new(spans).order
+    Tree::new(spans, Order::Start).order
 }
 
 struct Tree {
@@ -180,7 +184,7 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(spans: &[&Span]) -> Tree {
+    fn new(spans: &[&Span], order: Order) -> Tree {
         let ids: HashMap<SpanId, usize> = spans.iter().enumerate().map(|(i, s)| (s.line.span_id, i)).collect();
         let mut children: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
         for (i, s) in spans.iter().enumerate() {
@@ -188,7 +192,13 @@ impl Tree {
             children.entry(parent).or_default().push(i);
         }
         for v in children.values_mut() {
-            v.sort_by_key(|&i| (spans[i].line.start, i));
+            match order {
+                Order::Start => v.sort_by_key(|&i| (spans[i].line.start, i)),
+                Order::Name => v.sort_by(|&a, &b| {
+                    let key = |i: usize| (&spans[i].line.name, spans[i].line.rendered.as_ref().map(|r| r.inputs()));
+                    key(a).cmp(&key(b)).then_with(|| (spans[a].line.start, a).cmp(&(spans[b].line.start, b)))
+                }),
+            }
         }
         let mut order = Vec::with_capacity(spans.len());
         let mut stack: Vec<(usize, usize)> = children.get(&None).into_iter().flatten().rev().map(|&i| (i, 0)).collect();
