@@ -28,8 +28,8 @@ pub(crate) struct Example {
     spans: &'static [&'static str],
     /// What the documentation's version of the example shows, as
     /// `(span name or "*", fact)`; a fact is `type=T`, `tag=T`, `session=S`,
-    /// `input.NAME=JSON`, `output.NAME=JSON` or `metric.NAME=VALUE` (last
-    /// point), and holds for at least one span of that name.
+    /// `input.NAME=JSON`, `output.NAME=JSON`, `metric.NAME=VALUE` (last
+    /// point) or `attr.KEY=TEXT`, and holds for at least one span of that name.
     facts: &'static [(&'static str, &'static str)],
 }
 
@@ -64,6 +64,7 @@ const EXAMPLES: &[Example] = &[
             ("classifier", "output.output=\"billing\""),
             ("classifier", "metric.is_billing=1"),
             ("classifier", "tag=v2"),
+            ("classify", "attr.code.filepath=examples/task_decorator.rs"),
         ],
     },
     Example { name: "artifacts", spans: &["artifact-run"], facts: &[] },
@@ -104,6 +105,7 @@ fn fact_holds(s: &Value, fact: &str) -> bool {
         None if key == "type" => attrs["dreadnode.type"] == want,
         None if key == "tag" => attrs["dreadnode.tags"].as_array().is_some_and(|t| t.iter().any(|x| x == want)),
         None if key == "session" => attrs["dreadnode.session.id"] == want,
+        Some(("attr", name)) => attrs[name].as_str() == Some(want),
         Some(("input", name)) => value_of("dreadnode.inputs", name) == serde_json::from_str(want).ok(),
         Some(("output", name)) => value_of("dreadnode.outputs", name) == serde_json::from_str(want).ok(),
         Some(("metric", name)) => {

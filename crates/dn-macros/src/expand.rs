@@ -154,7 +154,12 @@ fn expand(o: &Options, func: ItemFn) -> syn::Result<TokenStream> {
             tags: &[#(#tags),*],
             entrypoint: #entrypoint,
             function: #fn_name,
-            file: ::core::file!(),
+            file: {
+                // Normalised once per call site (`crates/dn/../../examples/x.rs`
+                // reads `examples/x.rs`); later calls are one atomic load.
+                static __DN_FILE: ::std::sync::OnceLock<&'static str> = ::std::sync::OnceLock::new();
+                *__DN_FILE.get_or_init(|| #krate::__private::normalize_file(::core::file!()))
+            },
             line: #line,
         }
     };

@@ -38,6 +38,29 @@ pub struct Meta {
     pub line: u32,
 }
 
+/// `path` with `.` and `..` components resolved lexically (`/` separators;
+/// `\` read as one too): what `code.filepath` records. Leaked once per call
+/// site when it changes anything, so the result is `'static`.
+pub fn normalize_file(path: &'static str) -> &'static str {
+    if !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
+        return path;
+    }
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split(['/', '\\']) {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    Box::leak(if absolute { format!("/{joined}") } else { joined }.into_boxed_str())
+}
+
 /// Starts the task (and its run, for an entrypoint with no current task).
 pub fn start(meta: &Meta) -> Call {
     let tracer = crate::instance().tracer();
@@ -259,4 +282,19 @@ impl ValueScore {
 /// Pins the output type of an async body block.
 pub fn typed_future<T, F: Future<Output = T>>(f: F) -> F {
     f
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_paths_are_normalised_lexically() {
+        use super::normalize_file as n;
+        assert_eq!(n("crates/dn/../../examples/task_decorator.rs"), "examples/task_decorator.rs");
+        assert_eq!(n("src/./lib.rs"), "src/lib.rs");
+        assert_eq!(n("src/lib.rs"), "src/lib.rs");
+        assert_eq!(n("../up/x.rs"), "../up/x.rs");
+        assert_eq!(n("/abs/a/../b.rs"), "/abs/b.rs");
+        assert_eq!(n("/../x.rs"), "/x.rs");
+        assert_eq!(n("a\\..\\b.rs"), "b.rs");
+    }
 }

@@ -202,7 +202,8 @@ fn async_and_sync_tasks_log_inputs_outputs_and_code_attributes() {
         ]
     );
     assert_eq!(p["attributes"]["code.function"], "plain_task");
-    assert!(p["attributes"]["code.filepath"].as_str().unwrap().ends_with("task_macro.rs"));
+    let file = p["attributes"]["code.filepath"].as_str().unwrap();
+    assert_eq!(file, "crates/dn/tests/task_macro.rs", "relative to the workspace, normalised");
     assert!(p["attributes"]["code.lineno"].as_i64().unwrap() > 0);
     assert_eq!(p["parent_id"], run.span_id().to_string().as_str());
     // Same inputs/outputs/objects as the Python reference for plain_task(21) with y=2.
