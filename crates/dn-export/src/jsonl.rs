@@ -242,7 +242,7 @@ fn check_writable(root: &Path) -> Result<(), crate::Error> {
 
 fn resource_json(resource: &Resource) -> String {
     let mut s = String::new();
-    write_attrs(&mut s, resource.attributes().iter().map(|(k, v)| (*k, v.as_ref())));
+    write_attrs(&mut s, resource.attributes().iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
     s
 }
 

@@ -56,6 +56,8 @@ pub struct Config {
     profile_path: Option<PathBuf>,
     otlp_endpoint: Option<String>,
     otlp_headers: Vec<(String, ApiKey)>,
+    service_name: Option<String>,
+    resource_attributes: Vec<(String, String)>,
     update_interval: Option<Duration>,
     ignore_env: bool,
     #[cfg(all(feature = "otlp", feature = "artifacts"))]
@@ -86,15 +88,48 @@ impl Config {
             Some(v) => Some(v.parse().map_err(|e| Error::Config(format!("DREADNODE_TRACE_BACKEND: {e}")))?),
             None => None,
         };
+        // The OpenTelemetry environment (docs/configuration.md): the traces
+        // variable before the general one; what dn cannot do is an error
+        // that names it, never a silent fallback.
+        let pair = |k: &str| {
+            var(&format!("OTEL_EXPORTER_OTLP_TRACES_{k}")).or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{k}")))
+        };
+        if let Some(p) = pair("PROTOCOL") {
+            if p.trim() != "http/protobuf" {
+                return Err(Error::Config(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL={p:?} is not supported: dn sends OTLP over HTTP with protobuf \
+                     (http/protobuf); point it at the collector's HTTP port (4318)"
+                )));
+            }
+        }
+        let exporter_off = match var("OTEL_TRACES_EXPORTER").map(|e| e.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(e) if e == "otlp" => false,
+            Some(e) if e == "none" => true,
+            Some(e) => {
+                return Err(Error::Config(format!(
+                    "OTEL_TRACES_EXPORTER={e:?} is not supported: dn exports otlp (or none)"
+                )));
+            }
+        };
+        let sdk_disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))));
-        let otlp_headers = match var("OTEL_EXPORTER_OTLP_HEADERS") {
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))))
+            .filter(|_| !exporter_off && !sdk_disabled);
+        let otlp_headers = match pair("HEADERS") {
             Some(h) => parse_otlp_headers(&h)?,
             None => vec![],
         };
+        let resource_attributes = match var("OTEL_RESOURCE_ATTRIBUTES") {
+            Some(a) => parse_resource_attributes(&a)?,
+            None => vec![],
+        };
+        let service_name = var("OTEL_SERVICE_NAME");
         Ok(Config {
             otlp_endpoint,
             otlp_headers,
+            service_name,
+            resource_attributes,
             server: var("DREADNODE_SERVER"),
             api_key: var("DREADNODE_API_KEY").map(ApiKey::new),
             organization: var("DREADNODE_ORGANIZATION"),
@@ -115,6 +150,9 @@ impl Config {
         project: String);
     setter!(/// Root of the local files (default `$HOME/.dreadnode`).
         local_dir: PathBuf);
+    setter!(/// The resource's `service.name` (default: `OTEL_SERVICE_NAME`, else
+        /// `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else `dn`).
+        service_name: String);
     setter!(/// Profile file (default `$HOME/.dreadnode/config.yaml`).
         profile_path: PathBuf);
     /// Platform API key.
@@ -248,8 +286,19 @@ impl Config {
             }
             None => None,
         };
+        let mut resource_attributes = if self.resource_attributes.is_empty() {
+            env.resource_attributes
+        } else {
+            self.resource_attributes.clone()
+        };
+        let from_attributes = resource_attributes.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.clone());
+        let service_name =
+            self.service_name.clone().or(env.service_name).or(from_attributes).unwrap_or_else(|| "dn".to_string());
+        resource_attributes.retain(|(k, _)| k != "service.name");
         Ok(Settings {
             otlp,
+            service_name,
+            resource_attributes,
             server,
             api_key,
             organization,
@@ -282,6 +331,10 @@ pub struct OtlpDestination {
 pub struct Settings {
     /// A collector to stream to besides the platform (from `Config` or `OTEL_EXPORTER_OTLP_*`).
     pub otlp: Option<OtlpDestination>,
+    /// The resource's `service.name`.
+    pub service_name: String,
+    /// Further resource attributes (`OTEL_RESOURCE_ATTRIBUTES`, `service.name` taken out).
+    pub resource_attributes: Vec<(String, String)>,
     /// Platform server.
     pub server: Option<String>,
     /// API key (redacted in `Debug`).
@@ -319,6 +372,22 @@ pub(crate) fn parse_otlp_headers(s: &str) -> Result<Vec<(String, ApiKey)>> {
             Error::Config("OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas".into())
         })?;
         out.push((k.trim().to_string(), ApiKey::new(percent_decode(v.trim()))));
+    }
+    Ok(out)
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas,
+/// values percent-decoded.
+fn parse_resource_attributes(s: &str) -> Result<Vec<(String, String)>> {
+    let mut out = vec![];
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            Error::Config(format!(
+                "OTEL_RESOURCE_ATTRIBUTES: expected key=value pairs separated by commas, got {:?}",
+                dn_core::excerpt(pair)
+            ))
+        })?;
+        out.push((k.trim().to_string(), percent_decode(v.trim())));
     }
     Ok(out)
 }

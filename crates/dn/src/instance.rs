@@ -55,7 +55,7 @@ impl Dreadnode {
     /// ```
     pub fn new(config: Config) -> Result<Dreadnode> {
         let settings = config.resolve()?;
-        let resource = Resource::detect("dn");
+        let resource = Resource::detect(&settings.service_name).with_attributes(&settings.resource_attributes);
         let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
         let mut builder =
             ExportPipeline::builder().queue_capacity(settings.queue_capacity).full_wait(settings.queue_full_wait);

@@ -20,6 +20,10 @@ fn main() {
             "project": settings.as_ref().map(|s| s.project.clone()),
             "server": settings.as_ref().and_then(|s| s.server.clone()),
             "local_dir": settings.as_ref().map(|s| s.local_dir.display().to_string()),
+            "service_name": settings.as_ref().map(|s| s.service_name.clone()),
+            "resource_attributes": settings.as_ref().map(|s| s.resource_attributes.clone()),
+            "otlp_endpoint": settings.as_ref().and_then(|s| s.otlp.as_ref().map(|o| o.endpoint.clone())),
+            "otlp_headers": settings.as_ref().and_then(|s| s.otlp.as_ref().map(|o| o.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())),
             "run_ok": run,
             "dropped": report.dropped(),
         })
