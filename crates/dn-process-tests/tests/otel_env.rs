@@ -113,3 +113,22 @@ fn traces_headers_come_before_the_general_headers() {
     ]);
     assert_eq!(v["otlp_headers"], serde_json::json!(["x-traces"]));
 }
+
+#[test]
+fn timeout_and_compression() {
+    let (_rx, url) = collector();
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str());
+    let (v, _, _) = probe(&[endpoint]);
+    assert!(v["otlp_timeout_ms"].is_null(), "unset: the default");
+    let (v, _, _) = probe(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")]);
+    assert_eq!(v["otlp_timeout_ms"], 2500);
+    let (v, _, _) =
+        probe(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"), ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700")]);
+    assert_eq!(v["otlp_timeout_ms"], 700, "the traces variable comes first");
+    let (v, err, _) = probe(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]);
+    assert!(!configured(&v) && err.contains("OTEL_EXPORTER_OTLP_TIMEOUT"), "{err}");
+    let (v, _, _) = probe(&[endpoint, ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]);
+    assert!(configured(&v));
+    let (v, err, _) = probe(&[endpoint, ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")]);
+    assert!(!configured(&v) && err.contains("none") && err.contains("gzip"), "{err}");
+}

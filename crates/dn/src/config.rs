@@ -56,6 +56,7 @@ pub struct Config {
     profile_path: Option<PathBuf>,
     otlp_endpoint: Option<String>,
     otlp_headers: Vec<(String, ApiKey)>,
+    otlp_timeout: Option<Duration>,
     service_name: Option<String>,
     resource_attributes: Vec<(String, String)>,
     update_interval: Option<Duration>,
@@ -112,6 +113,19 @@ impl Config {
                 )));
             }
         };
+        if let Some(c) = pair("COMPRESSION") {
+            if c.trim() != "gzip" {
+                return Err(Error::Config(format!(
+                    "OTEL_EXPORTER_OTLP_COMPRESSION={c:?} is not supported: dn always sends gzip"
+                )));
+            }
+        }
+        let otlp_timeout = match pair("TIMEOUT") {
+            Some(t) => Some(Duration::from_millis(t.trim().parse::<u64>().map_err(|_| {
+                Error::Config(format!("OTEL_EXPORTER_OTLP_TIMEOUT={t:?}: expected milliseconds, e.g. 10000"))
+            })?)),
+            None => None,
+        };
         let sdk_disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| format!("{}/v1/traces", e.trim_end_matches('/'))))
@@ -128,6 +142,7 @@ impl Config {
         Ok(Config {
             otlp_endpoint,
             otlp_headers,
+            otlp_timeout,
             service_name,
             resource_attributes,
             server: var("DREADNODE_SERVER"),
@@ -282,7 +297,7 @@ impl Config {
                     )));
                 }
                 let headers = if self.otlp_headers.is_empty() { env.otlp_headers } else { self.otlp_headers.clone() };
-                Some(OtlpDestination { endpoint, headers })
+                Some(OtlpDestination { endpoint, headers, timeout: self.otlp_timeout.or(env.otlp_timeout) })
             }
             None => None,
         };
@@ -324,6 +339,8 @@ pub struct OtlpDestination {
     pub endpoint: String,
     /// Headers (values redacted in `Debug`).
     pub headers: Vec<(String, ApiKey)>,
+    /// How long one request may take (`OTEL_EXPORTER_OTLP_TIMEOUT`; default 10 s).
+    pub timeout: Option<Duration>,
 }
 
 /// The resolved configuration of an instance.

@@ -31,6 +31,9 @@ pub fn resolve(settings: &Settings) -> Result<Destinations> {
     if let Some(dest) = &settings.otlp {
         let mut c = OtlpConfig::new(dest.endpoint.clone());
         c.flush_timeout = settings.shutdown_timeout;
+        if let Some(t) = dest.timeout {
+            c.request_timeout = t;
+        }
         for (k, v) in &dest.headers {
             c = c.header(k.clone(), v.expose());
         }

@@ -22,6 +22,7 @@ fn main() {
             "local_dir": settings.as_ref().map(|s| s.local_dir.display().to_string()),
             "service_name": settings.as_ref().map(|s| s.service_name.clone()),
             "resource_attributes": settings.as_ref().map(|s| s.resource_attributes.clone()),
+            "otlp_timeout_ms": settings.as_ref().and_then(|s| s.otlp.as_ref().and_then(|o| o.timeout.map(|t| t.as_millis() as u64))),
             "otlp_endpoint": settings.as_ref().and_then(|s| s.otlp.as_ref().map(|o| o.endpoint.clone())),
             "otlp_headers": settings.as_ref().and_then(|s| s.otlp.as_ref().map(|o| o.headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())),
             "run_ok": run,
