@@ -13,7 +13,8 @@ use std::process::Command;
 use regex::Regex;
 use serde_json::Value;
 
-fn dn(dn: &Path, dir: &Path, args: &[&str]) -> Result<String, String> {
+/// Runs `dn ARGS --local-dir DIR` without colour; its stdout, or the error.
+pub(crate) fn dn(dn: &Path, dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(dn)
         .args(args)
         .arg("--local-dir")

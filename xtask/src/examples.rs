@@ -122,19 +122,8 @@ fn fact_holds(s: &Value, fact: &str) -> bool {
 /// runs with no unreadable line, and `dn show --json` of each run, `dn
 /// metrics --json` and `dn export --table tasks` succeed.
 fn check_dn_reads(dn: &Path, ex: &Example, dir: &Path) -> Result<(), String> {
-    let run = |args: &[&str]| -> Result<String, String> {
-        let out = Command::new(dn)
-            .args(args)
-            .arg("--local-dir")
-            .arg(dir)
-            .env("NO_COLOR", "1")
-            .output()
-            .map_err(|e| format!("{}: {e}", dn.display()))?;
-        if !out.status.success() {
-            return Err(format!("example {}: dn {args:?}: {}", ex.name, String::from_utf8_lossy(&out.stderr)));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
+    let run =
+        |args: &[&str]| crate::example_snapshots::dn(dn, dir, args).map_err(|e| format!("example {}: {e}", ex.name));
     let runs: Value = serde_json::from_str(&run(&["runs", "--json"])?).map_err(|e| e.to_string())?;
     if runs["problems"].as_array().is_some_and(|p| !p.is_empty()) {
         return Err(format!("example {}: dn runs found unreadable lines: {}", ex.name, runs["problems"]));
