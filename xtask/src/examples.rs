@@ -29,7 +29,8 @@ pub(crate) struct Example {
     /// What the documentation's version of the example shows, as
     /// `(span name or "*", fact)`; a fact is `type=T`, `tag=T`, `session=S`,
     /// `input.NAME=JSON`, `output.NAME=JSON`, `metric.NAME=VALUE` (last
-    /// point) or `attr.KEY=TEXT`, and holds for at least one span of that name.
+    /// point), `attr.KEY=TEXT`, `parent=NAME` (the parent span's name) or
+    /// `event=NAME`, and holds for at least one span of that name.
     facts: &'static [(&'static str, &'static str)],
 }
 
@@ -86,6 +87,18 @@ const EXAMPLES: &[Example] = &[
         ],
     },
     Example {
+        name: "tracing_bridge",
+        spans: &["trip-planning", "plan_trip", "fetch_forecast"],
+        facts: &[
+            ("fetch_forecast", "parent=plan_trip"),
+            ("fetch_forecast", "attr.city=Lisbon"),
+            ("fetch_forecast", "attr.http.request.method=GET"),
+            ("fetch_forecast", "event=request sent"),
+            ("fetch_forecast", "event=response received"),
+            ("plan_trip", "metric.forecast_celsius=21.5"),
+        ],
+    },
+    Example {
         name: "evaluation",
         spans: &["classifier-eval", "classify", "spot-check", "publish-report", "offline-audit", "chat:turn-1"],
         facts: &[],
@@ -93,7 +106,7 @@ const EXAMPLES: &[Example] = &[
 ];
 
 /// Whether `fact` (see [`Example::facts`]) holds for span `s`.
-fn fact_holds(s: &Value, fact: &str) -> bool {
+fn fact_holds(s: &Value, all: &[Value], fact: &str) -> bool {
     let attrs = &s["attributes"];
     let inner = |k: &str| attrs[k].as_str().and_then(|t| serde_json::from_str::<Value>(t).ok()).unwrap_or_default();
     let Some((key, want)) = fact.split_once('=') else { return false };
@@ -105,6 +118,8 @@ fn fact_holds(s: &Value, fact: &str) -> bool {
         None if key == "type" => attrs["dreadnode.type"] == want,
         None if key == "tag" => attrs["dreadnode.tags"].as_array().is_some_and(|t| t.iter().any(|x| x == want)),
         None if key == "session" => attrs["dreadnode.session.id"] == want,
+        None if key == "parent" => all.iter().any(|p| p["span_id"] == s["parent_id"] && p["name"] == want),
+        None if key == "event" => s["events"].as_array().is_some_and(|e| e.iter().any(|e| e["name"] == want)),
         Some(("attr", name)) => attrs[name].as_str() == Some(want),
         Some(("input", name)) => value_of("dreadnode.inputs", name) == serde_json::from_str(want).ok(),
         Some(("output", name)) => value_of("dreadnode.outputs", name) == serde_json::from_str(want).ok(),
@@ -267,7 +282,7 @@ pub(crate) fn run_checked(
         }
     }
     for (span, fact) in ex.facts {
-        if !all.iter().filter(|s| *span == "*" || s["name"] == *span).any(|s| fact_holds(s, fact)) {
+        if !all.iter().filter(|s| *span == "*" || s["name"] == *span).any(|s| fact_holds(s, &all, fact)) {
             return Err(format!("example {}: no span {span:?} with {fact} in {files:?}", ex.name));
         }
     }

@@ -2,21 +2,23 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (load ~1.3), medians, as ratios to
+//! run on the 2-core machine kind CI uses (load 1.8), medians, as ratios to
 //! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
 //! to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 182 ns   | 1.00×        | 1.85×            |
-//! | `fastrace_span`                                  | 98 ns    | 0.54×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 168 ns   | 0.92×        | 1.71×            |
-//! | `dn_light_span_in_run`                           | 192 ns   | 1.05×        | 1.95×            |
-//! | `dn_log_metric`                                  | 54 ns    | 0.30×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.48 µs  | 8.1×         |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.85 µs  | 4.7×         |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 470 ns   | 2.6×         |                  |
-//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.60 µs  | 8.8×         |                  |
+//! | `otel_sdk_span` (baseline)                       | 188 ns   | 1.00×        | 1.87×            |
+//! | `fastrace_span`                                  | 101 ns   | 0.54×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 173 ns   | 0.92×        | 1.72×            |
+//! | `dn_light_span_in_run`                           | 193 ns   | 1.03×        | 1.92×            |
+//! | `tracing_span_registry_only` (no layer)          | 93 ns    | 0.50×        | 0.93×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 700 ns   | 3.7×         | 6.96×            |
+//! | `dn_log_metric`                                  | 52 ns    | 0.28×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.45 µs  | 7.7×         |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.82 µs  | 4.4×         |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 479 ns   | 2.5×         |                  |
+//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.57 µs  | 8.3×         |                  |
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
@@ -108,6 +110,29 @@ fn dn_light_span_in_run(b: Bencher<'_, '_>) {
     drop(_cx);
     run.end();
     report("light-in-run", pipeline.flush(Duration::from_secs(30)));
+}
+
+/// A `tracing` span with a bare registry (no layer): what `tracing` itself
+/// costs, the floor under a bridged span.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn tracing_span_registry_only(b: Bencher<'_, '_>) {
+    let _sub = tracing::subscriber::set_default(tracing_subscriber::registry());
+    b.bench_local(|| tracing::info_span!("s").in_scope(|| ()));
+}
+
+/// A `tracing` span bridged by `dn::tracing_layer()` inside a dn run: a dn
+/// light span on disk per `info_span!(..).in_scope(..)`.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn dn_bridged_tracing_span_in_run(b: Bencher<'_, '_>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (tracer, pipeline) = dn_tracer();
+    let _sub = tracing::subscriber::set_default(tracing_subscriber::registry().with(dn::tracing_layer()));
+    let run = tracer.run("bench-run").start();
+    let _cx = run.enter_context();
+    b.bench_local(|| tracing::info_span!("s").in_scope(|| ()));
+    drop(_cx);
+    run.end();
+    report("bridged-in-run", pipeline.flush(Duration::from_secs(30)));
 }
 
 /// Drops what fastrace reports (the caller side only, as `DiscardExporter`).

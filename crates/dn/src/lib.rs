@@ -45,9 +45,13 @@ pub mod __private {
 }
 mod private;
 mod spawn;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 pub use spawn::thread;
 #[cfg(feature = "tokio")]
 pub use spawn::{spawn, spawn_blocking};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{TracingLayer, tracing_layer};
 
 #[cfg(feature = "artifacts")]
 pub use artifacts::{Artifact, ArtifactRecord, log_artifact, log_artifact_named};
@@ -268,6 +272,9 @@ pub mod guide {
     pub mod artifacts {}
     #[doc = include_str!("../../../docs/distributed.md")]
     pub mod distributed {}
+    #[cfg(feature = "tracing")]
+    #[doc = include_str!("../../../docs/tracing.md")]
+    pub mod tracing_bridge {}
     #[doc = include_str!("../../../docs/remote.md")]
     pub mod remote {}
     #[doc = include_str!("../../../docs/local-files.md")]

@@ -42,8 +42,16 @@ pub struct Meta {
 /// `\` read as one too): what `code.filepath` records. Leaked once per call
 /// site when it changes anything, so the result is `'static`.
 pub fn normalize_file(path: &'static str) -> &'static str {
+    match normalized_path(path) {
+        std::borrow::Cow::Borrowed(p) => p,
+        std::borrow::Cow::Owned(p) => Box::leak(p.into_boxed_str()),
+    }
+}
+
+/// `path` with `.` and `..` resolved lexically; borrowed when there were none.
+pub(crate) fn normalized_path(path: &'static str) -> std::borrow::Cow<'static, str> {
     if !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
-        return path;
+        return std::borrow::Cow::Borrowed(path);
     }
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
@@ -58,7 +66,7 @@ pub fn normalize_file(path: &'static str) -> &'static str {
         }
     }
     let joined = parts.join("/");
-    Box::leak(if absolute { format!("/{joined}") } else { joined }.into_boxed_str())
+    std::borrow::Cow::Owned(if absolute { format!("/{joined}") } else { joined })
 }
 
 /// Starts the task (and its run, for an entrypoint with no current task).

@@ -56,6 +56,13 @@ pub mod keys {
     pub const CODE_LINENO: &str = "code.lineno";
     /// `#[dn::task]`: file path.
     pub const CODE_FILEPATH: &str = "code.filepath";
+    /// Bridged `tracing` spans: the module path (OTel `code.namespace`).
+    pub const CODE_NAMESPACE: &str = "code.namespace";
+    /// Bridged `tracing` events: the level (`TRACE` .. `ERROR`), as
+    /// tracing-opentelemetry writes it.
+    pub const EVENT_LEVEL: &str = "level";
+    /// Bridged `tracing` events: the target.
+    pub const EVENT_TARGET: &str = "target";
     /// Link event name.
     pub const EVENT_OBJECT_LINK: &str = "dreadnode.object.link";
     /// Link event: hash of the origin object.

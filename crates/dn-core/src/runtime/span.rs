@@ -8,7 +8,7 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::clean::{clean_tags, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId};
-use crate::record::{Key, RecordKind, Route, SpanRecord, Status};
+use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
 use crate::record::{fail_state, set_attr};
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::text::SharedStr;
@@ -106,6 +106,18 @@ impl LightSpan {
     pub fn set_attribute(&mut self, key: &str, value: impl Serialize) {
         if let Some(r) = self.rec_mut() {
             set_attr(&mut r.attributes, &mut r.late_attribute_keys, key, AttrValue::from_serialize(&value));
+        }
+    }
+    /// Sets an attribute to a value already converted.
+    pub fn set_attribute_value(&mut self, key: &str, value: AttrValue) {
+        if let Some(r) = self.rec_mut() {
+            set_attr(&mut r.attributes, &mut r.late_attribute_keys, key, value);
+        }
+    }
+    /// Adds an event with the given attributes.
+    pub fn add_event(&mut self, name: impl Into<Key>, attributes: Vec<(Key, AttrValue)>) {
+        if let Some(r) = self.rec_mut() {
+            r.events.push(Event { name: name.into(), timestamp: Timestamp::now(), attributes });
         }
     }
     /// Marks the span failed.
@@ -215,10 +227,26 @@ impl SpanBuilder {
         self
     }
 
+    /// An attribute set at start, already converted (no serialisation).
+    pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
+        self.attributes.push((Key::Borrowed(key), value));
+        self
+    }
+
     fn begin(self) -> (LightSpan, Context) {
         let parent = Context::current();
         let span = LightSpan::start(self, &parent);
         let ctx = Context { span: Some(span.link()), ..parent };
+        (span, ctx)
+    }
+
+    /// Starts the span as a child of `parent` without making it current,
+    /// returning it with the context that has it innermost. For bridges
+    /// from other instrumentation (the `tracing` layer of `dn`), which end
+    /// the span by dropping it and enter the context themselves.
+    pub fn start_under(self, parent: &Context) -> (LightSpan, Context) {
+        let span = LightSpan::start(self, parent);
+        let ctx = Context { span: Some(span.link()), ..parent.clone() };
         (span, ctx)
     }
 

@@ -292,6 +292,10 @@ impl TaskSpan {
 
     // ----- identity -------------------------------------------------------
 
+    /// The tracer that made this task (its spans go to the same sink).
+    pub fn tracer(&self) -> &Tracer {
+        &self.0.tracer
+    }
     /// Task id (the run id for runs; a dashed uuid for other tasks).
     pub fn task_id(&self) -> &str {
         self.0.task_id.as_str()
