@@ -1,4 +1,5 @@
-//! Runs: params, inputs, outputs and a metric on a run, and `task_and_run`.
+//! Runs: params, inputs, outputs and a metric on a run, `task_and_run`, and
+//! a run whose body fails (it and its failed task end in ERROR).
 
 use dn::SpanType;
 
@@ -25,8 +26,19 @@ fn main() -> Result<(), dn::Error> {
     let second = dn::instance().spans_file(&task)?;
     drop(task);
 
+    // A run whose body fails: the failing task and the run end in ERROR.
+    let mut third = None;
+    let failed = dn::run("failed-run").project("my-project").try_run(|run| {
+        third = dn::instance().spans_file(run).ok();
+        dn::task_span("load-dataset").try_run(|_| Err::<(), _>("dataset golden-v2 not found".to_string()))
+    });
+    println!("failed-run: {failed:?}");
+
     dn::shutdown();
     println!("wrote: {}", first.display());
     println!("wrote: {}", second.display());
+    if let Some(third) = third {
+        println!("wrote: {}", third.display());
+    }
     Ok(())
 }

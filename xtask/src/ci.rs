@@ -2,7 +2,6 @@
 //! fixture workspace to show they fail with the step named).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub use crate::workspace::{Workspace, step};
 
@@ -12,36 +11,15 @@ pub const ROTEL_VERSION: &str = "0.0.1a15";
 
 /// Installs rotel if needed; returns the path of its `rotel-agent` binary.
 pub fn ensure_rotel(ws: &Workspace) -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), PathBuf::from);
-    let venv = target.join("tools/rotel");
-    let marker = venv.join(format!("installed-{ROTEL_VERSION}"));
-    let find = || -> Option<PathBuf> {
-        let lib = venv.join("lib");
-        std::fs::read_dir(&lib)
-            .ok()?
-            .flatten()
-            .map(|d| d.path().join("site-packages/rotel/rotel-agent"))
-            .find(|p| p.exists())
-    };
-    if marker.exists() {
-        if let Some(agent) = find() {
-            return Ok(agent);
-        }
-    }
-    eprintln!("xtask: == installing rotel {ROTEL_VERSION} (the real OTLP receiver) into {}", venv.display());
-    step("python3 -m venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    step(
-        "pip install rotel",
-        Command::new(venv.join("bin/pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            &format!("rotel=={ROTEL_VERSION}"),
-        ]),
-    )?;
-    let agent = find().ok_or("rotel installed, but its rotel-agent binary was not found")?;
+    let venv = crate::backends::ensure_venv(ws, "rotel", &format!("rotel=={ROTEL_VERSION}"))?;
+    let lib = venv.join("lib");
+    let agent = std::fs::read_dir(&lib)
+        .map_err(|e| format!("{}: {e}", lib.display()))?
+        .flatten()
+        .map(|d| d.path().join("site-packages/rotel/rotel-agent"))
+        .find(|p| p.exists())
+        .ok_or("rotel installed, but its rotel-agent binary was not found")?;
     make_executable(&agent)?;
-    std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
     Ok(agent)
 }
 
@@ -88,7 +66,8 @@ fn make_executable(path: &Path) -> Result<(), String> {
 
 /// `cargo xtask test`: installs the real test servers (cached under
 /// `target/tools`), runs every test with their paths in the environment,
-/// then (in this repo) every example with its output checked.
+/// then (in this repo) every example with its output checked, and five of
+/// them streamed to Arize Phoenix and MLflow (`crate::backends`).
 pub fn test(ws: &Workspace) -> Result<(), String> {
     let mut cmd = ws.cargo();
     cmd.args(["test", "--workspace", "--all-features"]);
@@ -97,7 +76,12 @@ pub fn test(ws: &Workspace) -> Result<(), String> {
         cmd.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
     }
     step("cargo test --workspace --all-features", &mut cmd)?;
-    if ws.is_dn() { examples(ws) } else { Ok(()) }
+    if ws.is_dn() {
+        examples(ws)?;
+        crate::backends::run(ws)
+    } else {
+        Ok(())
+    }
 }
 
 /// `cargo xtask examples`: builds and runs every example with its output
@@ -120,7 +104,7 @@ pub fn ci(ws: &Workspace, skip_test: bool) -> Result<(), String> {
         ws.cargo().args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]),
     )?;
     if ws.is_dn() {
-        for features in ["", "otlp", "artifacts", "macros", "tokio"] {
+        for features in ["", "otlp", "artifacts", "macros", "tokio", "tracing"] {
             let mut c = ws.cargo();
             c.args(["clippy", "-p", "dn", "--lib", "--no-default-features"]);
             if !features.is_empty() {

@@ -29,7 +29,7 @@ pub(crate) struct Example {
     /// What the documentation's version of the example shows, as
     /// `(span name or "*", fact)`; a fact is `type=T`, `tag=T`, `session=S`,
     /// `input.NAME=JSON`, `output.NAME=JSON`, `metric.NAME=VALUE` (last
-    /// point), `attr.KEY=TEXT`, `parent=NAME` (the parent span's name) or
+    /// point), `attr.KEY=TEXT`, `status=CODE`, `parent=NAME` (the parent span's name) or
     /// `event=NAME`, and holds for at least one span of that name.
     facts: &'static [(&'static str, &'static str)],
 }
@@ -51,7 +51,11 @@ const EXAMPLES: &[Example] = &[
         spans: &["spans-demo", "cache-warmup", "task-inside-light-span", "judge", "search"],
         facts: &[],
     },
-    Example { name: "runs", spans: &["experiment-1", "eval-run", "scoring"], facts: &[] },
+    Example {
+        name: "runs",
+        spans: &["experiment-1", "eval-run", "scoring", "failed-run", "load-dataset"],
+        facts: &[("failed-run", "status=ERROR"), ("load-dataset", "status=ERROR"), ("experiment-1", "status=UNSET")],
+    },
     Example { name: "logging", spans: &["logging-demo", "qa-sample", "batch"], facts: &[] },
     Example { name: "current_spans", spans: &["props-run", "child-1", "grandchild"], facts: &[] },
     Example { name: "async_tasks", spans: &["async-demo", "worker-0", "worker-7", "inner"], facts: &[] },
@@ -87,6 +91,24 @@ const EXAMPLES: &[Example] = &[
         ],
     },
     Example {
+        name: "generation",
+        spans: &["support-bot", "answer", "follow-up"],
+        facts: &[
+            ("answer", "type=generation"),
+            ("answer", "attr.gen_ai.request.model=gpt-4o-mini"),
+            ("answer", "attr.gen_ai.provider.name=openai"),
+            ("answer", "attr.gen_ai.operation.name=chat"),
+            ("answer", "metric.input_tokens=14"),
+            ("answer", "metric.output_tokens=9"),
+            ("answer", "output.finish_reasons=[\"stop\"]"),
+            ("answer", "output.reply=\"Refunds arrive within 5 business days.\""),
+            (
+                "follow-up",
+                "attr.gen_ai.input.messages=[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"And if it does not?\"}]}]",
+            ),
+        ],
+    },
+    Example {
         name: "tracing_bridge",
         spans: &["trip-planning", "plan_trip", "fetch_forecast"],
         facts: &[
@@ -118,6 +140,7 @@ fn fact_holds(s: &Value, all: &[Value], fact: &str) -> bool {
         None if key == "type" => attrs["dreadnode.type"] == want,
         None if key == "tag" => attrs["dreadnode.tags"].as_array().is_some_and(|t| t.iter().any(|x| x == want)),
         None if key == "session" => attrs["dreadnode.session.id"] == want,
+        None if key == "status" => s["status"] == want,
         None if key == "parent" => all.iter().any(|p| p["span_id"] == s["parent_id"] && p["name"] == want),
         None if key == "event" => s["events"].as_array().is_some_and(|e| e.iter().any(|e| e["name"] == want)),
         Some(("attr", name)) => attrs[name].as_str() == Some(want),
@@ -288,6 +311,11 @@ pub(crate) fn run_checked(
     }
     eprintln!("xtask:    ok ({} file(s), {} distinct span names)", files.len(), names.len());
     Ok(stdout)
+}
+
+/// The example named `name`.
+pub(crate) fn example(name: &str) -> Option<&'static Example> {
+    EXAMPLES.iter().find(|e| e.name == name)
 }
 
 /// The `artifacts` example's entry.

@@ -3,6 +3,9 @@
 //!
 //! - `cargo xtask test` — every test of the workspace, then every example
 //!   run against a fresh local directory with its output files checked.
+//! - `cargo xtask backends` — five examples streamed to Arize Phoenix and
+//!   MLflow (installed from PyPI into `target/tools`, run on loopback) and
+//!   checked through their query APIs (part of `test`; examples built first).
 //! - `cargo xtask ci [--no-test]` — fmt, clippy (all targets, every feature
 //!   combination of the facade), rustdoc with warnings denied, then `test`.
 //! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables;
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => ci::test(&ws),
         Some("examples") => ci::examples(&ws),
+        Some("backends") => xtask::backends::run(&ws),
         Some("ci") => ci::ci(&ws, flag("--no-test")),
         Some("bench") => ci::bench(&ws, args.get(1).map(String::as_str)),
         Some("docs") => ci::docs(&ws),
@@ -46,7 +50,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | examples | ci [--no-test] | bench [NAME] | docs | layout | release LEVEL [--execute]>"
+                "usage: cargo xtask <test | examples | backends | ci [--no-test] | bench [NAME] | docs | layout | release LEVEL [--execute]>"
             );
             return ExitCode::from(2);
         }

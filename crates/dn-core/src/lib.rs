@@ -28,15 +28,17 @@ pub mod runtime;
 // Short paths inside the crate (`crate::record`, `crate::task`, ..): each
 // module has one home, in `model` or `runtime`.
 use model::{
-    attrs, bigint, clean, ids, line, metric, object, readback, record, smallmap, task_data, text, time, update,
+    attrs, bigint, clean, generation, ids, line, metric, object, readback, record, smallmap, task_data, text, time,
+    update,
 };
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 
 pub use model::{json, layout};
 
 pub use error::Error;
-pub use model::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};
+pub use model::attrs::{AttrValue, GEN_AI_SEMCONV_VERSION, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};
 pub use model::clean::{MAX_ECHO_CHARS, MAX_NAME_LEN, clean_str, clean_tags, excerpt, validate_component};
+pub use model::generation::Generation;
 pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use model::line::SpanLine;
 pub use model::metric::{Aggregation, Metric, MetricSeries, Step};

@@ -67,7 +67,12 @@ fn ids_seen(rx: &Receiver) -> (usize, usize) {
 #[test]
 fn every_span_arrives_once_with_parents_headers_and_the_jsonl_attributes() {
     let rx = receiver(vec![]);
-    let s = setup(&rx.url, |c| c.max_batch_spans = 16);
+    // The platform's wire: exactly the line (collectors add conventions,
+    // tested in delivery::conventions and against Phoenix and MLflow).
+    let s = setup(&rx.url, |c| {
+        c.max_batch_spans = 16;
+        c.conventions = dn_export::otlp::Conventions::AsWritten;
+    });
     log_spans(&s.tracer, 50);
     let r = otlp(&s.pipeline.flush(Duration::from_secs(20)));
     assert_eq!((r.exported, r.failed, r.pending), (50, 0, 0), "{r:?}");
@@ -225,9 +230,16 @@ fn a_slow_receiver_costs_nothing_locally_and_shutdown_does_not_wait_for_it() {
     std::thread::sleep(Duration::from_secs(9)); // the request in flight completes and is settled
     let files = sync::spans_files(s.dir.path(), &Selection::default());
     let left = sync::unsettled(s.dir.path(), &files, &s.config.destination_id());
-    assert_eq!(left.iter().map(|u| u.spans).sum::<u64>(), 200, "the batch in flight was settled when it came back");
+    // The batch in flight holds what the writer had appended when it was
+    // read (up to 100 spans, fewer when the first write was smaller).
     let (n, unique) = ids_seen(&rx);
-    assert_eq!((n, unique), (100, 100), "nothing twice");
+    assert!((1..=100).contains(&n), "one batch was in flight: {n}");
+    assert_eq!(unique, n, "nothing twice");
+    assert_eq!(
+        left.iter().map(|u| u.spans).sum::<u64>(),
+        300 - n as u64,
+        "the batch in flight was settled when it came back"
+    );
 }
 
 #[test]

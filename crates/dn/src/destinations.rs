@@ -58,6 +58,7 @@ pub fn resolve(settings: &Settings) -> Result<Destinations> {
         c.flush_timeout = settings.shutdown_timeout;
         c.project_override = Some(scope.project_id.clone());
         c.name = "dreadnode";
+        c.conventions = dn_export::otlp::Conventions::AsWritten;
         c = c.header("X-Api-Key", api_key.expose());
         otlp.push(c);
         platform = Some(scope);

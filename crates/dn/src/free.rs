@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use dn_core::{Aggregation, AttrValue, ExportReport, Hash16, Metric, RefOptions, Step, TaskSpan};
+use dn_core::{Aggregation, AttrValue, ExportReport, Generation, Hash16, Metric, RefOptions, Step, TaskSpan};
 
 use crate::error::Result;
 
@@ -157,6 +157,27 @@ pub fn try_log_inputs(inputs: impl Serialize) -> Result<Vec<Hash16>> {
 pub fn log_output(name: &str, value: impl Serialize) {
     on_task("log_output", |t| t.log_output(name, value))
 }
+/// Records one LLM generation on the current task — best a span of type
+/// `generation` — as OpenTelemetry GenAI attributes (`gen_ai.*`), the token
+/// counts as metrics and the finish reasons as an output (see
+/// [`TaskSpan::log_generation`]).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let dn = dn::Dreadnode::new(dn::Config::new().local_dir(dir.path()).isolated()).unwrap();
+/// dn.task_span("chat").span_type(dn::SpanType::Generation).run(|task| {
+///     dn::log_generation(&dn::Generation::new("gpt-4o").provider("openai").input_tokens(12).output_tokens(30));
+///     assert_eq!(task.metrics()["output_tokens"].values(), [30.0]);
+/// });
+/// ```
+pub fn log_generation(generation: &Generation) {
+    on_task("log_generation", |t| t.log_generation(generation))
+}
+/// [`log_generation`], returning the error.
+pub fn try_log_generation(generation: &Generation) -> Result<()> {
+    try_on_task("log_generation", |t| t.try_log_generation(generation))
+}
+
 /// [`log_output`], returning the object hash or the error.
 pub fn try_log_output(name: &str, value: impl Serialize) -> Result<Hash16> {
     try_on_task("log_output", |t| t.try_log_output(name, value))

@@ -69,7 +69,7 @@ pub use dn_core::{
     SpanType, Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext,
     TraceId, TraceParent, clean_str, current_session_id, extract, inject,
 };
-pub use dn_core::{ContextGuard, SpanFuture, Step, TaskFuture, TaskInputs, WithContext};
+pub use dn_core::{ContextGuard, Generation, SpanFuture, Step, TaskFuture, TaskInputs, WithContext};
 
 #[allow(deprecated)]
 pub use dn_core::{ExporterReport, ObjectMeta};

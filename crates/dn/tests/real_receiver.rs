@@ -170,7 +170,19 @@ fn every_span_of_a_run_reaches_a_real_receiver_once_with_its_parents_and_attribu
         assert_eq!(parent.as_str(), s["parent_id"].as_str().unwrap_or(""), "parent of {name}");
         let want: Vec<&str> = s["attributes"].as_object().unwrap().keys().map(String::as_str).collect();
         let got: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(got, want, "attribute keys of {name}");
+        // The line's attributes in order, then the collector conventions
+        // (docs/format.md, "Collector conventions").
+        assert_eq!(got[..want.len().min(got.len())], want[..], "attribute keys of {name}");
+        let conventions: Vec<&str> = got[want.len()..].to_vec();
+        let printed = |k: &str| keys.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(printed("openinference.span.kind"), Some("Str(CHAIN)"), "span kind of {name}");
+        if name == "task" {
+            assert_eq!(conventions, ["openinference.span.kind", "input.value", "input.mime_type"]);
+            let i = s["attributes"]["dreadnode.inputs"].as_str().map(|_| ()).and(printed("input.value"));
+            assert!(i.is_some_and(|v| v.starts_with("Str({\"i\":")), "input.value of a task: {i:?}");
+        } else {
+            assert_eq!(conventions, ["openinference.span.kind"], "{name}");
+        }
         // String values as rotel prints them: Str(<value>).
         for (k, printed) in keys {
             if let Some(v) = s["attributes"][k].as_str() {

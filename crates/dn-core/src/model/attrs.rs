@@ -87,7 +87,62 @@ pub mod keys {
     pub const SCORER_NAME: &str = "scorer";
     /// Scorer error event: the error message.
     pub const SCORER_ERROR: &str = "error";
+
+    // ----- OpenTelemetry GenAI semantic conventions (semconv 1.37.0) ------
+    // Written on the span by `TaskSpan::log_generation`.
+
+    /// GenAI: the model asked for.
+    pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+    /// GenAI: the model that answered.
+    pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+    /// GenAI: the provider (`openai`, `anthropic`, ...).
+    pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// GenAI: the operation (`chat`, `text_completion`, `embeddings`, ...).
+    pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// GenAI: input (prompt) tokens.
+    pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// GenAI: output (completion) tokens.
+    pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// GenAI: why the model stopped, one per choice.
+    pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    /// GenAI: the input messages (JSON), only when opted in.
+    pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// GenAI: the output messages (JSON), only when opted in.
+    pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+
+    // ----- OpenInference (Arize Phoenix; MLflow reads them too) -----------
+    // Added to spans sent to OpenTelemetry collectors only, never to the
+    // local files or the platform (`docs/format.md`, "Collector conventions").
+
+    /// OpenInference: the span kind (`CHAIN`, `LLM`, `TOOL`, ...).
+    pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+    /// OpenInference resource attribute: the Phoenix project.
+    pub const OPENINFERENCE_PROJECT_NAME: &str = "openinference.project.name";
+    /// OpenInference: the span's input, as text.
+    pub const INPUT_VALUE: &str = "input.value";
+    /// OpenInference: `text/plain` or `application/json`.
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    /// OpenInference: the span's output, as text.
+    pub const OUTPUT_VALUE: &str = "output.value";
+    /// OpenInference: `text/plain` or `application/json`.
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+    /// OpenInference: the session (`dreadnode.session.id`).
+    pub const SESSION_ID_OPENINFERENCE: &str = "session.id";
+    /// OpenInference: the model of an LLM span.
+    pub const LLM_MODEL_NAME: &str = "llm.model_name";
+    /// OpenInference: the provider of an LLM span.
+    pub const LLM_PROVIDER: &str = "llm.provider";
+    /// OpenInference: prompt tokens.
+    pub const LLM_TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
+    /// OpenInference: completion tokens.
+    pub const LLM_TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
+    /// OpenInference: prompt + completion tokens.
+    pub const LLM_TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
 }
+
+/// The version of the OpenTelemetry GenAI semantic conventions whose keys
+/// [`keys`] holds (`gen_ai.*`).
+pub const GEN_AI_SEMCONV_VERSION: &str = "1.37.0";
 
 /// The `User-Agent` of every request the SDK makes.
 pub fn user_agent() -> String {
@@ -206,6 +261,27 @@ impl SpanType {
         SpanType::Transform,
         SpanType::Span,
     ];
+
+    /// The OpenInference span kind generic backends (Phoenix, MLflow) show:
+    /// generation → `LLM`, tool → `TOOL`, agent → `AGENT`, scorer →
+    /// `EVALUATOR`, everything else (runs, tasks, light spans, ...) → `CHAIN`.
+    pub fn openinference_kind(self) -> &'static str {
+        match self {
+            SpanType::Generation => "LLM",
+            SpanType::Tool => "TOOL",
+            SpanType::Agent => "AGENT",
+            SpanType::Scorer => "EVALUATOR",
+            SpanType::Task
+            | SpanType::Evaluation
+            | SpanType::Study
+            | SpanType::Trial
+            | SpanType::Sample
+            | SpanType::Transform
+            | SpanType::Span
+            | SpanType::TaskFragment
+            | SpanType::RunUpdate => "CHAIN",
+        }
+    }
 
     /// The lowercase wire name.
     pub fn as_str(self) -> &'static str {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::Error;
 use crate::attrs::{AttrValue, keys};
 use crate::clean::{clean_str, clean_tags};
+use crate::generation::Generation;
 use crate::metric::{Aggregation, Metric, MetricSeries, Step};
 use crate::object::{Hash16, SerializedValue, map_entries, param_json, serialize};
 use crate::record::{Event, Key, Status};
@@ -388,6 +389,33 @@ impl TaskSpan {
             let x = st.extras();
             set_attr(&mut x.attributes, &mut x.late_keys, key, v)
         })
+    }
+
+    /// Records one LLM generation on this span: the `gen_ai.*` attributes
+    /// of [`Generation::attributes`], the token counts as the metrics
+    /// `input_tokens` and `output_tokens`, and the finish reasons as the
+    /// output `finish_reasons`. Meant for a span of type `generation`.
+    pub fn log_generation(&self, generation: &Generation) {
+        self.or_fault(self.try_log_generation(generation))
+    }
+    /// [`TaskSpan::log_generation`], returning the error.
+    pub fn try_log_generation(&self, generation: &Generation) -> Result<(), Error> {
+        let attributes = generation.attributes();
+        self.with_open(|st| {
+            let x = st.extras();
+            for (k, v) in attributes {
+                set_attr(&mut x.attributes, &mut x.late_keys, &k, v);
+            }
+        })?;
+        for (name, n) in [("input_tokens", generation.input_tokens), ("output_tokens", generation.output_tokens)] {
+            if let Some(n) = n {
+                self.try_log_metric(name, n as f64)?;
+            }
+        }
+        if !generation.finish_reasons.is_empty() {
+            self.try_log_output("finish_reasons", &generation.finish_reasons)?;
+        }
+        Ok(())
     }
 
     /// Adds an event with the given attributes.

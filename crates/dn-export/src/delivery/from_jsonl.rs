@@ -7,11 +7,23 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, Instrumentati
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 
+use super::conventions;
+use crate::otlp::Conventions;
+
 /// Spans parsed from lines, grouped by the resource each line carries.
 #[derive(Default)]
 pub struct SpanBatch {
     groups: Vec<(String, Resource, Vec<Span>)>,
     spans: usize,
+}
+
+/// How one destination's lines become spans.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wire<'a> {
+    /// Replaces `dreadnode.project` (the platform's project UUID).
+    pub project_override: Option<&'a str>,
+    /// What spans carry beyond the line's attributes.
+    pub conventions: Conventions,
 }
 
 /// Why a line could not be turned into a span.
@@ -28,24 +40,45 @@ impl SpanBatch {
         self.spans == 0
     }
 
-    /// Adds one JSONL line; `project_override` replaces `dreadnode.project`.
-    pub fn push_line(&mut self, line: &[u8], project_override: Option<&str>) -> Result<(), BadLine> {
+    /// Adds one JSONL line, as `wire` says.
+    pub fn push_line(&mut self, line: &[u8], wire: Wire<'_>) -> Result<(), BadLine> {
         let parsed: Line<'_> = serde_json::from_slice(line).map_err(|e| BadLine(format!("not a span line: {e}")))?;
         let (mut span, resource) = parsed.into_span()?;
-        if let Some(p) = project_override {
+        if let Some(p) = wire.project_override {
             for kv in span.attributes.iter_mut().filter(|kv| kv.key == dn_core::keys::PROJECT) {
                 kv.value = Some(string(p));
             }
         }
-        let key = resource.map_or("", |r| r.get());
-        match self.groups.iter_mut().find(|(k, _, _)| k == key) {
+        let resource_text = resource.map_or("", |r| r.get());
+        // Collectors: the project names the resource (Phoenix's project), so
+        // spans of two projects with one resource go in two groups.
+        let project = match wire.conventions {
+            Conventions::Collector => {
+                conventions::add(&mut span.attributes);
+                conventions::project(&span.attributes).map(str::to_string)
+            }
+            Conventions::AsWritten => None,
+        };
+        let found = self
+            .groups
+            .iter_mut()
+            .find(|(k, r, _)| k == resource_text && project.as_deref().is_none_or(|p| project_of(r) == Some(p)));
+        match found {
             Some((_, _, spans)) => spans.push(span),
             None => {
-                let attributes = match resource {
+                let mut attributes = match resource {
                     Some(r) => serde_json::from_str::<Attrs>(r.get()).map(|a| a.0).unwrap_or_default(),
                     None => Vec::new(),
                 };
-                self.groups.push((key.to_string(), Resource { attributes, ..Default::default() }, vec![span]));
+                if let Some(p) = &project {
+                    attributes.retain(|kv| kv.key != dn_core::keys::OPENINFERENCE_PROJECT_NAME);
+                    attributes.push(conventions::project_attribute(p));
+                }
+                self.groups.push((
+                    resource_text.to_string(),
+                    Resource { attributes, ..Default::default() },
+                    vec![span],
+                ));
             }
         }
         self.spans += 1;
@@ -56,7 +89,8 @@ impl SpanBatch {
     pub fn append(&mut self, other: SpanBatch) {
         for (key, resource, spans) in other.groups {
             self.spans += spans.len();
-            match self.groups.iter_mut().find(|(k, _, _)| *k == key) {
+            let project = project_of(&resource);
+            match self.groups.iter_mut().find(|(k, r, _)| *k == key && project_of(r) == project) {
                 Some((_, _, mine)) => mine.extend(spans),
                 None => self.groups.push((key, resource, spans)),
             }
@@ -79,6 +113,16 @@ impl SpanBatch {
                 .collect(),
         }
     }
+}
+
+/// The Phoenix project a resource group was made for.
+fn project_of(r: &Resource) -> Option<&str> {
+    r.attributes.iter().find(|kv| kv.key == dn_core::keys::OPENINFERENCE_PROJECT_NAME).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
 }
 
 /// One JSONL line, parsed straight into OTLP types (no JSON tree).
@@ -292,8 +336,9 @@ mod tests {
     #[test]
     fn a_line_becomes_the_span_it_describes() {
         let mut b = SpanBatch::default();
-        b.push_line(LINE.as_bytes(), Some("uuid-1")).unwrap();
-        b.push_line(LINE.as_bytes(), None).unwrap();
+        let platform = Wire { project_override: Some("uuid-1"), conventions: Conventions::AsWritten };
+        b.push_line(LINE.as_bytes(), platform).unwrap();
+        b.push_line(LINE.as_bytes(), Wire { conventions: Conventions::AsWritten, ..Wire::default() }).unwrap();
         let req = b.into_request();
         assert_eq!(req.resource_spans.len(), 1, "same resource, one group");
         let spans = &req.resource_spans[0].scope_spans[0].spans;
@@ -310,11 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn collectors_get_the_conventions_and_one_resource_per_project() {
+        let mut b = SpanBatch::default();
+        b.push_line(LINE.as_bytes(), Wire::default()).unwrap();
+        b.push_line(
+            LINE.replace("\"dreadnode.project\":\"p\"", "\"dreadnode.project\":\"q\"").as_bytes(),
+            Wire::default(),
+        )
+        .unwrap();
+        b.push_line(LINE.as_bytes(), Wire::default()).unwrap();
+        let req = b.into_request();
+        let projects: Vec<_> = req.resource_spans.iter().map(|rs| project_of(rs.resource.as_ref().unwrap())).collect();
+        assert_eq!(projects, [Some("p"), Some("q")]);
+        assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 2);
+        let resource = req.resource_spans[0].resource.as_ref().unwrap();
+        assert!(resource.attributes.iter().any(|kv| kv.key == "service.name"), "the line's resource is kept");
+    }
+
+    #[test]
     fn bad_lines_are_errors_not_panics() {
         let mut b = SpanBatch::default();
-        assert!(b.push_line(b"{\"trace_id\":\"zz\"}", None).is_err());
-        assert!(b.push_line(b"not json", None).is_err());
-        assert!(b.push_line(&LINE.as_bytes()[..40], None).is_err());
+        assert!(b.push_line(b"{\"trace_id\":\"zz\"}", Wire::default()).is_err());
+        assert!(b.push_line(b"not json", Wire::default()).is_err());
+        assert!(b.push_line(&LINE.as_bytes()[..40], Wire::default()).is_err());
         assert!(b.is_empty());
     }
 }

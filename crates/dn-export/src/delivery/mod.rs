@@ -12,6 +12,7 @@
 //! `dn sync` ([`sync`]) delivers it later from the same logs.
 
 pub mod acks;
+pub mod conventions;
 pub mod from_jsonl;
 pub mod sync;
 
@@ -344,7 +345,8 @@ pub(crate) fn prepare(
         .map_err(|e| Transient(format!("reading {}: {e}", path.display()), None))?;
     let mut lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
     lines.truncate(max_spans.max(1));
-    let (batch, first_bad) = convert(&lines, cfg.project_override.as_deref(), threads);
+    let wire = from_jsonl::Wire { project_override: cfg.project_override.as_deref(), conventions: cfg.conventions };
+    let (batch, first_bad) = convert(&lines, wire, threads);
     let len: u64 = lines.iter().map(|l| l.len() as u64).sum();
     let body = if batch.is_empty() {
         Err(format!("{}: unreadable line: {}", path.display(), first_bad.unwrap_or_default()))
@@ -397,13 +399,13 @@ pub(crate) fn send_batch(
 
 /// Converts `lines` to spans, on `threads` threads (in order); the first
 /// unreadable line's reason, if any.
-fn convert(lines: &[&[u8]], project_override: Option<&str>, threads: usize) -> (from_jsonl::SpanBatch, Option<String>) {
+fn convert(lines: &[&[u8]], wire: from_jsonl::Wire<'_>, threads: usize) -> (from_jsonl::SpanBatch, Option<String>) {
     let one = |part: &[&[u8]]| {
         let mut batch = from_jsonl::SpanBatch::default();
         let mut first_bad = None;
         for l in part {
             let trimmed = l.strip_suffix(b"\n").unwrap_or(l);
-            if let Err(e) = batch.push_line(trimmed, project_override) {
+            if let Err(e) = batch.push_line(trimmed, wire) {
                 first_bad.get_or_insert(e.0);
             }
         }

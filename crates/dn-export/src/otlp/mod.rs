@@ -33,6 +33,23 @@ pub struct OtlpConfig {
     pub project_override: Option<String>,
     /// Name in reports (`otlp`, `dreadnode`).
     pub name: &'static str,
+    /// What the spans carry beyond the lines' own attributes.
+    pub conventions: Conventions,
+}
+
+/// What a destination's spans carry beyond each JSONL line's attributes
+/// (`docs/format.md`, "Collector conventions").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Conventions {
+    /// Exactly what the line holds: the platform's wire, as the Python SDK's.
+    AsWritten,
+    /// Also what generic backends read (Arize Phoenix, MLflow, ...):
+    /// `openinference.span.kind`, `input.value` / `output.value` with their
+    /// mime types, `session.id`, `llm.*` for generations, and the project as
+    /// the resource's `openinference.project.name`. The default for
+    /// OpenTelemetry collectors.
+    #[default]
+    Collector,
 }
 
 impl OtlpConfig {
@@ -47,6 +64,7 @@ impl OtlpConfig {
             flush_timeout: Duration::from_secs(10),
             project_override: None,
             name: "otlp",
+            conventions: Conventions::Collector,
         }
     }
     /// Adds a header.
