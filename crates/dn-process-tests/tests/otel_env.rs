@@ -132,3 +132,20 @@ fn timeout_and_compression() {
     let (v, err, _) = probe(&[endpoint, ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none")]);
     assert!(!configured(&v) && err.contains("none") && err.contains("gzip"), "{err}");
 }
+
+#[test]
+fn the_traces_endpoint_is_used_as_given_and_comes_before_the_general_one() {
+    let (_rx, url) = collector();
+    let (v, _, _) = probe(&[]);
+    assert!(configured(&v) && v["otlp_endpoint"].is_null(), "unset: no collector");
+    let (v, _, _) = probe(&[("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str())]);
+    assert_eq!(v["otlp_endpoint"], format!("{url}/v1/traces"), "the general endpoint gets /v1/traces appended");
+    let traces = format!("{url}/custom/traces");
+    let (v, _, _) = probe(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.as_str())]);
+    assert_eq!(v["otlp_endpoint"], traces, "the traces endpoint is used as given");
+    let (v, _, _) = probe(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.as_str()),
+    ]);
+    assert_eq!(v["otlp_endpoint"], traces, "the traces variable comes first");
+}
