@@ -29,7 +29,7 @@ pub(crate) struct Example {
     /// What the documentation's version of the example shows, as
     /// `(span name or "*", fact)`; a fact is `type=T`, `tag=T`, `session=S`,
     /// `input.NAME=JSON`, `output.NAME=JSON`, `metric.NAME=VALUE` (last
-    /// point), `attr.KEY=TEXT`, `status=CODE`, `parent=NAME` (the parent span's name) or
+    /// point), `param.NAME=JSON`, `attr.KEY=TEXT`, `status=CODE`, `parent=NAME` (the parent span's name) or
     /// `event=NAME`, and holds for at least one span of that name.
     facts: &'static [(&'static str, &'static str)],
 }
@@ -91,6 +91,15 @@ const EXAMPLES: &[Example] = &[
         ],
     },
     Example {
+        name: "scrubbing",
+        spans: &["scrubbed-run", "triage"],
+        facts: &[
+            ("triage", "input.prompt=\"The deploy key is [REDACTED:aws_access_key_id], rotate it\""),
+            ("triage", "output.verdict=\"rotate\""),
+            ("scrubbed-run", "param.db={\"host\":\"db.internal\",\"password\":\"[REDACTED:password]\"}"),
+        ],
+    },
+    Example {
         name: "generation",
         spans: &["support-bot", "answer", "follow-up"],
         facts: &[
@@ -145,6 +154,9 @@ fn fact_holds(s: &Value, all: &[Value], fact: &str) -> bool {
         None if key == "event" => s["events"].as_array().is_some_and(|e| e.iter().any(|e| e["name"] == want)),
         Some(("attr", name)) => attrs[name].as_str() == Some(want),
         Some(("input", name)) => value_of("dreadnode.inputs", name) == serde_json::from_str(want).ok(),
+        Some(("param", name)) => {
+            inner("dreadnode.params")[name] == serde_json::from_str::<Value>(want).unwrap_or_default()
+        }
         Some(("output", name)) => value_of("dreadnode.outputs", name) == serde_json::from_str(want).ok(),
         Some(("metric", name)) => {
             let metrics = inner("dreadnode.metrics");
@@ -206,6 +218,9 @@ pub fn run_all(root: &std::path::Path, s3s_fs: Option<&std::path::Path>) -> Resu
         if ex.name == "evaluation" {
             check_evaluation(&stdout, dir.path())?;
         }
+        if ex.name == "scrubbing" {
+            check_scrubbing(&stdout, dir.path())?;
+        }
         check_dn_reads(&target.join("debug/dn"), ex, dir.path())?;
         crate::example_snapshots::check(root, &target.join("debug/dn"), ex.name, dir.path())?;
     }
@@ -245,6 +260,24 @@ fn check_evaluation(stdout: &str, dir: &Path) -> Result<(), String> {
         return Err(format!("example evaluation: {scored} scored classify spans in the run's file, want 50"));
     }
     eprintln!("xtask:    ok (one run, 50 scored calls, accuracy 0.90, no logging fault)");
+    Ok(())
+}
+
+/// The `scrubbing` example: the report counts one password and one AWS key
+/// id, and neither secret is in any file it wrote.
+fn check_scrubbing(stdout: &str, dir: &Path) -> Result<(), String> {
+    for want in ["scrubbed password: 1", "scrubbed aws_access_key_id: 1"] {
+        if !stdout.contains(want) {
+            return Err(format!("example scrubbing: stdout lacks {want:?}:\n{stdout}"));
+        }
+    }
+    for (_, line) in dn_testing::jsonl::read_all(dir) {
+        let text = line.to_string();
+        if text.contains("hunter2") || text.contains("AKIAZ7Q3ABCDEFGH1234") {
+            return Err("example scrubbing: a planted secret is in a local file".into());
+        }
+    }
+    eprintln!("xtask:    ok (2 values scrubbed, counted by pattern, in no file)");
     Ok(())
 }
 

@@ -28,8 +28,8 @@ pub mod runtime;
 // Short paths inside the crate (`crate::record`, `crate::task`, ..): each
 // module has one home, in `model` or `runtime`.
 use model::{
-    attrs, bigint, clean, generation, ids, line, metric, object, readback, record, smallmap, task_data, text, time,
-    update,
+    attrs, bigint, clean, generation, ids, line, metric, object, readback, record, scrub, smallmap, task_data, text,
+    time, update,
 };
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 
@@ -48,6 +48,7 @@ pub use model::object::{
 };
 pub use model::readback::{TaskInputs, TaskView};
 pub use model::record::{AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status};
+pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Scrubbing, marker as scrub_marker};
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
 pub use model::task_data::{ObjectRef, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData};

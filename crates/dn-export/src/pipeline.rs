@@ -244,7 +244,8 @@ impl ExportPipeline {
                 r
             },
             timed_out,
-            logging_faults: 0, // the tracer adds its count
+            logging_faults: 0,    // the tracer adds its count
+            scrubbed: Vec::new(), // and its scrubber's
         }
     }
 

@@ -183,6 +183,17 @@ fn dn_task_span_io(b: Bencher<'_, '_>) {
     report("task", pipeline.flush(Duration::from_secs(30)));
 }
 
+/// `dn_task_span_io` with scrubbing on (a configured secret and the default
+/// opt-in patterns) and values that match nothing: what scrubbing costs.
+#[divan::bench(sample_count = 200, sample_size = 200)]
+fn dn_task_span_io_scrubbed(b: Bencher<'_, '_>) {
+    let (tracer, pipeline) = dn_tracer();
+    let secrets = ["dn_bench_api_key_0123456789".to_string()];
+    tracer.set_scrubber(Arc::new(dn::core::Scrubber::new(secrets, Some(dn::Scrubbing::default()))));
+    common::in_a_run(b, || tracer.run("bench-run").start(), |run| common::task_with_io(&tracer, run));
+    report("task-scrubbed", pipeline.flush(Duration::from_secs(30)));
+}
+
 #[divan::bench(sample_count = 50, sample_size = 10)]
 fn dn_run_100_tasks(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();

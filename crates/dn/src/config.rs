@@ -60,6 +60,8 @@ pub struct Config {
     service_name: Option<String>,
     resource_attributes: Vec<(String, String)>,
     update_interval: Option<Duration>,
+    /// `Some(Some(..))`: on with these patterns; `Some(None)`: off.
+    scrubbing: Option<Option<dn_core::Scrubbing>>,
     ignore_env: bool,
     #[cfg(all(feature = "otlp", feature = "artifacts"))]
     uploads: Option<dn_artifacts::UploaderConfig>,
@@ -139,7 +141,16 @@ impl Config {
             None => vec![],
         };
         let service_name = var("OTEL_SERVICE_NAME");
+        let scrubbing = match var("DREADNODE_SCRUBBING").map(|v| v.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Some(Some(dn_core::Scrubbing::default())),
+            Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Some(None),
+            Some(v) => {
+                return Err(Error::Config(format!("DREADNODE_SCRUBBING={v:?}: expected 1 or 0 (true or false)")));
+            }
+        };
         Ok(Config {
+            scrubbing,
             otlp_endpoint,
             otlp_headers,
             otlp_timeout,
@@ -239,6 +250,21 @@ impl Config {
         self.uploads = Some(uploads);
         self
     }
+    /// Turns opt-in scrubbing on with these patterns (`Scrubbing::default()`
+    /// is the documented set; default: off, or `DREADNODE_SCRUBBING=1`, or
+    /// `scrubbing: true` in the profile). The configured API key, collector
+    /// header values and storage credentials are scrubbed either way. See
+    /// `docs/scrubbing.md`.
+    pub fn scrubbing(mut self, scrubbing: dn_core::Scrubbing) -> Self {
+        self.scrubbing = Some(Some(scrubbing));
+        self
+    }
+    /// Turns opt-in scrubbing off whatever the environment or profile say
+    /// (the configured secrets are still scrubbed).
+    pub fn no_scrubbing(mut self) -> Self {
+        self.scrubbing = Some(None);
+        self
+    }
     /// Ignore `DREADNODE_*` variables and the profile (for tests and tools).
     pub fn isolated(mut self) -> Self {
         self.ignore_env = true;
@@ -325,6 +351,12 @@ impl Config {
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
             queue_full_wait: self.queue_full_wait.unwrap_or(dn_export::DEFAULT_FULL_WAIT),
             update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
+            scrubbing: match (&self.scrubbing, env.scrubbing, profile.scrubbing) {
+                (Some(explicit), _, _) => explicit.clone(),
+                (None, Some(from_env), _) => from_env,
+                (None, None, Some(true)) => Some(dn_core::Scrubbing::default()),
+                (None, None, _) => None,
+            },
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
             #[cfg(all(feature = "otlp", feature = "artifacts"))]
             uploads: self.uploads.clone().unwrap_or_default(),
@@ -376,6 +408,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Automatic run updates (zero: off).
     pub update_interval: Duration,
+    /// Opt-in scrubbing, when on (`docs/scrubbing.md`).
+    pub scrubbing: Option<dn_core::Scrubbing>,
     /// Upload settings (used when the platform gives storage credentials).
     #[cfg(all(feature = "otlp", feature = "artifacts"))]
     pub uploads: dn_artifacts::UploaderConfig,
@@ -439,6 +473,7 @@ struct Profile {
     organization: Option<String>,
     workspace: Option<String>,
     project: Option<String>,
+    scrubbing: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +490,8 @@ struct ProfileServer {
     default_organization: Option<String>,
     default_workspace: Option<String>,
     default_project: Option<String>,
+    #[serde(default)]
+    scrubbing: Option<bool>,
 }
 
 impl Profile {
@@ -483,7 +520,20 @@ impl Profile {
             organization: s.default_organization.clone(),
             workspace: s.default_workspace.clone(),
             project: s.default_project.clone(),
+            scrubbing: s.scrubbing,
         })
+    }
+}
+
+impl Settings {
+    /// The secrets the always-on scrubbing replaces: the API key and the
+    /// collector's header values (storage credentials join when fetched).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.api_key.iter().map(|k| k.expose().to_string()).collect();
+        if let Some(o) = &self.otlp {
+            out.extend(o.headers.iter().map(|(_, v)| v.expose().to_string()));
+        }
+        out
     }
 }
 

@@ -77,11 +77,32 @@ pub fn start_uploader(
     settings: &Settings,
     scope: &PlatformScope,
 ) -> std::result::Result<dn_artifacts::Uploader, String> {
-    fn parse(v: serde_json::Value) -> std::result::Result<dn_artifacts::StorageCredentials, String> {
-        serde_json::from_value(v).map_err(|e| format!("the platform sent storage credentials dn cannot read: {e}"))
-    }
+    start_uploader_scrubbed(settings, scope, None)
+}
+
+/// [`start_uploader`], telling `scrubber` every set of credentials fetched
+/// (the first and each refresh) so logged values never carry them.
+#[cfg(feature = "artifacts")]
+pub(crate) fn start_uploader_scrubbed(
+    settings: &Settings,
+    scope: &PlatformScope,
+    scrubber: Option<std::sync::Arc<dn_core::Scrubber>>,
+) -> std::result::Result<dn_artifacts::Uploader, String> {
+    let parse = move |v: serde_json::Value| -> std::result::Result<dn_artifacts::StorageCredentials, String> {
+        let c: dn_artifacts::StorageCredentials = serde_json::from_value(v)
+            .map_err(|e| format!("the platform sent storage credentials dn cannot read: {e}"))?;
+        if let Some(s) = &scrubber {
+            s.add_secret(&c.access_key_id);
+            s.add_secret(c.secret_access_key.expose());
+            if let Some(t) = &c.session_token {
+                s.add_secret(t.expose());
+            }
+        }
+        Ok(c)
+    };
     let (first, fetch) = dn_export::platform::storage_credentials(scope)?;
-    let source = move || fetch().and_then(parse);
-    dn_artifacts::Uploader::start(&parse(first)?, source, settings.uploads.clone(), Some(&settings.local_dir))
+    let first = parse(first)?;
+    let source = move || fetch().and_then(&parse);
+    dn_artifacts::Uploader::start(&first, source, settings.uploads.clone(), Some(&settings.local_dir))
         .map_err(|e| e.to_string())
 }

@@ -59,13 +59,19 @@ impl Dreadnode {
         let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
         let mut builder =
             ExportPipeline::builder().queue_capacity(settings.queue_capacity).full_wait(settings.queue_full_wait);
-        let (destinations, storage) = start_destinations(&settings)?;
+        // Scrubbing (docs/scrubbing.md): the configured secrets always, the
+        // opt-in patterns when asked; storage credentials join when fetched.
+        let scrubber = Arc::new(dn_core::Scrubber::new(settings.secrets(), settings.scrubbing.clone()));
+        let (destinations, storage) = start_destinations(&settings, &scrubber)?;
         for d in destinations {
             jsonl = jsonl.notify(d.clone());
             builder = builder.destination(d);
         }
         let pipeline = builder.exporter(jsonl).build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
+        if scrubber.has_work() {
+            tracer.set_scrubber(scrubber);
+        }
         #[cfg(all(feature = "otlp", feature = "artifacts"))]
         if let Some(u) = &storage {
             tracer.set_value_offload(u.clone());
@@ -215,7 +221,10 @@ impl Drop for Inner {
 /// Starts the remote destinations the settings name (each delivering from
 /// the local files on its own thread) and, for the platform, its storage.
 #[cfg(feature = "otlp")]
-fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
+fn start_destinations(
+    settings: &Settings,
+    scrubber: &Arc<dn_core::Scrubber>,
+) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
     let resolved = crate::destinations::resolve(settings)?;
     let mut out: Vec<Arc<dyn dn_export::Destination>> = Vec::new();
     for c in resolved.otlp {
@@ -224,14 +233,17 @@ fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Des
     // `Storage` is `()` without the `artifacts` feature.
     #[allow(clippy::let_unit_value)]
     let storage = match &resolved.platform {
-        Some(scope) => start_storage(settings, scope),
+        Some(scope) => start_storage(settings, scope, scrubber),
         None => Storage::default(),
     };
     Ok((out, storage))
 }
 
 #[cfg(not(feature = "otlp"))]
-fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
+fn start_destinations(
+    settings: &Settings,
+    _scrubber: &Arc<dn_core::Scrubber>,
+) -> Result<(Vec<Arc<dyn dn_export::Destination>>, Storage)> {
     if let Some(dest) = &settings.otlp {
         return Err(Error::Config(format!(
             "an OTLP endpoint is configured ({}) but dn was built without the `otlp` feature",
@@ -250,8 +262,12 @@ fn start_destinations(settings: &Settings) -> Result<(Vec<Arc<dyn dn_export::Des
 /// Starts the uploader with the platform's storage credentials; without
 /// them, says once that artifacts and large values stay local.
 #[cfg(all(feature = "otlp", feature = "artifacts"))]
-fn start_storage(settings: &Settings, scope: &dn_export::platform::PlatformScope) -> Storage {
-    match crate::destinations::start_uploader(settings, scope) {
+fn start_storage(
+    settings: &Settings,
+    scope: &dn_export::platform::PlatformScope,
+    scrubber: &Arc<dn_core::Scrubber>,
+) -> Storage {
+    match crate::destinations::start_uploader_scrubbed(settings, scope, Some(scrubber.clone())) {
         Ok(u) => Some(Arc::new(u)),
         Err(why) => {
             tracing::warn!(target: "dn", "artifacts and large values stay local (no remote storage): {why}");
@@ -261,7 +277,12 @@ fn start_storage(settings: &Settings, scope: &dn_export::platform::PlatformScope
 }
 
 #[cfg(all(feature = "otlp", not(feature = "artifacts")))]
-fn start_storage(_settings: &Settings, _scope: &dn_export::platform::PlatformScope) -> Storage {}
+fn start_storage(
+    _settings: &Settings,
+    _scope: &dn_export::platform::PlatformScope,
+    _scrubber: &Arc<dn_core::Scrubber>,
+) -> Storage {
+}
 
 // ---------------------------------------------------------------------------
 // The global instance

@@ -69,7 +69,9 @@ pub use dn_core::{
     SpanType, Status, TaskAndRunBuilder, TaskContext, TaskGuard, TaskSpan, TaskSpanBuilder, Timestamp, TraceContext,
     TraceId, TraceParent, clean_str, current_session_id, extract, inject,
 };
-pub use dn_core::{ContextGuard, Generation, SpanFuture, Step, TaskFuture, TaskInputs, WithContext};
+pub use dn_core::{
+    ContextGuard, Generation, ScrubMatch, Scrubbing, SpanFuture, Step, TaskFuture, TaskInputs, WithContext,
+};
 
 #[allow(deprecated)]
 pub use dn_core::{ExporterReport, ObjectMeta};
@@ -272,6 +274,8 @@ pub mod guide {
     pub mod artifacts {}
     #[doc = include_str!("../../../docs/distributed.md")]
     pub mod distributed {}
+    #[doc = include_str!("../../../docs/scrubbing.md")]
+    pub mod scrubbing {}
     #[cfg(feature = "tracing")]
     #[doc = include_str!("../../../docs/tracing.md")]
     pub mod tracing_bridge {}

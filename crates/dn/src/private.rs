@@ -97,12 +97,12 @@ pub fn start(meta: &Meta) -> Call {
 )]
 pub trait Loggable {
     #[doc(hidden)]
-    fn __dn_serialize(&self) -> dn_core::SerializedValue;
+    fn __dn_serialize(&self, task: &TaskSpan, name: &str) -> dn_core::SerializedValue;
 }
 
 impl<T: Serialize + ?Sized> Loggable for T {
-    fn __dn_serialize(&self) -> dn_core::SerializedValue {
-        dn_core::serialize(self)
+    fn __dn_serialize(&self, task: &TaskSpan, name: &str) -> dn_core::SerializedValue {
+        task.tracer().serialize(self, name)
     }
 }
 
@@ -117,7 +117,7 @@ impl Call {
     }
     /// Logs a captured argument (`{"auto": true}`).
     pub fn input<T: Loggable + ?Sized>(&self, name: &str, value: &T) {
-        let _ = self.task.log_auto_serialized(dn_core::Side::Input, name, value.__dn_serialize());
+        let _ = self.task.log_auto_serialized(dn_core::Side::Input, name, value.__dn_serialize(&self.task, name));
     }
     /// Ends the task (and its run) now; dropping the call does the same.
     pub fn finish(self) {}
@@ -159,7 +159,7 @@ pub fn inputs(task: &TaskSpan) -> dn_core::TaskInputs {
 
 /// Logs the return value as `output` (`{"auto": true}`).
 pub fn output<T: Loggable + ?Sized>(task: &TaskSpan, value: &T) {
-    let _ = task.log_auto_serialized(dn_core::Side::Output, "output", value.__dn_serialize());
+    let _ = task.log_auto_serialized(dn_core::Side::Output, "output", value.__dn_serialize(task, "output"));
 }
 
 /// Marks the task failed with the body's `Err`.
@@ -170,7 +170,7 @@ pub fn fail<E: std::fmt::Display + ?Sized>(task: &TaskSpan, error: &E) {
 /// Logs a scorer's result as a metric named after it, with the output as
 /// origin; a failed scorer logs 0.0 with the error and warns.
 pub fn score<O: Loggable + ?Sized>(task: &TaskSpan, scorer: &str, output: &O, result: ScoreResult) {
-    let origin = output.__dn_serialize();
+    let origin = output.__dn_serialize(task, "output");
     let name = dn_core::clean_str(scorer);
     match result {
         Ok(m) => {

@@ -17,6 +17,7 @@ pub mod metric;
 pub mod object;
 pub mod readback;
 pub mod record;
+pub mod scrub;
 pub mod secret;
 pub mod smallmap;
 pub mod task_data;

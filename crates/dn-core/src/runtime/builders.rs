@@ -12,7 +12,7 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::clean::validate_component;
 use crate::context::{ContextGuard, SpanLink};
 use crate::ids::generated_run_name;
-use crate::object::{SerializedValue, param_json, serialize};
+use crate::object::{CapturedValue, unknown_object};
 use crate::record::Key;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{NewTask, Parent, TaskSpan};
@@ -219,31 +219,64 @@ impl TaskSpanBuilder {
 }
 
 /// Params and inputs given to a builder, logged when the span starts.
+/// A value captured when the builder was given it, or the type name of one
+/// that failed to serialize.
+type Captured = Result<CapturedValue, &'static str>;
+
+fn capture<T: Serialize>(value: &T) -> Captured {
+    CapturedValue::capture(value).map_err(|_| std::any::type_name::<T>())
+}
+
 #[derive(Default)]
 struct Initial {
-    params: Vec<(String, String)>,
-    inputs: Vec<(String, SerializedValue)>,
+    params: Vec<(String, Captured)>,
+    inputs: Vec<(String, Captured)>,
 }
 
 impl Initial {
     fn param(&mut self, name: String, value: impl Serialize) {
-        self.params.push((name, param_json(&value)));
+        self.params.push((name, capture(&value)));
     }
     fn input(&mut self, name: String, value: impl Serialize) {
-        self.inputs.push((name, serialize(&value)));
+        self.inputs.push((name, capture(&value)));
     }
-    /// Logs them on `task`, which has just started (so cannot have ended).
+    /// Logs them on `task`, which has just started (so cannot have ended),
+    /// scrubbed by its tracer's scrubber.
     fn apply(self, task: &TaskSpan) {
+        let scrubber = task.tracer().scrubber();
+        let scrubbed = |name: &str, v: Captured| -> CapturedValue {
+            match v {
+                Ok(mut v) => {
+                    if let Some(s) = scrubber {
+                        s.scrub_value(Some(name), &mut v);
+                    }
+                    v
+                }
+                Err(type_name) => CapturedValue::Str(type_name.to_string()),
+            }
+        };
+        let params: Vec<(String, String)> = self
+            .params
+            .into_iter()
+            .map(|(k, v)| {
+                let json = scrubbed(&k, v).to_json();
+                (k, json)
+            })
+            .collect();
         let r = task.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
-            let keys: Vec<String> = self.params.iter().map(|(k, _)| k.clone()).collect();
-            for (k, v) in self.params {
+            let keys: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
+            for (k, v) in params {
                 data.params.insert(k, v);
             }
             st.mark().dirty_params.extend(keys);
         });
         task.or_fault(r);
-        for (k, o) in self.inputs {
+        for (k, v) in self.inputs {
+            let o = match v {
+                Ok(_) => scrubbed(&k, v).serialize_object(),
+                Err(type_name) => unknown_object(type_name),
+            };
             task.or_fault(task.log_object_ref(Side::Input, &k, o, &RefOptions::default()).map(drop));
         }
     }

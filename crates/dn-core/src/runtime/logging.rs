@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::attrs::{AttrValue, keys};
-use crate::clean::{clean_str, clean_tags};
+use crate::clean::clean_str;
 use crate::generation::Generation;
 use crate::metric::{Aggregation, Metric, MetricSeries, Step};
-use crate::object::{Hash16, SerializedValue, map_entries, param_json, serialize};
+use crate::object::{Hash16, SerializedValue, map_entries};
 use crate::record::{Event, Key, Status};
 use crate::record::{fail_state, set_attr};
 use crate::task::{NewTask, Parent, TaskSpan, TaskState};
@@ -60,7 +60,7 @@ impl TaskSpan {
     }
     /// [`TaskSpan::log_param`], returning the error.
     pub fn try_log_param(&self, name: &str, value: impl Serialize) -> Result<(), Error> {
-        let json = param_json(&value);
+        let json = self.0.tracer.param_json(&value, name);
         self.with_open(|st| {
             Arc::make_mut(&mut st.data).params.insert(name.to_string(), json);
             st.mark().dirty_params.push(name.to_string());
@@ -75,7 +75,8 @@ impl TaskSpan {
     /// [`TaskSpan::log_params`], returning the error (a value that is not a
     /// map is [`Error::InvalidInput`]).
     pub fn try_log_params(&self, params: impl Serialize) -> Result<(), Error> {
-        let entries = map_entries(&params, "log_params")?;
+        let mut entries = map_entries(&params, "log_params")?;
+        self.0.tracer.scrub_entries(&mut entries);
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
             let mut keys = Vec::with_capacity(entries.len());
@@ -95,7 +96,7 @@ impl TaskSpan {
     }
     /// [`TaskSpan::log_input`], returning the object hash or the error.
     pub fn try_log_input(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Input, name, serialize(&value), &RefOptions::default())
+        self.log_object_ref(Side::Input, name, self.0.tracer.serialize(&value, name), &RefOptions::default())
     }
     /// Logs an input with a label and attributes.
     pub fn log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
@@ -103,7 +104,7 @@ impl TaskSpan {
     }
     /// [`TaskSpan::log_input_with`], returning the object hash or the error.
     pub fn try_log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Input, name, serialize(&value), &options)
+        self.log_object_ref(Side::Input, name, self.0.tracer.serialize(&value, name), &options)
     }
     /// Logs every entry of a map-like value as an input, in order.
     pub fn log_inputs(&self, inputs: impl Serialize) {
@@ -120,7 +121,7 @@ impl TaskSpan {
     }
     /// [`TaskSpan::log_output`], returning the object hash or the error.
     pub fn try_log_output(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Output, name, serialize(&value), &RefOptions::default())
+        self.log_object_ref(Side::Output, name, self.0.tracer.serialize(&value, name), &RefOptions::default())
     }
     /// Logs an output with a label and attributes.
     pub fn log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
@@ -128,7 +129,7 @@ impl TaskSpan {
     }
     /// [`TaskSpan::log_output_with`], returning the object hash or the error.
     pub fn try_log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
-        self.log_object_ref(Side::Output, name, serialize(&value), &options)
+        self.log_object_ref(Side::Output, name, self.0.tracer.serialize(&value, name), &options)
     }
     /// Logs every entry of a map-like value as an output, in order.
     pub fn log_outputs(&self, outputs: impl Serialize) {
@@ -140,7 +141,9 @@ impl TaskSpan {
     }
 
     fn log_entries<T: Serialize + ?Sized>(&self, side: Side, value: &T, what: &str) -> Result<Vec<Hash16>, Error> {
-        map_entries(value, what)?
+        let mut entries = map_entries(value, what)?;
+        self.0.tracer.scrub_entries(&mut entries);
+        entries
             .into_iter()
             .map(|(k, v)| self.log_object_ref(side, &k, v.serialize_object(), &RefOptions::default()))
             .collect()
@@ -291,7 +294,7 @@ impl TaskSpan {
             NewTask { parent: Parent::Task(self.clone()), ..NewTask::task(SharedStr::from(label.to_string())) },
         );
         let i = sample.try_log_input("input", input)?;
-        let out = serialize(&output);
+        let out = self.0.tracer.serialize(&output, "output");
         let o = sample.log_object_ref(Side::Output, "output", out.clone(), &RefOptions::default())?;
         sample.add_link_event(o, i, vec![])?;
         for (k, v) in metrics {
@@ -338,7 +341,7 @@ impl TaskSpan {
         b: impl Serialize,
         attributes: &[(&str, AttrValue)],
     ) -> Result<(), Error> {
-        let (oa, ob) = (serialize(&a), serialize(&b));
+        let (oa, ob) = (self.0.tracer.serialize(&a, ""), self.0.tracer.serialize(&b, ""));
         let (ha, hb) = (oa.hash, ob.hash);
         let (oa, ob) = (self.0.tracer.stored_value(oa), self.0.tracer.stored_value(ob));
         self.with_open(|st| {
@@ -374,7 +377,8 @@ impl TaskSpan {
         S: AsRef<str>,
     {
         let tags: Vec<S> = tags.into_iter().collect();
-        self.with_open(|st| clean_tags(&mut st.tags, tags))
+        let tracer = &self.0.tracer;
+        self.with_open(|st| tracer.clean_tags(&mut st.tags, tags))
     }
 
     /// Sets a user attribute; primitives stay primitive, anything else is

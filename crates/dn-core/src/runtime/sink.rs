@@ -52,6 +52,9 @@ pub struct ExportReport {
     /// Logging calls that logged nothing (no current task, the span had
     /// ended, a value of the wrong shape), each warned about (rate-limited).
     pub logging_faults: u64,
+    /// Values and matches scrubbing replaced, per pattern name
+    /// (`configured-secret` for the always-on part); never the matched text.
+    pub scrubbed: Vec<(String, u64)>,
 }
 
 impl ExportReport {

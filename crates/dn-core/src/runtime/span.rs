@@ -5,7 +5,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::attrs::{AttrValue, SpanType};
-use crate::clean::{clean_tags, normalize_name};
+use crate::clean::normalize_name;
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
@@ -43,7 +43,7 @@ impl LightSpan {
             }),
         };
         let mut tags = Vec::new();
-        clean_tags(&mut tags, &b.tags);
+        b.tracer.clean_tags(&mut tags, &b.tags);
         let start = Timestamp::now();
         let trace_id = parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id);
         let span_id = SpanId::random();
@@ -98,8 +98,8 @@ impl LightSpan {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        if let Some(r) = self.rec_mut() {
-            clean_tags(&mut r.tags, tags);
+        if let Some(r) = self.record.as_mut() {
+            self.tracer.clean_tags(&mut r.tags, tags);
         }
     }
     /// Sets an attribute.

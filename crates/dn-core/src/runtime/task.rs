@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use crate::Error;
 use crate::attrs::{AttrValue, SpanType};
 use crate::builders::TaskScope;
-use crate::clean::{clean_shared, clean_tags, normalize_name};
+use crate::clean::{clean_shared, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, task_id_bytes_for};
 use crate::metric::MetricSeries;
@@ -218,9 +218,17 @@ impl TaskSpan {
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
             (TaskId::new(&id), new_route(project, id.into()), None, true)
         };
-        let label = if n.is_run { SharedStr::default() } else { clean_shared(n.label.as_ref().unwrap_or(&n.name)) };
+        let label = if n.is_run {
+            SharedStr::default()
+        } else {
+            let source = n.label.as_ref().unwrap_or(&n.name);
+            match tracer.scrubbed(source) {
+                std::borrow::Cow::Borrowed(_) => clean_shared(source),
+                std::borrow::Cow::Owned(s) => clean_shared(&SharedStr::from(s)),
+            }
+        };
         let mut tags = Vec::new();
-        clean_tags(&mut tags, &n.tags);
+        tracer.clean_tags(&mut tags, &n.tags);
         // The parent's lock is held across the push so the slot is this
         // task's index in its children.
         let mut parent_state = parent_task.as_ref().map(|p| p.0.state.lock());

@@ -10,8 +10,9 @@ use parking_lot::Mutex;
 use crate::Error;
 use crate::builders::{RunBuilder, TaskAndRunBuilder, TaskSpanBuilder};
 use crate::clean::validate_component;
-use crate::object::{SerializedValue, ValueOffload};
+use crate::object::{CapturedValue, SerializedValue, ValueOffload, serialize, unknown_object};
 use crate::record::SpanRecord;
+use crate::scrub::Scrubber;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
 use crate::task::TaskInner;
@@ -50,6 +51,8 @@ pub(crate) struct TracerInner {
     lost_context: WarnLimit,
     /// Where values over [`crate::OFFLOAD_THRESHOLD`] go, when remote storage is configured.
     offload: std::sync::OnceLock<Arc<dyn ValueOffload>>,
+    /// Replaces secrets in what is logged; unset: nothing to scrub.
+    scrubber: std::sync::OnceLock<Arc<Scrubber>>,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -87,6 +90,7 @@ impl Tracer {
                 open_runs: AtomicUsize::new(0),
                 lost_context: WarnLimit::once(),
                 offload: std::sync::OnceLock::new(),
+                scrubber: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -144,8 +148,83 @@ impl Tracer {
         (obj, value)
     }
 
-    pub(crate) fn export(&self, record: SpanRecord) {
+    /// Scrubs what a record holds as text (values were scrubbed when
+    /// captured), then hands it to the sink.
+    pub(crate) fn export(&self, mut record: SpanRecord) {
+        if let Some(s) = self.inner.scrubber.get() {
+            s.scrub_record(&mut record);
+        }
         self.inner.sink.export(record);
+    }
+
+    /// Sets the scrubber (once; `false` if one was set already).
+    pub fn set_scrubber(&self, scrubber: Arc<Scrubber>) -> bool {
+        self.inner.scrubber.set(scrubber).is_ok()
+    }
+    /// The scrubber, when one is set.
+    pub fn scrubber(&self) -> Option<&Arc<Scrubber>> {
+        self.inner.scrubber.get()
+    }
+
+    /// Serialises a value logged under `name`, scrubbed before it is hashed.
+    pub fn serialize<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> SerializedValue {
+        let Some(s) = self.inner.scrubber.get() else { return serialize(value) };
+        match CapturedValue::capture(value) {
+            Ok(mut v) => {
+                s.scrub_value(Some(name), &mut v);
+                v.serialize_object()
+            }
+            Err(_) => unknown_object(std::any::type_name::<T>()),
+        }
+    }
+    /// A param's compact JSON, scrubbed.
+    pub(crate) fn param_json<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> String {
+        let Some(s) = self.inner.scrubber.get() else { return crate::object::param_json(value) };
+        match CapturedValue::capture(value) {
+            Ok(mut v) => {
+                s.scrub_value(Some(name), &mut v);
+                v.to_json()
+            }
+            Err(_) => CapturedValue::Str(std::any::type_name::<T>().to_string()).to_json(),
+        }
+    }
+    /// `text` scrubbed (borrowed when nothing matched or nothing is set).
+    pub(crate) fn scrubbed<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        let Some(s) = self.inner.scrubber.get() else { return std::borrow::Cow::Borrowed(text) };
+        if !s.text_hit(text) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut owned = text.to_string();
+        if s.scrub_text(None, &mut owned) { std::borrow::Cow::Owned(owned) } else { std::borrow::Cow::Borrowed(text) }
+    }
+
+    /// Cleans `tags` into `existing`, scrubbing each before it is cleaned
+    /// (cleaning lowercases, which would hide a secret from its pattern).
+    pub(crate) fn clean_tags<I, S>(&self, existing: &mut Vec<String>, tags: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        match self.inner.scrubber.get() {
+            None => crate::clean::clean_tags(existing, tags),
+            Some(s) => crate::clean::clean_tags(
+                existing,
+                tags.into_iter().map(|t| {
+                    let mut t = t.as_ref().to_string();
+                    s.scrub_text(None, &mut t);
+                    t
+                }),
+            ),
+        }
+    }
+
+    /// Scrubs captured map entries (`log_params`, `log_inputs`, ..).
+    pub(crate) fn scrub_entries(&self, entries: &mut [(String, CapturedValue)]) {
+        if let Some(s) = self.inner.scrubber.get() {
+            for (k, v) in entries {
+                s.scrub_value(Some(k), v);
+            }
+        }
     }
 
     /// Where the sink's JSONL files are, if it writes them (see [`SpanSink::local_root`]).
@@ -239,6 +318,7 @@ impl Tracer {
 
     fn with_faults(&self, mut report: ExportReport) -> ExportReport {
         report.logging_faults = self.inner.faults.load(Ordering::Relaxed);
+        report.scrubbed = self.inner.scrubber.get().map(|s| s.counts()).unwrap_or_default();
         report
     }
 
