@@ -2,23 +2,24 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (load 1.8), medians, as ratios to
-//! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
-//! to `fastrace::Span`, both measured in the same run:
+//! run on the 2-core machine kind CI uses (load 1.4–1.6), medians, as ratios
+//! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
+//! and to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 188 ns   | 1.00×        | 1.87×            |
-//! | `fastrace_span`                                  | 101 ns   | 0.54×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 173 ns   | 0.92×        | 1.72×            |
-//! | `dn_light_span_in_run`                           | 193 ns   | 1.03×        | 1.92×            |
-//! | `tracing_span_registry_only` (no layer)          | 93 ns    | 0.50×        | 0.93×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 700 ns   | 3.7×         | 6.96×            |
-//! | `dn_log_metric`                                  | 52 ns    | 0.28×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.45 µs  | 7.7×         |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.82 µs  | 4.4×         |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 479 ns   | 2.5×         |                  |
-//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.57 µs  | 8.3×         |                  |
+//! | `otel_sdk_span` (baseline)                       | 187 ns   | 1.00×        | 1.93×            |
+//! | `fastrace_span`                                  | 97 ns    | 0.52×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 190 ns   | 1.01×        | 1.96×            |
+//! | `dn_light_span_in_run`                           | 209 ns   | 1.12×        | 2.16×            |
+//! | `tracing_span_registry_only` (no layer)          | 95 ns    | 0.51×        | 0.98×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 698 ns   | 3.74×        | 7.21×            |
+//! | `dn_log_metric`                                  | 64 ns    | 0.34×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.49 µs  | 7.95×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.60 µs  | 8.56× (1.077× of unscrubbed) |  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.80 µs  | 4.30×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 481 ns   | 2.57×        |                  |
+//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.74 µs  | 9.33×        |                  |
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
