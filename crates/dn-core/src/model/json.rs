@@ -207,6 +207,53 @@ mod tests {
 
     use super::*;
 
+    /// The escaping rules one character at a time: what the fast path and
+    /// the byte loop must equal.
+    fn reference(s: &str, ascii_only: bool) -> String {
+        let mut out = String::from("\"");
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c if (ascii_only && !c.is_ascii()) || c == '\u{2028}' || c == '\u{2029}' => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{:04x}", u));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_equals_the_one_character_at_a_time_rules(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[a-zA-Z0-9 {}:,._-]{0,24}").unwrap(),
+                    proptest::string::string_regex("[\"\\\\\\x00-\\x1f\\x7f]{1,3}").unwrap(),
+                    proptest::string::string_regex("[é€😀\u{2028}\u{2029}]{1,2}").unwrap(),
+                ],
+                0..12,
+            ),
+            ascii_only in proptest::bool::ANY,
+        ) {
+            let s: String = parts.concat();
+            let mut out = String::new();
+            write_str(&mut out, &s, ascii_only);
+            proptest::prop_assert_eq!(out, reference(&s, ascii_only));
+        }
+    }
+
     #[test]
     fn line_and_paragraph_separators_are_escaped_even_in_utf8_form() {
         let mut out = String::new();
