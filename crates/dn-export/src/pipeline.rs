@@ -265,10 +265,19 @@ impl ExportPipeline {
     /// buffer is full.
     #[allow(clippy::result_large_err)] // the record comes back by value; boxing it would allocate per span
     fn push_local(&self, record: SpanRecord) -> Result<usize, SpanRecord> {
+        let mut slot = Some(record);
+        self.push_local_from(&mut slot)
+    }
+
+    /// Moves the record in `slot` into this thread's buffer (one copy);
+    /// `Err` gives it back when the buffer is full.
+    #[inline]
+    #[allow(clippy::result_large_err)] // as push_local
+    fn push_local_from(&self, slot: &mut Option<SpanRecord>) -> Result<usize, SpanRecord> {
         let cap = self.shared.capacity as usize;
         let max_bytes = self.shared.max_bytes;
-        let weight = record.weight();
-        let mut record = Some(record);
+        let weight = slot.as_ref().map_or(0, SpanRecord::weight);
+        let record = slot;
         let pushed = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
             let i = match l.iter().position(|e| e.pipeline == self.id) {
@@ -286,12 +295,14 @@ impl ExportPipeline {
             if p.records.len() >= cap || (p.bytes + weight > max_bytes && !p.records.is_empty()) {
                 return None;
             }
-            p.records.extend(record.take());
+            if let Some(r) = record.take() {
+                p.records.push(r);
+            }
             p.bytes += weight;
             p.accepted += 1;
             Some(p.records.len())
         });
-        match (pushed, record) {
+        match (pushed, record.take()) {
             (Ok(Some(n)), _) => Ok(n),
             (Ok(None), Some(r)) => Err(r),
             (Ok(None), None) => Ok(0),
@@ -343,11 +354,19 @@ impl ExportPipeline {
 
 impl SpanSink for ExportPipeline {
     fn export(&self, record: SpanRecord) {
+        self.export_from(&mut Some(record));
+    }
+
+    fn export_from(&self, slot: &mut Option<SpanRecord>) {
+        if slot.is_none() {
+            return;
+        }
         if self.shared.closed.load(Ordering::Relaxed) {
+            *slot = None;
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let pushed = match self.push_local(record) {
+        let pushed = match self.push_local_from(slot) {
             Err(r) => self.wait_for_room(r),
             queued => queued,
         };

@@ -2,24 +2,24 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (load 1.4–1.6), medians, as ratios
+//! run on the 2-core machine kind CI uses (load 0.9–1.3), medians, as ratios
 //! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
 //! and to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 187 ns   | 1.00×        | 1.93×            |
-//! | `fastrace_span`                                  | 97 ns    | 0.52×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 190 ns   | 1.01×        | 1.96×            |
-//! | `dn_light_span_in_run`                           | 209 ns   | 1.12×        | 2.16×            |
-//! | `tracing_span_registry_only` (no layer)          | 95 ns    | 0.51×        | 0.98×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 698 ns   | 3.74×        | 7.21×            |
-//! | `dn_log_metric`                                  | 64 ns    | 0.34×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.49 µs  | 7.95×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.60 µs  | 8.56× (1.077× of unscrubbed) |  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.80 µs  | 4.30×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 481 ns   | 2.57×        |                  |
-//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.74 µs  | 9.33×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 199 ns   | 1.00×        | 1.95×            |
+//! | `fastrace_span`                                  | 102 ns   | 0.51×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 162 ns   | 0.82×        | 1.59×            |
+//! | `dn_light_span_in_run`                           | 191 ns   | 0.96×        | 1.88×            |
+//! | `tracing_span_registry_only` (no layer)          | 105 ns   | 0.53×        | 1.03×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 740 ns   | 3.73×        | 7.26×            |
+//! | `dn_log_metric`                                  | 59 ns    | 0.30×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.64 µs  | 8.27×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.75 µs  | 8.82× (1.066× of unscrubbed) |  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.86 µs  | 4.33×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 540 ns   | 2.72×        |                  |
+//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.72 µs  | 8.64×        |                  |
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end

@@ -13,6 +13,14 @@ pub trait SpanSink: Send + Sync + 'static {
     /// Hands one finished record over. Must not block; when it cannot take
     /// the record it counts the drop.
     fn export(&self, record: SpanRecord);
+    /// Hands over the record in `slot` (leaving `None`), for a caller that
+    /// holds it in place: a sink may move it straight into its buffer, one
+    /// copy of the record instead of one per call it passes through.
+    fn export_from(&self, slot: &mut Option<SpanRecord>) {
+        if let Some(r) = slot.take() {
+            self.export(r);
+        }
+    }
     /// Writes everything handed over so far, waiting at most `timeout`.
     fn flush(&self, timeout: Duration) -> ExportReport;
 

@@ -130,9 +130,9 @@ impl LightSpan {
         SpanLink { trace_id: self.trace_id, span_id: self.span_id, remote: false }
     }
     fn finish(&mut self) {
-        if let Some(mut rec) = self.record.take() {
+        if let Some(rec) = self.record.as_mut() {
             rec.end = Timestamp::now();
-            self.tracer.export(rec);
+            self.tracer.export_from(&mut self.record);
         }
     }
 }

@@ -150,11 +150,17 @@ impl Tracer {
 
     /// Scrubs what a record holds as text (values were scrubbed when
     /// captured), then hands it to the sink.
-    pub(crate) fn export(&self, mut record: SpanRecord) {
-        if let Some(s) = self.inner.scrubber.get() {
-            s.scrub_record(&mut record);
+    pub(crate) fn export(&self, record: SpanRecord) {
+        self.export_from(&mut Some(record));
+    }
+
+    /// [`Tracer::export`] for a record held in place (a light span's):
+    /// scrubbed there, then moved once, into the sink's buffer.
+    pub(crate) fn export_from(&self, slot: &mut Option<SpanRecord>) {
+        if let (Some(s), Some(r)) = (self.inner.scrubber.get(), slot.as_mut()) {
+            s.scrub_record(r);
         }
-        self.inner.sink.export(record);
+        self.inner.sink.export_from(slot);
     }
 
     /// Sets the scrubber (once; `false` if one was set already).
