@@ -34,6 +34,38 @@ pub struct Context {
     pub(crate) task: Option<TaskSpan>,
     pub(crate) run: Option<TaskSpan>,
     pub(crate) session: Option<Arc<str>>,
+    /// A stack frame of an entered light span: only `span` is its own; the
+    /// task, run and session are those of the frame below (so entering a
+    /// light span clones no `Arc`). Never set outside the stack.
+    pub(crate) inherit: bool,
+}
+
+/// What is current, borrowed from the stack (see [`pick_current`]).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct View<'a> {
+    pub(crate) span: Option<SpanLink>,
+    pub(crate) task: Option<&'a TaskSpan>,
+    pub(crate) run: Option<&'a TaskSpan>,
+    pub(crate) session: Option<&'a Arc<str>>,
+}
+
+impl View<'_> {
+    /// As an owned context (clones the handles).
+    pub(crate) fn to_context(self) -> Context {
+        Context {
+            span: self.span,
+            task: self.task.cloned(),
+            run: self.run.cloned(),
+            session: self.session.cloned(),
+            inherit: false,
+        }
+    }
+}
+
+/// Makes `span` the innermost span until the guard drops, keeping the
+/// current task, run and session (a light span's frame: no handle cloned).
+pub(crate) fn enter_span(span: SpanLink) -> ContextGuard {
+    Context { span: Some(span), inherit: true, ..Context::default() }.enter()
 }
 
 impl std::fmt::Debug for Context {
@@ -54,7 +86,11 @@ thread_local! {
 impl Context {
     /// The context current on this thread (empty outside any span).
     pub fn current() -> Context {
-        pick_current(|c| Some(c.clone())).unwrap_or_default()
+        pick_current(|v| Some(v.to_context())).unwrap_or_default()
+    }
+    /// Borrowed, as [`pick_current`] passes it.
+    pub(crate) fn view(&self) -> View<'_> {
+        View { span: self.span, task: self.task.as_ref(), run: self.run.as_ref(), session: self.session.as_ref() }
     }
     /// The innermost span.
     pub fn span(&self) -> Option<SpanLink> {
@@ -107,9 +143,23 @@ impl Context {
 }
 
 /// Picks from the current context without cloning all of it; `None`
-/// outside any span (or while thread-local storage is torn down).
-pub(crate) fn pick_current<T>(pick: impl Fn(&Context) -> Option<T>) -> Option<T> {
-    STACK.try_with(|s| s.try_borrow().ok().and_then(|s| s.last().and_then(&pick))).ok().flatten()
+/// outside any span (or while thread-local storage is torn down). The span
+/// is the top frame's; task, run and session the nearest full frame's.
+pub(crate) fn pick_current<T>(pick: impl Fn(View<'_>) -> Option<T>) -> Option<T> {
+    STACK
+        .try_with(|s| {
+            let s = s.try_borrow().ok()?;
+            let top = s.last()?;
+            let full = s.iter().rev().find(|c| !c.inherit);
+            pick(View {
+                span: top.span,
+                task: full.and_then(|c| c.task.as_ref()),
+                run: full.and_then(|c| c.run.as_ref()),
+                session: full.and_then(|c| c.session.as_ref()),
+            })
+        })
+        .ok()
+        .flatten()
 }
 
 /// Restores the previous context when dropped. Not `Send`: a guard cannot
@@ -272,15 +322,15 @@ fn session_context(id: &str) -> Context {
 
 /// The innermost current task, if any.
 pub fn current_task() -> Option<TaskSpan> {
-    pick_current(|c| c.task.clone())
+    pick_current(|c| c.task.cloned())
 }
 
 /// The current run (the root task of the current tree), if any.
 pub fn current_run() -> Option<TaskSpan> {
-    pick_current(|c| c.run.clone())
+    pick_current(|c| c.run.cloned())
 }
 
 /// The bound session id, if any.
 pub fn current_session_id() -> Option<Arc<str>> {
-    pick_current(|c| c.session.clone())
+    pick_current(|c| c.session.cloned())
 }

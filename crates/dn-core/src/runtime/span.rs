@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::attrs::{AttrValue, SpanType};
 use crate::clean::normalize_name;
-use crate::context::{Context, ContextGuard, SpanLink};
+use crate::context::{Context, ContextGuard, SpanLink, View, enter_span};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
 use crate::record::{fail_state, set_attr};
@@ -28,24 +28,28 @@ pub struct LightSpan {
 }
 
 impl LightSpan {
-    fn start(b: SpanBuilder, parent_ctx: &Context) -> LightSpan {
+    /// Where a light span under `parent` is written.
+    fn route_for(tracer: &Tracer, parent: View<'_>) -> std::sync::Arc<Route> {
+        match parent.task {
+            Some(t) => t.route_with_session(parent.session.cloned()),
+            None if parent.session.is_none() => tracer.inner.default_route.clone(),
+            None => std::sync::Arc::new(Route {
+                project: tracer.inner.default_project.clone(),
+                run_id: SharedStr::default(),
+                session_id: parent.session.cloned(),
+            }),
+        }
+    }
+
+    fn start(b: SpanBuilder, parent_span: Option<SpanLink>, route: std::sync::Arc<Route>) -> LightSpan {
         let mut name = b.name;
         if normalize_name(&mut name) {
             b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
         }
-        let route = match &parent_ctx.task {
-            Some(t) => t.route_with_session(parent_ctx.session.clone()),
-            None if parent_ctx.session.is_none() => b.tracer.inner.default_route.clone(),
-            None => std::sync::Arc::new(Route {
-                project: b.tracer.inner.default_project.clone(),
-                run_id: SharedStr::default(),
-                session_id: parent_ctx.session.clone(),
-            }),
-        };
         let mut tags = Vec::new();
         b.tracer.clean_tags(&mut tags, &b.tags);
         let start = Timestamp::now();
-        let trace_id = parent_ctx.span.map_or_else(TraceId::random, |l| l.trace_id);
+        let trace_id = parent_span.map_or_else(TraceId::random, |l| l.trace_id);
         let span_id = SpanId::random();
         LightSpan {
             tracer: b.tracer,
@@ -54,8 +58,8 @@ impl LightSpan {
             record: Some(SpanRecord {
                 trace_id,
                 span_id,
-                parent_id: parent_ctx.span.map(|p| p.span_id),
-                parent_is_remote: parent_ctx.span.is_some_and(|p| p.remote),
+                parent_id: parent_span.map(|p| p.span_id),
+                parent_is_remote: parent_span.is_some_and(|p| p.remote),
                 name,
                 span_type: SpanType::Span,
                 label: SharedStr::default(),
@@ -233,9 +237,21 @@ impl SpanBuilder {
         self
     }
 
+    /// Starts the span under what is current, cloning no context handle
+    /// (only the route the record carries).
+    fn start_here(self) -> LightSpan {
+        let tracer = &self.tracer;
+        let (parent, route) = crate::context::pick_current(|v| Some((v.span, LightSpan::route_for(tracer, v))))
+            .unwrap_or_else(|| (None, LightSpan::route_for(tracer, View::default())));
+        LightSpan::start(self, parent, route)
+    }
+
+    /// Starts the span and returns the context that has it innermost, for a
+    /// future that is polled where the current stack is not.
     fn begin(self) -> (LightSpan, Context) {
         let parent = Context::current();
-        let span = LightSpan::start(self, &parent);
+        let route = LightSpan::route_for(&self.tracer, parent.view());
+        let span = LightSpan::start(self, parent.span, route);
         let ctx = Context { span: Some(span.link()), ..parent };
         (span, ctx)
     }
@@ -245,26 +261,28 @@ impl SpanBuilder {
     /// from other instrumentation (the `tracing` layer of `dn`), which end
     /// the span by dropping it and enter the context themselves.
     pub fn start_under(self, parent: &Context) -> (LightSpan, Context) {
-        let span = LightSpan::start(self, parent);
+        let route = LightSpan::route_for(&self.tracer, parent.view());
+        let span = LightSpan::start(self, parent.span, route);
         let ctx = Context { span: Some(span.link()), ..parent.clone() };
         (span, ctx)
     }
 
     /// Starts the span and makes it current until the guard drops.
     pub fn enter(self) -> SpanGuard {
-        let (span, ctx) = self.begin();
-        SpanGuard { span, _ctx: ctx.enter() }
+        let span = self.start_here();
+        let ctx = enter_span(span.link());
+        SpanGuard { span, _ctx: ctx }
     }
     /// Runs `f` inside the span; a panic marks it failed and continues.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        let (span, ctx) = self.begin();
-        let _g = ctx.enter();
+        let span = self.start_here();
+        let _g = enter_span(span.link());
         run_in_scope(span, None, f)
     }
     /// Like `run` for a body returning `Result`: `Err` fails the span.
     pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let (span, ctx) = self.begin();
-        let _g = ctx.enter();
+        let span = self.start_here();
+        let _g = enter_span(span.link());
         let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
         run_in_scope(span, Some(check), f)
     }

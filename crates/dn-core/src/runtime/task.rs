@@ -177,7 +177,7 @@ impl TaskSpan {
         }
         // Only what a new task needs from the current context (not the run).
         let (cur_task, cur_span, cur_session) =
-            crate::context::pick_current(|c| Some((c.task.clone(), c.span, c.session.clone()))).unwrap_or_default();
+            crate::context::pick_current(|c| Some((c.task.cloned(), c.span, c.session.cloned()))).unwrap_or_default();
         let session = n.session.take().unwrap_or(cur_session);
         let (parent_task, link): (Option<TaskSpan>, Option<SpanLink>) = match (&n.parent, n.is_run) {
             (_, true) => (None, None),
@@ -282,7 +282,13 @@ impl TaskSpan {
             Some(r) => Some(TaskSpan(r)),
             None => Some(self.clone()),
         };
-        Context { span: Some(self.link()), task: Some(self.clone()), run, session: self.0.route.session_id.clone() }
+        Context {
+            span: Some(self.link()),
+            task: Some(self.clone()),
+            run,
+            session: self.0.route.session_id.clone(),
+            inherit: false,
+        }
     }
 
     /// Makes this task current until the guard drops; the guard does not end
