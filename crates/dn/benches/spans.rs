@@ -2,24 +2,24 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (load 0.9–1.3), medians, as ratios
+//! run on the 2-core machine kind CI uses (load 1.2–1.3), medians, as ratios
 //! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
 //! and to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 199 ns   | 1.00×        | 1.95×            |
-//! | `fastrace_span`                                  | 102 ns   | 0.51×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 162 ns   | 0.82×        | 1.59×            |
-//! | `dn_light_span_in_run`                           | 191 ns   | 0.96×        | 1.88×            |
-//! | `tracing_span_registry_only` (no layer)          | 105 ns   | 0.53×        | 1.03×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 740 ns   | 3.73×        | 7.26×            |
-//! | `dn_log_metric`                                  | 59 ns    | 0.30×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.64 µs  | 8.27×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.75 µs  | 8.82× (1.066× of unscrubbed) |  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.86 µs  | 4.33×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 540 ns   | 2.72×        |                  |
-//! | `jsonl_writer_per_1000_task_spans` (per line)    | 1.72 µs  | 8.64×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 195 ns   | 1.00×        | 1.96×            |
+//! | `fastrace_span`                                  | 99 ns    | 0.51×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 157 ns   | 0.81×        | 1.58×            |
+//! | `dn_light_span_in_run`                           | 161 ns   | 0.83×        | 1.62×            |
+//! | `tracing_span_registry_only` (no layer)          | 98 ns    | 0.50×        | 0.99×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 601 ns   | 3.09×        | 6.06×            |
+//! | `dn_log_metric`                                  | 56 ns    | 0.29×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.70 µs  | 8.72×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.82 µs  | 9.34× (1.071× of unscrubbed) |  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.87 µs  | 4.49×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 554 ns   | 2.85×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.91 µs  | 9.78×        |                  |
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
