@@ -111,8 +111,25 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        let detail = format!("  {indent}    ");
+        for (k, v) in &s.line.attributes {
+            out.push_str(&format!("{detail}attr   {k} = {}\n", render::cut(&render::value(v), args.width)));
+        }
+        for (name, attrs) in &s.line.events {
+            // A bridged `tracing` event: its level first, its target left out.
+            let head = match attrs.get("level").and_then(Value::as_str) {
+                Some(level) => format!("{level} {name}"),
+                None => name.clone(),
+            };
+            let fields: Vec<String> = attrs
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "level" | "target"))
+                .map(|(k, v)| format!("{k}={}", render::value(v)))
+                .collect();
+            let text = if fields.is_empty() { head } else { format!("{head}  {}", fields.join(" ")) };
+            out.push_str(&format!("{detail}event  {}\n", render::cut(&text, args.width)));
+        }
         if let Some(view) = s.view() {
-            let detail = format!("  {indent}    ");
             for (what, values) in [("input", view.inputs()), ("output", view.outputs())] {
                 for (k, v) in values {
                     out.push_str(&format!("{detail}{what:<7} {k} = {}\n", render::cut(&render::value(&v), args.width)));
@@ -257,6 +274,8 @@ fn span_json(s: &Span, depth: usize) -> Value {
         "inputs": view.as_ref().map(|v| map(v.inputs())).unwrap_or(Value::Null),
         "outputs": view.as_ref().map(|v| map(v.outputs())).unwrap_or(Value::Null),
         "metrics": metrics,
+        "attributes": Value::Object(s.line.attributes.iter().cloned().collect()),
+        "events": s.line.events.iter().map(|(n, a)| json!({"name": n, "attributes": a})).collect::<Vec<_>>(),
     })
 }
 

@@ -44,6 +44,13 @@ pub struct SpanLine {
     /// The task groups, when parsed with data and the line has them (task
     /// spans, fragments and run updates; a missing group reads as empty).
     pub rendered: Option<RenderedTask>,
+    /// The user's attributes (every key but `dreadnode.*`, `logfire.*` and
+    /// `code.*`) in line order, when parsed with data: what a light span,
+    /// a bridged `tracing` span or `set_attribute` recorded.
+    pub attributes: Vec<(String, serde_json::Value)>,
+    /// The events other than exceptions (the status says those) and object
+    /// links, as (name, attributes), when parsed with data.
+    pub events: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -117,6 +124,26 @@ impl SpanLine {
             ])
         });
         let own = |k: &str| attr(k).map(str::to_owned);
+        let (attributes, events) = if with_data {
+            let user = |k: &str| !(k.starts_with("dreadnode.") || k.starts_with("logfire.") || k.starts_with("code."));
+            let attributes =
+                l.attributes.iter().filter(|(k, _)| user(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let events = l
+                .events
+                .iter()
+                .filter_map(|e| {
+                    let name = e.get("name")?.as_str()?;
+                    if name == keys::EVENT_EXCEPTION || name == keys::EVENT_OBJECT_LINK {
+                        return None;
+                    }
+                    let attrs = e.get("attributes").and_then(serde_json::Value::as_object).cloned().unwrap_or_default();
+                    Some((name.to_string(), attrs))
+                })
+                .collect();
+            (attributes, events)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Some(SpanLine {
             trace_id: TraceId::from_hex(l.trace_id)?,
             span_id: SpanId::from_hex(l.span_id)?,
@@ -138,6 +165,8 @@ impl SpanLine {
             project: own(keys::PROJECT),
             session_id: own(keys::SESSION_ID),
             rendered,
+            attributes,
+            events,
         })
     }
 }
