@@ -150,6 +150,21 @@ fn range(values: &[f64]) -> (f64, f64) {
     (lo, hi)
 }
 
+/// One span event as one line: a bridged `tracing` event's level first, its
+/// target left out, then its fields as `key=value`.
+pub fn event_line(name: &str, attrs: &serde_json::Map<String, serde_json::Value>) -> String {
+    let head = match attrs.get("level").and_then(serde_json::Value::as_str) {
+        Some(level) => format!("{level} {name}"),
+        None => name.to_string(),
+    };
+    let fields: Vec<String> = attrs
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "level" | "target"))
+        .map(|(k, v)| format!("{k}={}", value(v)))
+        .collect();
+    if fields.is_empty() { head } else { format!("{head}  {}", fields.join(" ")) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

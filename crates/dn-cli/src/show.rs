@@ -116,17 +116,7 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
             out.push_str(&format!("{detail}attr   {k} = {}\n", render::cut(&render::value(v), args.width)));
         }
         for (name, attrs) in &s.line.events {
-            // A bridged `tracing` event: its level first, its target left out.
-            let head = match attrs.get("level").and_then(Value::as_str) {
-                Some(level) => format!("{level} {name}"),
-                None => name.clone(),
-            };
-            let fields: Vec<String> = attrs
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "level" | "target"))
-                .map(|(k, v)| format!("{k}={}", render::value(v)))
-                .collect();
-            let text = if fields.is_empty() { head } else { format!("{head}  {}", fields.join(" ")) };
+            let text = render::event_line(name, attrs);
             out.push_str(&format!("{detail}event  {}\n", render::cut(&text, args.width)));
         }
         if let Some(view) = s.view() {

@@ -149,6 +149,18 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
             }
         }
     }
+    if !s.line.attributes.is_empty() {
+        lines.push(Line::styled("attributes", Style::new().add_modifier(Modifier::BOLD)));
+        for (k, v) in &s.line.attributes {
+            lines.push(Line::from(format!("  {k} = {}", render::cut(&render::value(v), 200))));
+        }
+    }
+    if !s.line.events.is_empty() {
+        lines.push(Line::styled("events", Style::new().add_modifier(Modifier::BOLD)));
+        for (name, attrs) in &s.line.events {
+            lines.push(Line::from(format!("  {}", render::cut(&render::event_line(name, attrs), 200))));
+        }
+    }
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" detail ")),
         detail,

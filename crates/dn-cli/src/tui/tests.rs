@@ -82,3 +82,22 @@ fn follow_mode_shows_a_span_appended_while_it_runs() {
     run.end();
     d.shutdown();
 }
+
+#[test]
+fn a_light_span_shows_its_attributes_and_events_in_the_detail_pane() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(tmp.path())).unwrap();
+    d.run("attr-run").run(|_| {
+        let mut s = d.span("fetch").attribute("http.method", "GET").enter();
+        s.add_event(
+            "request sent",
+            vec![("level".into(), dn::AttrValue::Str("INFO".into())), ("status".into(), 200.into())],
+        );
+    });
+    d.shutdown();
+    let mut app = App::new(tmp.path().to_path_buf(), None);
+    keys(&mut app, "\n↓");
+    let s = screen(&app);
+    assert!(s.contains("attributes") && s.contains("http.method = GET"), "{s}");
+    assert!(s.contains("events") && s.contains("INFO request sent  status=200"), "{s}");
+}
