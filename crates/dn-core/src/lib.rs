@@ -37,7 +37,9 @@ pub use model::{json, layout};
 
 pub use error::Error;
 pub use model::attrs::{AttrValue, GEN_AI_SEMCONV_VERSION, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};
-pub use model::clean::{MAX_ECHO_CHARS, MAX_NAME_LEN, clean_str, clean_tags, excerpt, validate_component};
+pub use model::clean::{
+    MAX_ECHO_CHARS, MAX_NAME_LEN, clean_str, clean_tags, excerpt, normalize_path, validate_component,
+};
 pub use model::generation::Generation;
 pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
 pub use model::line::SpanLine;

@@ -42,31 +42,10 @@ pub struct Meta {
 /// `\` read as one too): what `code.filepath` records. Leaked once per call
 /// site when it changes anything, so the result is `'static`.
 pub fn normalize_file(path: &'static str) -> &'static str {
-    match normalized_path(path) {
+    match dn_core::normalize_path(path) {
         std::borrow::Cow::Borrowed(p) => p,
         std::borrow::Cow::Owned(p) => Box::leak(p.into_boxed_str()),
     }
-}
-
-/// `path` with `.` and `..` resolved lexically; borrowed when there were none.
-pub(crate) fn normalized_path(path: &'static str) -> std::borrow::Cow<'static, str> {
-    if !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let absolute = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split(['/', '\\']) {
-        match c {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            ".." if absolute => {}
-            c => parts.push(c),
-        }
-    }
-    let joined = parts.join("/");
-    std::borrow::Cow::Owned(if absolute { format!("/{joined}") } else { joined })
 }
 
 /// Starts the task (and its run, for an entrypoint with no current task).

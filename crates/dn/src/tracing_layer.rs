@@ -92,7 +92,7 @@ fn is_dn_target(target: &str) -> bool {
 /// Collects `tracing` fields as dn attributes; `message` kept apart.
 #[derive(Default)]
 struct Fields {
-    attributes: Vec<(Key, AttrValue)>,
+    attributes: Vec<(&'static str, AttrValue)>,
     message: Option<String>,
 }
 
@@ -104,7 +104,7 @@ impl Fields {
                 other => format!("{other:?}"),
             });
         } else {
-            self.attributes.push((Key::Borrowed(field.name()), value));
+            self.attributes.push((field.name(), value));
         }
     }
 }
@@ -161,7 +161,7 @@ where
         attrs.record(&mut fields);
         let mut b = tracer.span(meta.name());
         if let Some(file) = meta.file() {
-            let file = match crate::private::normalized_path(file) {
+            let file = match dn_core::normalize_path(file) {
                 std::borrow::Cow::Borrowed(f) => AttrValue::Static(f),
                 std::borrow::Cow::Owned(f) => AttrValue::Str(f),
             };
@@ -174,9 +174,7 @@ where
             b = b.attribute_value(keys::CODE_NAMESPACE, AttrValue::Static(module));
         }
         for (k, v) in fields.attributes {
-            if let Key::Borrowed(k) = k {
-                b = b.attribute_value(k, v);
-            }
+            b = b.attribute_value(k, v);
         }
         if let Some(message) = fields.message {
             b = b.attribute_value("message", AttrValue::Str(message));
@@ -192,7 +190,7 @@ where
         let mut fields = Fields::default();
         values.record(&mut fields);
         for (k, v) in fields.attributes {
-            bridged.span.set_attribute_value(&k, v);
+            bridged.span.set_attribute_value(k, v);
         }
     }
 
@@ -238,7 +236,7 @@ where
         let mut attributes = Vec::with_capacity(fields.attributes.len() + 2);
         attributes.push((Key::Borrowed(keys::EVENT_LEVEL), AttrValue::Static(meta.level().as_str())));
         attributes.push((Key::Borrowed(keys::EVENT_TARGET), AttrValue::Str(meta.target().to_string())));
-        attributes.extend(fields.attributes);
+        attributes.extend(fields.attributes.into_iter().map(|(k, v)| (Key::Borrowed(k), v)));
         let name: Key = match fields.message {
             Some(m) => Key::Owned(m),
             None => Key::Borrowed(meta.name()),

@@ -119,6 +119,29 @@ pub(crate) fn clean_shared(s: &SharedStr) -> SharedStr {
     if is_clean(s) { s.clone() } else { clean_str(s).into() }
 }
 
+/// `path` with `.` and `..` components resolved lexically (`/` separators,
+/// `\` read as one too), borrowed when there were none: what `code.filepath`
+/// records, for `#[dn::task]` and bridged `tracing` spans alike.
+pub fn normalize_path(path: &'static str) -> std::borrow::Cow<'static, str> {
+    if !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split(['/', '\\']) {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    std::borrow::Cow::Owned(if absolute { format!("/{joined}") } else { joined })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,8 +328,17 @@ pub fn composite_hash(data_hash: Hash16, schema_hash: Hash16) -> Hash16 {
 /// Serializes any value into an object. Values whose `Serialize` fails are
 /// recorded as their type name with the "unknown" schema; this never fails.
 pub fn serialize<T: Serialize + ?Sized>(value: &T) -> SerializedValue {
+    serialize_with(value, |_| {})
+}
+
+/// [`serialize`], with `adjust` applied to the captured value before it is
+/// hashed (scrubbing).
+pub fn serialize_with<T: Serialize + ?Sized>(value: &T, adjust: impl FnOnce(&mut CapturedValue)) -> SerializedValue {
     match CapturedValue::capture(value) {
-        Ok(v) => v.serialize_object(),
+        Ok(mut v) => {
+            adjust(&mut v);
+            v.serialize_object()
+        }
         Err(_) => unknown_object(std::any::type_name::<T>()),
     }
 }
@@ -651,11 +660,20 @@ impl ser::SerializeStructVariant for VariantMapBuilder {
 }
 
 /// A param's compact JSON; a value that fails to serialize is recorded by its type name.
-pub(crate) fn param_json<T: Serialize + ?Sized>(value: &T) -> String {
+/// With `adjust` applied to the captured value first (scrubbing).
+pub(crate) fn param_json<T: Serialize + ?Sized>(value: &T, adjust: impl FnOnce(&mut CapturedValue)) -> String {
     match CapturedValue::capture(value) {
-        Ok(v) => v.to_json(),
-        Err(_) => CapturedValue::Str(std::any::type_name::<T>().to_string()).to_json(),
+        Ok(mut v) => {
+            adjust(&mut v);
+            v.to_json()
+        }
+        Err(_) => unknown_param_json(std::any::type_name::<T>()),
     }
+}
+
+/// The param recorded for a value that could not be serialized: its type name.
+pub(crate) fn unknown_param_json(type_name: &str) -> String {
+    CapturedValue::Str(type_name.to_string()).to_json()
 }
 
 /// The entries of a value that serializes to a map (for `log_params`, `log_inputs`, ..).

@@ -241,6 +241,14 @@ impl Scrubber {
         self.scrubbing.as_ref().and_then(|s| s.keep.as_ref()).is_some_and(|k| k(m))
     }
 
+    /// The marker for a value logged under `key` when a key pattern matches
+    /// it (counted); `None` when none does or the callback keeps it.
+    fn redact_by_key(&self, key: &str, value_text: &str) -> Option<String> {
+        let name = self.key_match(key, value_text)?.to_string();
+        self.count(&name);
+        Some(marker(&name))
+    }
+
     /// The key pattern `key` matches (and that the callback does not keep).
     fn key_match(&self, key: &str, value_text: &str) -> Option<&str> {
         let s = self.scrubbing.as_ref()?;
@@ -283,10 +291,8 @@ impl Scrubber {
             }
         }
         let Some(s) = &self.scrubbing else { return changed };
-        if let Some(name) = key.and_then(|k| self.key_match(k, text)) {
-            let name = name.to_string();
-            self.count(&name);
-            *text = marker(&name);
+        if let Some(m) = key.and_then(|k| self.redact_by_key(k, text)) {
+            *text = m;
             return true;
         }
         if s.value_set.len() == s.values.len() && !s.value_set.is_match(text) {
@@ -325,10 +331,8 @@ impl Scrubber {
                 CapturedValue::Str(s) => s.as_str(),
                 _ => "",
             };
-            if let Some(name) = self.key_match(k, text) {
-                let name = name.to_string();
-                self.count(&name);
-                *value = CapturedValue::Str(marker(&name));
+            if let Some(m) = self.redact_by_key(k, text) {
+                *value = CapturedValue::Str(m);
                 return true;
             }
         }
@@ -351,10 +355,8 @@ impl Scrubber {
     pub fn scrub_json(&self, key: Option<&str>, value: &mut serde_json::Value) -> bool {
         use serde_json::Value;
         if let (Some(k), false) = (key, value.is_null()) {
-            if let Some(name) = self.key_match(k, value.as_str().unwrap_or("")) {
-                let name = name.to_string();
-                self.count(&name);
-                *value = Value::String(marker(&name));
+            if let Some(m) = self.redact_by_key(k, value.as_str().unwrap_or("")) {
+                *value = Value::String(m);
                 return true;
             }
         }
@@ -367,14 +369,17 @@ impl Scrubber {
     }
 
     /// Scrubs an attribute value set under `key`. A structured value (its
-    /// compact JSON text) is scrubbed key by key when opt-in is on.
+    /// compact JSON text) is scrubbed key by key when opt-in is on. dn's own
+    /// `code.*` attributes (source locations from the compiler) are left as
+    /// they are.
     pub fn scrub_attr(&self, key: &str, value: &mut AttrValue) -> bool {
+        if key.starts_with("code.") {
+            return false;
+        }
         match value {
             AttrValue::Str(s) if self.opt_in() && (s.starts_with('{') || s.starts_with('[')) => {
-                if let Some(name) = self.key_match(key, s) {
-                    let name = name.to_string();
-                    self.count(&name);
-                    *s = marker(&name);
+                if let Some(m) = self.redact_by_key(key, s) {
+                    *s = m;
                     return true;
                 }
                 match serde_json::from_str::<serde_json::Value>(s) {
@@ -390,6 +395,9 @@ impl Scrubber {
             }
             AttrValue::Str(s) => self.scrub_text(Some(key), s),
             AttrValue::Static(s) => {
+                if !self.text_hit(s) && self.key_match(key, s).is_none() {
+                    return false;
+                }
                 let mut owned = (*s).to_string();
                 let changed = self.scrub_text(Some(key), &mut owned);
                 if changed {
@@ -398,11 +406,9 @@ impl Scrubber {
                 changed
             }
             AttrValue::StrArray(items) => items.iter_mut().fold(false, |c, s| self.scrub_text(Some(key), s) | c),
-            AttrValue::Int(_) | AttrValue::Float(_) | AttrValue::Bool(_) => match self.key_match(key, "") {
-                Some(name) => {
-                    let name = name.to_string();
-                    self.count(&name);
-                    *value = AttrValue::Str(marker(&name));
+            AttrValue::Int(_) | AttrValue::Float(_) | AttrValue::Bool(_) => match self.redact_by_key(key, "") {
+                Some(m) => {
+                    *value = AttrValue::Str(m);
                     true
                 }
                 None => false,

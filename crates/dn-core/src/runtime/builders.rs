@@ -12,7 +12,7 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::clean::validate_component;
 use crate::context::{ContextGuard, SpanLink};
 use crate::ids::generated_run_name;
-use crate::object::{CapturedValue, unknown_object};
+use crate::object::{CapturedValue, unknown_object, unknown_param_json};
 use crate::record::Key;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{NewTask, Parent, TaskSpan};
@@ -243,23 +243,18 @@ impl Initial {
     /// Logs them on `task`, which has just started (so cannot have ended),
     /// scrubbed by its tracer's scrubber.
     fn apply(self, task: &TaskSpan) {
-        let scrubber = task.tracer().scrubber();
-        let scrubbed = |name: &str, v: Captured| -> CapturedValue {
-            match v {
-                Ok(mut v) => {
-                    if let Some(s) = scrubber {
-                        s.scrub_value(Some(name), &mut v);
-                    }
-                    v
-                }
-                Err(type_name) => CapturedValue::Str(type_name.to_string()),
-            }
-        };
+        let tracer = task.tracer();
         let params: Vec<(String, String)> = self
             .params
             .into_iter()
             .map(|(k, v)| {
-                let json = scrubbed(&k, v).to_json();
+                let json = match v {
+                    Ok(mut v) => {
+                        tracer.scrub_value(&k, &mut v);
+                        v.to_json()
+                    }
+                    Err(type_name) => unknown_param_json(type_name),
+                };
                 (k, json)
             })
             .collect();
@@ -274,7 +269,10 @@ impl Initial {
         task.or_fault(r);
         for (k, v) in self.inputs {
             let o = match v {
-                Ok(_) => scrubbed(&k, v).serialize_object(),
+                Ok(mut v) => {
+                    tracer.scrub_value(&k, &mut v);
+                    v.serialize_object()
+                }
                 Err(type_name) => unknown_object(type_name),
             };
             task.or_fault(task.log_object_ref(Side::Input, &k, o, &RefOptions::default()).map(drop));

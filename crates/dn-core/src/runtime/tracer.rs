@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::Error;
 use crate::builders::{RunBuilder, TaskAndRunBuilder, TaskSpanBuilder};
 use crate::clean::validate_component;
-use crate::object::{CapturedValue, SerializedValue, ValueOffload, serialize, unknown_object};
+use crate::object::{CapturedValue, SerializedValue, ValueOffload, serialize_with};
 use crate::record::SpanRecord;
 use crate::scrub::Scrubber;
 use crate::sink::{ExportReport, NullSink, SpanSink};
@@ -174,24 +174,16 @@ impl Tracer {
 
     /// Serialises a value logged under `name`, scrubbed before it is hashed.
     pub fn serialize<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> SerializedValue {
-        let Some(s) = self.inner.scrubber.get() else { return serialize(value) };
-        match CapturedValue::capture(value) {
-            Ok(mut v) => {
-                s.scrub_value(Some(name), &mut v);
-                v.serialize_object()
-            }
-            Err(_) => unknown_object(std::any::type_name::<T>()),
-        }
+        serialize_with(value, |v| self.scrub_value(name, v))
     }
     /// A param's compact JSON, scrubbed.
     pub(crate) fn param_json<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> String {
-        let Some(s) = self.inner.scrubber.get() else { return crate::object::param_json(value) };
-        match CapturedValue::capture(value) {
-            Ok(mut v) => {
-                s.scrub_value(Some(name), &mut v);
-                v.to_json()
-            }
-            Err(_) => CapturedValue::Str(std::any::type_name::<T>().to_string()).to_json(),
+        crate::object::param_json(value, |v| self.scrub_value(name, v))
+    }
+    /// Scrubs a captured value logged under `name`, when a scrubber is set.
+    pub(crate) fn scrub_value(&self, name: &str, value: &mut CapturedValue) {
+        if let Some(s) = self.inner.scrubber.get() {
+            s.scrub_value(Some(name), value);
         }
     }
     /// `text` scrubbed (borrowed when nothing matched or nothing is set).
@@ -226,10 +218,8 @@ impl Tracer {
 
     /// Scrubs captured map entries (`log_params`, `log_inputs`, ..).
     pub(crate) fn scrub_entries(&self, entries: &mut [(String, CapturedValue)]) {
-        if let Some(s) = self.inner.scrubber.get() {
-            for (k, v) in entries {
-                s.scrub_value(Some(k), v);
-            }
+        for (k, v) in entries {
+            self.scrub_value(k, v);
         }
     }
 
