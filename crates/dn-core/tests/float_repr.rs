@@ -112,3 +112,30 @@ fn a_million_random_floats_match_an_independent_python_style_formatter() {
         assert_eq!(dn(v), std_python(v), "{v:?}");
     }
 }
+
+/// `write_py_float` takes ryu's text as it is from 1e-4 to 1e16 and
+/// rewrites only the exponent of its scientific form: values on each side of
+/// the bounds where ryu and Python switch notation (1e-5, 1e-4, 1e16), and
+/// 400 000 values spread evenly in magnitude from 1e-7 to 1e18.
+#[test]
+fn values_around_the_notation_bounds_match_the_independent_formatter() {
+    for b in [1e-5f64, 1e-4, 1e16, 1e-3, 1.0, 1e15] {
+        let mut up = b;
+        let mut down = b;
+        for _ in 0..64 {
+            for v in [up, down, -up, -down] {
+                assert_eq!(dn(v), std_python(v), "{v:?} (bits {:016x})", v.to_bits());
+            }
+            up = up.next_up();
+            down = down.next_down();
+        }
+    }
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..400_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = 10f64.powf(-7.0 + 25.0 * (x >> 11) as f64 / (1u64 << 53) as f64);
+        assert_eq!(dn(v), std_python(v), "{v:?} (bits {:016x})", v.to_bits());
+    }
+}

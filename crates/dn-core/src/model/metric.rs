@@ -149,12 +149,13 @@ impl MetricSeries {
             push_i64(out, *s);
         }
         out.push_str("],\"timestamps\":[");
+        let mut iso = crate::time::IsoWriter::new();
         for (i, t) in self.timestamps.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push('"');
-            t.write_iso(out);
+            iso.write(*t, out);
             out.push('"');
         }
         out.push_str("]}");

@@ -251,7 +251,7 @@ impl RenderedTask {
             160 + 96 * (d.inputs.len() + d.outputs.len())
                 + d.objects.values().map(|o| 96 + o.value.len()).sum::<usize>()
                 + d.schemas.values().map(|v| 20 + v.len()).sum::<usize>()
-                + d.metrics.iter().map(|(k, v)| 48 + k.len() + 50 * v.len()).sum::<usize>()
+                + d.metrics.iter().map(|(k, v)| 48 + k.len() + 64 * v.len()).sum::<usize>()
                 + d.params.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>(),
         );
         let mut ends = [0u32; 7];

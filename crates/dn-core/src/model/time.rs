@@ -63,38 +63,7 @@ impl Timestamp {
     /// Appends the ISO-8601 form with microseconds and `+00:00`,
     /// e.g. `2026-11-24T11:50:15.469723+00:00`.
     pub fn write_iso(self, out: &mut String) {
-        let secs = self.0 / 1_000_000_000;
-        let micros = (self.0 % 1_000_000_000) / 1_000;
-        let days = (secs / 86_400) as i64;
-        let sod = secs % 86_400;
-        let (y, m, d) = civil_from_days(days);
-        if !(0..=9999).contains(&y) {
-            let _ = write!(
-                out,
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-                sod / 3600,
-                (sod / 60) % 60,
-                sod % 60
-            );
-            return;
-        }
-        // Fixed-width digits written directly: this runs for every span end
-        // and every metric point, and `write!` was a measurable share.
-        let mut b = *b"0000-00-00T00:00:00.000000+00:00";
-        let mut put = |pos: usize, width: usize, mut v: u64| {
-            for i in (0..width).rev() {
-                b[pos + i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        };
-        put(0, 4, y as u64);
-        put(5, 2, u64::from(m));
-        put(8, 2, u64::from(d));
-        put(11, 2, sod / 3600);
-        put(14, 2, (sod / 60) % 60);
-        put(17, 2, sod % 60);
-        put(20, 6, micros);
-        out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+        IsoWriter::new().write(self, out);
     }
 
     /// The ISO-8601 form as a new string.
@@ -102,6 +71,67 @@ impl Timestamp {
         let mut s = String::with_capacity(32);
         self.write_iso(&mut s);
         s
+    }
+}
+
+/// Writes timestamps in the ISO-8601 form of [`Timestamp::write_iso`],
+/// rendering the date and time of day again only when the second changes:
+/// a metric series' timestamps mostly share their second, and rendering
+/// each whole was a third of a point's rendering.
+#[derive(Clone, Debug)]
+pub struct IsoWriter {
+    secs: u64,
+    text: [u8; 32],
+}
+
+impl Default for IsoWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IsoWriter {
+    /// A writer with nothing rendered yet.
+    pub fn new() -> Self {
+        IsoWriter { secs: u64::MAX, text: *b"0000-00-00T00:00:00.000000+00:00" }
+    }
+
+    /// Appends `ts` in the ISO-8601 form with microseconds and `+00:00`.
+    pub fn write(&mut self, ts: Timestamp, out: &mut String) {
+        let secs = ts.0 / 1_000_000_000;
+        let micros = (ts.0 % 1_000_000_000) / 1_000;
+        let put = |b: &mut [u8; 32], pos: usize, width: usize, mut v: u64| {
+            for i in (0..width).rev() {
+                b[pos + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        if secs != self.secs {
+            let days = (secs / 86_400) as i64;
+            let sod = secs % 86_400;
+            let (y, m, d) = civil_from_days(days);
+            if !(0..=9999).contains(&y) {
+                let _ = write!(
+                    out,
+                    "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+                    sod / 3600,
+                    (sod / 60) % 60,
+                    sod % 60
+                );
+                return;
+            }
+            // Fixed-width digits written directly: `write!` was a
+            // measurable share of every span end and metric point.
+            put(&mut self.text, 0, 4, y as u64);
+            put(&mut self.text, 5, 2, u64::from(m));
+            put(&mut self.text, 8, 2, u64::from(d));
+            put(&mut self.text, 11, 2, sod / 3600);
+            put(&mut self.text, 14, 2, (sod / 60) % 60);
+            put(&mut self.text, 17, 2, sod % 60);
+            self.secs = secs;
+        }
+        put(&mut self.text, 20, 6, micros);
+        out.push_str(std::str::from_utf8(&self.text).unwrap_or_default());
     }
 }
 
@@ -206,5 +236,25 @@ mod tests {
         assert_eq!(Timestamp::parse_iso("2026-11-24T11:00:00+0100"), None);
         // leap day
         assert_eq!(Timestamp::from_nanos(1_709_164_800_000_000_000).to_iso(), "2024-02-29T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn an_iso_writer_reusing_its_second_writes_what_a_fresh_one_does() {
+        // Within a second, across seconds, days and years, backwards, the
+        // last instant a u64 holds (year 2554), then back.
+        let base = 1_795_521_015_000_000_000u64;
+        let mut times: Vec<u64> = (0..2000).map(|i| base + i * 999_999).collect();
+        times.extend([base - 1, 1_767_225_599_999_999_999, 1_767_225_600_000_000_000, 0, 999]);
+        times.extend([u64::MAX, base, base + 1_000]);
+        let mut w = IsoWriter::new();
+        let mut reused = String::new();
+        for &t in &times {
+            let ts = Timestamp::from_nanos(t);
+            reused.clear();
+            w.write(ts, &mut reused);
+            assert_eq!(reused, ts.to_iso(), "{t}");
+            assert_eq!(Timestamp::parse_iso(&reused).map(|p| p.as_nanos() / 1000), Some(t / 1000), "{reused}");
+        }
+        assert_eq!(Timestamp::from_nanos(1_767_225_600_000_000_000).to_iso(), "2026-01-01T00:00:00.000000+00:00");
     }
 }
