@@ -189,19 +189,32 @@ impl CapturedValue {
                 }
                 out.push(']');
             }
-            CapturedValue::Map(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_str(out, k, hash_form);
-                    out.push(':');
-                    v.write_form(out, hash_form, non_finite_literals);
-                }
-                out.push('}');
-            }
+            CapturedValue::Map(entries) => Self::write_entries(entries, out, hash_form, non_finite_literals),
         }
+    }
+
+    fn write_entries(
+        entries: &[(String, CapturedValue)],
+        out: &mut String,
+        hash_form: bool,
+        non_finite_literals: bool,
+    ) {
+        out.push('{');
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_str(out, k, hash_form);
+            out.push(':');
+            v.write_form(out, hash_form, non_finite_literals);
+        }
+        out.push('}');
+    }
+
+    /// Appends the entries as `CapturedValue::Map(entries).to_json()`
+    /// would, without owning them.
+    pub fn write_map_json(entries: &[(String, CapturedValue)], out: &mut String) {
+        Self::write_entries(entries, out, false, false);
     }
 
     /// The value as compact, valid JSON.

@@ -337,6 +337,10 @@ impl TaskData {
     }
 }
 
+/// The attributes of a value `#[dn::task]` logs for an argument or the
+/// return value, as `RefOptions::new().attribute("auto", true)` renders them.
+pub(crate) const AUTO_ATTRIBUTES: &str = r#"{"auto":true}"#;
+
 /// Which list a logged object goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -371,6 +375,27 @@ impl RefOptions {
         self
     }
     pub(crate) fn attributes_json(&self) -> Option<String> {
-        (!self.attributes.is_empty()).then(|| CapturedValue::Map(self.attributes.clone()).to_json())
+        (!self.attributes.is_empty()).then(|| {
+            let mut s = String::new();
+            CapturedValue::write_map_json(&self.attributes, &mut s);
+            s
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_attributes_are_what_ref_options_render() {
+        assert_eq!(RefOptions::new().attribute("auto", true).attributes_json().as_deref(), Some(AUTO_ATTRIBUTES));
+        let opts = RefOptions::new().attribute("k\"ey", vec![1.5, f64::NAN]).attribute("n", "é");
+        assert_eq!(
+            opts.attributes_json(),
+            Some(CapturedValue::Map(opts.attributes.clone()).to_json()),
+            "rendered without a copy, the same JSON"
+        );
+        assert_eq!(RefOptions::new().attributes_json(), None);
     }
 }

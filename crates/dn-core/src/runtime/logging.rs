@@ -152,7 +152,9 @@ impl TaskSpan {
     /// Logs an already-serialized value captured by `#[dn::task]`
     /// (attributes `{"auto":true}`).
     pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {
-        self.log_object_ref(side, name, obj, &RefOptions::new().attribute("auto", true))
+        // The attributes `RefOptions::new().attribute("auto", true)` renders,
+        // without building them for every call of a `#[dn::task]` function.
+        self.log_object_ref_as(side, name, obj, None, Some(crate::task_data::AUTO_ATTRIBUTES.to_string()))
     }
 
     pub(crate) fn log_object_ref(
@@ -162,14 +164,21 @@ impl TaskSpan {
         obj: SerializedValue,
         options: &RefOptions,
     ) -> Result<Hash16, Error> {
+        self.log_object_ref_as(side, name, obj, options.label.as_deref(), options.attributes_json())
+    }
+
+    fn log_object_ref_as(
+        &self,
+        side: Side,
+        name: &str,
+        obj: SerializedValue,
+        label: Option<&str>,
+        attributes: Option<String>,
+    ) -> Result<Hash16, Error> {
         let hash = obj.hash;
-        let label = crate::clean::clean_cow(options.label.as_deref().unwrap_or(name));
-        let r = ObjectRef {
-            label: (label != name).then(|| label.into_owned()),
-            name: name.to_string(),
-            hash,
-            attributes: options.attributes_json(),
-        };
+        let label = crate::clean::clean_cow(label.unwrap_or(name));
+        let r =
+            ObjectRef { label: (label != name).then(|| label.into_owned()), name: name.to_string(), hash, attributes };
         let obj = self.0.tracer.stored_value(obj);
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
