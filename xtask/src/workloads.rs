@@ -6,7 +6,11 @@
 //! before configure to the return of shutdown, every span on disk (tmpfs
 //! when there is one). Each cell is the median of three processes; the
 //! table gives µs per operation, the ratios to both baselines, peak RSS and
-//! the lines each wrote. Then the memory figure of one 1 000 000-task run
+//! the lines each wrote. Beside them the file-system floor: the same
+//! program writing dn's lines (their count and average size) with no SDK
+//! at all — for runs a directory and a file each, as the local layout asks
+//! — so a ratio near 1 says the disk, not the SDK, sets the time. Then the
+//! memory figure of one 1 000 000-task run
 //! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
 //! table and writes it to `target/bench/workloads.md`.
 
@@ -42,14 +46,22 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
         "workloads, whole processes, every span on disk; median of {REPEAT}; load before: {}\n\n",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
-    out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (w, title) in WORKLOADS {
         for n in if w == "startup" { &[1u64][..] } else { &[10_000u64, 100_000][..] } {
             let mut cells = Vec::new();
             for s in SYSTEMS {
-                cells.push(median_of(&bin, s, w, *n, scratch.path())?);
+                cells.push(median_of(&bin, s, w, *n, scratch.path(), None)?);
             }
+            let dn_lines = cells[0]["lines"].as_u64().unwrap_or(0);
+            let floor = match dn_lines {
+                0 => None,
+                l => {
+                    let avg = cells[0]["bytes"].as_u64().unwrap_or(0) / l;
+                    Some(median_of(&bin, "floor", w, *n, scratch.path(), Some(avg))?)
+                }
+            };
             let per_op = |v: &Value| v["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / *n as f64;
             let (d, o, f) = (per_op(&cells[0]), per_op(&cells[1]), per_op(&cells[2]));
             let mib = |v: &Value| v["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
@@ -58,8 +70,12 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
                 let mark = if lines(base) < lines(&cells[0]) { " †" } else { "" };
                 format!("{:.2}×{mark}", d / x)
             };
+            let (floor_time, floor_ratio) = match &floor {
+                Some(v) => (time(per_op(v)), format!("{:.2}×", d / per_op(v))),
+                None => ("—".to_string(), "—".to_string()),
+            };
             out.push_str(&format!(
-                "| {title} | {n} | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} MiB | {} / {} / {} |\n",
+                "| {title} | {n} | {} | {} | {} | {} | {} | {floor_time} | {floor_ratio} | {:.0} / {:.0} / {:.0} MiB | {} / {} / {} |\n",
                 time(d),
                 time(o),
                 time(f),
@@ -79,7 +95,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
          row, raw OTel also keeps only 128 events per span (its default limit) and drops the rest.\n",
     );
     let big = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
-    let m = one(&bin, "dn", "payload", 1_000_000, &big.path().join("m"))?;
+    let m = one(&bin, "dn", "payload", 1_000_000, &big.path().join("m"), None)?;
     out.push_str(&format!(
         "\n1 000 000 task spans each logging a distinct 5 KB input (dn, on disk): peak RSS {:.1} MiB, {} lines, {:.2} µs per task\n",
         m["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
@@ -103,19 +119,27 @@ fn time(ns: f64) -> String {
     }
 }
 
-fn median_of(bin: &Path, system: &str, workload: &str, n: u64, scratch: &Path) -> Result<Value, String> {
+fn median_of(
+    bin: &Path,
+    system: &str,
+    workload: &str,
+    n: u64,
+    scratch: &Path,
+    line_bytes: Option<u64>,
+) -> Result<Value, String> {
     let mut runs = Vec::new();
     for i in 0..REPEAT {
-        runs.push(one(bin, system, workload, n, &scratch.join(format!("{system}-{workload}-{n}-{i}")))?);
+        runs.push(one(bin, system, workload, n, &scratch.join(format!("{system}-{workload}-{n}-{i}")), line_bytes)?);
     }
     runs.sort_by(|a, b| a["elapsed_ns"].as_u64().cmp(&b["elapsed_ns"].as_u64()));
     Ok(runs.swap_remove(REPEAT / 2))
 }
 
-fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result<Value, String> {
+fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path, line_bytes: Option<u64>) -> Result<Value, String> {
     let out = Command::new(bin)
         .args([system, workload, &n.to_string()])
         .arg(dir)
+        .args(line_bytes.map(|b| b.to_string()))
         .output()
         .map_err(|e| format!("{}: {e}", bin.display()))?;
     let _ = std::fs::remove_dir_all(dir);

@@ -1,6 +1,11 @@
 //! One workload of `cargo xtask bench workloads`, as a whole process:
 //! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`
-//! (`dn` also `burst`: N empty task spans in a run, for the memory figure).
+//! (`dn` also `burst`: N empty task spans in a run, for the memory figure),
+//! or `workload floor <workload> <N> <DIR> <BYTES>`: the file-system work
+//! the local layout itself asks for, with no SDK — N lines of BYTES bytes
+//! (dn's average line) appended to one file in 256 KiB writes, or for
+//! `runs` a directory, a file and one line per run, or for `metric` the
+//! one line.
 //!
 //! The clock starts before the SDK is configured and stops when its shutdown
 //! returns, so it includes writing every span to disk; then the lines under
@@ -19,9 +24,15 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, system, workload, n, dir] = args.as_slice() else {
-        eprintln!("usage: workload <dn|otel|fastrace> <workload> <N> <DIR>");
-        std::process::exit(2);
+    let (system, workload, n, dir, line_bytes) = match args.as_slice() {
+        [_, system, workload, n, dir] => (system, workload, n, dir, 0),
+        [_, system, workload, n, dir, bytes] => (system, workload, n, dir, bytes.parse().expect("BYTES")),
+        _ => {
+            eprintln!(
+                "usage: workload <dn|otel|fastrace> <workload> <N> <DIR> | workload floor <workload> <N> <DIR> <BYTES>"
+            );
+            std::process::exit(2);
+        }
     };
     let n: u64 = n.parse().expect("N");
     let dir = PathBuf::from(dir);
@@ -31,16 +42,59 @@ fn main() {
         "dn" => dn_workload(workload, n, &dir),
         "otel" => otel::workload(workload, n, &dir),
         "fastrace" => fast::workload(workload, n, &dir),
+        "floor" => floor(workload, n, line_bytes, &dir),
         other => panic!("unknown system {other}"),
     }
     let elapsed = t0.elapsed();
     let (_, peak_kib) = dn_process_tests::rss_kib();
-    let lines = count_lines(&dir);
+    let (lines, bytes) = count_lines(&dir);
     println!(
         "{}",
         serde_json::json!({"system": system, "workload": workload, "n": n,
-            "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "peak_kib": peak_kib})
+            "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "bytes": bytes, "peak_kib": peak_kib})
     );
+}
+
+/// The file-system floor (see the module docs): what any writer of this
+/// layout pays for these lines, whatever it does before writing them.
+fn floor(workload: &str, n: u64, line_bytes: u64, dir: &Path) {
+    let project = dir.join("projects").join("default");
+    std::fs::create_dir_all(&project).unwrap();
+    let mut line = vec![b'x'; line_bytes.max(1) as usize];
+    if let Some(last) = line.last_mut() {
+        *last = b'\n';
+    }
+    match workload {
+        "startup" => {}
+        "runs" => {
+            for i in 0..n {
+                let run = project.join(format!("{:032x}", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+                std::fs::create_dir(&run).unwrap();
+                let mut f =
+                    std::fs::OpenOptions::new().create(true).append(true).open(run.join("spans.jsonl")).unwrap();
+                f.write_all(&line).unwrap();
+            }
+        }
+        "metric" => {
+            let run = project.join("r");
+            std::fs::create_dir(&run).unwrap();
+            std::fs::write(run.join("spans.jsonl"), &line).unwrap();
+        }
+        _ => {
+            let run = project.join("r");
+            std::fs::create_dir(&run).unwrap();
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(run.join("spans.jsonl")).unwrap();
+            let mut batch = Vec::with_capacity(256 * 1024 + line.len());
+            for _ in 0..n {
+                batch.extend_from_slice(&line);
+                if batch.len() >= 256 * 1024 {
+                    f.write_all(&batch).unwrap();
+                    batch.clear();
+                }
+            }
+            f.write_all(&batch).unwrap();
+        }
+    }
 }
 
 fn payload(i: u64) -> String {
@@ -116,8 +170,9 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
     assert!(report.is_clean(), "{report:?}");
 }
 
-fn count_lines(dir: &Path) -> u64 {
-    let mut n = 0;
+/// Lines and bytes in the span files under `dir`.
+fn count_lines(dir: &Path) -> (u64, u64) {
+    let (mut n, mut bytes) = (0, 0);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -136,12 +191,13 @@ fn count_lines(dir: &Path) -> u64 {
                     if k == 0 {
                         break;
                     }
+                    bytes += k as u64;
                     n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
                 }
             }
         }
     }
-    n
+    (n, bytes)
 }
 
 fn json_file(dir: &Path) -> std::io::BufWriter<std::fs::File> {
