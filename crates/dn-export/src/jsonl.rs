@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_json_float, write_str};
-use dn_core::{AttrRef, DestinationReport, Route, SpanRecord};
+use dn_core::{AttrKey, AttrRef, DestinationReport, Route, SpanRecord};
 
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
@@ -276,12 +276,29 @@ fn write_str_array<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
 }
 
 /// Appends `"key":value` to a JSON object being written (a comma first
-/// unless it is the first entry).
-fn write_entry(out: &mut String, first: &mut bool, k: &str, v: AttrRef<'_>) {
+/// unless it is the first entry). dn's own keys are copied as they are.
+fn write_entry(out: &mut String, first: &mut bool, k: AttrKey<'_>, v: AttrRef<'_>) {
     if !std::mem::take(first) {
         out.push(',');
     }
-    write_str(out, k, false);
+    match k {
+        AttrKey::Own(k) => {
+            // Checked in every debug build's lines, and for every kind of
+            // record by a dn-core test.
+            debug_assert!(
+                {
+                    let mut e = String::new();
+                    write_str(&mut e, k, true);
+                    e.len() == k.len() + 2
+                },
+                "dn's own key {k:?} needs escaping"
+            );
+            out.push('"');
+            out.push_str(k);
+            out.push('"');
+        }
+        AttrKey::Given(k) => write_str(out, k, false),
+    }
     out.push(':');
     write_attr_ref(out, v);
 }
@@ -291,7 +308,7 @@ fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, A
     out.push('{');
     let mut first = true;
     for (k, v) in attrs {
-        write_entry(out, &mut first, k, v);
+        write_entry(out, &mut first, AttrKey::Given(k), v);
     }
     out.push('}');
 }
@@ -299,11 +316,16 @@ fn write_attrs<'a>(out: &mut String, attrs: impl IntoIterator<Item = (&'a str, A
 /// Appends one JSONL line (with the trailing newline) for `rec`, keys in
 /// the order of `docs/format.md` ("The JSONL line").
 pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",\"parent_id\":", rec.trace_id, rec.span_id);
+    out.push_str("{\"trace_id\":\"");
+    rec.trace_id.write_hex(out);
+    out.push_str("\",\"span_id\":\"");
+    rec.span_id.write_hex(out);
+    out.push_str("\",\"parent_id\":");
     match rec.parent_id {
         Some(p) => {
-            let _ = write!(out, "\"{p}\"");
+            out.push('"');
+            p.write_hex(out);
+            out.push('"');
         }
         None => out.push_str("null"),
     }

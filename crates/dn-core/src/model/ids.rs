@@ -32,15 +32,17 @@ pub(crate) fn next_u64() -> u64 {
     })
 }
 
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+/// Appends `bytes` as lowercase hex digits (used by `Display` and by the
+/// JSONL writer, which skips `core::fmt` for the ids of every line).
+fn push_hex(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 32];
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, b) in bytes.iter().take(16).enumerate() {
         buf[2 * i] = HEX[(b >> 4) as usize];
         buf[2 * i + 1] = HEX[(b & 0xf) as usize];
     }
     // The buffer only holds ASCII hex digits.
-    f.write_str(std::str::from_utf8(&buf[..bytes.len() * 2]).map_err(|_| fmt::Error)?)
+    out.write_str(std::str::from_utf8(&buf[..bytes.len().min(16) * 2]).map_err(|_| fmt::Error)?)
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -87,11 +89,15 @@ impl TraceId {
     pub fn from_hex(s: &str) -> Option<Self> {
         Self::from_u128(u128::from_be_bytes(parse_hex::<16>(s)?))
     }
+    /// Appends the 32 hex digits (what `Display` writes, without `core::fmt`).
+    pub fn write_hex(self, out: &mut String) {
+        let _ = push_hex(out, &self.to_bytes());
+    }
 }
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.to_bytes())
+        push_hex(f, &self.to_bytes())
     }
 }
 impl fmt::Debug for TraceId {
@@ -130,11 +136,15 @@ impl SpanId {
     pub fn from_hex(s: &str) -> Option<Self> {
         Self::from_u64(u64::from_be_bytes(parse_hex::<8>(s)?))
     }
+    /// Appends the 16 hex digits (what `Display` writes, without `core::fmt`).
+    pub fn write_hex(self, out: &mut String) {
+        let _ = push_hex(out, &self.to_bytes());
+    }
 }
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.to_bytes())
+        push_hex(f, &self.to_bytes())
     }
 }
 impl fmt::Debug for SpanId {

@@ -146,74 +146,75 @@ impl SpanRecord {
     /// Visits the ordered attribute list of `docs/format.md` ("Attributes") by reference, with the
     /// task groups as compact JSON strings; nothing is copied. The JSONL
     /// writer uses this; [`SpanRecord::attributes`] collects it.
-    pub fn visit_attributes(&self, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
+    pub fn visit_attributes(&self, f: &mut dyn FnMut(AttrKey<'_>, AttrRef<'_>)) {
+        use AttrKey::{Given, Own};
         use AttrRef::Str as S;
-        f(keys::VERSION, S(crate::attrs::VERSION));
-        f(keys::TYPE, S(self.span_type.as_str()));
-        f(keys::LABEL, S(&self.label));
+        f(Own(keys::VERSION), S(crate::attrs::VERSION));
+        f(Own(keys::TYPE), S(self.span_type.as_str()));
+        f(Own(keys::LABEL), S(&self.label));
         if !matches!(self.kind, RecordKind::Light) {
-            f(keys::PROJECT, S(&self.route.project));
+            f(Own(keys::PROJECT), S(&self.route.project));
         }
         if let Some(session) = &self.route.session_id {
-            f(keys::SESSION_ID, S(session));
+            f(Own(keys::SESSION_ID), S(session));
         }
         for (k, v) in self.attributes.iter().filter(|(k, _)| k.starts_with("code.")) {
-            f(k, v.as_ref());
+            f(Given(k), v.as_ref());
         }
-        f(keys::LOGFIRE_SPAN_TYPE, S("span"));
-        f(keys::LOGFIRE_MSG, S(&self.name));
+        f(Own(keys::LOGFIRE_SPAN_TYPE), S("span"));
+        f(Own(keys::LOGFIRE_MSG), S(&self.name));
         let mut schema_props: Vec<&str> = Vec::new();
         if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
-            f(keys::TASK_PARENT_ID, S(&p.to_string()));
+            f(Own(keys::TASK_PARENT_ID), S(&p.to_string()));
             schema_props.push(keys::TASK_PARENT_ID);
         }
-        f(keys::RUN_ID, S(&self.run_id()));
+        f(Own(keys::RUN_ID), S(&self.run_id()));
         for (k, v) in self.attributes.iter().filter(|(k, _)| !k.starts_with("code.")) {
-            f(k, v.as_ref());
+            f(Given(k), v.as_ref());
         }
         schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
         const LARGE: &[&str] = &[keys::OBJECTS, keys::OBJECT_SCHEMAS];
         match &self.kind {
             RecordKind::Light => {}
             RecordKind::Task { rendered: r, .. } => {
-                f(keys::PARAMS, S(r.params()));
-                f(keys::INPUTS, S(r.inputs()));
-                f(keys::OUTPUTS, S(r.outputs()));
-                f(keys::METRICS, S(r.metrics()));
-                f(keys::OBJECTS, S(r.objects()));
-                f(keys::OBJECT_SCHEMAS, S(r.schemas()));
-                f(keys::ARTIFACTS, S(r.artifacts()));
+                f(Own(keys::PARAMS), S(r.params()));
+                f(Own(keys::INPUTS), S(r.inputs()));
+                f(Own(keys::OUTPUTS), S(r.outputs()));
+                f(Own(keys::METRICS), S(r.metrics()));
+                f(Own(keys::OBJECTS), S(r.objects()));
+                f(Own(keys::OBJECT_SCHEMAS), S(r.schemas()));
+                f(Own(keys::ARTIFACTS), S(r.artifacts()));
                 if r.has_objects() {
-                    f(keys::LARGE_ATTRIBUTES, AttrRef::StaticArray(LARGE));
+                    f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
             }
             RecordKind::RunUpdate { data } => {
                 if !data.params.is_empty() {
-                    f(keys::PARAMS, S(&data.params_json()));
+                    f(Own(keys::PARAMS), S(&data.params_json()));
                 }
                 if !data.inputs.is_empty() {
-                    f(keys::INPUTS, S(&TaskData::refs_json(&data.inputs)));
+                    f(Own(keys::INPUTS), S(&TaskData::refs_json(&data.inputs)));
                 }
                 if !data.outputs.is_empty() {
-                    f(keys::OUTPUTS, S(&TaskData::refs_json(&data.outputs)));
+                    f(Own(keys::OUTPUTS), S(&TaskData::refs_json(&data.outputs)));
                 }
                 if !data.metrics.is_empty() {
-                    f(keys::METRICS, S(&data.metrics_json()));
+                    f(Own(keys::METRICS), S(&data.metrics_json()));
                 }
                 if !data.objects.is_empty() {
-                    f(keys::OBJECTS, S(&data.objects_json()));
-                    f(keys::OBJECT_SCHEMAS, S(&data.schemas_json()));
-                    f(keys::LARGE_ATTRIBUTES, AttrRef::StaticArray(LARGE));
+                    f(Own(keys::OBJECTS), S(&data.objects_json()));
+                    f(Own(keys::OBJECT_SCHEMAS), S(&data.schemas_json()));
+                    f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
                 if !data.artifacts.is_empty() {
-                    f(keys::ARTIFACTS, S(&data.artifacts_json()));
+                    f(Own(keys::ARTIFACTS), S(&data.artifacts_json()));
                 }
             }
         }
-        f(keys::SCHEMA, S(&schema_json(&schema_props)));
-        f(keys::TAGS, AttrRef::StrArray(&self.tags));
+        f(Own(keys::SCHEMA), S(&schema_json(&schema_props)));
+        f(Own(keys::TAGS), AttrRef::StrArray(&self.tags));
         if matches!(self.status, Status::Error(_)) {
-            f(keys::LOGFIRE_LEVEL_NUM, AttrRef::Int(LEVEL_NUM_ERROR));
+            f(Own(keys::LOGFIRE_LEVEL_NUM), AttrRef::Int(LEVEL_NUM_ERROR));
         }
     }
 
@@ -221,8 +222,37 @@ impl SpanRecord {
     /// conversion and tests).
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
         let mut a: Vec<(Key, AttrValue)> = Vec::with_capacity(24 + self.attributes.len());
-        self.visit_attributes(&mut |k, v| a.push((Key::Owned(k.to_string()), v.to_owned())));
+        self.visit_attributes(&mut |k, v| a.push((Key::Owned(k.as_str().to_string()), v.to_owned())));
         a
+    }
+}
+
+/// An attribute key, as [`SpanRecord::visit_attributes`] passes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKey<'a> {
+    /// One of dn's own keys ([`keys`]): plain ASCII, so a JSON writer
+    /// copies it between quotes without looking at it (checked for every
+    /// kind of record by a test, and on every line a debug build writes).
+    /// Escaping the keys was a quarter of writing a light span's line.
+    Own(&'static str),
+    /// A key given at run time (span attributes, the bridge's `code.*`),
+    /// escaped as any string is.
+    Given(&'a str),
+}
+
+impl<'a> AttrKey<'a> {
+    /// The key.
+    pub fn as_str(self) -> &'a str {
+        match self {
+            AttrKey::Own(k) => k,
+            AttrKey::Given(k) => k,
+        }
+    }
+}
+
+impl PartialEq<&str> for AttrKey<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

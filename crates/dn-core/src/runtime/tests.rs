@@ -173,3 +173,47 @@ fn a_panic_in_a_run_body_marks_the_span_failed_and_keeps_unwinding() {
     let recs = sink.take();
     assert_eq!(recs[0].status, Status::Error("boom".into()));
 }
+
+#[test]
+fn every_key_passed_as_dn_s_own_needs_no_json_escaping() {
+    // Records of every kind, each attribute group filled: light, task with a
+    // parent and objects, failed, run update with all data, session.
+    let (t, sink) = tracer();
+    let run = t.run("r").start();
+    run.log_param("p", 1);
+    run.log_input("i", "x");
+    run.log_output("o", 2);
+    run.log_metric("m", 1.0);
+    run.add_artifact_record("{}".into()).unwrap();
+    let update = run.take_update().unwrap().unwrap();
+    drop(t.span("light").enter());
+    let _ = t.task_span("failed").parent(&run).try_run(|_| Err::<(), _>("bad"));
+    t.task_span("child").parent(&run).run(|c| c.log_input("x", vec![1, 2]));
+    run.end();
+    let mut records = sink.take();
+    records.push(update);
+    let mut own = std::collections::BTreeSet::new();
+    for r in &records {
+        r.visit_attributes(&mut |k, _| {
+            if let crate::AttrKey::Own(k) = k {
+                own.insert(k);
+            }
+        });
+    }
+    for k in &own {
+        let mut escaped = String::new();
+        crate::json::write_str(&mut escaped, k, true);
+        assert_eq!(escaped, format!("\"{k}\""), "{k} needs escaping");
+    }
+    for k in [
+        crate::keys::RUN_ID,
+        crate::keys::PARAMS,
+        crate::keys::OBJECTS,
+        crate::keys::LOGFIRE_LEVEL_NUM,
+        crate::keys::ARTIFACTS,
+        crate::keys::LARGE_ATTRIBUTES,
+        crate::keys::TASK_PARENT_ID,
+    ] {
+        assert!(own.contains(k), "{k} was visited");
+    }
+}
