@@ -41,6 +41,12 @@ struct Group {
     count: u64,
 }
 
+/// A group's line buffer larger than this after a batch is shrunk back to
+/// [`KEPT_LINES_CAPACITY`] (a batch of 2048 light lines is 1.6 MB).
+const MAX_KEPT_LINES_CAPACITY: usize = 4 << 20;
+/// What a shrunk line buffer keeps.
+const KEPT_LINES_CAPACITY: usize = 1 << 20;
+
 impl std::fmt::Debug for JsonlExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonlExporter").field("root", &self.root).field("open_files", &self.files.len()).finish()
@@ -185,6 +191,12 @@ impl Exporter for JsonlExporter {
                 }
             }
             g.lines.clear();
+            // A buffer that held a huge line (a run with a million metric
+            // points renders tens of MB) is not kept at that size for the
+            // rest of the process.
+            if g.lines.capacity() > MAX_KEPT_LINES_CAPACITY {
+                g.lines.shrink_to(KEPT_LINES_CAPACITY);
+            }
         }
         // Keep a few buffers for the next batch, not one per file ever seen.
         groups.truncate(used.min(16));
@@ -359,4 +371,30 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
     out.push_str("],\"resource\":");
     out.push_str(resource_json);
     out.push_str("}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dn_core::{MemorySink, Tracer};
+
+    #[test]
+    fn a_huge_line_does_not_keep_its_buffer_for_the_rest_of_the_process() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("big").run(|r| {
+            for i in 0..200_000u32 {
+                r.log_metric("m", f64::from(i));
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        let records = sink.take();
+        exporter.export(&records);
+        assert_eq!(exporter.report().exported, 1);
+        let kept: usize = exporter.groups.iter().map(|g| g.lines.capacity()).sum();
+        assert!(kept <= KEPT_LINES_CAPACITY, "kept {kept} bytes of line buffer after a 10+ MB line");
+        let written = std::fs::read_dir(dir.path().join("projects").join("p")).unwrap().count();
+        assert_eq!(written, 1, "the run's directory");
+    }
 }
