@@ -177,7 +177,9 @@ fn a_panic_in_a_run_body_marks_the_span_failed_and_keeps_unwinding() {
 #[test]
 fn every_key_passed_as_dn_s_own_needs_no_json_escaping() {
     // Records of every kind, each attribute group filled: light, task with a
-    // parent and objects, failed, run update with all data, session.
+    // parent and objects, failed, run update with all data. (The session
+    // key, which needs a bound session, is checked by the debug assertion in
+    // the JSONL writer on every line the session tests write.)
     let (t, sink) = tracer();
     let run = t.run("r").start();
     run.log_param("p", 1);
