@@ -488,7 +488,9 @@ impl Writer {
                 }
             }
             n += batch.len();
-            batch.clear();
+            // Dropped here, but each rendered buffer goes back for reuse
+            // rather than being freed on this thread (see dn-core's `recycle`).
+            dn_core::recycle_records(&mut batch);
             self.spare = batch;
         }
         if n > 0 {

@@ -122,7 +122,7 @@ impl SpanRecord {
     /// what bounds an export queue in bytes.
     pub fn weight(&self) -> usize {
         let rendered = match &self.kind {
-            RecordKind::Task { rendered, .. } => rendered.len(),
+            RecordKind::Task { rendered, .. } => rendered.capacity(),
             RecordKind::RunUpdate { .. } => 1024,
             RecordKind::Light => 0,
         };

@@ -234,27 +234,39 @@ impl TaskData {
 /// task keeps and what its record carries. It is rendered once, when the
 /// task ends, on the caller's thread (measured: rendering on the writer
 /// thread was slower, its frees of the caller's allocations contending for
-/// the allocator, and kept twice the memory in flight). A run holding
-/// thousands of finished tasks stays small.
+/// the allocator, and kept twice the memory in flight). Once its line is
+/// written the buffer goes back for the next task to reuse (see
+/// `runtime/recycle.rs`). A run holding thousands of finished tasks stays
+/// small.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedTask {
-    buf: Box<str>,
+    buf: String,
     ends: [u32; 7],
     has_objects: bool,
 }
 
 impl RenderedTask {
-    /// Renders every group of `d`.
+    /// Renders every group of `d` (the buffer fitted to the JSON: what a
+    /// task read back keeps).
     pub fn render(d: &TaskData) -> RenderedTask {
+        let mut r = RenderedTask { buf: String::new(), ends: [0; 7], has_objects: false };
+        r.render_from(d);
+        r.buf.shrink_to_fit();
+        r
+    }
+    /// Renders every group of `d` into this buffer, replacing what it held
+    /// and keeping its capacity (how a recycled buffer is reused, see
+    /// `runtime/recycle.rs`).
+    pub fn render_from(&mut self, d: &TaskData) {
         // One buffer, written group by group (one allocation, not eight).
-        let mut buf = String::with_capacity(
+        self.buf.clear();
+        self.buf.reserve(
             160 + 96 * (d.inputs.len() + d.outputs.len())
                 + d.objects.values().map(|o| 96 + o.value.len()).sum::<usize>()
                 + d.schemas.values().map(|v| 20 + v.len()).sum::<usize>()
                 + d.metrics.iter().map(|(k, v)| 48 + k.len() + 64 * v.len()).sum::<usize>()
                 + d.params.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>(),
         );
-        let mut ends = [0u32; 7];
         let writers: [&dyn Fn(&mut String); 7] = [
             &|s| d.write_params_json(s),
             &|s| TaskData::write_refs_json(&d.inputs, s),
@@ -265,10 +277,10 @@ impl RenderedTask {
             &|s| d.write_artifacts_json(s),
         ];
         for (i, w) in writers.iter().enumerate() {
-            w(&mut buf);
-            ends[i] = buf.len() as u32;
+            w(&mut self.buf);
+            self.ends[i] = self.buf.len() as u32;
         }
-        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects: !d.objects.is_empty() }
+        self.has_objects = !d.objects.is_empty();
     }
     /// From the seven rendered groups, in the order of [`RenderedTask::render`]
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts), as a
@@ -281,7 +293,7 @@ impl RenderedTask {
             ends[i] = buf.len() as u32;
         }
         let has_objects = parts[4] != "{}";
-        RenderedTask { buf: buf.into_boxed_str(), ends, has_objects }
+        RenderedTask { buf, ends, has_objects }
     }
     fn part(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -318,6 +330,10 @@ impl RenderedTask {
     /// Bytes of rendered JSON held.
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+    /// Bytes the buffer holds, spare capacity included (what bounds a queue).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
     /// Whether nothing is rendered (never true for a rendered task: its groups are at least `{}`/`[]`).
     pub fn is_empty(&self) -> bool {

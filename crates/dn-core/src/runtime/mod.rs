@@ -6,13 +6,14 @@
 //! current [`Context`](context::Context) holds task handles, a task handle
 //! holds its [`Tracer`](tracer::Tracer), and the tracer makes the builders
 //! that start spans (`builders`, `context`, `span`, `task`, `tracer`).
-//! `scope`, `sink`, `logging`, `ended` and `distributed` stay outside it.
+//! `scope`, `sink`, `logging`, `ended`, `recycle` and `distributed` stay outside it.
 
 pub mod builders;
 pub mod context;
 pub mod distributed;
 pub(crate) mod ended;
 pub mod logging;
+pub mod recycle;
 pub mod scope;
 pub mod sink;
 pub mod span;

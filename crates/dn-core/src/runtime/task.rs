@@ -544,10 +544,11 @@ impl TaskInner {
     }
 
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
-        // Rendered here, on the caller (see `RenderedTask`); the structured
-        // data is dropped right after, on this thread.
+        // Rendered here, on the caller (see `RenderedTask`), in a buffer the
+        // writer gave back (`recycle`); the structured data is dropped right
+        // after, on this thread.
         let data = std::mem::replace(&mut st.data, empty_data());
-        let rendered = Arc::new(RenderedTask::render(&data));
+        let rendered = crate::runtime::recycle::rendered_for(&data);
         drop(data);
         st.finished = Some(rendered.clone());
         st.mark = None;
