@@ -11,11 +11,15 @@
 //! generation carries are sent as written, for MLflow and GenAI-aware
 //! backends.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use dn_core::{SpanType, keys};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[cfg(doc)]
 use crate::otlp::Conventions;
@@ -64,7 +68,8 @@ pub(crate) fn add(attrs: &mut Vec<KeyValue>) {
     if let Some(session) = get_str(attrs, keys::SESSION_ID) {
         extra.push(kv(keys::SESSION_ID_OPENINFERENCE, any_value::Value::StringValue(session.to_string())));
     }
-    let objects = get_str(attrs, keys::OBJECTS).and_then(|o| dn_core::json::parse_python_json(o).ok());
+    // Parsed once, and only when a group names a value.
+    let mut objects: Option<Objects<'_>> = None;
     for (group, value_key, mime_key) in [
         (keys::INPUTS, keys::INPUT_VALUE, keys::INPUT_MIME_TYPE),
         (keys::OUTPUTS, keys::OUTPUT_VALUE, keys::OUTPUT_MIME_TYPE),
@@ -72,12 +77,17 @@ pub(crate) fn add(attrs: &mut Vec<KeyValue>) {
         if has(attrs, value_key) {
             continue;
         }
-        let refs = get_str(attrs, group).and_then(|r| serde_json::from_str::<Value>(r).ok());
+        let refs = get_str(attrs, group).and_then(parse_refs).unwrap_or_default();
+        let found = if refs.is_empty() {
+            None
+        } else {
+            let objects = objects.get_or_insert_with(|| Objects::parse(get_str(attrs, keys::OBJECTS)));
+            io_value(&refs, objects)
+        };
         // With nothing logged, a generation's opted-in messages stand in.
         let messages_key =
             if group == keys::INPUTS { keys::GEN_AI_INPUT_MESSAGES } else { keys::GEN_AI_OUTPUT_MESSAGES };
-        let found = io_value(refs.as_ref(), objects.as_ref())
-            .or_else(|| get_str(attrs, messages_key).map(|m| cap(m.to_string(), JSON)));
+        let found = found.or_else(|| get_str(attrs, messages_key).map(|m| cap(m.to_string(), JSON)));
         if let Some((text, mime)) = found {
             extra.push(kv(value_key, any_value::Value::StringValue(text)));
             extra.push(kv(mime_key, any_value::Value::StringValue(mime.into())));
@@ -108,21 +118,81 @@ pub(crate) fn add(attrs: &mut Vec<KeyValue>) {
     attrs.extend(extra);
 }
 
+/// One entry of `dreadnode.inputs` / `dreadnode.outputs` (other fields ignored).
+#[derive(Deserialize)]
+struct Ref<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    hash: Option<Cow<'a, str>>,
+}
+
+/// The (name, hash) pairs of a refs group; entries without both as strings
+/// are skipped. Typed first (no `Value` tree per span); anything that shape
+/// does not fit is read as a `Value`, as before.
+fn parse_refs(text: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+    if let Ok(refs) = serde_json::from_str::<Vec<Ref<'_>>>(text) {
+        return Some(refs.into_iter().filter_map(|r| Some((r.name?, r.hash?))).collect());
+    }
+    let v: Value = serde_json::from_str(text).ok()?;
+    let owned = |v: &Value| v.as_str().map(|s| Cow::Owned(s.to_string()));
+    Some(v.as_array()?.iter().filter_map(|r| Some((owned(&r["name"])?, owned(&r["hash"])?))).collect())
+}
+
+/// `dreadnode.objects`, read only as far as a lookup needs.
+enum Objects<'a> {
+    /// Hash → the entry's JSON text, unparsed (the common case).
+    Raw(HashMap<Cow<'a, str>, &'a RawValue>),
+    /// The whole map, parsed (Python's `NaN` / `Infinity` literals, which
+    /// strict JSON cannot skip over, read as `null`).
+    Parsed(Value),
+}
+
+impl<'a> Objects<'a> {
+    fn parse(text: Option<&'a str>) -> Objects<'a> {
+        let Some(text) = text else { return Objects::Parsed(Value::Null) };
+        match serde_json::from_str(text) {
+            Ok(raw) => Objects::Raw(raw),
+            Err(_) => Objects::Parsed(dn_core::json::parse_python_json(text).unwrap_or(Value::Null)),
+        }
+    }
+
+    /// The value an entry holds (its `value`, or for a value kept elsewhere
+    /// the entry itself); `null` when there is no such entry.
+    fn value(&self, hash: &str) -> Value {
+        /// An entry's `value`, other fields skipped.
+        #[derive(Deserialize)]
+        struct Entry<'a> {
+            #[serde(borrow, default)]
+            value: Option<&'a RawValue>,
+        }
+        let entry = match self {
+            Objects::Raw(map) => match map.get(hash) {
+                Some(raw) => match serde_json::from_str::<Entry<'_>>(raw.get()) {
+                    Ok(Entry { value: Some(v) }) => return serde_json::from_str(v.get()).unwrap_or(Value::Null),
+                    // No value (kept elsewhere): the entry itself.
+                    _ => std::borrow::Cow::Owned(serde_json::from_str(raw.get()).unwrap_or(Value::Null)),
+                },
+                None => return Value::Null,
+            },
+            Objects::Parsed(v) => std::borrow::Cow::Borrowed(&v[hash]),
+        };
+        match entry.get("value") {
+            Some(v) => v.clone(),
+            None => entry.into_owned(),
+        }
+    }
+}
+
 /// The text of a span's inputs (or outputs): one string value as itself
 /// (`text/plain`), anything else as a JSON object of name → value; values
 /// kept elsewhere (offloaded) show as their object entry.
-fn io_value(refs: Option<&Value>, objects: Option<&Value>) -> Option<(String, &'static str)> {
-    let refs = refs?.as_array()?;
+fn io_value(refs: &[(Cow<'_, str>, Cow<'_, str>)], objects: &Objects<'_>) -> Option<(String, &'static str)> {
     let mut named: Vec<(&str, Value)> = Vec::new();
-    for r in refs {
-        let (Some(name), Some(hash)) = (r["name"].as_str(), r["hash"].as_str()) else { continue };
-        let object = objects.map(|o| &o[hash]).unwrap_or(&Value::Null);
-        let value = match object.get("value") {
-            Some(v) => v.clone(),
-            None => object.clone(),
-        };
+    for (name, hash) in refs {
+        let value = objects.value(hash);
         // A name logged twice keeps its last value.
-        named.retain(|(n, _)| *n != name);
+        named.retain(|(n, _)| *n != name.as_ref());
         named.push((name, value));
     }
     let (text, mime) = match named.as_slice() {
@@ -179,6 +249,27 @@ mod tests {
         assert_eq!(s(&a, "input.mime_type"), Some("text/plain"));
         assert_eq!(s(&a, "output.value"), Some(r#"{"output":"billing","score":null}"#));
         assert_eq!(s(&a, "output.mime_type"), Some("application/json"));
+    }
+
+    #[test]
+    fn values_read_the_same_whichever_way_the_objects_map_is_parsed() {
+        // Without a non-finite float the map is read lazily (raw entries);
+        // a `NaN` anywhere makes it parsed whole. Both must give the same
+        // values, and a refs entry that is not name + hash strings is skipped.
+        let entries = r#""h1":{"hash":"h1","value":{"k":[1,2.5,"x"]}},"h2":{"hash":"h2","value":"two"},"h4":{"hash":"h4","data_hash":"d4","schema_hash":"s4"}"#;
+        let lazy = format!("{{{entries}}}");
+        let whole = format!(r#"{{{entries},"h3":{{"hash":"h3","value":NaN}}}}"#);
+        let refs = r#"[{"name":"a","hash":"h1"},{"name":7,"hash":"h2"},{"name":"b","hash":"h2","label":"x"},{"name":"c","hash":"h4"},{"name":"d","hash":"missing"}]"#;
+        let want =
+            r#"{"a":{"k":[1,2.5,"x"]},"b":"two","c":{"hash":"h4","data_hash":"d4","schema_hash":"s4"},"d":null}"#;
+        for objects in [&lazy, &whole] {
+            let mut a = attrs(&[("dreadnode.inputs", refs), ("dreadnode.objects", objects)]);
+            add(&mut a);
+            assert_eq!(s(&a, "input.value"), Some(want), "{objects}");
+        }
+        let mut a = attrs(&[("dreadnode.outputs", r#"[{"name":"o","hash":"h2"}]"#), ("dreadnode.objects", &lazy)]);
+        add(&mut a);
+        assert_eq!((s(&a, "output.value"), s(&a, "output.mime_type")), (Some("two"), Some("text/plain")));
     }
 
     #[test]
