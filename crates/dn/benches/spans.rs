@@ -2,28 +2,28 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-01, load 0.01 before),
-//! medians, as ratios to the raw OTel SDK span (start + end, batch
+//! run on the 2-core machine kind CI uses (2026-12-02 02:38, load 1.18
+//! before), medians, as ratios to the raw OTel SDK span (start + end, batch
 //! processor, no-op exporter) and to `fastrace::Span`, both measured in the
 //! same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 214 ns   | 1.00×        | 1.38×            |
-//! | `fastrace_span`                                  | 154 ns   | 0.72×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 174 ns   | 0.81×        | 1.13×            |
-//! | `dn_light_span_in_run`                           | 180 ns   | 0.84×        | 1.16×            |
-//! | `tracing_span_registry_only` (no layer)          | 110 ns   | 0.51×        | 0.71×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 880 ns   | 4.12×        | 5.70×            |
-//! | `dn_log_metric`                                  | 68 ns    | 0.32×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.85 µs  | 8.64×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.01 µs  | 9.42× (1.090× of unscrubbed) |  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.99 µs  | 4.64×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 646 ns   | 3.02×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.82 µs  | 8.50×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 186 ns   | 1.00×        | 1.82×            |
+//! | `fastrace_span`                                  | 102 ns   | 0.55×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 156 ns   | 0.84×        | 1.53×            |
+//! | `dn_light_span_in_run`                           | 166 ns   | 0.89×        | 1.62×            |
+//! | `tracing_span_registry_only` (no layer)          | 94 ns    | 0.50×        | 0.91×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 728 ns   | 3.91×        | 7.11×            |
+//! | `dn_log_metric`                                  | 52 ns    | 0.28×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.34 µs  | 7.21×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.51 µs  | 8.08× (1.12× of unscrubbed) |   |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.71 µs  | 3.79×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 343 ns   | 1.84×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.32 µs  | 7.10×        |                  |
 //!
-//! Fastrace's median varies most between sittings (99 ns in the previous
-//! recorded run; fastest sample here 85 ns, against 145 ns for the dn light
+//! Fastrace's median varies most between sittings (154 ns in the previous
+//! recorded run; fastest sample here 80 ns, against 123 ns for the dn light
 //! span), so read the ratios within one run.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
