@@ -14,6 +14,7 @@ use crate::context::{ContextGuard, SpanLink};
 use crate::ids::generated_run_name;
 use crate::object::{CapturedValue, unknown_object, unknown_param_json};
 use crate::record::Key;
+use crate::runtime::recycle::push_attribute;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{NewTask, Parent, TaskSpan};
 use crate::task_data::{RefOptions, Side};
@@ -187,12 +188,12 @@ impl TaskSpanBuilder {
     }
     /// An attribute set at start.
     pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        self.new.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
+        push_attribute(&mut self.new.attributes, Key::from(key.into()), AttrValue::from_serialize(&value));
         self
     }
     /// An attribute set at start, given as a ready value with a static key.
     pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
-        self.new.attributes.push((Key::Borrowed(key), value));
+        push_attribute(&mut self.new.attributes, Key::Borrowed(key), value);
         self
     }
     /// Attaches under `parent` instead of the current task.
@@ -325,7 +326,7 @@ impl RunBuilder {
     }
     /// An attribute set at start.
     pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
+        push_attribute(&mut self.attributes, Key::from(key.into()), AttrValue::from_serialize(&value));
         self
     }
     /// Starts the run without making it current; a project that cannot be

@@ -1,5 +1,5 @@
-//! Rendered-task buffers given back once their line is written, so the next
-//! task to end reuses one instead of allocating.
+//! Rendered-task buffers and attribute lists given back once their line is
+//! written, so the next span reuses one instead of allocating.
 //!
 //! A task's groups are rendered on the caller's thread when it ends
 //! ([`RenderedTask`]); the record carrying them is dropped by the writer
@@ -13,6 +13,12 @@
 //! it in the steady state, and the pool lock is taken once per batch, not
 //! per span.
 //!
+//! A span's start attributes (the `code.*` of every `#[dn::task]` call, a
+//! bridged `tracing` span's fields) are a list the caller allocates and the
+//! record carries to the writer in the same way: emptied lists with room for
+//! at most [`KEEP_ATTRIBUTES`] entries go back to a pool of their own
+//! ([`push_attribute`] takes one for a span's first attribute).
+//!
 //! Bounds: buffers over [`KEEP_CAPACITY`] are freed, not kept; the pool
 //! holds at most [`POOL_MAX`] buffers and [`POOL_BYTES`] of capacity, a
 //! thread's stash at most [`STASH_MAX`] buffers. What the pool holds is
@@ -24,7 +30,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::record::{RecordKind, SpanRecord};
+use crate::attrs::AttrValue;
+use crate::record::{Key, RecordKind, SpanRecord};
 use crate::task_data::{RenderedTask, TaskData};
 
 /// Largest buffer kept for reuse (bytes of capacity).
@@ -44,8 +51,44 @@ struct Pool {
 
 static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), bytes: 0 });
 
+/// Most entries an attribute list kept for reuse may have room for.
+pub const KEEP_ATTRIBUTES: usize = 8;
+
+/// An attribute list, as a record carries it.
+type Attributes = Vec<(Key, AttrValue)>;
+
+/// Emptied attribute lists given back by the writer (at most [`POOL_MAX`]).
+static ATTRIBUTE_POOL: Mutex<Vec<Attributes>> = Mutex::new(Vec::new());
+
 thread_local! {
     static STASH: RefCell<Vec<Arc<RenderedTask>>> = const { RefCell::new(Vec::new()) };
+    static ATTRIBUTE_STASH: RefCell<Vec<Attributes>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Appends to a span's start attributes; the first takes a recycled list.
+pub(crate) fn push_attribute(list: &mut Attributes, key: Key, value: AttrValue) {
+    if list.capacity() == 0 {
+        *list = attribute_list();
+    }
+    list.push((key, value));
+}
+
+/// An empty attribute list for a span about to get its first attribute: a
+/// recycled one (room for a few entries already) when one is free.
+fn attribute_list() -> Attributes {
+    ATTRIBUTE_STASH
+        .try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.is_empty() {
+                let mut pool = ATTRIBUTE_POOL.lock();
+                let from = pool.len().saturating_sub(STASH_MAX);
+                s.extend(pool.drain(from..));
+            }
+            s.pop()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// `d` rendered, in a recycled buffer when one is free.
@@ -87,12 +130,19 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
         let pool = POOL.lock();
         (POOL_MAX.saturating_sub(pool.buffers.len()), POOL_BYTES.saturating_sub(pool.bytes))
     };
-    if room == 0 || room_bytes == 0 {
+    let attribute_room = POOL_MAX.saturating_sub(ATTRIBUTE_POOL.lock().len());
+    if (room == 0 || room_bytes == 0) && attribute_room == 0 {
         records.clear();
         return;
     }
     let mut kept = Vec::with_capacity(room.min(records.len()));
-    for rec in records.drain(..) {
+    let mut lists: Vec<Attributes> = Vec::new();
+    for mut rec in records.drain(..) {
+        let list = &mut rec.attributes;
+        if lists.len() < attribute_room && list.capacity() > 0 && list.capacity() <= KEEP_ATTRIBUTES {
+            list.clear();
+            lists.push(std::mem::take(list));
+        }
         if kept.len() < room {
             if let RecordKind::Task { mut rendered, .. } = rec.kind {
                 let cap = rendered.capacity();
@@ -102,6 +152,11 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
                 }
             }
         }
+    }
+    if !lists.is_empty() {
+        let mut pool = ATTRIBUTE_POOL.lock();
+        lists.truncate(POOL_MAX.saturating_sub(pool.len()));
+        pool.append(&mut lists);
     }
     if !kept.is_empty() {
         let mut pool = POOL.lock();
@@ -195,6 +250,23 @@ mod tests {
         // is over the bound (the big one was freed).
         assert_eq!(Arc::strong_count(&elsewhere), 1);
         assert!(POOL.lock().buffers.iter().all(|r| r.capacity() <= KEEP_CAPACITY));
+    }
+
+    #[test]
+    fn a_recycled_attribute_list_comes_back_empty() {
+        for _ in 0..3 {
+            let mut rec = task_record(rendered_for(&TaskData::default()));
+            push_attribute(&mut rec.attributes, Key::Borrowed("code.function"), AttrValue::Static("f"));
+            push_attribute(&mut rec.attributes, Key::Borrowed("code.lineno"), AttrValue::Int(7));
+            assert_eq!(rec.attributes.len(), 2);
+            recycle_records(&mut vec![rec]);
+            // Whatever list the next span gets (this one or another test's),
+            // it holds only what that span sets.
+            let mut next = Vec::new();
+            push_attribute(&mut next, Key::Borrowed("code.filepath"), AttrValue::Static("src/lib.rs"));
+            assert_eq!(next, vec![(Key::Borrowed("code.filepath"), AttrValue::Static("src/lib.rs"))]);
+        }
+        assert!(ATTRIBUTE_POOL.lock().iter().all(|l| l.is_empty() && l.capacity() <= KEEP_ATTRIBUTES));
     }
 
     #[test]

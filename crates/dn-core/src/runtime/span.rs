@@ -10,6 +10,7 @@ use crate::context::{Context, ContextGuard, SpanLink, View, enter_span};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
 use crate::record::{fail_state, set_attr};
+use crate::runtime::recycle::push_attribute;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
@@ -227,13 +228,13 @@ impl SpanBuilder {
     }
     /// An attribute set at start.
     pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
-        self.attributes.push((Key::from(key.into()), AttrValue::from_serialize(&value)));
+        push_attribute(&mut self.attributes, Key::from(key.into()), AttrValue::from_serialize(&value));
         self
     }
 
     /// An attribute set at start, already converted (no serialisation).
     pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
-        self.attributes.push((Key::Borrowed(key), value));
+        push_attribute(&mut self.attributes, Key::Borrowed(key), value);
         self
     }
 
