@@ -4,8 +4,9 @@
 //! `opentelemetry_sdk` (batch processor, JSON-lines exporter) and fastrace
 //! (JSON-lines reporter), at N = 10 000 and 100 000: the clock runs from
 //! before configure to the return of shutdown, every span on disk (tmpfs
-//! when there is one). Each cell is the median of three processes (of 15
-//! for start-up, under a millisecond and noisy); the
+//! when there is one). Each cell is the median of five processes (of 15
+//! for start-up, under a millisecond and noisy), the systems' processes
+//! interleaved (each repetition runs all of them back to back); the
 //! table gives µs per operation, the ratios to both baselines, peak RSS and
 //! the lines each wrote. Beside them the file-system floor: the same
 //! program writing dn's lines (their count and average size) with no SDK
@@ -32,7 +33,8 @@ const WORKLOADS: [(&str, &str); 7] = [
     ("payload", "task span with a 5 KB input"),
     ("startup", "configure + shutdown"),
 ];
-const REPEAT: usize = 3;
+/// Processes per cell (the median is shown).
+const REPEAT: usize = 5;
 /// Start-up takes well under a millisecond, where a process start on a
 /// shared machine varies by several times: its cell is the median of more.
 const REPEAT_STARTUP: usize = 15;
@@ -54,18 +56,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (w, title) in WORKLOADS {
         for n in if w == "startup" { &[1u64][..] } else { &[10_000u64, 100_000][..] } {
-            let mut cells = Vec::new();
-            for s in SYSTEMS {
-                cells.push(median_of(&bin, s, w, *n, scratch.path(), None)?);
-            }
-            let dn_lines = cells[0]["lines"].as_u64().unwrap_or(0);
-            let floor = match dn_lines {
-                0 => None,
-                l => {
-                    let avg = cells[0]["bytes"].as_u64().unwrap_or(0) / l;
-                    Some(median_of(&bin, "floor", w, *n, scratch.path(), Some(avg))?)
-                }
-            };
+            let (cells, floor) = interleaved(&bin, w, *n, scratch.path())?;
             let per_op = |v: &Value| v["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / *n as f64;
             let (d, o, f) = (per_op(&cells[0]), per_op(&cells[1]), per_op(&cells[2]));
             let mib = |v: &Value| v["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
@@ -123,21 +114,42 @@ fn time(ns: f64) -> String {
     }
 }
 
-fn median_of(
-    bin: &Path,
-    system: &str,
-    workload: &str,
-    n: u64,
-    scratch: &Path,
-    line_bytes: Option<u64>,
-) -> Result<Value, String> {
-    let repeat = if workload == "startup" { REPEAT_STARTUP } else { REPEAT };
-    let mut runs = Vec::new();
+/// Each system's median process for workload `w` at `n`, and the floor's
+/// (when dn wrote lines). The processes of one repetition run back to back,
+/// dn, raw OTel, fastrace, floor, then the next repetition: a machine that
+/// drifts (these are shared) moves every column alike, so the ratios hold
+/// better than with each column's processes run together.
+fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value>, Option<Value>), String> {
+    let repeat = if w == "startup" { REPEAT_STARTUP } else { REPEAT };
+    let mut runs: Vec<Vec<Value>> = vec![Vec::new(); SYSTEMS.len() + 1];
+    let mut line_bytes = None;
     for i in 0..repeat {
-        runs.push(one(bin, system, workload, n, &scratch.join(format!("{system}-{workload}-{n}-{i}")), line_bytes)?);
+        for (k, s) in SYSTEMS.iter().enumerate() {
+            runs[k].push(one(bin, s, w, n, &scratch.join(format!("{s}-{w}-{n}-{i}")), None)?);
+        }
+        // The floor writes dn's lines: their count and average size, as
+        // dn's first process of this cell wrote them.
+        if i == 0 {
+            let first = &runs[0][0];
+            line_bytes = match first["lines"].as_u64().unwrap_or(0) {
+                0 => None,
+                l => Some(first["bytes"].as_u64().unwrap_or(0) / l),
+            };
+        }
+        if let Some(avg) = line_bytes {
+            runs[SYSTEMS.len()].push(one(bin, "floor", w, n, &scratch.join(format!("floor-{w}-{n}-{i}")), Some(avg))?);
+        }
     }
-    runs.sort_by(|a, b| a["elapsed_ns"].as_u64().cmp(&b["elapsed_ns"].as_u64()));
-    Ok(runs.swap_remove(repeat / 2))
+    let mut medians: Vec<Option<Value>> = runs
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a["elapsed_ns"].as_u64().cmp(&b["elapsed_ns"].as_u64()));
+            let mid = r.len() / 2;
+            (!r.is_empty()).then(|| r.swap_remove(mid))
+        })
+        .collect();
+    let floor = medians.pop().flatten();
+    Ok((medians.into_iter().map(|m| m.unwrap_or(Value::Null)).collect(), floor))
 }
 
 fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path, line_bytes: Option<u64>) -> Result<Value, String> {
