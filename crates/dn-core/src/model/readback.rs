@@ -158,7 +158,7 @@ mod tests {
         d.params.insert("lr".into(), "0.001".into());
         let o = serialize(&vec![1, 2]);
         d.inputs.push(ObjectRef { name: "xs".into(), label: None, hash: o.hash, attributes: None });
-        let value = StoredValue::Inline(o.value_json.clone().into_boxed_str());
+        let value = StoredValue::Inline(o.value_json.clone());
         d.add_object((o, value));
         d.metrics.get_or_insert_by("m", || "m".to_string(), MetricSeries::default).push(
             0.5,

@@ -28,7 +28,7 @@ pub struct ObjectRef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoredValue {
     /// Inline compact JSON (`type: "val"`).
-    Inline(Box<str>),
+    Inline(String),
     /// Offloaded to the store (`type: "uri"`).
     Uri {
         /// `s3://...` location.
@@ -75,7 +75,7 @@ pub struct TaskData {
     /// Objects by hash.
     pub objects: SmallMap<Hash16, StoredObject>,
     /// Schemas by schema hash (compact JSON).
-    pub schemas: SmallMap<Hash16, Box<str>>,
+    pub schemas: SmallMap<Hash16, std::borrow::Cow<'static, str>>,
     /// Metric series by name.
     pub metrics: SmallMap<String, MetricSeries>,
     /// Artifact records as compact JSON objects.
@@ -348,7 +348,7 @@ impl RenderedTask {
 impl TaskData {
     /// Adds an object and its schema, once per hash.
     pub fn add_object(&mut self, (o, value): (SerializedValue, StoredValue)) {
-        self.schemas.get_or_insert_with(o.schema_hash, || o.schema_json.into());
+        self.schemas.get_or_insert_with(o.schema_hash, || o.schema_json);
         self.objects.get_or_insert_with(o.hash, || StoredObject { hash: o.hash, schema_hash: o.schema_hash, value });
     }
 }

@@ -144,7 +144,7 @@ impl Tracer {
             }
             _ => None,
         };
-        let value = uri.unwrap_or_else(|| StoredValue::Inline(std::mem::take(&mut obj.value_json).into_boxed_str()));
+        let value = uri.unwrap_or_else(|| StoredValue::Inline(std::mem::take(&mut obj.value_json)));
         (obj, value)
     }
 
