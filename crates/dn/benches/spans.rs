@@ -2,29 +2,31 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-02 02:38, load 1.18
+//! run on the 2-core machine kind CI uses (2026-12-02 05:05, load 0.73
 //! before), medians, as ratios to the raw OTel SDK span (start + end, batch
 //! processor, no-op exporter) and to `fastrace::Span`, both measured in the
 //! same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 186 ns   | 1.00×        | 1.82×            |
-//! | `fastrace_span`                                  | 102 ns   | 0.55×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 156 ns   | 0.84×        | 1.53×            |
-//! | `dn_light_span_in_run`                           | 166 ns   | 0.89×        | 1.62×            |
-//! | `tracing_span_registry_only` (no layer)          | 94 ns    | 0.50×        | 0.91×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 728 ns   | 3.91×        | 7.11×            |
-//! | `dn_log_metric`                                  | 52 ns    | 0.28×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.34 µs  | 7.21×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.51 µs  | 8.08× (1.12× of unscrubbed) |   |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.71 µs  | 3.79×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 343 ns   | 1.84×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.32 µs  | 7.10×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 196 ns   | 1.00×        | 1.57×            |
+//! | `fastrace_span`                                  | 125 ns   | 0.64×        | 1.00×            |
+//! | `dn_light_span` (outside a run)                  | 167 ns   | 0.85×        | 1.33×            |
+//! | `dn_light_span_in_run`                           | 178 ns   | 0.91×        | 1.43×            |
+//! | `tracing_span_registry_only` (no layer)          | 59 ns    | 0.30×        | 0.47×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 560 ns   | 2.85×        | 4.49×            |
+//! | `dn_log_metric`                                  | 53 ns    | 0.27×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.38 µs  | 12.1×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.14 µs  | 10.9×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.70 µs  | 3.55×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 779 ns   | 3.97×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.63 µs  | 8.32×        |                  |
 //!
-//! Fastrace's median varies most between sittings (154 ns in the previous
-//! recorded run; fastest sample here 80 ns, against 123 ns for the dn light
-//! span), so read the ratios within one run.
+//! The task-span medians moved most in this run (fastest samples 1.41 and
+//! 1.66 µs; medians of 1.77 and 1.65 µs for the first in two more runs
+//! minutes later). Fastrace's median varies most between sittings (102 ns
+//! in the previous recorded run; fastest sample here 93 ns, against 140 ns
+//! for the dn light span), so read the ratios within one run.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
