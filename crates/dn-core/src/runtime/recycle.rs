@@ -17,7 +17,7 @@
 //! bridged `tracing` span's fields) are a list the caller allocates and the
 //! record carries to the writer in the same way: emptied lists with room for
 //! at most [`KEEP_ATTRIBUTES`] entries go back to a pool of their own
-//! ([`push_attribute`] takes one for a span's first attribute).
+//! (`push_attribute` takes one for a span's first attribute).
 //!
 //! Bounds: buffers over [`KEEP_CAPACITY`] are freed, not kept; the pool
 //! holds at most [`POOL_MAX`] buffers and [`POOL_BYTES`] of capacity, a
