@@ -66,7 +66,7 @@ pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,
     inject, task_context, validate_tracestate,
 };
-pub use runtime::recycle::recycle_records;
+pub use runtime::recycle::{recycle_records, recycled_bytes};
 pub use runtime::scope::{Instrumented, Scope, panic_message};
 pub use runtime::sink::{DestinationReport, ExportReport, MemorySink, NullSink, SpanSink};
 pub use runtime::span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};

@@ -121,6 +121,14 @@ fn take() -> Option<Arc<RenderedTask>> {
         .flatten()
 }
 
+/// Bytes of capacity the shared pool holds now (at most [`POOL_BYTES`]),
+/// buffers kept for reuse rather than data of any span: what a measurement
+/// of the memory a run holds sets apart. Threads' stashes add at most
+/// [`STASH_MAX`] buffers of [`KEEP_CAPACITY`] each.
+pub fn recycled_bytes() -> usize {
+    POOL.lock().bytes
+}
+
 /// Drops `records` (leaving the vector empty, its capacity kept), keeping
 /// for reuse each rendered buffer that nothing else holds and that is at most
 /// [`KEEP_CAPACITY`], while the pool has room. What an exporting thread calls

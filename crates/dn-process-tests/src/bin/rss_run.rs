@@ -1,7 +1,9 @@
 //! A run holding 10 000 finished task spans (a distinct 5 120-character
 //! input, a metric and an output each): prints, as JSON, the heap bytes the run holds — counted by a
 //! counting allocator, live bytes after the tasks minus live bytes before
-//! them — and the process RSS for information. Bytes held do not depend on
+//! them — beside the bytes of rendered buffers kept for reuse at that moment
+//! (`dn::core::recycled_bytes`, a bounded pool, not data of any task), and
+//! the process RSS for information. Bytes held do not depend on
 //! how loaded the machine is; RSS at one moment does (the writer's backlog,
 //! allocator caches). It flushes every 1 000 tasks so the figure is what the
 //! run holds, not how far the writer thread fell behind.
@@ -45,10 +47,12 @@ fn main() {
     let n: usize = std::env::var("DN_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let mut payload = "x".repeat(5120);
     let mut held_half = 0;
+    let mut pooled_half = 0;
     for i in 0..n {
         if i == n / 2 {
             dn::flush();
             held_half = LIVE.load(Ordering::Relaxed) - before;
+            pooled_half = dn::core::recycled_bytes();
         }
         let digits = i.to_string();
         payload.replace_range(..digits.len(), &digits);
@@ -63,10 +67,12 @@ fn main() {
     }
     dn::flush();
     let held = LIVE.load(Ordering::Relaxed) - before;
+    let pooled = dn::core::recycled_bytes();
     let (rss, peak) = dn_process_tests::rss_kib();
     println!(
         "{}",
-        serde_json::json!({"held_bytes": held, "held_half_bytes": held_half, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
+        serde_json::json!({"held_bytes": held, "held_half_bytes": held_half,
+            "pooled_bytes": pooled, "pooled_half_bytes": pooled_half, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
     );
     drop(run);
     dn::shutdown();
