@@ -163,6 +163,27 @@ fn special_lanes<const ASCII_ONLY: bool>(x: u64) -> u64 {
     control | quote | backslash | other
 }
 
+/// Appends `v` in decimal, as JSON and Python write an integer (no
+/// allocation, unlike `to_string`: the JSONL writer writes one for every
+/// integer attribute).
+pub fn write_i64(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut n = 0;
+    let mut u = v.unsigned_abs();
+    loop {
+        n += 1;
+        buf[20 - n] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[20 - n..]).unwrap_or("0"));
+}
+
 /// Appends `v` exactly as Python's `repr(float)` would: shortest round-trip
 /// digits, `2.0` for integral values, scientific form with a signed two-digit
 /// exponent below 1e-4 and from 1e16 on, and `inf` / `-inf` / `nan`.
@@ -411,6 +432,15 @@ mod tests {
         ] {
             assert_eq!(next_special::<true>(s.as_bytes(), 0), ascii, "{s:?}");
             assert_eq!(next_special::<false>(s.as_bytes(), 0), utf8, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_to_string_writes_them() {
+        for v in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN, -1] {
+            let mut out = String::from("x");
+            write_i64(&mut out, v);
+            assert_eq!(out, format!("x{v}"));
         }
     }
 

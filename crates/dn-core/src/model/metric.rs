@@ -146,7 +146,7 @@ impl MetricSeries {
             if i > 0 {
                 out.push(',');
             }
-            push_i64(out, *s);
+            crate::json::write_i64(out, *s);
         }
         out.push_str("],\"timestamps\":[");
         let mut iso = crate::time::IsoWriter::new();
@@ -160,24 +160,6 @@ impl MetricSeries {
         }
         out.push_str("]}");
     }
-}
-
-fn push_i64(out: &mut String, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut n = 0;
-    let mut u = v.unsigned_abs();
-    loop {
-        n += 1;
-        buf[20 - n] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    out.push_str(std::str::from_utf8(&buf[20 - n..]).unwrap_or("0"));
 }
 
 /// A metric step: any integer type. Values beyond the range of `i64`
