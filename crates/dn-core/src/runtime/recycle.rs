@@ -23,7 +23,9 @@
 //! holds at most [`POOL_MAX`] buffers and [`POOL_BYTES`] of capacity, a
 //! thread's stash at most [`STASH_MAX`] buffers. What the pool holds is
 //! memory the records in flight held a moment before, so it does not add
-//! to a process's peak; past the bounds buffers are freed as before.
+//! to a process's peak; but it stays held once a run goes quiet, up to the
+//! bounds ([`recycled_bytes`] tells how much: 5.8 MiB after 10 000 tasks
+//! logging a 5 KiB input each). Past the bounds buffers are freed as before.
 
 use std::cell::RefCell;
 use std::sync::Arc;
