@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use dn_core::json::{write_i64, write_json_float, write_str};
+use dn_core::json::{write_int, write_json_float, write_str};
 use dn_core::{AttrKey, AttrRef, DestinationReport, Route, SpanRecord};
 
 use crate::resource::Resource;
@@ -268,7 +268,7 @@ fn resource_json(resource: &Resource) -> String {
 fn write_attr_ref(out: &mut String, v: AttrRef<'_>) {
     match v {
         AttrRef::Str(s) => write_str(out, s, false),
-        AttrRef::Int(i) => write_i64(out, i),
+        AttrRef::Int(i) => write_int(out, i128::from(i)),
         AttrRef::Float(f) => write_json_float(out, f),
         AttrRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         AttrRef::StrArray(items) => write_str_array(out, items.iter().map(String::as_str)),

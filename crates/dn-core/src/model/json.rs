@@ -166,22 +166,38 @@ fn special_lanes<const ASCII_ONLY: bool>(x: u64) -> u64 {
 /// Appends `v` in decimal, as JSON and Python write an integer (no
 /// allocation, unlike `to_string`: the JSONL writer writes one for every
 /// integer attribute).
-pub fn write_i64(out: &mut String, v: i64) {
-    let mut buf = [0u8; 20];
+pub fn write_int(out: &mut String, v: i128) {
+    let mut buf = [0u8; 40];
+    let n = int_digits(&mut buf, v);
+    out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
+}
+
+/// Writes the decimal digits of `i` (with its sign) at the end of `buf`;
+/// returns how many bytes (what an object's hash reads, see `object.rs`).
+pub(crate) fn int_digits(buf: &mut [u8; 40], i: i128) -> usize {
     let mut n = 0;
-    let mut u = v.unsigned_abs();
+    let neg = i < 0;
+    let mut wide = i.unsigned_abs();
+    // 128-bit division is a library call: only for the digits beyond u64.
+    while wide > u128::from(u64::MAX) {
+        n += 1;
+        buf[40 - n] = b'0' + (wide % 10) as u8;
+        wide /= 10;
+    }
+    let mut v = u64::try_from(wide).unwrap_or(0);
     loop {
         n += 1;
-        buf[20 - n] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
+        buf[40 - n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
     }
-    if v < 0 {
-        out.push('-');
+    if neg {
+        n += 1;
+        buf[40 - n] = b'-';
     }
-    out.push_str(std::str::from_utf8(&buf[20 - n..]).unwrap_or("0"));
+    n
 }
 
 /// Appends `v` exactly as Python's `repr(float)` would: shortest round-trip
@@ -437,9 +453,9 @@ mod tests {
 
     #[test]
     fn integers_are_written_as_to_string_writes_them() {
-        for v in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN, -1] {
+        for v in [0, 7, -7, 10, 1_000_000, i128::from(i64::MAX), i128::from(i64::MIN), -1, i128::MAX, i128::MIN] {
             let mut out = String::from("x");
-            write_i64(&mut out, v);
+            write_int(&mut out, v);
             assert_eq!(out, format!("x{v}"));
         }
     }

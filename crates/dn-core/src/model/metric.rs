@@ -146,7 +146,7 @@ impl MetricSeries {
             if i > 0 {
                 out.push(',');
             }
-            crate::json::write_i64(out, *s);
+            crate::json::write_int(out, i128::from(*s));
         }
         out.push_str("],\"timestamps\":[");
         let mut iso = crate::time::IsoWriter::new();

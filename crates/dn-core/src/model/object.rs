@@ -158,11 +158,7 @@ impl CapturedValue {
         match self {
             CapturedValue::Null => out.push_str("null"),
             CapturedValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            CapturedValue::Int(i) => {
-                let mut buf = [0u8; 40];
-                let n = write_int(&mut buf, *i);
-                out.push_str(std::str::from_utf8(&buf[40 - n..]).unwrap_or("0"));
-            }
+            CapturedValue::Int(i) => crate::json::write_int(out, *i),
             CapturedValue::BigInt(digits) => out.push_str(digits),
             CapturedValue::Float(f) => {
                 if non_finite_literals && !f.is_finite() {
@@ -240,7 +236,7 @@ impl CapturedValue {
             }
             CapturedValue::Int(i) => {
                 let mut buf = [0u8; 40];
-                let n = write_int(&mut buf, *i);
+                let n = crate::json::int_digits(&mut buf, *i);
                 return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n, None);
             }
             CapturedValue::BigInt(digits) => digits.as_bytes(),
@@ -388,26 +384,6 @@ fn number(text: String) -> CapturedValue {
     } else {
         text.parse::<f64>().map_or(CapturedValue::Str(text), CapturedValue::Float)
     }
-}
-
-/// Writes the decimal digits of `i` at the end of `buf`; returns how many.
-fn write_int(buf: &mut [u8; 40], i: i128) -> usize {
-    let mut n = 0;
-    let neg = i < 0;
-    let mut v = i.unsigned_abs();
-    loop {
-        n += 1;
-        buf[40 - n] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        n += 1;
-        buf[40 - n] = b'-';
-    }
-    n
 }
 
 fn b64(b: &[u8]) -> String {
