@@ -78,19 +78,31 @@ pub(crate) fn push_attribute(list: &mut Attributes, key: Key, value: AttrValue) 
 /// An empty attribute list for a span about to get its first attribute: a
 /// recycled one (room for a few entries already) when one is free.
 fn attribute_list() -> Attributes {
-    ATTRIBUTE_STASH
+    from_stash(&ATTRIBUTE_STASH, |stash| {
+        let mut pool = ATTRIBUTE_POOL.lock();
+        let from = pool.len().saturating_sub(STASH_MAX);
+        stash.extend(pool.drain(from..));
+    })
+    .unwrap_or_default()
+}
+
+/// One item of this thread's `stash`, which `refill` tops up from a shared
+/// pool (at most [`STASH_MAX`] items) when it is empty; `None` when both
+/// are, or while the thread's storage is being torn down.
+fn from_stash<T: 'static>(
+    stash: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
+    refill: impl FnOnce(&mut Vec<T>),
+) -> Option<T> {
+    stash
         .try_with(|s| {
             let mut s = s.borrow_mut();
             if s.is_empty() {
-                let mut pool = ATTRIBUTE_POOL.lock();
-                let from = pool.len().saturating_sub(STASH_MAX);
-                s.extend(pool.drain(from..));
+                refill(&mut s);
             }
             s.pop()
         })
         .ok()
         .flatten()
-        .unwrap_or_default()
 }
 
 /// `d` rendered, in a recycled buffer when one is free.
@@ -107,20 +119,13 @@ pub fn rendered_for(d: &TaskData) -> Arc<RenderedTask> {
 }
 
 fn take() -> Option<Arc<RenderedTask>> {
-    STASH
-        .try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.is_empty() {
-                let mut pool = POOL.lock();
-                let from = pool.buffers.len().saturating_sub(STASH_MAX);
-                let taken: usize = pool.buffers[from..].iter().map(|b| b.capacity()).sum();
-                pool.bytes -= taken;
-                s.extend(pool.buffers.drain(from..));
-            }
-            s.pop()
-        })
-        .ok()
-        .flatten()
+    from_stash(&STASH, |stash| {
+        let mut pool = POOL.lock();
+        let from = pool.buffers.len().saturating_sub(STASH_MAX);
+        let taken: usize = pool.buffers[from..].iter().map(|b| b.capacity()).sum();
+        pool.bytes -= taken;
+        stash.extend(pool.buffers.drain(from..));
+    })
 }
 
 /// Bytes of capacity the shared pool holds now (at most [`POOL_BYTES`]),
@@ -281,9 +286,15 @@ mod tests {
 
     #[test]
     fn the_pool_stays_within_its_bound() {
-        let mut batch: Vec<SpanRecord> =
-            (0..POOL_MAX + 100).map(|_| task_record(Arc::new(RenderedTask::render(&TaskData::default())))).collect();
+        let mut batch: Vec<SpanRecord> = (0..POOL_MAX + 100)
+            .map(|_| {
+                let mut rec = task_record(Arc::new(RenderedTask::render(&TaskData::default())));
+                push_attribute(&mut rec.attributes, Key::Borrowed("code.lineno"), AttrValue::Int(1));
+                rec
+            })
+            .collect();
         recycle_records(&mut batch);
+        assert!(ATTRIBUTE_POOL.lock().len() <= POOL_MAX);
         let pool = POOL.lock();
         assert!(pool.buffers.len() <= POOL_MAX);
         assert_eq!(pool.bytes, pool.buffers.iter().map(|b| b.capacity()).sum::<usize>());
