@@ -126,10 +126,10 @@ impl Run {
         let mut metrics: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for u in updates {
             if let Some(r) = &u.line.rendered {
-                if let Ok(serde_json::Value::Object(p)) = serde_json::from_str(r.params()) {
+                if let Ok(serde_json::Value::Object(p)) = serde_json::from_str(&r.params()) {
                     params.extend(p);
                 }
-                if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(r.metrics()) {
+                if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&r.metrics()) {
                     for (k, v) in m {
                         merge_series(metrics.entry(k).or_insert_with(|| serde_json::json!({})), &v);
                     }

@@ -268,6 +268,11 @@ fn resource_json(resource: &Resource) -> String {
 fn write_attr_ref(out: &mut String, v: AttrRef<'_>) {
     match v {
         AttrRef::Str(s) => write_str(out, s, false),
+        AttrRef::Escaped(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
         AttrRef::Int(i) => write_int(out, i128::from(i)),
         AttrRef::Float(f) => write_json_float(out, f),
         AttrRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),

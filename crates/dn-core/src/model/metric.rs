@@ -133,32 +133,33 @@ impl MetricSeries {
     }
 
     /// Appends `{"values":[..],"steps":[..],"timestamps":[..]}`.
-    pub fn write_json(&self, out: &mut String) {
-        out.push_str("{\"values\":[");
+    pub fn write_json<O: crate::json::JsonOut>(&self, o: &mut O) {
+        use crate::json::lit;
+        o.lit(lit!("{\"values\":["));
         for (i, v) in self.values.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                o.raw().push(',');
             }
-            crate::json::write_json_float(out, *v);
+            crate::json::write_json_float(o.raw(), *v);
         }
-        out.push_str("],\"steps\":[");
+        o.lit(lit!("],\"steps\":["));
         for (i, s) in self.steps.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                o.raw().push(',');
             }
-            crate::json::write_int(out, i128::from(*s));
+            crate::json::write_int(o.raw(), i128::from(*s));
         }
-        out.push_str("],\"timestamps\":[");
+        o.lit(lit!("],\"timestamps\":["));
         let mut iso = crate::time::IsoWriter::new();
         for (i, t) in self.timestamps.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                o.raw().push(',');
             }
-            out.push('"');
-            iso.write(*t, out);
-            out.push('"');
+            o.lit(lit!("\""));
+            iso.write(*t, o.raw());
+            o.lit(lit!("\""));
         }
-        out.push_str("]}");
+        o.lit(lit!("]}"));
     }
 }
 
@@ -296,7 +297,7 @@ mod tests {
         s.push(f64::NAN, 0, Timestamp::from_nanos(0), Aggregation::Direct);
         s.push(f64::INFINITY, 1, Timestamp::from_nanos(0), Aggregation::Direct);
         let mut out = String::new();
-        s.write_json(&mut out);
+        s.write_json(&mut crate::json::PlainJson(&mut out));
         assert!(out.starts_with(r#"{"values":[null,null],"steps":[0,1],"timestamps":["1970"#));
         assert_eq!(s.len(), 2);
     }

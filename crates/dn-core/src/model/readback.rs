@@ -27,28 +27,28 @@ impl TaskView {
             TaskView::Data(d) => {
                 d.params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
             }
-            TaskView::Rendered(r) => parse_map(r.params()),
+            TaskView::Rendered(r) => parse_map(&r.params()),
         }
     }
     /// Inputs by name (the last value logged under each name).
     pub fn inputs(&self) -> IndexMap<String, serde_json::Value> {
         match self {
             TaskView::Data(d) => refs_to_values(d, &d.inputs),
-            TaskView::Rendered(r) => rendered_refs(r.inputs(), r.objects()),
+            TaskView::Rendered(r) => rendered_refs(&r.inputs(), &r.objects()),
         }
     }
     /// Outputs by name.
     pub fn outputs(&self) -> IndexMap<String, serde_json::Value> {
         match self {
             TaskView::Data(d) => refs_to_values(d, &d.outputs),
-            TaskView::Rendered(r) => rendered_refs(r.outputs(), r.objects()),
+            TaskView::Rendered(r) => rendered_refs(&r.outputs(), &r.objects()),
         }
     }
     /// Metric series by name.
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
         match self {
             TaskView::Data(d) => d.metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            TaskView::Rendered(r) => rendered_metrics(r.metrics()),
+            TaskView::Rendered(r) => rendered_metrics(&r.metrics()),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 use crate::ids::{SpanId, TraceId};
 use crate::json::write_str;
-use crate::task_data::{RenderedTask, TaskData};
+use crate::task_data::{RenderedTask, TaskData, nested};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
 
@@ -148,7 +148,7 @@ impl SpanRecord {
     /// writer uses this; [`SpanRecord::attributes`] collects it.
     pub fn visit_attributes(&self, f: &mut dyn FnMut(AttrKey<'_>, AttrRef<'_>)) {
         use AttrKey::{Given, Own};
-        use AttrRef::Str as S;
+        use AttrRef::{Escaped as E, Str as S};
         f(Own(keys::VERSION), S(crate::attrs::VERSION));
         f(Own(keys::TYPE), S(self.span_type.as_str()));
         f(Own(keys::LABEL), S(&self.label));
@@ -177,37 +177,38 @@ impl SpanRecord {
         match &self.kind {
             RecordKind::Light => {}
             RecordKind::Task { rendered: r, .. } => {
-                f(Own(keys::PARAMS), S(r.params()));
-                f(Own(keys::INPUTS), S(r.inputs()));
-                f(Own(keys::OUTPUTS), S(r.outputs()));
-                f(Own(keys::METRICS), S(r.metrics()));
-                f(Own(keys::OBJECTS), S(r.objects()));
-                f(Own(keys::OBJECT_SCHEMAS), S(r.schemas()));
-                f(Own(keys::ARTIFACTS), S(r.artifacts()));
+                let [params, inputs, outputs, metrics, objects, schemas, artifacts] = r.escaped_parts();
+                f(Own(keys::PARAMS), E(params));
+                f(Own(keys::INPUTS), E(inputs));
+                f(Own(keys::OUTPUTS), E(outputs));
+                f(Own(keys::METRICS), E(metrics));
+                f(Own(keys::OBJECTS), E(objects));
+                f(Own(keys::OBJECT_SCHEMAS), E(schemas));
+                f(Own(keys::ARTIFACTS), E(artifacts));
                 if r.has_objects() {
                     f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
             }
             RecordKind::RunUpdate { data } => {
                 if !data.params.is_empty() {
-                    f(Own(keys::PARAMS), S(&data.params_json()));
+                    f(Own(keys::PARAMS), E(&nested(|o| data.write_params(o))));
                 }
                 if !data.inputs.is_empty() {
-                    f(Own(keys::INPUTS), S(&TaskData::refs_json(&data.inputs)));
+                    f(Own(keys::INPUTS), E(&nested(|o| TaskData::write_refs(&data.inputs, o))));
                 }
                 if !data.outputs.is_empty() {
-                    f(Own(keys::OUTPUTS), S(&TaskData::refs_json(&data.outputs)));
+                    f(Own(keys::OUTPUTS), E(&nested(|o| TaskData::write_refs(&data.outputs, o))));
                 }
                 if !data.metrics.is_empty() {
-                    f(Own(keys::METRICS), S(&data.metrics_json()));
+                    f(Own(keys::METRICS), E(&nested(|o| data.write_metrics(o))));
                 }
                 if !data.objects.is_empty() {
-                    f(Own(keys::OBJECTS), S(&data.objects_json()));
-                    f(Own(keys::OBJECT_SCHEMAS), S(&data.schemas_json()));
+                    f(Own(keys::OBJECTS), E(&nested(|o| data.write_objects(o))));
+                    f(Own(keys::OBJECT_SCHEMAS), E(&nested(|o| data.write_schemas(o))));
                     f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
                 if !data.artifacts.is_empty() {
-                    f(Own(keys::ARTIFACTS), S(&data.artifacts_json()));
+                    f(Own(keys::ARTIFACTS), E(&nested(|o| data.write_artifacts(o))));
                 }
             }
         }
@@ -261,6 +262,10 @@ impl PartialEq<&str> for AttrKey<'_> {
 pub enum AttrRef<'a> {
     /// A string.
     Str(&'a str),
+    /// A string given escaped, as the content of a JSON string (what goes
+    /// between its quotes): the task groups, rendered so on the caller
+    /// (see [`RenderedTask`]).
+    Escaped(&'a str),
     /// An integer.
     Int(i64),
     /// A float.
@@ -278,6 +283,7 @@ impl AttrRef<'_> {
     pub fn to_owned(self) -> AttrValue {
         match self {
             AttrRef::Str(s) => AttrValue::Str(s.to_string()),
+            AttrRef::Escaped(s) => AttrValue::Str(crate::json::unescape(s).unwrap_or_default().into_owned()),
             AttrRef::Int(i) => AttrValue::Int(i),
             AttrRef::Float(x) => AttrValue::Float(x),
             AttrRef::Bool(b) => AttrValue::Bool(b),

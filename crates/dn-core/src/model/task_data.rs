@@ -4,9 +4,13 @@
 //! ends ([`RenderedTask`]). The attribute groups are described in
 //! `docs/format.md`.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
-use crate::json::write_str;
+#[cfg(test)]
+use crate::json::PlainJson;
+use crate::json::{JsonOut, NestedJson, lit};
 use crate::metric::MetricSeries;
 use crate::object::{CapturedValue, Hash16, SerializedValue};
 use crate::smallmap::SmallMap;
@@ -93,141 +97,128 @@ impl TaskData {
             && self.artifacts.is_empty()
     }
 
-    pub(crate) fn params_json(&self) -> String {
-        let mut s = String::new();
-        self.write_params_json(&mut s);
-        s
-    }
-
-    pub(crate) fn write_params_json(&self, s: &mut String) {
-        s.push('{');
+    /// `dreadnode.params`: `{"name":value,..}`.
+    pub fn write_params<O: JsonOut>(&self, o: &mut O) {
+        o.lit(lit!("{"));
         for (i, (k, v)) in self.params.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            write_str(s, k, false);
-            s.push(':');
-            s.push_str(v);
+            o.string(k);
+            o.lit(lit!(":"));
+            o.json(v);
         }
-        s.push('}');
+        o.lit(lit!("}"));
     }
 
-    pub(crate) fn refs_json(refs: &[ObjectRef]) -> String {
-        let mut s = String::new();
-        Self::write_refs_json(refs, &mut s);
-        s
-    }
-
-    pub(crate) fn write_refs_json(refs: &[ObjectRef], s: &mut String) {
-        s.push('[');
+    /// `dreadnode.inputs` / `dreadnode.outputs`: `[{"name":..,"label":..,"hash":..,"attributes":..},..]`.
+    pub fn write_refs<O: JsonOut>(refs: &[ObjectRef], o: &mut O) {
+        o.lit(lit!("["));
         for (i, r) in refs.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            s.push_str("{\"name\":");
-            write_str(s, &r.name, false);
-            s.push_str(",\"label\":");
-            write_str(s, r.label.as_deref().unwrap_or(&r.name), false);
-            s.push_str(",\"hash\":\"");
-            s.push_str(r.hash.as_str());
-            s.push_str("\",\"attributes\":");
-            s.push_str(r.attributes.as_deref().unwrap_or("null"));
-            s.push('}');
+            o.lit(lit!("{\"name\":"));
+            o.string(&r.name);
+            o.lit(lit!(",\"label\":"));
+            o.string(r.label.as_deref().unwrap_or(&r.name));
+            o.lit(lit!(",\"hash\":\""));
+            o.raw().push_str(r.hash.as_str());
+            o.lit(lit!("\",\"attributes\":"));
+            match r.attributes.as_deref() {
+                // What every `#[dn::task]` argument and return value carries.
+                Some(AUTO_ATTRIBUTES) => o.lit(lit!(AUTO_ATTRIBUTES)),
+                Some(a) => o.json(a),
+                None => o.lit(lit!("null")),
+            }
+            o.lit(lit!("}"));
         }
-        s.push(']');
+        o.lit(lit!("]"));
     }
 
-    pub(crate) fn objects_json(&self) -> String {
-        let mut s = String::new();
-        self.write_objects_json(&mut s);
-        s
-    }
-
-    pub(crate) fn write_objects_json(&self, s: &mut String) {
-        s.push('{');
-        for (i, o) in self.objects.values().enumerate() {
+    /// `dreadnode.objects`: `{"hash":{"hash":..,"schema_hash":..,"value":..,"type":"val"},..}`.
+    pub fn write_objects<O: JsonOut>(&self, o: &mut O) {
+        o.lit(lit!("{"));
+        for (i, ob) in self.objects.values().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            s.push('"');
-            s.push_str(o.hash.as_str());
-            s.push_str("\":{\"hash\":\"");
-            s.push_str(o.hash.as_str());
-            s.push_str("\",\"schema_hash\":\"");
-            s.push_str(o.schema_hash.as_str());
-            match &o.value {
+            o.lit(lit!("\""));
+            o.raw().push_str(ob.hash.as_str());
+            o.lit(lit!("\":{\"hash\":\""));
+            o.raw().push_str(ob.hash.as_str());
+            o.lit(lit!("\",\"schema_hash\":\""));
+            o.raw().push_str(ob.schema_hash.as_str());
+            match &ob.value {
                 StoredValue::Inline(v) => {
-                    s.push_str("\",\"value\":");
-                    s.push_str(v);
-                    s.push_str(",\"type\":\"val\"}");
+                    o.lit(lit!("\",\"value\":"));
+                    o.json(v);
+                    o.lit(lit!(",\"type\":\"val\"}"));
                 }
                 StoredValue::Uri { uri, size } => {
-                    s.push_str("\",\"uri\":");
-                    write_str(s, uri, false);
-                    s.push_str(",\"size\":");
-                    s.push_str(&size.to_string());
-                    s.push_str(",\"type\":\"uri\"}");
+                    o.lit(lit!("\",\"uri\":"));
+                    o.string(uri);
+                    o.lit(lit!(",\"size\":"));
+                    crate::json::write_int(o.raw(), i128::from(*size));
+                    o.lit(lit!(",\"type\":\"uri\"}"));
                 }
             }
         }
-        s.push('}');
+        o.lit(lit!("}"));
     }
 
-    pub(crate) fn schemas_json(&self) -> String {
-        let mut s = String::new();
-        self.write_schemas_json(&mut s);
-        s
-    }
-
-    pub(crate) fn write_schemas_json(&self, s: &mut String) {
-        s.push('{');
+    /// `dreadnode.object_schemas`: `{"schema_hash":schema,..}`.
+    pub fn write_schemas<O: JsonOut>(&self, o: &mut O) {
+        o.lit(lit!("{"));
         for (i, (h, v)) in self.schemas.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            s.push('"');
-            s.push_str(h.as_str());
-            s.push_str("\":");
-            s.push_str(v);
+            o.lit(lit!("\""));
+            o.raw().push_str(h.as_str());
+            o.lit(lit!("\":"));
+            match v.as_ref() {
+                // The schema of every number, bool and null.
+                "{}" => o.lit(lit!("{}")),
+                v => o.json(v),
+            }
         }
-        s.push('}');
+        o.lit(lit!("}"));
     }
 
-    pub(crate) fn metrics_json(&self) -> String {
-        let mut s = String::new();
-        self.write_metrics_json(&mut s);
-        s
-    }
-
-    pub(crate) fn write_metrics_json(&self, s: &mut String) {
-        s.push('{');
+    /// `dreadnode.metrics`: `{"name":{"values":..,"steps":..,"timestamps":..},..}`.
+    pub fn write_metrics<O: JsonOut>(&self, o: &mut O) {
+        o.lit(lit!("{"));
         for (i, (k, v)) in self.metrics.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            write_str(s, k, false);
-            s.push(':');
-            v.write_json(s);
+            o.string(k);
+            o.lit(lit!(":"));
+            v.write_json(o);
         }
-        s.push('}');
+        o.lit(lit!("}"));
     }
 
-    pub(crate) fn artifacts_json(&self) -> String {
-        let mut s = String::new();
-        self.write_artifacts_json(&mut s);
-        s
-    }
-
-    pub(crate) fn write_artifacts_json(&self, s: &mut String) {
-        s.push('[');
+    /// `dreadnode.artifacts`: `[artifact,..]`.
+    pub fn write_artifacts<O: JsonOut>(&self, o: &mut O) {
+        o.lit(lit!("["));
         for (i, a) in self.artifacts.iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                o.lit(lit!(","));
             }
-            s.push_str(a);
+            o.json(a);
         }
-        s.push(']');
+        o.lit(lit!("]"));
     }
+}
+
+/// Renders with `write` into a new string, escaped as the content of a JSON
+/// string (a group of a run's update, see `record.rs`).
+pub(crate) fn nested(write: impl FnOnce(&mut NestedJson<'_>)) -> String {
+    let mut s = String::new();
+    write(&mut NestedJson(&mut s));
+    s
 }
 
 /// The task attribute groups as compact JSON, in one buffer: what an ended
@@ -238,6 +229,10 @@ impl TaskData {
 /// written the buffer goes back for the next task to reuse (see
 /// `runtime/recycle.rs`). A run holding thousands of finished tasks stays
 /// small.
+///
+/// Each group is held escaped as the content of a JSON string
+/// ([`NestedJson`]), as the JSONL line carries it: the writer copies it
+/// between quotes. The named accessors give the JSON itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedTask {
     buf: String,
@@ -259,75 +254,86 @@ impl RenderedTask {
     /// `runtime/recycle.rs`).
     pub fn render_from(&mut self, d: &TaskData) {
         // One buffer, written group by group (one allocation, not eight).
+        // About a fifth more than the JSON for the escapes of its quotes.
         self.buf.clear();
         self.buf.reserve(
-            160 + 96 * (d.inputs.len() + d.outputs.len())
-                + d.objects.values().map(|o| 96 + o.value.len()).sum::<usize>()
-                + d.schemas.values().map(|v| 20 + v.len()).sum::<usize>()
-                + d.metrics.iter().map(|(k, v)| 48 + k.len() + 64 * v.len()).sum::<usize>()
-                + d.params.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>(),
+            192 + 112 * (d.inputs.len() + d.outputs.len())
+                + d.objects.values().map(|o| 112 + o.value.len()).sum::<usize>()
+                + d.schemas.values().map(|v| 24 + v.len()).sum::<usize>()
+                + d.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
+                + d.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>(),
         );
-        let writers: [&dyn Fn(&mut String); 7] = [
-            &|s| d.write_params_json(s),
-            &|s| TaskData::write_refs_json(&d.inputs, s),
-            &|s| TaskData::write_refs_json(&d.outputs, s),
-            &|s| d.write_metrics_json(s),
-            &|s| d.write_objects_json(s),
-            &|s| d.write_schemas_json(s),
-            &|s| d.write_artifacts_json(s),
+        let writers: [&dyn Fn(&mut NestedJson<'_>); 7] = [
+            &|o| d.write_params(o),
+            &|o| TaskData::write_refs(&d.inputs, o),
+            &|o| TaskData::write_refs(&d.outputs, o),
+            &|o| d.write_metrics(o),
+            &|o| d.write_objects(o),
+            &|o| d.write_schemas(o),
+            &|o| d.write_artifacts(o),
         ];
         for (i, w) in writers.iter().enumerate() {
-            w(&mut self.buf);
+            w(&mut NestedJson(&mut self.buf));
             self.ends[i] = self.buf.len() as u32;
         }
         self.has_objects = !d.objects.is_empty();
     }
-    /// From the seven rendered groups, in the order of [`RenderedTask::render`]
+    /// From the seven groups' JSON, in the order of [`RenderedTask::render`]
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts), as a
     /// line read back holds them.
     pub fn from_parts(parts: [&str; 7]) -> RenderedTask {
-        let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut buf = String::with_capacity(parts.iter().map(|p| p.len() + p.len() / 4).sum());
         let mut ends = [0u32; 7];
         for (i, p) in parts.iter().enumerate() {
-            buf.push_str(p);
+            crate::json::write_escaped(&mut buf, p);
             ends[i] = buf.len() as u32;
         }
         let has_objects = parts[4] != "{}";
         RenderedTask { buf, ends, has_objects }
     }
-    fn part(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.buf[start..self.ends[i] as usize]
+    /// The seven groups, each escaped as the content of a JSON string, in
+    /// the order of [`RenderedTask::from_parts`] (what the JSONL writer
+    /// copies).
+    pub fn escaped_parts(&self) -> [&str; 7] {
+        std::array::from_fn(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            &self.buf[start..self.ends[i] as usize]
+        })
+    }
+    fn part(&self, i: usize) -> Cow<'_, str> {
+        let escaped = self.escaped_parts()[i];
+        // Rendered by `NestedJson`, or escaped by `from_parts`: it unescapes.
+        crate::json::unescape(escaped).unwrap_or(Cow::Borrowed(""))
     }
     /// `dreadnode.params`.
-    pub fn params(&self) -> &str {
+    pub fn params(&self) -> Cow<'_, str> {
         self.part(0)
     }
     /// `dreadnode.inputs`.
-    pub fn inputs(&self) -> &str {
+    pub fn inputs(&self) -> Cow<'_, str> {
         self.part(1)
     }
     /// `dreadnode.outputs`.
-    pub fn outputs(&self) -> &str {
+    pub fn outputs(&self) -> Cow<'_, str> {
         self.part(2)
     }
     /// `dreadnode.metrics`.
-    pub fn metrics(&self) -> &str {
+    pub fn metrics(&self) -> Cow<'_, str> {
         self.part(3)
     }
     /// `dreadnode.objects`.
-    pub fn objects(&self) -> &str {
+    pub fn objects(&self) -> Cow<'_, str> {
         self.part(4)
     }
     /// `dreadnode.object_schemas`.
-    pub fn schemas(&self) -> &str {
+    pub fn schemas(&self) -> Cow<'_, str> {
         self.part(5)
     }
     /// `dreadnode.artifacts`.
-    pub fn artifacts(&self) -> &str {
+    pub fn artifacts(&self) -> Cow<'_, str> {
         self.part(6)
     }
-    /// Bytes of rendered JSON held.
+    /// Bytes of rendered (escaped) JSON held.
     pub fn len(&self) -> usize {
         self.buf.len()
     }
@@ -402,6 +408,80 @@ impl RefOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Task data whose every string is `text`, in every group and form a
+    /// value takes (inline and offloaded objects, params, labels, metric
+    /// names, ref attributes, artifacts).
+    fn data_of(text: &str) -> TaskData {
+        let mut d = TaskData::default();
+        let value = crate::object::serialize(&text);
+        d.params.insert(text.to_string(), CapturedValue::Str(text.into()).to_json());
+        d.params.insert("n".into(), "1.5".into());
+        let opts = RefOptions::new().attribute(text, text).label(text);
+        let hash = value.hash;
+        d.add_object((value, StoredValue::Inline(CapturedValue::Str(text.into()).to_json())));
+        d.inputs.push(ObjectRef {
+            name: text.into(),
+            label: opts.label.clone(),
+            hash,
+            attributes: opts.attributes_json(),
+        });
+        d.outputs.push(ObjectRef { name: "y".into(), label: None, hash, attributes: Some(AUTO_ATTRIBUTES.into()) });
+        let uri = Hash16::sha1_prefix(text.as_bytes());
+        d.objects.insert(
+            uri,
+            StoredObject {
+                hash: uri,
+                schema_hash: uri,
+                value: StoredValue::Uri { uri: format!("s3://b/{text}"), size: 5 },
+            },
+        );
+        let mut m = MetricSeries::default();
+        m.push(
+            f64::NAN,
+            1,
+            crate::time::Timestamp::from_nanos(1_700_000_000_123_456_789),
+            crate::metric::Aggregation::Direct,
+        );
+        m.push(0.25, -3, crate::time::Timestamp::from_nanos(0), crate::metric::Aggregation::Direct);
+        d.metrics.insert(text.to_string(), m);
+        d.artifacts.push(CapturedValue::Str(text.into()).to_json());
+        d
+    }
+
+    proptest::proptest! {
+        /// The form the JSONL line carries, rendered in one pass on the
+        /// caller, is exactly the plain JSON escaped as a string's content.
+        #[test]
+        fn each_group_rendered_nested_is_its_plain_json_escaped(
+            text in proptest::string::string_regex("([a-z \"\\\\{}:,]|[\\x00-\\x1f]|[é€😀\u{2028}\u{2029}]){0,12}").unwrap()
+        ) {
+            let d = data_of(&text);
+            let r = RenderedTask::render(&d);
+            let plain: [&dyn Fn(&mut PlainJson<'_>); 7] = [
+                &|o| d.write_params(o),
+                &|o| TaskData::write_refs(&d.inputs, o),
+                &|o| TaskData::write_refs(&d.outputs, o),
+                &|o| d.write_metrics(o),
+                &|o| d.write_objects(o),
+                &|o| d.write_schemas(o),
+                &|o| d.write_artifacts(o),
+            ];
+            for (i, w) in plain.iter().enumerate() {
+                let mut json = String::new();
+                w(&mut PlainJson(&mut json));
+                serde_json::from_str::<serde_json::Value>(&json.replace("NaN", "null")).expect("plain JSON");
+                let mut escaped = String::new();
+                crate::json::write_escaped(&mut escaped, &json);
+                proptest::prop_assert_eq!(r.escaped_parts()[i], escaped.as_str(), "group {}", i);
+                proptest::prop_assert_eq!(&*[r.params(), r.inputs(), r.outputs(), r.metrics(), r.objects(), r.schemas(), r.artifacts()][i], json.as_str());
+            }
+            let parts = [r.params(), r.inputs(), r.outputs(), r.metrics(), r.objects(), r.schemas(), r.artifacts()];
+            let back = RenderedTask::from_parts(std::array::from_fn(|i| &*parts[i]));
+            proptest::prop_assert_eq!(back.escaped_parts(), r.escaped_parts());
+            proptest::prop_assert!(back.has_objects());
+        }
+    }
 
     #[test]
     fn the_auto_attributes_are_what_ref_options_render() {

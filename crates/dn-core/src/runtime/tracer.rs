@@ -360,7 +360,7 @@ mod tests {
         let rec = sink.take().pop().unwrap();
         let RecordKind::Task { rendered, .. } = &rec.kind else { panic!("a task record") };
         let got = store.got.lock().clone();
-        (serde_json::from_str(rendered.objects()).unwrap(), got)
+        (serde_json::from_str(&rendered.objects()).unwrap(), got)
     }
 
     #[test]
