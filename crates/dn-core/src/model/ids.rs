@@ -140,6 +140,16 @@ impl SpanId {
     pub fn write_hex(self, out: &mut String) {
         let _ = push_hex(out, &self.to_bytes());
     }
+    /// The 16 hex digits as ASCII bytes, on the stack (no allocation).
+    pub fn hex_digits(self) -> [u8; 16] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, b) in self.to_bytes().iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        out
+    }
 }
 
 impl fmt::Display for SpanId {

@@ -407,6 +407,14 @@ pub fn write_py_float(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "inf" } else { "-inf" });
         return;
     }
+    // Integral values below 1e16 (counts, epochs, accuracy 1.0): the integer
+    // and `.0`, as both ryu and Python write them (zero, with its sign, goes
+    // the general way).
+    if v != 0.0 && v.fract() == 0.0 && v.abs() < 1e16 {
+        write_int(out, v as i128);
+        out.push_str(".0");
+        return;
+    }
     // ryu's shortest round-trip digits; like CPython's dtoa it takes the even
     // candidate when two are equally close (checked against CPython's own
     // output in tests/float_repr.rs). Only its digits and exponent are used.
@@ -713,6 +721,9 @@ mod tests {
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
             (-2.5, "-2.5"),
+            (-3.0, "-3.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (1e16 - 2.0, "9999999999999998.0"),
         ];
         for (v, want) in cases {
             assert_eq!(py(*v), *want, "repr({v:?})");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::attrs::{AttrValue, LEVEL_NUM_ERROR, SpanType, keys};
 use crate::ids::{SpanId, TraceId};
-use crate::json::write_str;
+use crate::json::{JsonOut, Lit, lit};
 use crate::task_data::{RenderedTask, TaskData, nested};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
@@ -165,7 +165,8 @@ impl SpanRecord {
         f(Own(keys::LOGFIRE_MSG), S(&self.name));
         let mut schema_props: Vec<&str> = Vec::new();
         if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
-            f(Own(keys::TASK_PARENT_ID), S(&p.to_string()));
+            let hex = p.hex_digits();
+            f(Own(keys::TASK_PARENT_ID), S(std::str::from_utf8(&hex).unwrap_or_default()));
             schema_props.push(keys::TASK_PARENT_ID);
         }
         f(Own(keys::RUN_ID), S(&self.run_id()));
@@ -212,7 +213,7 @@ impl SpanRecord {
                 }
             }
         }
-        f(Own(keys::SCHEMA), S(&schema_json(&schema_props)));
+        f(Own(keys::SCHEMA), E(&schema_escaped(&schema_props)));
         f(Own(keys::TAGS), AttrRef::StrArray(&self.tags));
         if matches!(self.status, Status::Error(_)) {
             f(Own(keys::LOGFIRE_LEVEL_NUM), AttrRef::Int(LEVEL_NUM_ERROR));
@@ -307,20 +308,31 @@ impl AttrValue {
     }
 }
 
-fn schema_json(props: &[&str]) -> String {
-    if props.is_empty() {
-        return "{}".to_string();
+/// `dreadnode.schema` for the keys set after start (and a task's parent
+/// id), escaped as the content of its JSON string ([`AttrRef::Escaped`]):
+/// the two forms nearly every span has are made at compile time.
+fn schema_escaped(props: &[&str]) -> Cow<'static, str> {
+    const PARENT_ONLY: Lit = lit!(r#"{"type":"object","properties":{"dreadnode.task.parent_id":{}}}"#);
+    match props {
+        [] => Cow::Borrowed("{}"),
+        [keys::TASK_PARENT_ID] => Cow::Borrowed(PARENT_ONLY.nested),
+        _ => Cow::Owned(nested(|o| write_schema(props, o))),
     }
-    let mut s = String::from(r#"{"type":"object","properties":{"#);
+}
+
+fn write_schema<O: JsonOut>(props: &[&str], o: &mut O) {
+    if props.is_empty() {
+        return o.lit(lit!("{}"));
+    }
+    o.lit(lit!(r#"{"type":"object","properties":{"#));
     for (i, p) in props.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            o.lit(lit!(","));
         }
-        write_str(&mut s, p, false);
-        s.push_str(":{}");
+        o.string(p);
+        o.lit(lit!(":{}"));
     }
-    s.push_str("}}");
-    s
+    o.lit(lit!("}}"));
 }
 
 /// Sets `key` (replacing an earlier value in place) and remembers it as set
@@ -347,4 +359,23 @@ pub fn fail_state(status: &mut Status, events: &mut Vec<Event>, type_name: &str,
             (keys::EXCEPTION_ESCAPED.into(), AttrValue::Str(if escaped { "True" } else { "False" }.into())),
         ],
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_made_at_compile_time_is_the_one_rendered() {
+        for props in [&[][..], &[keys::TASK_PARENT_ID], &[keys::TASK_PARENT_ID, "user \"key\""], &["a"]] {
+            let mut plain = String::new();
+            write_schema(props, &mut crate::json::PlainJson(&mut plain));
+            let mut escaped = String::new();
+            crate::json::write_escaped(&mut escaped, &plain);
+            assert_eq!(schema_escaped(props), escaped, "{props:?}");
+        }
+        let mut plain = String::new();
+        write_schema(&[keys::TASK_PARENT_ID], &mut crate::json::PlainJson(&mut plain));
+        assert_eq!(plain, r#"{"type":"object","properties":{"dreadnode.task.parent_id":{}}}"#);
+    }
 }

@@ -244,10 +244,15 @@ impl RenderedTask {
     /// Renders every group of `d` (the buffer fitted to the JSON: what a
     /// task read back keeps).
     pub fn render(d: &TaskData) -> RenderedTask {
-        let mut r = RenderedTask { buf: String::new(), ends: [0; 7], has_objects: false };
+        let mut r = RenderedTask::unrendered();
         r.render_from(d);
         r.buf.shrink_to_fit();
         r
+    }
+    /// A buffer with nothing rendered yet, for [`RenderedTask::render_from`]
+    /// (its groups read as empty until then).
+    pub fn unrendered() -> RenderedTask {
+        RenderedTask { buf: String::new(), ends: [0; 7], has_objects: false }
     }
     /// Renders every group of `d` into this buffer, replacing what it held
     /// and keeping its capacity (how a recycled buffer is reused, see

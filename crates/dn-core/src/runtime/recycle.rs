@@ -107,7 +107,7 @@ fn from_stash<T: 'static>(
 
 /// `d` rendered, in a recycled buffer when one is free.
 pub fn rendered_for(d: &TaskData) -> Arc<RenderedTask> {
-    let mut r = take().unwrap_or_else(|| Arc::new(RenderedTask::from_parts(["", "", "", "", "", "", ""])));
+    let mut r = take().unwrap_or_else(|| Arc::new(RenderedTask::unrendered()));
     match Arc::get_mut(&mut r) {
         Some(buf) => {
             buf.render_from(d);
