@@ -35,14 +35,24 @@ pub(crate) fn next_u64() -> u64 {
 /// Appends `bytes` as lowercase hex digits (used by `Display` and by the
 /// JSONL writer, which skips `core::fmt` for the ids of every line).
 fn push_hex(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 32];
-    for (i, b) in bytes.iter().take(16).enumerate() {
-        buf[2 * i] = HEX[(b >> 4) as usize];
-        buf[2 * i + 1] = HEX[(b & 0xf) as usize];
-    }
+    let n = encode_hex(bytes, &mut buf);
     // The buffer only holds ASCII hex digits.
-    out.write_str(std::str::from_utf8(&buf[..bytes.len().min(16) * 2]).map_err(|_| fmt::Error)?)
+    out.write_str(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
+}
+
+/// Writes `bytes` as lowercase hex digits into `out`, as many as fit (two
+/// per byte); returns how many digits it wrote. The one hex encoder: ids,
+/// and the object hashes of `object.rs`.
+pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = 0;
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+        n += 2;
+    }
+    n
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -142,12 +152,8 @@ impl SpanId {
     }
     /// The 16 hex digits as ASCII bytes, on the stack (no allocation).
     pub fn hex_digits(self) -> [u8; 16] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 16];
-        for (i, b) in self.to_bytes().iter().enumerate() {
-            out[2 * i] = HEX[usize::from(b >> 4)];
-            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-        }
+        encode_hex(&self.to_bytes(), &mut out);
         out
     }
 }
@@ -242,6 +248,11 @@ mod tests {
         assert_eq!(SpanId::from_hex("0000000000000000"), None);
         assert_eq!(TraceId::from_hex("zz"), None);
         assert_eq!(SpanId::from_hex("00000000000000g1"), None);
+        let known = SpanId::from_u64(0x0123_4567_89ab_cdef).unwrap();
+        assert_eq!(known.to_string(), "0123456789abcdef");
+        assert_eq!(&known.hex_digits(), b"0123456789abcdef");
+        assert_eq!(std::str::from_utf8(&sp.hex_digits()).unwrap(), sp.to_string());
+        assert_eq!(TraceId::from_u128(0xff << 120).unwrap().to_string(), format!("ff{}", "0".repeat(30)));
     }
 
     #[test]

@@ -23,13 +23,9 @@ impl Hash16 {
 
     /// First 16 hex digits of the SHA-1 of `bytes`.
     pub fn sha1_prefix(bytes: &[u8]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha1::digest(bytes);
         let mut out = [0u8; 16];
-        for i in 0..8 {
-            out[2 * i] = HEX[(digest[i] >> 4) as usize];
-            out[2 * i + 1] = HEX[(digest[i] & 0xf) as usize];
-        }
+        crate::ids::encode_hex(&digest, &mut out);
         Hash16(out)
     }
     /// Parses 16 lowercase hex digits.

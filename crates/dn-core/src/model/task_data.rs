@@ -97,6 +97,22 @@ impl TaskData {
             && self.artifacts.is_empty()
     }
 
+    /// Group `i` of the seven a task line carries, in their order
+    /// (params, inputs, outputs, metrics, objects, schemas, artifacts: the
+    /// order of [`RenderedTask::from_parts`]); nothing for any other `i`.
+    pub fn write_group<O: JsonOut>(&self, i: usize, o: &mut O) {
+        match i {
+            0 => self.write_params(o),
+            1 => Self::write_refs(&self.inputs, o),
+            2 => Self::write_refs(&self.outputs, o),
+            3 => self.write_metrics(o),
+            4 => self.write_objects(o),
+            5 => self.write_schemas(o),
+            6 => self.write_artifacts(o),
+            _ => {}
+        }
+    }
+
     /// `dreadnode.params`: `{"name":value,..}`.
     pub fn write_params<O: JsonOut>(&self, o: &mut O) {
         o.lit(lit!("{"));
@@ -268,18 +284,9 @@ impl RenderedTask {
                 + d.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
                 + d.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>(),
         );
-        let writers: [&dyn Fn(&mut NestedJson<'_>); 7] = [
-            &|o| d.write_params(o),
-            &|o| TaskData::write_refs(&d.inputs, o),
-            &|o| TaskData::write_refs(&d.outputs, o),
-            &|o| d.write_metrics(o),
-            &|o| d.write_objects(o),
-            &|o| d.write_schemas(o),
-            &|o| d.write_artifacts(o),
-        ];
-        for (i, w) in writers.iter().enumerate() {
-            w(&mut NestedJson(&mut self.buf));
-            self.ends[i] = self.buf.len() as u32;
+        for (i, end) in self.ends.iter_mut().enumerate() {
+            d.write_group(i, &mut NestedJson(&mut self.buf));
+            *end = self.buf.len() as u32;
         }
         self.has_objects = !d.objects.is_empty();
     }
@@ -432,6 +439,11 @@ mod tests {
             attributes: opts.attributes_json(),
         });
         d.outputs.push(ObjectRef { name: "y".into(), label: None, hash, attributes: Some(AUTO_ATTRIBUTES.into()) });
+        // A number: its schema is the empty one, `{}`.
+        let n = crate::object::serialize(&7);
+        let n_hash = n.hash;
+        d.add_object((n, StoredValue::Inline("7".into())));
+        d.outputs.push(ObjectRef { name: "n".into(), label: None, hash: n_hash, attributes: None });
         let uri = Hash16::sha1_prefix(text.as_bytes());
         d.objects.insert(
             uri,
@@ -463,18 +475,9 @@ mod tests {
         ) {
             let d = data_of(&text);
             let r = RenderedTask::render(&d);
-            let plain: [&dyn Fn(&mut PlainJson<'_>); 7] = [
-                &|o| d.write_params(o),
-                &|o| TaskData::write_refs(&d.inputs, o),
-                &|o| TaskData::write_refs(&d.outputs, o),
-                &|o| d.write_metrics(o),
-                &|o| d.write_objects(o),
-                &|o| d.write_schemas(o),
-                &|o| d.write_artifacts(o),
-            ];
-            for (i, w) in plain.iter().enumerate() {
+            for i in 0..7 {
                 let mut json = String::new();
-                w(&mut PlainJson(&mut json));
+                d.write_group(i, &mut PlainJson(&mut json));
                 serde_json::from_str::<serde_json::Value>(&json.replace("NaN", "null")).expect("plain JSON");
                 let mut escaped = String::new();
                 crate::json::write_escaped(&mut escaped, &json);
