@@ -213,7 +213,8 @@ impl Exporter for JsonlExporter {
     }
 
     fn report(&self) -> DestinationReport {
-        self.report.clone()
+        let buffer_bytes = self.groups.iter().map(|g| g.lines.capacity() as u64).sum();
+        DestinationReport { buffer_bytes, ..self.report.clone() }
     }
 
     fn local_root(&self) -> Option<&std::path::Path> {

@@ -206,6 +206,7 @@ impl Inner {
             retried: r.credential_refreshes,
             pending: r.pending,
             last_error: r.errors.last().cloned(),
+            ..Default::default()
         });
     }
     #[cfg(not(all(feature = "otlp", feature = "artifacts")))]

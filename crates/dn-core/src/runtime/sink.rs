@@ -91,6 +91,10 @@ pub struct DestinationReport {
     /// whose receiver is slow, down or refused the credentials): they stay
     /// on disk and `dn sync` delivers them.
     pub pending: u64,
+    /// Bytes of buffer the exporter keeps between batches for reuse: bounded
+    /// (a few MiB at most), not data of any span, and what a measurement of
+    /// the memory a run holds sets apart.
+    pub buffer_bytes: u64,
     /// The last error, already free of secrets.
     pub last_error: Option<String>,
 }

@@ -176,6 +176,8 @@ impl Destination for OtlpExporter {
             failed: self.shared.rejected.load(Ordering::Relaxed),
             retried: self.shared.retried.load(Ordering::Relaxed),
             pending: self.shared.state.lock().pending_spans,
+            // Handed byte ranges of the JSONL, not lines: nothing kept here.
+            buffer_bytes: 0,
             last_error: self.shared.last_error.lock().clone(),
         }
     }

@@ -2,8 +2,9 @@
 //! input, a metric and an output each): prints, as JSON, the heap bytes the run holds — counted by a
 //! counting allocator, live bytes after the tasks minus live bytes before
 //! them — beside the bytes of rendered buffers kept for reuse at that moment
-//! (`dn::core::recycled_bytes`, a bounded pool, not data of any task), and
-//! the process RSS for information. Bytes held do not depend on
+//! (`dn::core::recycled_bytes`, a bounded pool, not data of any task) and
+//! of the exporters' line buffers (`DestinationReport::buffer_bytes`,
+//! bounded, sized by the largest batch so far), and the process RSS for information. Bytes held do not depend on
 //! how loaded the machine is; RSS at one moment does (the writer's backlog,
 //! allocator caches). It flushes every 1 000 tasks so the figure is what the
 //! run holds, not how far the writer thread fell behind.
@@ -39,6 +40,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// Bytes the exporters keep between batches for reuse (the JSONL writer's
+/// line buffers grow with the largest batch it was handed, which depends on
+/// how far it fell behind, so on the machine's load).
+fn writer_buffer_bytes(report: &dn::ExportReport) -> i64 {
+    report.exporters.iter().map(|e| e.buffer_bytes as i64).sum()
+}
+
 fn main() {
     dn::configure(dn::Config::new()).expect("configure");
     let run = dn::run("rss-run").enter();
@@ -48,9 +56,10 @@ fn main() {
     let mut payload = "x".repeat(5120);
     let mut held_half = 0;
     let mut pooled_half = 0;
+    let mut buffers_half = 0;
     for i in 0..n {
         if i == n / 2 {
-            dn::flush();
+            buffers_half = writer_buffer_bytes(&dn::flush());
             held_half = LIVE.load(Ordering::Relaxed) - before;
             pooled_half = dn::core::recycled_bytes();
         }
@@ -65,14 +74,15 @@ fn main() {
             dn::flush();
         }
     }
-    dn::flush();
+    let buffers = writer_buffer_bytes(&dn::flush());
     let held = LIVE.load(Ordering::Relaxed) - before;
     let pooled = dn::core::recycled_bytes();
     let (rss, peak) = dn_process_tests::rss_kib();
     println!(
         "{}",
         serde_json::json!({"held_bytes": held, "held_half_bytes": held_half,
-            "pooled_bytes": pooled, "pooled_half_bytes": pooled_half, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
+            "pooled_bytes": pooled, "pooled_half_bytes": pooled_half,
+            "writer_buffer_bytes": buffers, "writer_buffer_half_bytes": buffers_half, "rss_kib": rss, "peak_kib": peak, "tasks": run.tasks().len()})
     );
     drop(run);
     dn::shutdown();
