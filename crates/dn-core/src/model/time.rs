@@ -81,7 +81,8 @@ impl Timestamp {
 #[derive(Clone, Debug)]
 pub struct IsoWriter {
     secs: u64,
-    text: [u8; 32],
+    /// `YYYY-MM-DDTHH:MM:SS.` of `secs`, checked as UTF-8 once a second.
+    second: String,
 }
 
 impl Default for IsoWriter {
@@ -90,22 +91,26 @@ impl Default for IsoWriter {
     }
 }
 
+/// `v`'s last `N` decimal digits, zero-padded.
+fn digits<const N: usize>(mut v: u64) -> [u8; N] {
+    let mut b = [b'0'; N];
+    for i in (0..N).rev() {
+        b[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    b
+}
+
 impl IsoWriter {
     /// A writer with nothing rendered yet.
     pub fn new() -> Self {
-        IsoWriter { secs: u64::MAX, text: *b"0000-00-00T00:00:00.000000+00:00" }
+        IsoWriter { secs: u64::MAX, second: String::new() }
     }
 
     /// Appends `ts` in the ISO-8601 form with microseconds and `+00:00`.
     pub fn write(&mut self, ts: Timestamp, out: &mut String) {
         let secs = ts.0 / 1_000_000_000;
         let micros = (ts.0 % 1_000_000_000) / 1_000;
-        let put = |b: &mut [u8; 32], pos: usize, width: usize, mut v: u64| {
-            for i in (0..width).rev() {
-                b[pos + i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        };
         if secs != self.secs {
             let days = (secs / 86_400) as i64;
             let sod = secs % 86_400;
@@ -122,16 +127,25 @@ impl IsoWriter {
             }
             // Fixed-width digits written directly: `write!` was a
             // measurable share of every span end and metric point.
-            put(&mut self.text, 0, 4, y as u64);
-            put(&mut self.text, 5, 2, u64::from(m));
-            put(&mut self.text, 8, 2, u64::from(d));
-            put(&mut self.text, 11, 2, sod / 3600);
-            put(&mut self.text, 14, 2, (sod / 60) % 60);
-            put(&mut self.text, 17, 2, sod % 60);
+            let mut t = *b"0000-00-00T00:00:00.";
+            t[0..4].copy_from_slice(&digits::<4>(y as u64));
+            t[5..7].copy_from_slice(&digits::<2>(u64::from(m)));
+            t[8..10].copy_from_slice(&digits::<2>(u64::from(d)));
+            t[11..13].copy_from_slice(&digits::<2>(sod / 3600));
+            t[14..16].copy_from_slice(&digits::<2>((sod / 60) % 60));
+            t[17..19].copy_from_slice(&digits::<2>(sod % 60));
+            self.second.clear();
+            self.second.push_str(std::str::from_utf8(&t).unwrap_or_default());
             self.secs = secs;
         }
-        put(&mut self.text, 20, 6, micros);
-        out.push_str(std::str::from_utf8(&self.text).unwrap_or_default());
+        out.reserve(32);
+        out.push_str(&self.second);
+        // Six digits pushed as chars: no UTF-8 check of a byte array (that
+        // check was a third of writing a timestamp).
+        for d in digits::<6>(micros) {
+            out.push(char::from(d));
+        }
+        out.push_str("+00:00");
     }
 }
 
