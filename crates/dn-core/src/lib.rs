@@ -55,7 +55,7 @@ pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
 pub use model::task_data::{ObjectRef, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData};
 pub use model::text::SharedStr;
-pub use model::time::{IsoWriter, Timestamp};
+pub use model::time::Timestamp;
 pub use model::update::UpdateMark;
 pub use runtime::builders::{RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpanBuilder};
 pub use runtime::context::{

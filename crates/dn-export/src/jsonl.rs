@@ -352,11 +352,11 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
     out.push_str(",\"kind\":\"INTERNAL\",\"status\":\"");
     out.push_str(rec.status.code());
     out.push_str("\",\"start_time\":\"");
-    // Start, end and events mostly share their second: rendered once.
-    let mut iso = dn_core::IsoWriter::new();
-    iso.write(rec.start, out);
+    // Start, end and events mostly share their second (and this line's
+    // with the last line's): `write_iso` renders it once.
+    rec.start.write_iso(out);
     out.push_str("\",\"end_time\":\"");
-    iso.write(rec.end, out);
+    rec.end.write_iso(out);
     out.push_str("\",\"attributes\":{");
     let mut first = true;
     rec.visit_attributes(&mut |k, v| write_entry(out, &mut first, k, v));
@@ -369,7 +369,7 @@ pub fn write_line(out: &mut String, rec: &SpanRecord, resource_json: &str) {
         out.push_str("{\"name\":");
         write_str(out, &ev.name, false);
         out.push_str(",\"timestamp\":\"");
-        iso.write(ev.timestamp, out);
+        ev.timestamp.write_iso(out);
         out.push_str("\",\"attributes\":");
         write_attrs(out, ev.attributes.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         out.push('}');

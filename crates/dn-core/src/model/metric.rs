@@ -150,13 +150,12 @@ impl MetricSeries {
             crate::json::write_int(o.raw(), i128::from(*s));
         }
         o.lit(lit!("],\"timestamps\":["));
-        let mut iso = crate::time::IsoWriter::new();
         for (i, t) in self.timestamps.iter().enumerate() {
             if i > 0 {
                 o.raw().push(',');
             }
             o.lit(lit!("\""));
-            iso.write(*t, o.raw());
+            t.write_iso(o.raw());
             o.lit(lit!("\""));
         }
         o.lit(lit!("]}"));

@@ -61,9 +61,24 @@ impl Timestamp {
     }
 
     /// Appends the ISO-8601 form with microseconds and `+00:00`,
-    /// e.g. `2026-11-24T11:50:15.469723+00:00`.
+    /// e.g. `2026-11-24T11:50:15.469723+00:00`. The date and time of day
+    /// are rendered again only when the second differs from the last one
+    /// this thread wrote: a span's start and end, the writer's consecutive
+    /// lines and a metric series' points mostly share it.
     pub fn write_iso(self, out: &mut String) {
-        IsoWriter::new().write(self, out);
+        thread_local! {
+            static LAST: std::cell::RefCell<IsoWriter> = const { std::cell::RefCell::new(IsoWriter::new()) };
+        }
+        let cached = LAST.try_with(|w| match w.try_borrow_mut() {
+            Ok(mut w) => {
+                w.write(self, out);
+                true
+            }
+            Err(_) => false,
+        });
+        if cached != Ok(true) {
+            IsoWriter::new().write(self, out); // a thread being torn down
+        }
     }
 
     /// The ISO-8601 form as a new string.
@@ -77,18 +92,13 @@ impl Timestamp {
 /// Writes timestamps in the ISO-8601 form of [`Timestamp::write_iso`],
 /// rendering the date and time of day again only when the second changes:
 /// a metric series' timestamps mostly share their second, and rendering
-/// each whole was a third of a point's rendering.
+/// each whole was a third of a point's rendering. One per thread, behind
+/// `write_iso` (its `String` allocated once, not per line).
 #[derive(Clone, Debug)]
-pub struct IsoWriter {
+pub(crate) struct IsoWriter {
     secs: u64,
     /// `YYYY-MM-DDTHH:MM:SS.` of `secs`, checked as UTF-8 once a second.
     second: String,
-}
-
-impl Default for IsoWriter {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// `v`'s last `N` decimal digits, zero-padded.
@@ -103,12 +113,12 @@ fn digits<const N: usize>(mut v: u64) -> [u8; N] {
 
 impl IsoWriter {
     /// A writer with nothing rendered yet.
-    pub fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         IsoWriter { secs: u64::MAX, second: String::new() }
     }
 
     /// Appends `ts` in the ISO-8601 form with microseconds and `+00:00`.
-    pub fn write(&mut self, ts: Timestamp, out: &mut String) {
+    pub(crate) fn write(&mut self, ts: Timestamp, out: &mut String) {
         let secs = ts.0 / 1_000_000_000;
         let micros = (ts.0 % 1_000_000_000) / 1_000;
         if secs != self.secs {
@@ -261,12 +271,15 @@ mod tests {
         times.extend([base - 1, 1_767_225_599_999_999_999, 1_767_225_600_000_000_000, 0, 999]);
         times.extend([u64::MAX, base, base + 1_000]);
         let mut w = IsoWriter::new();
-        let mut reused = String::new();
+        let (mut reused, mut fresh) = (String::new(), String::new());
         for &t in &times {
             let ts = Timestamp::from_nanos(t);
             reused.clear();
             w.write(ts, &mut reused);
-            assert_eq!(reused, ts.to_iso(), "{t}");
+            fresh.clear();
+            IsoWriter::new().write(ts, &mut fresh);
+            assert_eq!(reused, fresh, "{t}");
+            assert_eq!(reused, ts.to_iso(), "{t} (this thread's writer)");
             assert_eq!(Timestamp::parse_iso(&reused).map(|p| p.as_nanos() / 1000), Some(t / 1000), "{reused}");
         }
         assert_eq!(Timestamp::from_nanos(1_767_225_600_000_000_000).to_iso(), "2026-01-01T00:00:00.000000+00:00");
