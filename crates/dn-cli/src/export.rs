@@ -94,13 +94,13 @@ pub fn rows(local: &Local, run: &str, table: Table) -> Result<Vec<Vec<(&'static 
             }
             Table::Metrics => {
                 for (k, m) in view.map(|v| v.metrics()).unwrap_or_default() {
-                    for i in 0..m.len() {
+                    for p in m.points() {
                         let mut row = base(&r.id, s);
                         row.extend([
                             ("metric", json!(k)),
-                            ("step", json!(m.steps()[i])),
-                            ("value", crate::runs::json_f64(m.values()[i])),
-                            ("timestamp", json!(m.timestamps()[i].to_iso())),
+                            ("step", json!(p.step)),
+                            ("value", crate::runs::json_f64(p.value)),
+                            ("timestamp", json!(p.timestamp.to_iso())),
                         ]);
                         out.push(row);
                     }

@@ -44,14 +44,14 @@ pub fn render_metrics(local: &Local, args: &MetricsArgs) -> Result<String, Strin
         .map(|v| v.metrics())
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, m)| (k, m.steps().to_vec(), m.values().to_vec()))
+        .map(|(k, m)| (k, m.steps(), m.values()))
         .collect();
     let mut by_task: indexmap::IndexMap<String, (Vec<i64>, Vec<f64>)> = indexmap::IndexMap::new();
     for t in run.tasks() {
         for (k, m) in t.view().map(|v| v.metrics()).unwrap_or_default() {
             let e = by_task.entry(format!("{}/{k}", t.line.name)).or_default();
-            e.0.extend_from_slice(m.steps());
-            e.1.extend_from_slice(m.values());
+            e.0.extend(m.points().iter().map(|p| p.step));
+            e.1.extend(m.points().iter().map(|p| p.value));
         }
     }
     series.extend(by_task.into_iter().map(|(k, (s, v))| (k, s, v)));

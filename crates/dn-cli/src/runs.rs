@@ -30,7 +30,7 @@ pub fn last_metrics(run: &Run) -> Vec<(String, f64)> {
         .map(|v| v.metrics())
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(k, s)| s.values().last().map(|v| (k, *v)))
+        .filter_map(|(k, s)| s.last_value().map(|v| (k, v)))
         .collect();
     m.sort_by(|a, b| a.0.cmp(&b.0));
     m

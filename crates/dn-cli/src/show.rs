@@ -145,7 +145,7 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
                         render::short(lo),
                         render::short(hi),
                         vals.len(),
-                        render::sparkline(vals, 24)
+                        render::sparkline(&vals, 24)
                     )
                 } else {
                     render::short(last)

@@ -144,7 +144,7 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
         if !metrics.is_empty() {
             lines.push(Line::styled("metrics", Style::new().add_modifier(Modifier::BOLD)));
             for (k, m) in &metrics {
-                let last = m.values().last().copied().unwrap_or(f64::NAN);
+                let last = m.last_value().unwrap_or(f64::NAN);
                 lines.push(Line::from(format!("  {k} = {} ({} points)", render::short(last), m.len())));
             }
         }
@@ -167,13 +167,14 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
     );
 
     if let Some((name, m)) = metrics.iter().find(|(_, m)| m.len() > 1) {
+        // One step for every point (none given): plotted by index.
+        let one_step = m.points().iter().all(|p| p.step == m.points()[0].step);
         let points: Vec<(f64, f64)> = m
-            .steps()
+            .points()
             .iter()
-            .zip(m.values())
             .enumerate()
-            .filter(|(_, (_, v))| v.is_finite())
-            .map(|(i, (s, v))| (if m.steps().iter().all(|x| *x == m.steps()[0]) { i as f64 } else { *s as f64 }, *v))
+            .filter(|(_, p)| p.value.is_finite())
+            .map(|(i, p)| (if one_step { i as f64 } else { p.step as f64 }, p.value))
             .collect();
         let (x0, x1) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let (y0, y1) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));

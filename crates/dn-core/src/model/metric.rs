@@ -43,13 +43,24 @@ impl std::str::FromStr for Aggregation {
     }
 }
 
-/// The stored points of one metric on one span; the three vectors always
-/// have the same length.
+/// One stored point of a metric: the value after aggregation, its step and
+/// when it was logged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// The stored value (after aggregation).
+    pub value: f64,
+    /// The step.
+    pub step: i64,
+    /// When it was logged.
+    pub timestamp: Timestamp,
+}
+
+/// The stored points of one metric on one span, in one vector (one
+/// allocation per series, where three parallel vectors made three: a task
+/// logging one metric paid two more allocations and frees for it).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricSeries {
-    values: Vec<f64>,
-    steps: Vec<i64>,
-    timestamps: Vec<Timestamp>,
+    points: Vec<MetricPoint>,
     raw_sum: f64,
     min_stored: f64,
     max_stored: f64,
@@ -58,14 +69,14 @@ pub struct MetricSeries {
 impl MetricSeries {
     /// Adds a point, applying `aggregation`; returns the stored value.
     pub fn push(&mut self, value: f64, step: i64, ts: Timestamp, aggregation: Aggregation) -> f64 {
-        let n = self.values.len();
+        let n = self.points.len();
         self.raw_sum += value;
         let stored = match aggregation {
             Aggregation::Direct => value,
             Aggregation::Count => (n + 1) as f64,
             Aggregation::Min if n > 0 => value.min(self.min_stored),
             Aggregation::Max if n > 0 => value.max(self.max_stored),
-            Aggregation::Sum => self.values.last().map_or(value, |last| value + last),
+            Aggregation::Sum => self.points.last().map_or(value, |last| value + last.value),
             Aggregation::Avg => self.raw_sum / (n + 1) as f64,
             Aggregation::Min | Aggregation::Max => value,
         };
@@ -76,56 +87,59 @@ impl MetricSeries {
             self.min_stored = self.min_stored.min(stored);
             self.max_stored = self.max_stored.max(stored);
         }
-        self.values.push(stored);
-        self.steps.push(step);
-        self.timestamps.push(ts);
+        self.points.push(MetricPoint { value: stored, step, timestamp: ts });
         stored
     }
     /// A series from stored points (as read back from JSON); the vectors are
     /// cut to the shortest length.
     pub fn from_parts(values: Vec<f64>, steps: Vec<i64>, timestamps: Vec<Timestamp>) -> MetricSeries {
-        let n = values.len().min(steps.len()).min(timestamps.len());
-        let (mut values, mut steps, mut timestamps) = (values, steps, timestamps);
-        values.truncate(n);
-        steps.truncate(n);
-        timestamps.truncate(n);
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        MetricSeries { raw_sum: values.iter().sum(), values, steps, timestamps, min_stored: min, max_stored: max }
+        let points: Vec<MetricPoint> = values
+            .into_iter()
+            .zip(steps)
+            .zip(timestamps)
+            .map(|((value, step), timestamp)| MetricPoint { value, step, timestamp })
+            .collect();
+        let min = points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
+        let max = points.iter().map(|p| p.value).fold(f64::NEG_INFINITY, f64::max);
+        MetricSeries { raw_sum: points.iter().map(|p| p.value).sum(), points, min_stored: min, max_stored: max }
     }
 
     /// Releases spare capacity.
     pub fn shrink_to_fit(&mut self) {
-        self.values.shrink_to_fit();
-        self.steps.shrink_to_fit();
-        self.timestamps.shrink_to_fit();
+        self.points.shrink_to_fit();
     }
-    /// Stored values.
-    pub fn values(&self) -> &[f64] {
-        &self.values
+    /// The stored points, in the order they were logged.
+    pub fn points(&self) -> &[MetricPoint] {
+        &self.points
     }
-    /// Steps.
-    pub fn steps(&self) -> &[i64] {
-        &self.steps
+    /// Stored values, copied out of the points.
+    pub fn values(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.value).collect()
     }
-    /// Timestamps.
-    pub fn timestamps(&self) -> &[Timestamp] {
-        &self.timestamps
+    /// Steps, copied out of the points.
+    pub fn steps(&self) -> Vec<i64> {
+        self.points.iter().map(|p| p.step).collect()
+    }
+    /// Timestamps, copied out of the points.
+    pub fn timestamps(&self) -> Vec<Timestamp> {
+        self.points.iter().map(|p| p.timestamp).collect()
+    }
+    /// The last stored value.
+    pub fn last_value(&self) -> Option<f64> {
+        self.points.last().map(|p| p.value)
     }
     /// Number of points.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.points.len()
     }
     /// Whether there are no points.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.points.is_empty()
     }
     /// The points from index `from` on, as a new series (for run updates).
     pub fn tail(&self, from: usize) -> MetricSeries {
         MetricSeries {
-            values: self.values[from.min(self.len())..].to_vec(),
-            steps: self.steps[from.min(self.len())..].to_vec(),
-            timestamps: self.timestamps[from.min(self.len())..].to_vec(),
+            points: self.points[from.min(self.len())..].to_vec(),
             raw_sum: 0.0,
             min_stored: 0.0,
             max_stored: 0.0,
@@ -136,26 +150,26 @@ impl MetricSeries {
     pub fn write_json<O: crate::json::JsonOut>(&self, o: &mut O) {
         use crate::json::lit;
         o.lit(lit!("{\"values\":["));
-        for (i, v) in self.values.iter().enumerate() {
+        for (i, p) in self.points.iter().enumerate() {
             if i > 0 {
                 o.raw().push(',');
             }
-            crate::json::write_json_float(o.raw(), *v);
+            crate::json::write_json_float(o.raw(), p.value);
         }
         o.lit(lit!("],\"steps\":["));
-        for (i, s) in self.steps.iter().enumerate() {
+        for (i, p) in self.points.iter().enumerate() {
             if i > 0 {
                 o.raw().push(',');
             }
-            crate::json::write_int(o.raw(), i128::from(*s));
+            crate::json::write_int(o.raw(), i128::from(p.step));
         }
         o.lit(lit!("],\"timestamps\":["));
-        for (i, t) in self.timestamps.iter().enumerate() {
+        for (i, p) in self.points.iter().enumerate() {
             if i > 0 {
                 o.raw().push(',');
             }
             o.lit(lit!("\""));
-            t.write_iso(o.raw());
+            p.timestamp.write_iso(o.raw());
             o.lit(lit!("\""));
         }
         o.lit(lit!("]}"));
@@ -277,7 +291,7 @@ mod tests {
             s.push(v, i as i64, Timestamp::from_nanos(i as u64), agg);
         }
         assert_eq!(s.steps(), &[0, 1, 2, 3, 4], "steps are kept as given");
-        s.values().to_vec()
+        s.values()
     }
 
     #[test]
