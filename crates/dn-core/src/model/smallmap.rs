@@ -98,6 +98,32 @@ impl<K: Hash + Eq + Clone, V> SmallMap<K, V> {
         };
         &mut self.entries[i].1
     }
+    /// The value under `key` if present, else the value under the key
+    /// `derive()` makes (inserted if absent, `make()` its value): for keys
+    /// that are normalized, found as given when already normalized without
+    /// normalizing them again. `derive` may refuse with an error.
+    pub fn get_or_insert_derived<Q, E>(
+        &mut self,
+        key: &Q,
+        derive: impl FnOnce() -> Result<K, E>,
+        make: impl FnOnce() -> V,
+    ) -> Result<&mut V, E>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let i = match self.position(key) {
+            Some(i) => i,
+            None => {
+                let derived = derive()?;
+                match self.position(derived.borrow()) {
+                    Some(i) => i,
+                    None => self.push(derived, make()),
+                }
+            }
+        };
+        Ok(&mut self.entries[i].1)
+    }
     /// Like [`SmallMap::get_or_insert_with`], building the key only when absent.
     pub fn get_or_insert_by<Q>(&mut self, key: &Q, make_key: impl FnOnce() -> K, make: impl FnOnce() -> V) -> &mut V
     where

@@ -207,27 +207,37 @@ impl TaskSpan {
     /// [`TaskSpan::log_metric`], returning the error.
     pub fn try_log_metric(&self, name: &str, metric: impl Into<Metric>) -> Result<f64, Error> {
         let m: Metric = metric.into();
-        let key: std::borrow::Cow<'_, str> = match &m.prefix {
-            Some(p) => clean_str(&format!("{p}.{name}")).into(),
-            None => crate::clean::clean_cow(name),
+        let prefixed;
+        let given: &str = match &m.prefix {
+            Some(p) => {
+                prefixed = format!("{p}.{name}");
+                &prefixed
+            }
+            None => name,
         };
-        if key.is_empty() {
-            return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
-        }
         let ts = m.timestamp.unwrap_or_else(Timestamp::now);
         let origin = m.origin.map(|o| self.0.tracer.stored_value(o));
         self.with_open(|st| {
             let data = Arc::make_mut(&mut st.data);
+            // The series map holds cleaned names only: a name logged before
+            // is found as given, not cleaned again (a tenth of a point).
+            let series = data.metrics.get_or_insert_derived(
+                given,
+                || {
+                    let key = clean_str(given);
+                    if key.is_empty() {
+                        return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
+                    }
+                    Ok(key)
+                },
+                MetricSeries::default,
+            )?;
+            let stored = series.push(m.value, m.step, ts, m.aggregation);
             if let Some(o) = origin {
                 data.add_object(o);
             }
-            data.metrics.get_or_insert_by(&*key, || key.to_string(), MetricSeries::default).push(
-                m.value,
-                m.step,
-                ts,
-                m.aggregation,
-            )
-        })
+            Ok(stored)
+        })?
     }
 
     /// Logs a metric whose origin object is already serialized.
