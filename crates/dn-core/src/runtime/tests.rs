@@ -219,3 +219,16 @@ fn every_key_passed_as_dn_s_own_needs_no_json_escaping() {
         assert!(own.contains(k), "{k} was visited");
     }
 }
+
+#[test]
+fn metric_names_that_clean_to_one_name_share_one_series() {
+    let (t, _sink) = tracer();
+    let task = t.task_span("t").start();
+    task.log_metric("Train Loss", 3.0);
+    task.log_metric("train_loss", 2.0); // found as given
+    task.log_metric("train loss!", 1.0); // cleaned, then found
+    assert!(task.try_log_metric("!!!", 0.0).is_err(), "a name empty after cleaning is refused");
+    let m = task.metrics();
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["train_loss"]);
+    assert_eq!(m["train_loss"].values(), [3.0, 2.0, 1.0]);
+}
