@@ -237,9 +237,9 @@ fn dn_log_metric(b: Bencher<'_, '_>) {
 }
 
 /// Writer-thread cost: format and append task-span records to a JSONL file.
-#[divan::bench(sample_count = 20, sample_size = 1)]
+#[divan::bench(sample_count = 60, sample_size = 1)]
 fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::fast_tempdir();
     let sink = MemorySink::new();
     let tracer = Tracer::new(sink.clone(), "bench").unwrap();
     tracer.run("run").run(|_| {
@@ -265,9 +265,9 @@ fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
 }
 
 /// Writer-thread cost of light-span lines (target: ≥ 1 000 000 lines/s).
-#[divan::bench(sample_count = 20, sample_size = 1)]
+#[divan::bench(sample_count = 60, sample_size = 1)]
 fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::fast_tempdir();
     let sink = MemorySink::new();
     let tracer = Tracer::new(sink.clone(), "bench").unwrap();
     tracer.run("run").run(|_| {
