@@ -2,35 +2,31 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-02 05:05, load 0.73
+//! run on the 2-core machine kind CI uses (2026-12-02 14:55, load 1.10
 //! before), medians, as ratios to the raw OTel SDK span (start + end, batch
 //! processor, no-op exporter) and to `fastrace::Span`, both measured in the
 //! same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 196 ns   | 1.00×        | 1.57×            |
-//! | `fastrace_span`                                  | 125 ns   | 0.64×        | 1.00×            |
-//! | `dn_light_span` (outside a run)                  | 167 ns   | 0.85×        | 1.33×            |
-//! | `dn_light_span_in_run`                           | 178 ns   | 0.91×        | 1.43×            |
-//! | `tracing_span_registry_only` (no layer)          | 59 ns    | 0.30×        | 0.47×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 560 ns   | 2.85×        | 4.49×            |
-//! | `dn_log_metric`                                  | 53 ns    | 0.27×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.38 µs  | 12.1×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.14 µs  | 10.9×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.70 µs  | 3.55×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 779 ns   | 3.97×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.63 µs  | 8.32×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 199 ns   | 1.00×        | 2.25×            |
+//! | `fastrace_span`                                  | 88 ns    | 0.44×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 75 ns    | 0.38×        | 0.85×            |
+//! | `dn_light_span` (outside a run)                  | 121 ns   | 0.61×        | 1.37×            |
+//! | `dn_light_span_in_run`                           | 144 ns   | 0.72×        | 1.63×            |
+//! | `tracing_span_registry_only` (no layer)          | 119 ns   | 0.60×        | 1.35×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 582 ns   | 2.93×        | 6.59×            |
+//! | `dn_log_metric`                                  | 50 ns    | 0.25×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.36 µs  | 6.86×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.53 µs  | 7.72×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.65 µs  | 3.26×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 451 ns   | 2.27×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.06 µs  | 5.35×        |                  |
 //!
-//! The task-span medians moved most in this run (fastest samples 1.41 and
-//! 1.66 µs; medians of 1.77 and 1.65 µs for the first in two more runs
-//! minutes later). Fastrace's median varies most between sittings (102 ns
-//! in the previous recorded run; fastest sample here 93 ns, against 140 ns
-//! for the dn light span), so read the ratios within one run.
-//!
-//! That run is of the code before the task groups were rendered escaped on
-//! the caller (not rerun since): the writer's task-line row is high for the
-//! present code (callgrind: 19 300 → 6 990 instructions per line).
+//! Fastrace's median varies most between sittings (125 ns in the previous
+//! recorded run; fastest sample here 56 ns, against 117 ns for the dn light
+//! span), so read the ratios within one run. The writer rows write to tmpfs
+//! (`/dev/shm`), as the workload benchmarks do.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
