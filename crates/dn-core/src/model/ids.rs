@@ -46,13 +46,38 @@ fn push_hex(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
 /// and the object hashes of `object.rs`.
 pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut n = 0;
-    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+    let len = bytes.len().min(out.len() / 2);
+    let (bytes, out) = (&bytes[..len], &mut out[..2 * len]);
+    // Four bytes at a time as one word (a span id is two words, a trace id
+    // four): its eight nibbles spread into the bytes of a u64 and turned into
+    // digits arithmetically, where a table lookup per nibble was most of
+    // writing an id on the writer thread.
+    let mut words = bytes.chunks_exact(4);
+    let mut digits = out.chunks_exact_mut(8);
+    for (w, d) in (&mut words).zip(&mut digits) {
+        d.copy_from_slice(&hex_word(u32::from_be_bytes([w[0], w[1], w[2], w[3]])));
+    }
+    let rest = words.remainder();
+    for (b, pair) in rest.iter().zip(digits.into_remainder().chunks_exact_mut(2)) {
         pair[0] = HEX[usize::from(b >> 4)];
         pair[1] = HEX[usize::from(b & 0xf)];
-        n += 2;
     }
-    n
+    2 * len
+}
+
+/// The eight lowercase hex digits of `v`, most significant first.
+fn hex_word(v: u32) -> [u8; 8] {
+    // Spread the nibbles so that nibble i (from the least significant) is
+    // byte i of `x`.
+    let mut x = u64::from(v);
+    x = ((x & 0xFFFF_0000) << 16) | (x & 0xFFFF);
+    x = ((x & 0x0000_FF00_0000_FF00) << 8) | (x & 0x0000_00FF_0000_00FF);
+    x = ((x & 0x00F0_00F0_00F0_00F0) << 4) | (x & 0x000F_000F_000F_000F);
+    // 1 in each byte whose nibble is 10 or more (adding 6 carries into bit 4).
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    // '0' + nibble, and 'a' - '0' - 10 = 39 more for a letter.
+    let ascii = x + 0x3030_3030_3030_3030 + letters * 39;
+    ascii.to_be_bytes()
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -235,6 +260,33 @@ pub fn generated_run_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_written_as_the_byte_table_writes_it() {
+        let table = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut samples: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b; 5]).collect();
+        for len in 0..=20 {
+            let mut v = Vec::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v.push(x as u8);
+            }
+            samples.push(v);
+        }
+        for bytes in samples {
+            let mut out = [0u8; 40];
+            let n = encode_hex(&bytes, &mut out);
+            assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), table(&bytes), "{bytes:?}");
+        }
+        // As many as fit.
+        let mut short = [0u8; 5];
+        assert_eq!(encode_hex(&[0xab, 0xcd, 0xef], &mut short), 4);
+        assert_eq!(&short[..4], b"abcd");
+        assert_eq!(SpanId::from_u64(0x0123_4567_89ab_cdef).unwrap().to_string(), "0123456789abcdef");
+    }
 
     #[test]
     fn ids_are_hex_and_round_trip() {
