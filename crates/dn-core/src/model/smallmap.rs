@@ -1,7 +1,9 @@
 //! `SmallMap`: an insertion-ordered map for the handful of entries a task
-//! usually holds. It is a plain vector searched linearly, and grows a hash
-//! index only past [`INDEX_AT`] entries, so a typical task allocates one
-//! vector per map instead of a vector and a hash table.
+//! usually holds. It is a plain vector searched linearly, holding its first
+//! `N` entries inline (no allocation for a task's one metric or two
+//! objects), and grows a hash index only past [`INDEX_AT`] entries, so a
+//! typical task allocates no vector per map, instead of a vector and a hash
+//! table.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -11,26 +13,26 @@ pub const INDEX_AT: usize = 16;
 
 /// An insertion-ordered map; see the module docs.
 #[derive(Clone, Debug)]
-pub struct SmallMap<K, V> {
-    entries: Vec<(K, V)>,
+pub struct SmallMap<K, V, const N: usize = 0> {
+    entries: smallvec::SmallVec<[(K, V); N]>,
     // Boxed: the map stays 8 bytes wide in every task until it is needed.
     #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<K, usize>>>,
 }
 
-impl<K, V> Default for SmallMap<K, V> {
+impl<K, V, const N: usize> Default for SmallMap<K, V, N> {
     fn default() -> Self {
-        SmallMap { entries: Vec::new(), index: None }
+        SmallMap { entries: smallvec::SmallVec::new(), index: None }
     }
 }
 
-impl<K: PartialEq, V: PartialEq> PartialEq for SmallMap<K, V> {
+impl<K: PartialEq, V: PartialEq, const N: usize> PartialEq for SmallMap<K, V, N> {
     fn eq(&self, other: &Self) -> bool {
         self.entries == other.entries
     }
 }
 
-impl<K: Hash + Eq + Clone, V> SmallMap<K, V> {
+impl<K: Hash + Eq + Clone, V, const N: usize> SmallMap<K, V, N> {
     /// An empty map.
     pub fn new() -> Self {
         Self::default()
@@ -154,7 +156,7 @@ impl<K: Hash + Eq + Clone, V> SmallMap<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V> FromIterator<(K, V)> for SmallMap<K, V> {
+impl<K: Hash + Eq + Clone, V, const N: usize> FromIterator<(K, V)> for SmallMap<K, V, N> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut m = SmallMap::new();
         for (k, v) in iter {
@@ -168,11 +170,13 @@ impl<K: Hash + Eq + Clone, V> FromIterator<(K, V)> for SmallMap<K, V> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keeps_order_and_positions_across_the_index_threshold() {
-        let mut m = SmallMap::new();
+    /// Inline, spilled to the heap, and indexed: the same map.
+    fn order_and_positions<const N: usize>() {
+        let mut m: SmallMap<String, i32, N> = SmallMap::new();
         for i in 0..40 {
             m.insert(format!("k{i}"), i);
+            assert_eq!(m.get(&format!("k{i}")), Some(&i));
+            assert_eq!(m.get("k0"), Some(&0));
         }
         m.insert("k3".to_string(), 300);
         assert_eq!(m.len(), 40);
@@ -184,5 +188,15 @@ mod tests {
         let v: Vec<i32> = m.values().copied().take(4).collect();
         assert_eq!(v, [0, 1, 2, 300]);
         assert_eq!(m.get("absent"), None);
+        let copy: SmallMap<String, i32, N> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(copy, m);
+    }
+
+    #[test]
+    fn keeps_order_and_positions_inline_spilled_and_across_the_index_threshold() {
+        order_and_positions::<0>();
+        order_and_positions::<1>();
+        order_and_positions::<2>();
+        order_and_positions::<4>();
     }
 }

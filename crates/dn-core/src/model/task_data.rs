@@ -71,17 +71,17 @@ pub struct StoredObject {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskData {
     /// Param name → compact JSON value (overwrites keep the first position).
-    pub params: SmallMap<String, String>,
+    pub params: SmallMap<String, String, 1>,
     /// Inputs in call order.
     pub inputs: Vec<ObjectRef>,
     /// Outputs in call order.
     pub outputs: Vec<ObjectRef>,
     /// Objects by hash.
-    pub objects: SmallMap<Hash16, StoredObject>,
+    pub objects: SmallMap<Hash16, StoredObject, 2>,
     /// Schemas by schema hash (compact JSON).
-    pub schemas: SmallMap<Hash16, std::borrow::Cow<'static, str>>,
+    pub schemas: SmallMap<Hash16, std::borrow::Cow<'static, str>, 2>,
     /// Metric series by name.
-    pub metrics: SmallMap<String, MetricSeries>,
+    pub metrics: SmallMap<String, MetricSeries, 1>,
     /// Artifact records as compact JSON objects.
     pub artifacts: Vec<String>,
 }
