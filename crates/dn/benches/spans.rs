@@ -2,31 +2,33 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-02 14:55, load 1.10
+//! run on the 2-core machine kind CI uses (2026-12-02 15:28, load 1.33
 //! before), medians, as ratios to the raw OTel SDK span (start + end, batch
 //! processor, no-op exporter) and to `fastrace::Span`, both measured in the
 //! same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 199 ns   | 1.00×        | 2.25×            |
-//! | `fastrace_span`                                  | 88 ns    | 0.44×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 75 ns    | 0.38×        | 0.85×            |
-//! | `dn_light_span` (outside a run)                  | 121 ns   | 0.61×        | 1.37×            |
-//! | `dn_light_span_in_run`                           | 144 ns   | 0.72×        | 1.63×            |
-//! | `tracing_span_registry_only` (no layer)          | 119 ns   | 0.60×        | 1.35×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 582 ns   | 2.93×        | 6.59×            |
-//! | `dn_log_metric`                                  | 50 ns    | 0.25×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.36 µs  | 6.86×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.53 µs  | 7.72×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.65 µs  | 3.26×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 451 ns   | 2.27×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.06 µs  | 5.35×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 196 ns   | 1.00×        | 1.48×            |
+//! | `fastrace_span`                                  | 133 ns   | 0.68×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 74 ns    | 0.38×        | 0.56×            |
+//! | `dn_light_span` (outside a run)                  | 137 ns   | 0.70×        | 1.03×            |
+//! | `dn_light_span_in_run`                           | 137 ns   | 0.70×        | 1.03×            |
+//! | `tracing_span_registry_only` (no layer)          | 116 ns   | 0.59×        | 0.87×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 540 ns   | 2.76×        | 4.07×            |
+//! | `dn_log_metric`                                  | 57 ns    | 0.29×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.35 µs  | 6.89×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.52 µs  | 7.76×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.65 µs  | 3.32×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 661 ns   | 3.37×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.50 µs  | 7.66×        |                  |
 //!
-//! Fastrace's median varies most between sittings (125 ns in the previous
-//! recorded run; fastest sample here 56 ns, against 117 ns for the dn light
-//! span), so read the ratios within one run. The writer rows write to tmpfs
-//! (`/dev/shm`), as the workload benchmarks do.
+//! Fastrace's median varies most between runs (88 ns in a run at 14:55,
+//! where the dn light span in a run was 1.63× it; fastest samples here
+//! 67 ns against 114 ns for the dn light span in a run), so read the ratios
+//! within one run and over more than one. The writer rows write to tmpfs
+//! (`/dev/shm`), as the workload benchmarks do; they still moved 1.5×
+//! between those two runs.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
