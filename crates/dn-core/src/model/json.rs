@@ -360,41 +360,20 @@ fn special_lanes<const ASCII_ONLY: bool>(x: u64) -> u64 {
 /// allocation, unlike `to_string`: the JSONL writer writes one for every
 /// integer attribute).
 pub fn write_int(out: &mut String, v: i128) {
-    // itoa's digits need no UTF-8 check (a `from_utf8` of the digits was a
-    // third of writing a metric step); 64-bit division when the value fits.
     let mut buf = itoa::Buffer::new();
-    out.push_str(match i64::try_from(v) {
-        Ok(x) => buf.format(x),
-        Err(_) => buf.format(v),
-    });
+    out.push_str(int_text(&mut buf, v));
 }
 
-/// Writes the decimal digits of `i` (with its sign) at the end of `buf`;
-/// returns how many bytes (what an object's hash reads, see `object.rs`).
-pub(crate) fn int_digits(buf: &mut [u8; 40], i: i128) -> usize {
-    let mut n = 0;
-    let neg = i < 0;
-    let mut wide = i.unsigned_abs();
-    // 128-bit division is a library call: only for the digits beyond u64.
-    while wide > u128::from(u64::MAX) {
-        n += 1;
-        buf[40 - n] = b'0' + (wide % 10) as u8;
-        wide /= 10;
+/// The decimal digits of `v` (with its sign), in `buf`: the one integer
+/// formatter, for JSON, the JSONL lines and an integer object's hash
+/// (`object.rs`). itoa's digits need no UTF-8 check (a `from_utf8` of the
+/// digits was a third of writing a metric step); 64-bit division when the
+/// value fits.
+pub(crate) fn int_text(buf: &mut itoa::Buffer, v: i128) -> &str {
+    match i64::try_from(v) {
+        Ok(x) => buf.format(x),
+        Err(_) => buf.format(v),
     }
-    let mut v = u64::try_from(wide).unwrap_or(0);
-    loop {
-        n += 1;
-        buf[40 - n] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        n += 1;
-        buf[40 - n] = b'-';
-    }
-    n
 }
 
 /// Appends `v` exactly as Python's `repr(float)` would: shortest round-trip
@@ -700,7 +679,8 @@ mod tests {
 
     #[test]
     fn integers_are_written_as_to_string_writes_them() {
-        for v in [0, 7, -7, 10, 1_000_000, i128::from(i64::MAX), i128::from(i64::MIN), -1, i128::MAX, i128::MIN] {
+        let (max64, min64) = (i128::from(i64::MAX), i128::from(i64::MIN));
+        for v in [0, 7, -7, 10, 1_000_000, max64, min64, max64 + 1, min64 - 1, -1, i128::MAX, i128::MIN] {
             let mut out = String::from("x");
             write_int(&mut out, v);
             assert_eq!(out, format!("x{v}"));

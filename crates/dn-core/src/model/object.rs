@@ -231,9 +231,9 @@ impl CapturedValue {
                 s.as_bytes()
             }
             CapturedValue::Int(i) => {
-                let mut buf = [0u8; 40];
-                let n = crate::json::int_digits(&mut buf, *i);
-                return (Hash16::sha1_prefix(&buf[buf.len() - n..]), n, None);
+                let mut buf = itoa::Buffer::new();
+                let digits = crate::json::int_text(&mut buf, *i);
+                return (Hash16::sha1_prefix(digits.as_bytes()), digits.len(), None);
             }
             CapturedValue::BigInt(digits) => digits.as_bytes(),
             CapturedValue::Float(f) => {

@@ -386,24 +386,6 @@ mod tests {
             T::TaskFragment,
             T::RunUpdate,
         ];
-        // A new span type fails to compile here until it is listed above.
-        for t in types {
-            match t {
-                T::Task
-                | T::Evaluation
-                | T::Agent
-                | T::Study
-                | T::Tool
-                | T::Trial
-                | T::Sample
-                | T::Generation
-                | T::Scorer
-                | T::Transform
-                | T::Span
-                | T::TaskFragment
-                | T::RunUpdate => {}
-            }
-        }
         let hex = SpanId::random().hex_digits();
         let parent = std::str::from_utf8(&hex).unwrap();
         for s in types.iter().map(|t| t.as_str()).chain([crate::attrs::VERSION, "span", parent]) {
