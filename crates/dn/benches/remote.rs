@@ -10,8 +10,9 @@
 //! metric and output costs the caller 2.30 µs (1.655 µs) with the local JSONL
 //! only and 2.02 µs (1.659 µs) with an OTLP destination added: 1.00× on the
 //! fastest samples — delivery reads from disk on its own thread, the caller
-//! never sees it. Delivery after the fact (`dn sync`, both cores) is in
-//! `cargo xtask bench outage`: ~110 000 spans/s.
+//! never sees it. Delivery after the fact (`dn sync`, both cores) is
+//! measured by `cargo xtask bench outage`; its figures are in
+//! `docs/performance.md`.
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
 
 mod common;
