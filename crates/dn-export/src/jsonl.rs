@@ -260,7 +260,9 @@ fn check_writable(root: &Path) -> Result<(), crate::Error> {
     Ok(())
 }
 
-fn resource_json(resource: &Resource) -> String {
+/// The `"resource"` object of every line this process writes, rendered
+/// once: what [`write_line`] appends as it is.
+pub fn resource_json(resource: &Resource) -> String {
     let mut s = String::new();
     write_attrs(&mut s, resource.attributes().iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
     s

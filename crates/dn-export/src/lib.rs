@@ -19,7 +19,7 @@ mod resource;
 mod updates;
 
 pub use error::Error;
-pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, write_line};
+pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, resource_json, write_line};
 pub use pipeline::{
     DEFAULT_FULL_WAIT, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,
 };

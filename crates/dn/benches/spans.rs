@@ -282,6 +282,56 @@ fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
     });
 }
 
+/// The formatting half of the writer's cost: light-span lines rendered
+/// into a reused buffer, no file written (the file-system half is the
+/// workload benchmark's floor).
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn jsonl_format_per_1000_light_spans(b: Bencher<'_, '_>) {
+    let sink = MemorySink::new();
+    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
+    tracer.run("run").run(|_| {
+        for _ in 0..1000 {
+            drop(tracer.span("s").enter());
+        }
+    });
+    let records = sink.take();
+    let resource = dn::export::resource_json(&Resource::detect("bench"));
+    let mut out = String::with_capacity(1 << 20);
+    b.bench_local(|| {
+        out.clear();
+        for rec in &records {
+            dn::export::write_line(&mut out, rec, &resource);
+        }
+        divan::black_box(out.len())
+    });
+}
+
+/// The formatting half of the writer's cost for task-span lines.
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn jsonl_format_per_1000_task_spans(b: Bencher<'_, '_>) {
+    let sink = MemorySink::new();
+    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
+    tracer.run("run").run(|_| {
+        for i in 0..1000 {
+            tracer.task_span("task").run(|t| {
+                t.log_input("rows", i);
+                t.log_metric("latency_ms", 112);
+                t.log_output("status", "ok");
+            });
+        }
+    });
+    let records = sink.take();
+    let resource = dn::export::resource_json(&Resource::detect("bench"));
+    let mut out = String::with_capacity(1 << 20);
+    b.bench_local(|| {
+        out.clear();
+        for rec in &records {
+            dn::export::write_line(&mut out, rec, &resource);
+        }
+        divan::black_box(out.len())
+    });
+}
+
 fn report(name: &str, r: dn::ExportReport) {
     if r.dropped() > 0 {
         eprintln!("{name}: {} spans dropped (queue full) — figures include the drop path", r.dropped());

@@ -126,7 +126,9 @@ impl TraceId {
     }
     /// Appends the 32 hex digits (what `Display` writes, without `core::fmt`).
     pub fn write_hex(self, out: &mut String) {
-        let _ = push_hex(out, &self.to_bytes());
+        let mut buf = [0u8; 32];
+        encode_hex(&self.to_bytes(), &mut buf);
+        out.push_str(crate::json::ascii_str(&buf));
     }
 }
 
@@ -173,7 +175,9 @@ impl SpanId {
     }
     /// Appends the 16 hex digits (what `Display` writes, without `core::fmt`).
     pub fn write_hex(self, out: &mut String) {
-        let _ = push_hex(out, &self.to_bytes());
+        let mut buf = [0u8; 16];
+        encode_hex(&self.to_bytes(), &mut buf);
+        out.push_str(crate::json::ascii_str(&buf));
     }
     /// The 16 hex digits as ASCII bytes, on the stack (no allocation).
     pub fn hex_digits(self) -> [u8; 16] {

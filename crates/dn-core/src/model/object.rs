@@ -36,7 +36,7 @@ impl Hash16 {
     /// The hash as a string slice.
     pub fn as_str(&self) -> &str {
         // Only ever built from ASCII hex digits.
-        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+        crate::json::ascii_str(&self.0)
     }
 }
 

@@ -169,7 +169,7 @@ impl SpanRecord {
         let mut schema_props: Vec<&str> = Vec::new();
         if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
             let hex = p.hex_digits();
-            f(Own(keys::TASK_PARENT_ID), E(std::str::from_utf8(&hex).unwrap_or_default()));
+            f(Own(keys::TASK_PARENT_ID), E(crate::json::ascii_str(&hex)));
             schema_props.push(keys::TASK_PARENT_ID);
         }
         f(Own(keys::RUN_ID), S(&self.run_id()));
