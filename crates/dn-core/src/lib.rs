@@ -53,7 +53,9 @@ pub use model::record::{AttrKey, AttrRef, Event, Key, RecordKind, Route, SpanRec
 pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Scrubbing, marker as scrub_marker};
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
-pub use model::task_data::{ObjectRef, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData};
+pub use model::task_data::{
+    ObjectRef, ObjectRefs, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData,
+};
 pub use model::text::SharedStr;
 pub use model::time::Timestamp;
 pub use model::update::UpdateMark;

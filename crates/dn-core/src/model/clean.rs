@@ -16,6 +16,11 @@ pub const MAX_NAME_LEN: usize = 1024;
 /// assert_eq!(dn::clean_str("a/b.c@d"), "a/b.c@d");
 /// ```
 pub fn clean_str(s: &str) -> String {
+    // Most names are clean already (`loss`, `latency_ms`): one exact copy,
+    // no per-char lowering (measured: 2% of a task span's instructions).
+    if is_clean(s) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut in_run = false;
     for ch in s.chars().flat_map(char::to_lowercase) {
@@ -27,7 +32,14 @@ pub fn clean_str(s: &str) -> String {
             in_run = true;
         }
     }
-    out.trim_matches('_').to_string()
+    // Trimmed in place: a run at either end became one `_`.
+    if out.ends_with('_') {
+        out.pop();
+    }
+    if out.starts_with('_') {
+        out.remove(0);
+    }
+    out
 }
 
 /// `clean_str` that borrows `s` when it is already clean.
@@ -176,9 +188,27 @@ mod tests {
             level = level.iter().flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}"))).collect();
             names.extend(level.iter().cloned());
         }
+        // The rule as `docs/format.md` states it, written the plain way:
+        // `clean_str` (which skips the work for clean names and trims in
+        // place) must agree with it on every name.
+        let reference = |s: &str| {
+            let mut out = String::new();
+            let mut in_run = false;
+            for ch in s.chars().flat_map(char::to_lowercase) {
+                if ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '/' | '@' | '.') {
+                    out.push(ch);
+                    in_run = false;
+                } else if !in_run {
+                    out.push('_');
+                    in_run = true;
+                }
+            }
+            out.trim_matches('_').to_string()
+        };
         let mut borrowed = 0;
         for n in &names {
             let cleaned = clean_str(n);
+            assert_eq!(cleaned, reference(n), "{n:?}");
             assert_eq!(is_clean(n), cleaned == *n, "{n:?} cleans to {cleaned:?}");
             assert_eq!(clean_cow(n), cleaned, "{n:?}");
             borrowed += usize::from(is_clean(n));

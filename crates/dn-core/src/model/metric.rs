@@ -57,10 +57,12 @@ pub struct MetricPoint {
 
 /// The stored points of one metric on one span, in one vector (one
 /// allocation per series, where three parallel vectors made three: a task
-/// logging one metric paid two more allocations and frees for it).
+/// logging one metric paid two more allocations and frees for it). The
+/// first point is held inline: a task's metric is mostly one point, and
+/// then the series allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricSeries {
-    points: Vec<MetricPoint>,
+    points: smallvec::SmallVec<[MetricPoint; 1]>,
     raw_sum: f64,
     min_stored: f64,
     max_stored: f64,
@@ -93,7 +95,7 @@ impl MetricSeries {
     /// A series from stored points (as read back from JSON); the vectors are
     /// cut to the shortest length.
     pub fn from_parts(values: Vec<f64>, steps: Vec<i64>, timestamps: Vec<Timestamp>) -> MetricSeries {
-        let points: Vec<MetricPoint> = values
+        let points: smallvec::SmallVec<[MetricPoint; 1]> = values
             .into_iter()
             .zip(steps)
             .zip(timestamps)
@@ -139,7 +141,7 @@ impl MetricSeries {
     /// The points from index `from` on, as a new series (for run updates).
     pub fn tail(&self, from: usize) -> MetricSeries {
         MetricSeries {
-            points: self.points[from.min(self.len())..].to_vec(),
+            points: self.points[from.min(self.len())..].iter().copied().collect(),
             raw_sum: 0.0,
             min_stored: 0.0,
             max_stored: 0.0,

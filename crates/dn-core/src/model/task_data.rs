@@ -28,6 +28,10 @@ pub struct ObjectRef {
     pub attributes: Option<String>,
 }
 
+/// A task's inputs or outputs: the first inline, so a task logging one of
+/// each allocates no list for them.
+pub type ObjectRefs = smallvec::SmallVec<[ObjectRef; 1]>;
+
 /// How an object's value is held.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoredValue {
@@ -72,10 +76,10 @@ pub struct StoredObject {
 pub struct TaskData {
     /// Param name → compact JSON value (overwrites keep the first position).
     pub params: SmallMap<String, String, 1>,
-    /// Inputs in call order.
-    pub inputs: Vec<ObjectRef>,
-    /// Outputs in call order.
-    pub outputs: Vec<ObjectRef>,
+    /// Inputs in call order (the first held inline: most tasks log one).
+    pub inputs: ObjectRefs,
+    /// Outputs in call order (the first held inline).
+    pub outputs: ObjectRefs,
     /// Objects by hash.
     pub objects: SmallMap<Hash16, StoredObject, 2>,
     /// Schemas by schema hash (compact JSON).
@@ -135,9 +139,24 @@ impl TaskData {
                 o.lit(lit!(","));
             }
             o.lit(lit!("{\"name\":"));
+            let at = o.raw().len();
             o.string(&r.name);
+            let name = at..o.raw().len();
             o.lit(lit!(",\"label\":"));
-            o.string(r.label.as_deref().unwrap_or(&r.name));
+            match r.label.as_deref() {
+                Some(label) => o.string(label),
+                // The label is the name: its bytes as just written, copied
+                // through the stack rather than escaped a second time
+                // (`String::extend_from_within` is newer than dn's MSRV).
+                None if name.len() <= 64 => {
+                    let out = o.raw();
+                    let mut copy = [0u8; 64];
+                    let to = &mut copy[..name.len()];
+                    to.copy_from_slice(&out.as_bytes()[name]);
+                    out.push_str(std::str::from_utf8(to).unwrap_or_default());
+                }
+                None => o.string(&r.name),
+            }
             o.lit(lit!(",\"hash\":\""));
             o.raw().push_str(r.hash.as_str());
             o.lit(lit!("\",\"attributes\":"));

@@ -32,8 +32,8 @@ impl UpdateMark {
                 delta.params.insert(k, v.clone());
             }
         }
-        delta.inputs = data.inputs[m.inputs..].to_vec();
-        delta.outputs = data.outputs[m.outputs..].to_vec();
+        delta.inputs = data.inputs[m.inputs..].iter().cloned().collect();
+        delta.outputs = data.outputs[m.outputs..].iter().cloned().collect();
         delta.objects = data.objects.iter().skip(m.objects).map(|(k, v)| (*k, v.clone())).collect();
         delta.schemas = data.schemas.iter().skip(m.schemas).map(|(k, v)| (*k, v.clone())).collect();
         delta.artifacts = data.artifacts[m.artifacts..].to_vec();
