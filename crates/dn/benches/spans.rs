@@ -2,41 +2,45 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-02 15:28, load 1.33
-//! before), medians, as ratios to the raw OTel SDK span (start + end, batch
-//! processor, no-op exporter) and to `fastrace::Span`, both measured in the
-//! same run:
+//! run on the 2-core machine kind CI uses (2026-12-03 11:40, load 0.04
+//! before, a sitting about 2× slower than the previous recorded one for
+//! every row alike: the OTel span 398 ns there against 196 ns), medians, as
+//! ratios to the raw OTel SDK span (start + end, batch processor, no-op
+//! exporter) and to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 196 ns   | 1.00×        | 1.48×            |
-//! | `fastrace_span`                                  | 133 ns   | 0.68×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 74 ns    | 0.38×        | 0.56×            |
-//! | `dn_light_span` (outside a run)                  | 137 ns   | 0.70×        | 1.03×            |
-//! | `dn_light_span_in_run`                           | 137 ns   | 0.70×        | 1.03×            |
-//! | `tracing_span_registry_only` (no layer)          | 116 ns   | 0.59×        | 0.87×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 540 ns   | 2.76×        | 4.07×            |
-//! | `dn_log_metric`                                  | 57 ns    | 0.29×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.35 µs  | 6.89×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.52 µs  | 7.76×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 0.65 µs  | 3.32×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 661 ns   | 3.37×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.50 µs  | 7.66×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 398 ns   | 1.00×        | 1.67×            |
+//! | `fastrace_span`                                  | 238 ns   | 0.60×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 118 ns   | 0.30×        | 0.50×            |
+//! | `dn_light_span` (outside a run)                  | 285 ns   | 0.72×        | 1.20×            |
+//! | `dn_light_span_in_run`                           | 331 ns   | 0.83×        | 1.39×            |
+//! | `tracing_span_registry_only` (no layer)          | 178 ns   | 0.45×        | 0.75×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 1.10 µs  | 2.76×        | 4.61×            |
+//! | `dn_log_metric`                                  | 98 ns    | 0.25×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.60 µs  | 6.52×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.88 µs  | 7.24×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.36 µs  | 3.42×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 517 ns   | 1.30×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.16 µs  | 2.92×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)   | 227 ns   | 0.57×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)   | 571 ns   | 1.43×        |                  |
 //!
-//! Fastrace's median varies most between runs (88 ns in a run at 14:55,
-//! where the dn light span in a run was 1.63× it; fastest samples here
-//! 67 ns against 114 ns for the dn light span in a run), so read the ratios
-//! within one run and over more than one. The writer rows write to tmpfs
-//! (`/dev/shm`), as the workload benchmarks do; they still moved 1.5×
-//! between those two runs.
+//! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
+//! do; the format rows render the same lines into a reused buffer with no
+//! file, the formatting half of the writer's cost (4.4 M light and 1.75 M
+//! task lines a second on one core; with the file write 1.9 M and 0.86 M).
+//! Fastrace's median varies most between runs (133 ns and 88 ns in two
+//! runs of the previous sitting), so read the ratios within one run and
+//! over more than one.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
 //! to end, are in `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
-//! buffer that the writer thread swaps out; the last row is that thread's
-//! cost per span, measured separately.
+//! buffer that the writer thread swaps out; the writer and format rows are
+//! that thread's cost per line, measured separately.
 #![allow(clippy::unwrap_used)] // tests and benches fail loudly by design
 
 mod common;
