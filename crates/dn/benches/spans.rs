@@ -238,10 +238,20 @@ fn dn_log_metric(b: Bencher<'_, '_>) {
     });
 }
 
-/// Writer-thread cost: format and append task-span records to a JSONL file.
-#[divan::bench(sample_count = 60, sample_size = 1)]
-fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
-    let dir = common::fast_tempdir();
+/// The records of 1 000 light spans (entered and dropped) in a run.
+fn light_records() -> Vec<SpanRecord> {
+    let sink = MemorySink::new();
+    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
+    tracer.run("run").run(|_| {
+        for _ in 0..1000 {
+            drop(tracer.span("s").enter());
+        }
+    });
+    sink.take()
+}
+
+/// The records of 1 000 task spans, each with one input, metric and output.
+fn task_records() -> Vec<SpanRecord> {
     let sink = MemorySink::new();
     let tracer = Tracer::new(sink.clone(), "bench").unwrap();
     tracer.run("run").run(|_| {
@@ -253,31 +263,13 @@ fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
             });
         }
     });
-    let records = sink.take();
-    let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("bench")).unwrap();
-    b.with_inputs(|| {
-        // Fresh records each sample so rendering is measured too.
-        records.to_vec()
-    })
-    .bench_local_values(|batch| {
-        for chunk in batch.chunks(256) {
-            exporter.export(chunk);
-        }
-    });
+    sink.take()
 }
 
-/// Writer-thread cost of light-span lines (target: ≥ 1 000 000 lines/s).
-#[divan::bench(sample_count = 60, sample_size = 1)]
-fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
+/// Formats and appends `records` to a JSONL file on tmpfs, 256 a batch,
+/// fresh copies each sample.
+fn bench_writer(b: Bencher<'_, '_>, records: &[SpanRecord]) {
     let dir = common::fast_tempdir();
-    let sink = MemorySink::new();
-    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
-    tracer.run("run").run(|_| {
-        for _ in 0..1000 {
-            drop(tracer.span("s").enter());
-        }
-    });
-    let records = sink.take();
     let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("bench")).unwrap();
     b.with_inputs(|| records.to_vec()).bench_local_values(|batch| {
         for chunk in batch.chunks(256) {
@@ -286,54 +278,43 @@ fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
     });
 }
 
-/// The formatting half of the writer's cost: light-span lines rendered
-/// into a reused buffer, no file written (the file-system half is the
-/// workload benchmark's floor).
-#[divan::bench(sample_count = 60, sample_size = 1)]
-fn jsonl_format_per_1000_light_spans(b: Bencher<'_, '_>) {
-    let sink = MemorySink::new();
-    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
-    tracer.run("run").run(|_| {
-        for _ in 0..1000 {
-            drop(tracer.span("s").enter());
-        }
-    });
-    let records = sink.take();
+/// Renders `records` as JSONL lines into a reused buffer, no file.
+fn bench_format(b: Bencher<'_, '_>, records: &[SpanRecord]) {
     let resource = dn::export::resource_json(&Resource::detect("bench"));
     let mut out = String::with_capacity(1 << 20);
     b.bench_local(|| {
         out.clear();
-        for rec in &records {
+        for rec in records {
             dn::export::write_line(&mut out, rec, &resource);
         }
         divan::black_box(out.len())
     });
 }
 
+/// Writer-thread cost: format and append task-span records to a JSONL file.
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn jsonl_writer_per_1000_task_spans(b: Bencher<'_, '_>) {
+    bench_writer(b, &task_records());
+}
+
+/// Writer-thread cost of light-span lines (target: ≥ 1 000 000 lines/s).
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn jsonl_writer_per_1000_light_spans(b: Bencher<'_, '_>) {
+    bench_writer(b, &light_records());
+}
+
+/// The formatting half of the writer's cost: light-span lines rendered
+/// into a reused buffer, no file written (the file-system half is the
+/// workload benchmark's floor).
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn jsonl_format_per_1000_light_spans(b: Bencher<'_, '_>) {
+    bench_format(b, &light_records());
+}
+
 /// The formatting half of the writer's cost for task-span lines.
 #[divan::bench(sample_count = 60, sample_size = 1)]
 fn jsonl_format_per_1000_task_spans(b: Bencher<'_, '_>) {
-    let sink = MemorySink::new();
-    let tracer = Tracer::new(sink.clone(), "bench").unwrap();
-    tracer.run("run").run(|_| {
-        for i in 0..1000 {
-            tracer.task_span("task").run(|t| {
-                t.log_input("rows", i);
-                t.log_metric("latency_ms", 112);
-                t.log_output("status", "ok");
-            });
-        }
-    });
-    let records = sink.take();
-    let resource = dn::export::resource_json(&Resource::detect("bench"));
-    let mut out = String::with_capacity(1 << 20);
-    b.bench_local(|| {
-        out.clear();
-        for rec in &records {
-            dn::export::write_line(&mut out, rec, &resource);
-        }
-        divan::black_box(out.len())
-    });
+    bench_format(b, &task_records());
 }
 
 fn report(name: &str, r: dn::ExportReport) {

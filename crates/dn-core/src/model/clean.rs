@@ -188,22 +188,15 @@ mod tests {
             level = level.iter().flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}"))).collect();
             names.extend(level.iter().cloned());
         }
-        // The rule as `docs/format.md` states it, written the plain way:
-        // `clean_str` (which skips the work for clean names and trims in
-        // place) must agree with it on every name.
+        // The rule as `docs/format.md` states it, in another form: split on
+        // every character outside the allowed set, drop the empty pieces
+        // (so runs collapse and the ends are trimmed), join with `_`.
+        // `clean_str`, which skips the work for clean names and trims in
+        // place, must agree with it on every name.
         let reference = |s: &str| {
-            let mut out = String::new();
-            let mut in_run = false;
-            for ch in s.chars().flat_map(char::to_lowercase) {
-                if ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '/' | '@' | '.') {
-                    out.push(ch);
-                    in_run = false;
-                } else if !in_run {
-                    out.push('_');
-                    in_run = true;
-                }
-            }
-            out.trim_matches('_').to_string()
+            let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '/' | '@' | '.');
+            let lowered: String = s.chars().flat_map(char::to_lowercase).collect();
+            lowered.split(|c: char| !allowed(c)).filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
         };
         let mut borrowed = 0;
         for n in &names {

@@ -463,6 +463,11 @@ mod tests {
         let n_hash = n.hash;
         d.add_object((n, StoredValue::Inline("7".into())));
         d.outputs.push(ObjectRef { name: "n".into(), label: None, hash: n_hash, attributes: None });
+        // Labels equal to their names (`None`), the name's escaped bytes
+        // copied for the label: a short name and one past the copy's
+        // 64-byte stack buffer, both carrying `text`'s escapes.
+        d.inputs.push(ObjectRef { name: text.into(), label: None, hash: n_hash, attributes: None });
+        d.inputs.push(ObjectRef { name: format!("{text}{}", "x".repeat(70)), label: None, hash, attributes: None });
         let uri = Hash16::sha1_prefix(text.as_bytes());
         d.objects.insert(
             uri,
