@@ -7,9 +7,10 @@
 /// path, where `str::from_utf8`'s validation cost more than building the
 /// bytes did (a fifth of formatting a light span's line). The ASCII check
 /// is a word-at-a-time scan of a few dozen bytes; it keeps this function
-/// sound for any input.
+/// sound for any input. Crate-private: its callers pass only bytes dn
+/// built, which the debug assertion checks in tests.
 #[inline]
-pub fn ascii_str(bytes: &[u8]) -> &str {
+pub(crate) fn ascii_str(bytes: &[u8]) -> &str {
     if !bytes.is_ascii() {
         debug_assert!(false, "ascii_str called with non-ASCII bytes");
         return "";
@@ -578,6 +579,22 @@ pub fn parse_python_json(s: &str) -> Result<serde_json::Value, serde_json::Error
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ascii_bytes_read_as_the_same_text() {
+        let all: Vec<u8> = (0u8..0x80).collect();
+        assert_eq!(super::ascii_str(&all).as_bytes(), &all[..]);
+        assert_eq!(super::ascii_str(b""), "");
+    }
+
+    /// Non-ASCII bytes are a bug in dn's caller: an empty string in a
+    /// release build (never invalid UTF-8), a failed assertion in tests.
+    #[test]
+    #[should_panic(expected = "non-ASCII")]
+    #[cfg(debug_assertions)]
+    fn non_ascii_bytes_fail_the_debug_assertion() {
+        let _ = super::ascii_str("é".as_bytes());
+    }
+
     #[test]
     fn python_json_reads_non_finite_literals_as_null_outside_strings_only() {
         let v = super::parse_python_json(r#"{"a":[NaN,Infinity,-Infinity,1.5],"s":"NaN \" Infinity"}"#).unwrap();
