@@ -260,24 +260,19 @@ impl ExportPipeline {
 }
 
 impl ExportPipeline {
-    /// Pushes onto this thread's buffer for this pipeline (registered on
-    /// first use); returns the buffer's length, or the record when the
-    /// buffer is full.
-    #[allow(clippy::result_large_err)] // the record comes back by value; boxing it would allocate per span
-    fn push_local(&self, record: SpanRecord) -> Result<usize, SpanRecord> {
-        let mut slot = Some(record);
-        self.push_local_from(&mut slot)
-    }
-
-    /// Moves the record in `slot` into this thread's buffer (one copy);
-    /// `Err` gives it back when the buffer is full.
+    /// Moves the record in `slot` into this thread's buffer for this
+    /// pipeline (registered on first use) and returns the buffer's length;
+    /// `None` when the buffer is full, the record left in `slot`.
+    ///
+    /// The record stays where the caller holds it until the move into the
+    /// buffer: taking it out first, and giving it back by value when the
+    /// buffer was full, copied its 272 bytes three times more (measured
+    /// with callgrind: about 270 of a light span's 1 140 instructions).
     #[inline]
-    #[allow(clippy::result_large_err)] // as push_local
-    fn push_local_from(&self, slot: &mut Option<SpanRecord>) -> Result<usize, SpanRecord> {
+    fn push_local_from(&self, slot: &mut Option<SpanRecord>) -> Option<usize> {
         let cap = self.shared.capacity as usize;
         let max_bytes = self.shared.max_bytes;
         let weight = slot.as_ref().map_or(0, SpanRecord::weight);
-        let record = slot;
         let pushed = LOCAL.try_with(|l| {
             let mut l = l.borrow_mut();
             let i = match l.iter().position(|e| e.pipeline == self.id) {
@@ -295,30 +290,27 @@ impl ExportPipeline {
             if p.records.len() >= cap || (p.bytes + weight > max_bytes && !p.records.is_empty()) {
                 return None;
             }
-            if let Some(r) = record.take() {
-                p.records.push(r);
-            }
+            // `extend` reserves before it reads the slot: one copy fewer
+            // than taking the record out first.
+            p.records.extend(slot.take());
             p.bytes += weight;
             p.accepted += 1;
             Some(p.records.len())
         });
-        match (pushed, record.take()) {
-            (Ok(Some(n)), _) => Ok(n),
-            (Ok(None), Some(r)) => Err(r),
-            (Ok(None), None) => Ok(0),
-            (Err(_), Some(r)) => {
+        match pushed {
+            Ok(n) => n,
+            Err(_) => {
                 // Thread-local storage is being torn down (a span ending in a
                 // thread-local destructor): use a one-off registered buffer.
                 let b = Arc::new(LocalBuffer::default());
                 {
                     let mut p = b.records.lock();
-                    p.records.push(r);
+                    p.records.extend(slot.take());
                     p.accepted = 1;
                 }
                 self.shared.buffers.lock().push(b);
-                Ok(1)
+                Some(1)
             }
-            (Err(_), None) => Ok(0),
         }
     }
 
@@ -326,13 +318,13 @@ impl ExportPipeline {
     /// than the producer). Waits for room — the local log is the source of
     /// truth, so a slow disk slows the producer rather than losing lines —
     /// at most `full_wait`, and not at all while a writer that already made
-    /// a producer give up has taken nothing since.
-    #[allow(clippy::result_large_err)] // as push_local
-    fn wait_for_room(&self, mut record: SpanRecord) -> Result<usize, SpanRecord> {
+    /// a producer give up has taken nothing since. `None` leaves the record
+    /// in `slot`.
+    fn wait_for_room(&self, slot: &mut Option<SpanRecord>) -> Option<usize> {
         let shared = &self.shared;
         let taken = shared.taken.load(Ordering::Acquire);
         if shared.full_wait.is_zero() || shared.stalled_at.load(Ordering::Relaxed) == taken {
-            return Err(record);
+            return None;
         }
         let deadline = std::time::Instant::now() + shared.full_wait;
         let mut pause = Duration::from_micros(50);
@@ -340,13 +332,12 @@ impl ExportPipeline {
             shared.wake_writer();
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(2));
-            record = match self.push_local(record) {
-                Ok(n) => return Ok(n),
-                Err(r) => r,
-            };
+            if let Some(n) = self.push_local_from(slot) {
+                return Some(n);
+            }
             if shared.closed.load(Ordering::Relaxed) || std::time::Instant::now() >= deadline {
                 shared.stalled_at.store(shared.taken.load(Ordering::Acquire), Ordering::Relaxed);
-                return Err(record);
+                return None;
             }
         }
     }
@@ -366,14 +357,12 @@ impl SpanSink for ExportPipeline {
             self.shared.dropped_closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let pushed = match self.push_local_from(slot) {
-            Err(r) => self.wait_for_room(r),
-            queued => queued,
-        };
+        let pushed = self.push_local_from(slot).or_else(|| self.wait_for_room(slot));
         match pushed {
-            Ok(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
-            Ok(_) => {}
-            Err(_) => {
+            Some(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
+            Some(_) => {}
+            None => {
+                *slot = None;
                 let n = self.shared.dropped_full.fetch_add(1, Ordering::Relaxed);
                 self.shared.warnings.warn(format_args!(
                     "export queue full ({} records or {} MiB on this thread) and the writer did not catch up within \

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::attrs::{AttrValue, SpanType};
 use crate::clean::normalize_name;
-use crate::context::{Context, ContextGuard, SpanLink, View, enter_span};
+use crate::context::{Context, ContextGuard, SpanLink, View, enter_light};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
 use crate::record::{fail_state, set_attr};
@@ -42,7 +42,18 @@ impl LightSpan {
         }
     }
 
-    fn start(b: SpanBuilder, parent_span: Option<SpanLink>, route: std::sync::Arc<Route>) -> LightSpan {
+    /// A new span's link under `parent`: the parent's trace (a new one at
+    /// the root) and a new span id.
+    fn new_link(parent: Option<SpanLink>) -> SpanLink {
+        SpanLink {
+            trace_id: parent.map_or_else(TraceId::random, |l| l.trace_id),
+            span_id: SpanId::random(),
+            remote: false,
+        }
+    }
+
+    #[inline(always)]
+    fn start(b: SpanBuilder, parent_span: Option<SpanLink>, link: SpanLink, route: std::sync::Arc<Route>) -> LightSpan {
         let mut name = b.name;
         if normalize_name(&mut name) {
             b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
@@ -50,8 +61,7 @@ impl LightSpan {
         let mut tags = Vec::new();
         b.tracer.clean_tags(&mut tags, &b.tags);
         let start = Timestamp::now();
-        let trace_id = parent_span.map_or_else(TraceId::random, |l| l.trace_id);
-        let span_id = SpanId::random();
+        let SpanLink { trace_id, span_id, .. } = link;
         LightSpan {
             tracer: b.tracer,
             trace_id,
@@ -130,9 +140,6 @@ impl LightSpan {
         if let Some(r) = self.rec_mut() {
             fail_state(&mut r.status, &mut r.events, std::any::type_name::<E>(), &error.to_string(), false);
         }
-    }
-    fn link(&self) -> SpanLink {
-        SpanLink { trace_id: self.trace_id, span_id: self.span_id, remote: false }
     }
     fn finish(&mut self) {
         if let Some(rec) = self.record.as_mut() {
@@ -238,13 +245,16 @@ impl SpanBuilder {
         self
     }
 
-    /// Starts the span under what is current, cloning no context handle
-    /// (only the route the record carries).
-    fn start_here(self) -> LightSpan {
+    /// Enters the frame of a span about to start under what is current, in
+    /// one visit to the context stack, cloning no context handle: the guard,
+    /// the parent, the new span's link and the route its record carries.
+    /// The record is built after, straight where it is kept.
+    fn enter_here(&self) -> (ContextGuard, (Option<SpanLink>, SpanLink, std::sync::Arc<Route>)) {
         let tracer = &self.tracer;
-        let (parent, route) = crate::context::pick_current(|v| Some((v.span, LightSpan::route_for(tracer, v))))
-            .unwrap_or_else(|| (None, LightSpan::route_for(tracer, View::default())));
-        LightSpan::start(self, parent, route)
+        enter_light(|v| {
+            let link = LightSpan::new_link(v.span);
+            (link, (v.span, link, LightSpan::route_for(tracer, v)))
+        })
     }
 
     /// Starts the span and returns the context that has it innermost, for a
@@ -252,8 +262,9 @@ impl SpanBuilder {
     fn begin(self) -> (LightSpan, Context) {
         let parent = Context::current();
         let route = LightSpan::route_for(&self.tracer, parent.view());
-        let span = LightSpan::start(self, parent.span, route);
-        let ctx = Context { span: Some(span.link()), ..parent };
+        let link = LightSpan::new_link(parent.span);
+        let span = LightSpan::start(self, parent.span, link, route);
+        let ctx = Context { span: Some(link), ..parent };
         (span, ctx)
     }
 
@@ -263,27 +274,26 @@ impl SpanBuilder {
     /// the span by dropping it and enter the context themselves.
     pub fn start_under(self, parent: &Context) -> (LightSpan, Context) {
         let route = LightSpan::route_for(&self.tracer, parent.view());
-        let span = LightSpan::start(self, parent.span, route);
-        let ctx = Context { span: Some(span.link()), ..parent.clone() };
+        let link = LightSpan::new_link(parent.span);
+        let span = LightSpan::start(self, parent.span, link, route);
+        let ctx = Context { span: Some(link), ..parent.clone() };
         (span, ctx)
     }
 
     /// Starts the span and makes it current until the guard drops.
     pub fn enter(self) -> SpanGuard {
-        let span = self.start_here();
-        let ctx = enter_span(span.link());
-        SpanGuard { span, _ctx: ctx }
+        let (_ctx, (parent, link, route)) = self.enter_here();
+        SpanGuard { span: LightSpan::start(self, parent, link, route), _ctx }
     }
     /// Runs `f` inside the span; a panic marks it failed and continues.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        let span = self.start_here();
-        let _g = enter_span(span.link());
-        run_in_scope(span, None, f)
+        let (_g, (parent, link, route)) = self.enter_here();
+        run_in_scope(LightSpan::start(self, parent, link, route), None, f)
     }
     /// Like `run` for a body returning `Result`: `Err` fails the span.
     pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let span = self.start_here();
-        let _g = enter_span(span.link());
+        let (_g, (parent, link, route)) = self.enter_here();
+        let span = LightSpan::start(self, parent, link, route);
         let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
         run_in_scope(span, Some(check), f)
     }

@@ -232,3 +232,38 @@ fn metric_names_that_clean_to_one_name_share_one_series() {
     assert_eq!(m.keys().collect::<Vec<_>>(), ["train_loss"]);
     assert_eq!(m["train_loss"].values(), [3.0, 2.0, 1.0]);
 }
+
+/// A light span and a task that start and end in a thread-local
+/// destructor, after the context stack of its thread is gone: they enter
+/// nothing, still have their records written, and the thread exits without
+/// a panic (it aborted the process before).
+#[test]
+fn spans_in_a_thread_local_destructor_are_written_without_a_context() {
+    struct EndsASpan(Tracer);
+    impl Drop for EndsASpan {
+        fn drop(&mut self) {
+            let g = self.0.span("in-destructor").enter();
+            assert!(crate::context::pick_current(|v| v.span).is_none(), "no context to enter");
+            drop(g);
+            self.0.task_span("task-in-destructor").run(|_| ());
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<EndsASpan>> = const { std::cell::RefCell::new(None) };
+    }
+    let (t, sink) = tracer();
+    let t2 = t.clone();
+    std::thread::spawn(move || {
+        // Registered first, so destroyed after the context stack (Linux
+        // runs thread-local destructors in reverse order of registration).
+        LATE.with(|l| *l.borrow_mut() = Some(EndsASpan(t2.clone())));
+        // Touches the context stack, registering its destructor.
+        drop(t2.span("before").enter());
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    let recs = sink.take();
+    let names: Vec<&str> = recs.iter().map(|r| &*r.name).collect();
+    assert_eq!(names, ["before", "in-destructor", "task-in-destructor"]);
+    assert_eq!(by_name(&recs, "in-destructor").parent_id, None);
+}
