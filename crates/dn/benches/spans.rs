@@ -2,37 +2,37 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-03 11:40, load 0.04
-//! before, a sitting about 2× slower than the previous recorded one for
-//! every row alike: the OTel span 398 ns there against 196 ns), medians, as
-//! ratios to the raw OTel SDK span (start + end, batch processor, no-op
-//! exporter) and to `fastrace::Span`, both measured in the same run:
+//! run on the 2-core machine kind CI uses (2026-12-04 01:59, load 0.37
+//! before: the seventh of eleven consecutive runs of this binary, in which
+//! fastrace's `Span` was bimodal, 103–109 ns in seven and 145–221 ns in
+//! four, and dn's light span steady at 120–142 ns), medians, as ratios to
+//! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
+//! to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 398 ns   | 1.00×        | 1.67×            |
-//! | `fastrace_span`                                  | 238 ns   | 0.60×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 118 ns   | 0.30×        | 0.50×            |
-//! | `dn_light_span` (outside a run)                  | 285 ns   | 0.72×        | 1.20×            |
-//! | `dn_light_span_in_run`                           | 331 ns   | 0.83×        | 1.39×            |
-//! | `tracing_span_registry_only` (no layer)          | 178 ns   | 0.45×        | 0.75×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 1.10 µs  | 2.76×        | 4.61×            |
-//! | `dn_log_metric`                                  | 98 ns    | 0.25×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.60 µs  | 6.52×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.88 µs  | 7.24×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.36 µs  | 3.42×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 517 ns   | 1.30×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.16 µs  | 2.92×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)   | 227 ns   | 0.57×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)   | 571 ns   | 1.43×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 246 ns   | 1.00×        | 2.26×            |
+//! | `fastrace_span`                                  | 109 ns   | 0.44×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 82 ns    | 0.33×        | 0.75×            |
+//! | `dn_light_span` (outside a run)                  | 127 ns   | 0.52×        | 1.17×            |
+//! | `dn_light_span_in_run`                           | 126 ns   | 0.51×        | 1.16×            |
+//! | `tracing_span_registry_only` (no layer)          | 61 ns    | 0.25×        | 0.56×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 461 ns   | 1.88×        | 4.24×            |
+//! | `dn_log_metric`                                  | 51 ns    | 0.21×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.30 µs  | 5.27×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.49 µs  | 6.05×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 586 ns   | 2.38×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 467 ns   | 1.90×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.03 µs  | 4.19×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)   | 167 ns   | 0.68×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)   | 376 ns   | 1.53×        |                  |
 //!
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (4.4 M light and 1.75 M
-//! task lines a second on one core; with the file write 1.9 M and 0.86 M).
-//! Fastrace's median varies most between runs (133 ns and 88 ns in two
-//! runs of the previous sitting), so read the ratios within one run and
-//! over more than one.
+//! file, the formatting half of the writer's cost (6.0 M light and 2.7 M
+//! task lines a second on one core; with the file write 2.1 M and 0.97 M).
+//! Fastrace's median varies most between runs, so read the ratios within
+//! one run and over more than one.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
 //! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
