@@ -52,6 +52,9 @@ impl LightSpan {
         }
     }
 
+    // Inlined so that `SpanBuilder::enter` builds the record straight in
+    // the guard it returns: as a call, the record was built and then
+    // copied into the guard (callgrind: 485 -> 345 instructions to enter).
     #[inline(always)]
     fn start(b: SpanBuilder, parent_span: Option<SpanLink>, link: SpanLink, route: std::sync::Arc<Route>) -> LightSpan {
         let mut name = b.name;
