@@ -1,6 +1,8 @@
 //! Label, tag and metric-name cleaning, and validation of values that
 //! become path components.
 
+use std::borrow::Cow;
+
 use crate::Error;
 use crate::text::SharedStr;
 
@@ -16,11 +18,20 @@ pub const MAX_NAME_LEN: usize = 1024;
 /// assert_eq!(dn::clean_str("a/b.c@d"), "a/b.c@d");
 /// ```
 pub fn clean_str(s: &str) -> String {
-    // Most names are clean already (`loss`, `latency_ms`): one exact copy,
-    // no per-char lowering (measured: 2% of a task span's instructions).
-    if is_clean(s) {
-        return s.to_owned();
+    clean_cow(s).into_owned()
+}
+
+/// [`clean_str`] into a [`CompactString`]: a clean name of up to 24 bytes
+/// (most metric names) is held inline, with no allocation.
+pub fn clean_compact(s: &str) -> compact_str::CompactString {
+    match clean_cow(s) {
+        Cow::Borrowed(b) => b.into(),
+        Cow::Owned(o) => o.into(),
     }
+}
+
+/// The cleaning itself, for a name [`is_clean`] rejected.
+fn clean_dirty(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_run = false;
     for ch in s.chars().flat_map(char::to_lowercase) {
@@ -42,9 +53,11 @@ pub fn clean_str(s: &str) -> String {
     out
 }
 
-/// `clean_str` that borrows `s` when it is already clean.
-pub fn clean_cow(s: &str) -> std::borrow::Cow<'_, str> {
-    if is_clean(s) { std::borrow::Cow::Borrowed(s) } else { std::borrow::Cow::Owned(clean_str(s)) }
+/// `clean_str` that borrows `s` when it is already clean. Most names are
+/// (`loss`, `latency_ms`): one check, no per-char lowering (measured: 2% of
+/// a task span's instructions).
+pub fn clean_cow(s: &str) -> Cow<'_, str> {
+    if is_clean(s) { Cow::Borrowed(s) } else { Cow::Owned(clean_dirty(s)) }
 }
 
 /// One pass (every metric name is checked; `contains("__")` set up a

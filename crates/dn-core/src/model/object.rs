@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::ser::{self, Serialize};
 use sha1::{Digest, Sha1};
 
@@ -92,8 +93,9 @@ pub struct SerializedValue {
     pub hash: Hash16,
     /// The schema as compact JSON (`{}` for primitives).
     pub schema_json: std::borrow::Cow<'static, str>,
-    /// The value as compact JSON (non-finite floats as `null`).
-    pub value_json: String,
+    /// The value as compact JSON (non-finite floats as `null`), held inline
+    /// up to 24 bytes.
+    pub value_json: CompactString,
     /// Length of the data bytes (decides offloading of large values).
     pub data_len: usize,
     /// The data bytes themselves, kept only when they are over
@@ -143,10 +145,27 @@ impl CapturedValue {
     /// The value as an object stores it in `dreadnode.objects`: what Python's
     /// `json.dumps` writes, `NaN` / `Infinity` / `-Infinity` included, so the
     /// stored value reproduces its hash (`docs/format.md`, "Objects").
-    pub fn to_stored_json(&self) -> String {
-        let mut s = String::new();
-        self.write_form(&mut s, false, true);
-        s
+    pub fn to_stored_json(&self) -> CompactString {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        // Rendered into this thread's scratch buffer, then held inline when
+        // short (most logged values: no allocation) or handed over whole.
+        let short = SCRATCH.try_with(|scratch| {
+            let mut s = scratch.try_borrow_mut().ok()?;
+            s.clear();
+            self.write_form(&mut s, false, true);
+            Some(if s.len() <= std::mem::size_of::<String>() {
+                CompactString::new(s.as_str())
+            } else {
+                std::mem::take(&mut *s).into()
+            })
+        });
+        short.ok().flatten().unwrap_or_else(|| {
+            let mut s = String::new(); // a thread being torn down, or re-entered
+            self.write_form(&mut s, false, true);
+            s.into()
+        })
     }
 
     fn write_form(&self, out: &mut String, escape_non_ascii: bool, non_finite_literals: bool) {
@@ -362,7 +381,7 @@ pub fn unknown_object(type_name: &str) -> SerializedValue {
         data_hash,
         schema_hash,
         schema_json,
-        value_json: v.to_json(),
+        value_json: v.to_json().into(),
         data_len: type_name.len(),
         large_data: None,
     }

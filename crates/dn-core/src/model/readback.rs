@@ -47,7 +47,7 @@ impl TaskView {
     /// Metric series by name.
     pub fn metrics(&self) -> IndexMap<String, MetricSeries> {
         match self {
-            TaskView::Data(d) => d.metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            TaskView::Data(d) => d.metrics.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             TaskView::Rendered(r) => rendered_metrics(&r.metrics()),
         }
     }
@@ -141,7 +141,7 @@ fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde
                 Some(StoredValue::Uri { uri, .. }) => serde_json::Value::String(uri.clone()),
                 None => serde_json::Value::Null,
             };
-            (r.name.clone(), v)
+            (r.name.to_string(), v)
         })
         .collect()
 }
@@ -160,7 +160,7 @@ mod tests {
         d.inputs.push(ObjectRef { name: "xs".into(), label: None, hash: o.hash, attributes: None });
         let value = StoredValue::Inline(o.value_json.clone());
         d.add_object((o, value));
-        d.metrics.get_or_insert_by("m", || "m".to_string(), MetricSeries::default).push(
+        d.metrics.get_or_insert_by("m", || "m".into(), MetricSeries::default).push(
             0.5,
             3,
             Timestamp::now(),

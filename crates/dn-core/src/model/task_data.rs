@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 #[cfg(test)]
@@ -18,8 +19,9 @@ use crate::smallmap::SmallMap;
 /// A reference from a task's inputs or outputs to an object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectRef {
-    /// Name given by the caller.
-    pub name: String,
+    /// Name given by the caller (held inline up to 24 bytes: no allocation
+    /// for the usual short names).
+    pub name: CompactString,
     /// Cleaned label; `None` when it equals the name.
     pub label: Option<String>,
     /// Object hash.
@@ -35,8 +37,8 @@ pub type ObjectRefs = smallvec::SmallVec<[ObjectRef; 1]>;
 /// How an object's value is held.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoredValue {
-    /// Inline compact JSON (`type: "val"`).
-    Inline(String),
+    /// Inline compact JSON (`type: "val"`), itself held inline up to 24 bytes.
+    Inline(CompactString),
     /// Offloaded to the store (`type: "uri"`).
     Uri {
         /// `s3://...` location.
@@ -84,8 +86,8 @@ pub struct TaskData {
     pub objects: SmallMap<Hash16, StoredObject, 2>,
     /// Schemas by schema hash (compact JSON).
     pub schemas: SmallMap<Hash16, std::borrow::Cow<'static, str>, 2>,
-    /// Metric series by name.
-    pub metrics: SmallMap<String, MetricSeries, 1>,
+    /// Metric series by name (names held inline up to 24 bytes).
+    pub metrics: SmallMap<CompactString, MetricSeries, 1>,
     /// Artifact records as compact JSON objects.
     pub artifacts: Vec<String>,
 }
@@ -450,7 +452,7 @@ mod tests {
         d.params.insert("n".into(), "1.5".into());
         let opts = RefOptions::new().attribute(text, text).label(text);
         let hash = value.hash;
-        d.add_object((value, StoredValue::Inline(CapturedValue::Str(text.into()).to_json())));
+        d.add_object((value, StoredValue::Inline(CapturedValue::Str(text.into()).to_json().into())));
         d.inputs.push(ObjectRef {
             name: text.into(),
             label: opts.label.clone(),
@@ -467,7 +469,12 @@ mod tests {
         // copied for the label: a short name and one past the copy's
         // 64-byte stack buffer, both carrying `text`'s escapes.
         d.inputs.push(ObjectRef { name: text.into(), label: None, hash: n_hash, attributes: None });
-        d.inputs.push(ObjectRef { name: format!("{text}{}", "x".repeat(70)), label: None, hash, attributes: None });
+        d.inputs.push(ObjectRef {
+            name: format!("{text}{}", "x".repeat(70)).into(),
+            label: None,
+            hash,
+            attributes: None,
+        });
         let uri = Hash16::sha1_prefix(text.as_bytes());
         d.objects.insert(
             uri,
@@ -485,7 +492,7 @@ mod tests {
             crate::metric::Aggregation::Direct,
         );
         m.push(0.25, -3, crate::time::Timestamp::from_nanos(0), crate::metric::Aggregation::Direct);
-        d.metrics.insert(text.to_string(), m);
+        d.metrics.insert(text.into(), m);
         d.artifacts.push(CapturedValue::Str(text.into()).to_json());
         d
     }

@@ -260,7 +260,7 @@ impl Initial {
             })
             .collect();
         let r = task.with_open(|st| {
-            let data = Arc::make_mut(&mut st.data);
+            let data = &mut st.data;
             let keys: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
             for (k, v) in params {
                 data.params.insert(k, v);

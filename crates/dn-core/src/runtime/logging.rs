@@ -8,13 +8,10 @@
 //! `flush`/`shutdown` (`ExportReport::logging_faults`) — and `try_log_x`
 //! returns the [`Error`] instead, for callers who want it.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use crate::Error;
 use crate::attrs::{AttrValue, keys};
-use crate::clean::clean_str;
 use crate::generation::Generation;
 use crate::metric::{Aggregation, Metric, MetricSeries, Step};
 use crate::object::{Hash16, SerializedValue, map_entries};
@@ -62,7 +59,7 @@ impl TaskSpan {
     pub fn try_log_param(&self, name: &str, value: impl Serialize) -> Result<(), Error> {
         let json = self.0.tracer.param_json(&value, name);
         self.with_open(|st| {
-            Arc::make_mut(&mut st.data).params.insert(name.to_string(), json);
+            st.data.params.insert(name.to_string(), json);
             st.mark().dirty_params.push(name.to_string());
         })
     }
@@ -78,7 +75,7 @@ impl TaskSpan {
         let mut entries = map_entries(&params, "log_params")?;
         self.0.tracer.scrub_entries(&mut entries);
         self.with_open(|st| {
-            let data = Arc::make_mut(&mut st.data);
+            let data = &mut st.data;
             let mut keys = Vec::with_capacity(entries.len());
             for (k, v) in entries {
                 data.params.insert(k.clone(), v.to_json());
@@ -177,11 +174,10 @@ impl TaskSpan {
     ) -> Result<Hash16, Error> {
         let hash = obj.hash;
         let label = crate::clean::clean_cow(label.unwrap_or(name));
-        let r =
-            ObjectRef { label: (label != name).then(|| label.into_owned()), name: name.to_string(), hash, attributes };
+        let r = ObjectRef { label: (label != name).then(|| label.into_owned()), name: name.into(), hash, attributes };
         let obj = self.0.tracer.stored_value(obj);
         self.with_open(|st| {
-            let data = Arc::make_mut(&mut st.data);
+            let data = &mut st.data;
             data.add_object(obj);
             match side {
                 Side::Input => data.inputs.push(r),
@@ -218,13 +214,13 @@ impl TaskSpan {
         let ts = m.timestamp.unwrap_or_else(Timestamp::now);
         let origin = m.origin.map(|o| self.0.tracer.stored_value(o));
         self.with_open(|st| {
-            let data = Arc::make_mut(&mut st.data);
+            let data = &mut st.data;
             // The series map holds cleaned names only: a name logged before
             // is found as given, not cleaned again (a tenth of a point).
             let series = data.metrics.get_or_insert_derived(
                 given,
                 || {
-                    let key = clean_str(given);
+                    let key = crate::clean::clean_compact(given);
                     if key.is_empty() {
                         return Err(Error::InvalidInput(format!("metric name {name:?} is empty after cleaning")));
                     }
@@ -364,7 +360,7 @@ impl TaskSpan {
         let (ha, hb) = (oa.hash, ob.hash);
         let (oa, ob) = (self.0.tracer.stored_value(oa), self.0.tracer.stored_value(ob));
         self.with_open(|st| {
-            let data = Arc::make_mut(&mut st.data);
+            let data = &mut st.data;
             data.add_object(oa);
             data.add_object(ob);
         })?;
@@ -449,7 +445,7 @@ impl TaskSpan {
 
     /// Adds an artifact record (a compact JSON object) to this task.
     pub fn add_artifact_record(&self, record_json: String) -> Result<(), Error> {
-        self.with_open(|st| Arc::make_mut(&mut st.data).artifacts.push(record_json))
+        self.with_open(|st| st.data.artifacts.push(record_json))
     }
 
     /// Marks the task failed with `error` (status ERROR, an `exception`

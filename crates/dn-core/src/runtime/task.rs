@@ -76,7 +76,10 @@ pub(crate) struct TaskInner {
 pub(crate) struct TaskState {
     pub(crate) end: Option<Timestamp>,
     pub(crate) status: Status,
-    pub(crate) data: Arc<TaskData>,
+    /// What it logged so far: held here, not behind a shared pointer (that
+    /// was one more allocation and an atomic check per logging call); a
+    /// view of an open task copies it.
+    pub(crate) data: TaskData,
     /// Set at end: the rendered data (the structured data is dropped).
     pub(crate) finished: Option<Arc<RenderedTask>>,
     pub(crate) tags: Vec<String>,
@@ -410,7 +413,7 @@ impl TaskSpan {
         let st = self.0.state.lock();
         match &st.finished {
             Some(r) => TaskView::Rendered(r.clone()),
-            None => TaskView::Data(st.data.clone()),
+            None => TaskView::Data(Arc::new(st.data.clone())),
         }
     }
     /// Params as JSON values.
@@ -506,8 +509,8 @@ impl TaskSpan {
     /// The run-update record of `docs/format.md` ("Run updates"), or `None` when nothing is pending.
     pub fn take_update(&self) -> Result<Option<SpanRecord>, Error> {
         self.with_open(|st| {
-            let data = st.data.clone();
-            let delta = st.mark().take_delta(&data);
+            let mark = st.mark.get_or_insert_with(Default::default);
+            let delta = mark.take_delta(&st.data);
             if delta.is_empty() {
                 return None;
             }
@@ -547,9 +550,8 @@ impl TaskInner {
         // Rendered here, on the caller (see `RenderedTask`), in a buffer the
         // writer gave back (`recycle`); the structured data is dropped right
         // after, on this thread.
-        let data = std::mem::replace(&mut st.data, empty_data());
-        let rendered = crate::runtime::recycle::rendered_for(&data);
-        drop(data);
+        let rendered = crate::runtime::recycle::rendered_for(&st.data);
+        st.data = TaskData::default(); // dropped in place, not moved out first
         st.finished = Some(rendered.clone());
         st.mark = None;
         let extras = st.extras.take().map(|b| *b).unwrap_or_default();
@@ -644,9 +646,4 @@ fn open_children(st: &TaskState) -> Vec<TaskSpan> {
             Child::Ended { .. } => None,
         })
         .collect()
-}
-
-fn empty_data() -> Arc<TaskData> {
-    static EMPTY: std::sync::OnceLock<Arc<TaskData>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| Arc::new(TaskData::default())).clone()
 }
