@@ -166,7 +166,9 @@ impl SpanRecord {
         }
         f(Own(keys::LOGFIRE_SPAN_TYPE), E("span"));
         f(Own(keys::LOGFIRE_MSG), S(&self.name));
-        let mut schema_props: Vec<&str> = Vec::new();
+        // Inline: a task in a run has one key here, and the writer formats
+        // every line through this (a `Vec` was its one allocation per line).
+        let mut schema_props: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
         if let RecordKind::Task { parent_task: Some(p), .. } = &self.kind {
             let hex = p.hex_digits();
             f(Own(keys::TASK_PARENT_ID), E(crate::json::ascii_str(&hex)));
