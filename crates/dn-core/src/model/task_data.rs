@@ -26,8 +26,9 @@ pub struct ObjectRef {
     pub label: Option<String>,
     /// Object hash.
     pub hash: Hash16,
-    /// Compact JSON object of user attributes, if any.
-    pub attributes: Option<String>,
+    /// Compact JSON object of user attributes, if any (borrowed for the
+    /// attributes every `#[dn::task]` argument carries: no allocation).
+    pub attributes: Option<Cow<'static, str>>,
 }
 
 /// A task's inputs or outputs: the first inline, so a task logging one of
@@ -457,7 +458,7 @@ mod tests {
             name: text.into(),
             label: opts.label.clone(),
             hash,
-            attributes: opts.attributes_json(),
+            attributes: opts.attributes_json().map(Cow::Owned),
         });
         d.outputs.push(ObjectRef { name: "y".into(), label: None, hash, attributes: Some(AUTO_ATTRIBUTES.into()) });
         // A number: its schema is the empty one, `{}`.

@@ -8,6 +8,8 @@
 //! `flush`/`shutdown` (`ExportReport::logging_faults`) — and `try_log_x`
 //! returns the [`Error`] instead, for callers who want it.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::Error;
@@ -151,7 +153,7 @@ impl TaskSpan {
     pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {
         // The attributes `RefOptions::new().attribute("auto", true)` renders,
         // without building them for every call of a `#[dn::task]` function.
-        self.log_object_ref_as(side, name, obj, None, Some(crate::task_data::AUTO_ATTRIBUTES.to_string()))
+        self.log_object_ref_as(side, name, obj, None, Some(Cow::Borrowed(crate::task_data::AUTO_ATTRIBUTES)))
     }
 
     pub(crate) fn log_object_ref(
@@ -161,7 +163,7 @@ impl TaskSpan {
         obj: SerializedValue,
         options: &RefOptions,
     ) -> Result<Hash16, Error> {
-        self.log_object_ref_as(side, name, obj, options.label.as_deref(), options.attributes_json())
+        self.log_object_ref_as(side, name, obj, options.label.as_deref(), options.attributes_json().map(Cow::Owned))
     }
 
     fn log_object_ref_as(
@@ -170,7 +172,7 @@ impl TaskSpan {
         name: &str,
         obj: SerializedValue,
         label: Option<&str>,
-        attributes: Option<String>,
+        attributes: Option<Cow<'static, str>>,
     ) -> Result<Hash16, Error> {
         let hash = obj.hash;
         let label = crate::clean::clean_cow(label.unwrap_or(name));
@@ -405,8 +407,8 @@ impl TaskSpan {
     pub fn try_set_attribute(&self, key: &str, value: impl Serialize) -> Result<(), Error> {
         let v = AttrValue::from_serialize(&value);
         self.with_open(|st| {
-            let x = st.extras();
-            set_attr(&mut x.attributes, &mut x.late_keys, key, v)
+            let late = &mut st.extras.get_or_insert_with(Default::default).late_keys;
+            set_attr(&mut st.attributes, late, key, v)
         })
     }
 
@@ -421,9 +423,9 @@ impl TaskSpan {
     pub fn try_log_generation(&self, generation: &Generation) -> Result<(), Error> {
         let attributes = generation.attributes();
         self.with_open(|st| {
-            let x = st.extras();
+            let late = &mut st.extras.get_or_insert_with(Default::default).late_keys;
             for (k, v) in attributes {
-                set_attr(&mut x.attributes, &mut x.late_keys, &k, v);
+                set_attr(&mut st.attributes, late, &k, v);
             }
         })?;
         for (name, n) in [("input_tokens", generation.input_tokens), ("output_tokens", generation.output_tokens)] {

@@ -83,7 +83,10 @@ pub(crate) struct TaskState {
     /// Set at end: the rendered data (the structured data is dropped).
     pub(crate) finished: Option<Arc<RenderedTask>>,
     pub(crate) tags: Vec<String>,
-    /// User attributes, late keys and events: rare, so boxed.
+    /// User attributes (a `#[dn::task]` call's `code.*` among them: held
+    /// here, not boxed with the rarer extras, which cost an allocation).
+    pub(crate) attributes: Vec<(Key, AttrValue)>,
+    /// Attribute keys set after start, and events: rare, so boxed.
     pub(crate) extras: Option<Box<Extras>>,
     pub(crate) children: Vec<Child>,
     pub(crate) mark: Option<Box<UpdateMark>>,
@@ -100,7 +103,6 @@ pub(crate) enum Child {
 
 #[derive(Default)]
 pub(crate) struct Extras {
-    pub(crate) attributes: Vec<(Key, AttrValue)>,
     pub(crate) late_keys: Vec<String>,
     pub(crate) events: Vec<Event>,
 }
@@ -256,12 +258,7 @@ impl TaskSpan {
             slot,
             line: None,
             start: Timestamp::now(),
-            state: Mutex::new(TaskState {
-                tags,
-                extras: (!n.attributes.is_empty())
-                    .then(|| Box::new(Extras { attributes: n.attributes, ..Default::default() })),
-                ..Default::default()
-            }),
+            state: Mutex::new(TaskState { tags, attributes: n.attributes, ..Default::default() }),
         });
         let task = TaskSpan(inner);
         if let Some(st) = parent_state.as_mut() {
@@ -568,7 +565,7 @@ impl TaskInner {
             end,
             route: self.route.clone(),
             tags: st.tags.clone(),
-            attributes: extras.attributes,
+            attributes: std::mem::take(&mut st.attributes),
             late_attribute_keys: extras.late_keys,
             events: extras.events,
             kind: RecordKind::Task { parent_task: self.parent_task_span, rendered },
