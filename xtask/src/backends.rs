@@ -286,6 +286,8 @@ print(json.dumps(out, default=str))
 fn check_mlflow(venv: &Path, bin_dir: &Path) -> Result<(), String> {
     eprintln!("xtask: == MLflow {MLFLOW_VERSION}: the examples as a collector sees them");
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let port = free_port()?;
     let mut cmd = Command::new(venv.join("bin/mlflow"));
     cmd.args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
@@ -294,7 +296,10 @@ fn check_mlflow(venv: &Path, bin_dir: &Path) -> Result<(), String> {
         .arg("--default-artifact-root")
         .arg(work.path().join("artifacts"))
         .env("MLFLOW_DISABLE_TELEMETRY", "true")
-        .env("DO_NOT_TRACK", "true");
+        .env("DO_NOT_TRACK", "true")
+        // Its job queue's stores go to Python's temp dir, which outlived the
+        // run (it was /dev/shm here); keep them in this run's own directory.
+        .env("TMPDIR", &tmp);
     let base = format!("http://127.0.0.1:{port}");
     let server = Server::start("mlflow", cmd, work.path(), &format!("{base}/health"))?;
     let created: Value = ureq::post(&format!("{base}/api/2.0/mlflow/experiments/create"))
