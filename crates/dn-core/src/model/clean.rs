@@ -131,6 +131,7 @@ pub fn excerpt(value: &str) -> std::borrow::Cow<'_, str> {
 /// Normalises a span name: empty becomes `unnamed`, names over
 /// [`MAX_NAME_LEN`] bytes are cut at a char boundary. Returns whether it
 /// changed anything.
+#[inline]
 pub(crate) fn normalize_name(name: &mut SharedStr) -> bool {
     if name.is_empty() {
         *name = SharedStr::Static("unnamed");

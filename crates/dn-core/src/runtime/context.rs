@@ -72,6 +72,7 @@ impl View<'_> {
 /// between them was about a tenth of its instructions. While thread-local
 /// storage is being torn down, `make` sees an empty view and the guard
 /// enters nothing.
+#[inline]
 pub(crate) fn enter_light<T>(make: impl Fn(View<'_>) -> (SpanLink, T)) -> (ContextGuard, T) {
     let entered = STACK.try_with(|s| {
         let mut s = s.try_borrow_mut().ok()?;
@@ -87,6 +88,7 @@ pub(crate) fn enter_light<T>(make: impl Fn(View<'_>) -> (SpanLink, T)) -> (Conte
 
 /// What is current, borrowed from a stack: the span is the top frame's;
 /// task, run and session the nearest full frame's.
+#[inline]
 fn view_of(s: &[Context]) -> View<'_> {
     let Some(top) = s.last() else { return View::default() };
     let full = s.iter().rev().find(|c| !c.inherit);

@@ -30,6 +30,7 @@ pub struct LightSpan {
 
 impl LightSpan {
     /// Where a light span under `parent` is written.
+    #[inline]
     fn route_for(tracer: &Tracer, parent: View<'_>) -> std::sync::Arc<Route> {
         match parent.task {
             Some(t) => t.route_with_session(parent.session.cloned()),
@@ -44,6 +45,7 @@ impl LightSpan {
 
     /// A new span's link under `parent`: the parent's trace (a new one at
     /// the root) and a new span id.
+    #[inline]
     fn new_link(parent: Option<SpanLink>) -> SpanLink {
         SpanLink {
             trace_id: parent.map_or_else(TraceId::random, |l| l.trace_id),
