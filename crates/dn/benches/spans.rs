@@ -2,35 +2,37 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-04 01:59, load 0.37
-//! before: the seventh of eleven consecutive runs of this binary, in which
-//! fastrace's `Span` was bimodal, 103–109 ns in seven and 145–221 ns in
-//! four, and dn's light span steady at 120–142 ns), medians, as ratios to
-//! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
-//! to `fastrace::Span`, both measured in the same run:
+//! run on the 2-core machine kind CI uses (2026-12-04 04:39, load 0.82
+//! before: the fifth of eleven consecutive runs of this binary, the one at
+//! the median of the light span in a run against fastrace's `Span`; a
+//! noisy sitting, in which fastrace's `Span` was in its fast mode, 103–109
+//! ns, in three runs and at 172–227 ns in the others, and dn's light span
+//! in a run 1.15–1.74× it in those three), medians, as ratios to the raw
+//! OTel SDK span (start + end, batch processor, no-op exporter) and to
+//! `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 246 ns   | 1.00×        | 2.26×            |
-//! | `fastrace_span`                                  | 109 ns   | 0.44×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 82 ns    | 0.33×        | 0.75×            |
-//! | `dn_light_span` (outside a run)                  | 127 ns   | 0.52×        | 1.17×            |
-//! | `dn_light_span_in_run`                           | 126 ns   | 0.51×        | 1.16×            |
-//! | `tracing_span_registry_only` (no layer)          | 61 ns    | 0.25×        | 0.56×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 461 ns   | 1.88×        | 4.24×            |
-//! | `dn_log_metric`                                  | 51 ns    | 0.21×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.30 µs  | 5.27×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.49 µs  | 6.05×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 586 ns   | 2.38×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 467 ns   | 1.90×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.03 µs  | 4.19×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)   | 167 ns   | 0.68×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)   | 376 ns   | 1.53×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 302 ns   | 1.00×        | 1.62×            |
+//! | `fastrace_span`                                  | 186 ns   | 0.62×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 97 ns    | 0.32×        | 0.52×            |
+//! | `dn_light_span` (outside a run)                  | 153 ns   | 0.51×        | 0.82×            |
+//! | `dn_light_span_in_run`                           | 146 ns   | 0.49×        | 0.79×            |
+//! | `tracing_span_registry_only` (no layer)          | 63 ns    | 0.21×        | 0.34×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 695 ns   | 2.31×        | 3.73×            |
+//! | `dn_log_metric`                                  | 60 ns    | 0.20×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.14 µs  | 7.11×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.25 µs  | 7.46×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.07 µs  | 3.54×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 491 ns   | 1.63×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.34 µs  | 4.43×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)   | 197 ns   | 0.65×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)   | 362 ns   | 1.20×        |                  |
 //!
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (6.0 M light and 2.7 M
-//! task lines a second on one core; with the file write 2.1 M and 0.97 M).
+//! file, the formatting half of the writer's cost (5.1 M light and 2.8 M
+//! task lines a second on one core; with the file write 2.0 M and 0.75 M).
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
