@@ -21,7 +21,7 @@ pub fn clean_str(s: &str) -> String {
     clean_cow(s).into_owned()
 }
 
-/// [`clean_str`] into a [`CompactString`]: a clean name of up to 24 bytes
+/// [`clean_str`] into a [`CompactString`](compact_str::CompactString): a clean name of up to 24 bytes
 /// (most metric names) is held inline, with no allocation.
 pub fn clean_compact(s: &str) -> compact_str::CompactString {
     match clean_cow(s) {
