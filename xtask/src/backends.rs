@@ -297,8 +297,11 @@ fn check_mlflow(venv: &Path, bin_dir: &Path) -> Result<(), String> {
         .arg(work.path().join("artifacts"))
         .env("MLFLOW_DISABLE_TELEMETRY", "true")
         .env("DO_NOT_TRACK", "true")
-        // Its job queue's stores go to Python's temp dir, which outlived the
-        // run (it was /dev/shm here); keep them in this run's own directory.
+        // Its job runner (huey, for GenAI evaluations and scorers, which
+        // these checks do not use) keeps its stores in a /dev/shm directory
+        // it never removes; and any other temp file goes into this run's
+        // own directory.
+        .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
         .env("TMPDIR", &tmp);
     let base = format!("http://127.0.0.1:{port}");
     let server = Server::start("mlflow", cmd, work.path(), &format!("{base}/health"))?;
