@@ -214,7 +214,10 @@ impl TaskSpan {
             None => name,
         };
         let ts = m.timestamp.unwrap_or_else(Timestamp::now);
-        let origin = m.origin.map(|o| self.0.tracer.stored_value(o));
+        // Boxed while it is carried into the closure below: inline, the
+        // 160-byte pair was copied in and out by `memcpy` on every point,
+        // origin or not.
+        let origin = m.origin.map(|o| Box::new(self.0.tracer.stored_value(*o)));
         self.with_open(|st| {
             let data = &mut st.data;
             // The series map holds cleaned names only: a name logged before
@@ -232,7 +235,7 @@ impl TaskSpan {
             )?;
             let stored = series.push(m.value, m.step, ts, m.aggregation);
             if let Some(o) = origin {
-                data.add_object(o);
+                data.add_object(*o);
             }
             Ok(stored)
         })?
@@ -245,7 +248,7 @@ impl TaskSpan {
         metric: impl Into<Metric>,
         origin: SerializedValue,
     ) -> Result<f64, Error> {
-        self.try_log_metric(name, Metric { origin: Some(origin), ..metric.into() })
+        self.try_log_metric(name, Metric { origin: Some(Box::new(origin)), ..metric.into() })
     }
 
     /// Logs several metrics with the same step (any integer type) and
@@ -315,7 +318,10 @@ impl TaskSpan {
         let o = sample.log_object_ref(Side::Output, "output", out.clone(), &RefOptions::default())?;
         sample.add_link_event(o, i, vec![])?;
         for (k, v) in metrics {
-            sample.try_log_metric(k.as_ref(), Metric { origin: Some(out.clone()), ..Metric::new(v).step(step) })?;
+            sample.try_log_metric(
+                k.as_ref(),
+                Metric { origin: Some(Box::new(out.clone())), ..Metric::new(v).step(step) },
+            )?;
         }
         sample.try_end()
     }
