@@ -48,6 +48,11 @@ pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let len = bytes.len().min(out.len() / 2);
     let (bytes, out) = (&bytes[..len], &mut out[..2 * len]);
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    let (bytes, out) = {
+        let done = encode_hex_sse2(bytes, out);
+        (&bytes[done..], &mut out[2 * done..])
+    };
     // Four bytes at a time as one word (a span id is two words, a trace id
     // four): its eight nibbles spread into the bytes of a u64 and turned into
     // digits arithmetically, where a table lookup per nibble was most of
@@ -63,6 +68,43 @@ pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) -> usize {
         pair[1] = HEX[usize::from(b & 0xf)];
     }
     2 * len
+}
+
+/// Eight bytes at a time with SSE2 (every x86_64 CPU has it): the nibbles
+/// split and interleaved in one vector, turned into digits by one compare
+/// and two adds, sixteen digits stored at once; returns how many bytes it
+/// encoded (the whole groups of eight). Measured with callgrind on the
+/// JSONL writer: a trace id's digits took 182 instructions and a span id's
+/// about 100 with the word code below (a tenth of formatting a light span's
+/// line, three ids a line); and a task's four object hashes are encoded on
+/// the caller.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+fn encode_hex_sse2(bytes: &[u8], out: &mut [u8]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_loadl_epi64, _mm_set1_epi8, _mm_srli_epi16,
+        _mm_storeu_si128, _mm_unpacklo_epi8,
+    };
+    let mut done = 0;
+    for (group, digits) in bytes.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: SSE2 is enabled for this target (the cfg above); the load
+        // reads the 8 bytes of `group` and the store writes the 16 bytes of
+        // `digits`, both unaligned operations on slices of exactly that size.
+        #[allow(unsafe_code)]
+        unsafe {
+            let v = _mm_loadl_epi64(group.as_ptr().cast::<__m128i>());
+            let low_nibbles = _mm_set1_epi8(0x0F);
+            let hi = _mm_and_si128(_mm_srli_epi16(v, 4), low_nibbles);
+            let lo = _mm_and_si128(v, low_nibbles);
+            // High nibble first: byte 2i is byte i's high nibble.
+            let n = _mm_unpacklo_epi8(hi, lo);
+            // '0' + nibble, and 'a' - '0' - 10 = 39 more for a letter.
+            let letters = _mm_and_si128(_mm_cmpgt_epi8(n, _mm_set1_epi8(9)), _mm_set1_epi8(39));
+            let ascii = _mm_add_epi8(_mm_add_epi8(n, _mm_set1_epi8(b'0' as i8)), letters);
+            _mm_storeu_si128(digits.as_mut_ptr().cast::<__m128i>(), ascii);
+        }
+        done += 8;
+    }
+    done
 }
 
 /// The eight lowercase hex digits of `v`, most significant first.
@@ -270,6 +312,10 @@ mod tests {
         let table = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut samples: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b; 5]).collect();
+        // Every byte value in every lane of the eight-byte groups, and
+        // groups followed by words and single bytes.
+        samples.extend((0..=255u8).map(|b| vec![b; 19]));
+        samples.extend((0..32u8).map(|k| (0..=255u8).map(|b| b.wrapping_add(k)).collect()));
         for len in 0..=20 {
             let mut v = Vec::new();
             for _ in 0..len {
@@ -281,7 +327,7 @@ mod tests {
             samples.push(v);
         }
         for bytes in samples {
-            let mut out = [0u8; 40];
+            let mut out = [0u8; 512];
             let n = encode_hex(&bytes, &mut out);
             assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), table(&bytes), "{bytes:?}");
         }
