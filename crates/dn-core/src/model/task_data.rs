@@ -149,16 +149,20 @@ impl TaskData {
             match r.label.as_deref() {
                 Some(label) => o.string(label),
                 // The label is the name: its bytes as just written, copied
-                // through the stack rather than escaped a second time
-                // (`String::extend_from_within` is newer than dn's MSRV).
-                None if name.len() <= 64 => {
-                    let out = o.raw();
-                    let mut copy = [0u8; 64];
-                    let to = &mut copy[..name.len()];
-                    to.copy_from_slice(&out.as_bytes()[name]);
-                    out.push_str(std::str::from_utf8(to).unwrap_or_default());
+                // rather than escaped a second time (one copy within the
+                // buffer, where a copy through the stack and back was two
+                // `memcpy` calls and a UTF-8 check; `String::extend_from_within`
+                // is newer than dn's MSRV).
+                None => {
+                    // SAFETY: `name` is the range `o.string` just appended, a
+                    // whole JSON string (quote to quote) of valid UTF-8 that
+                    // starts and ends on character boundaries; appending a
+                    // copy of it keeps the buffer valid UTF-8.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        o.raw().as_mut_vec().extend_from_within(name);
+                    }
                 }
-                None => o.string(&r.name),
             }
             o.lit(lit!(",\"hash\":\""));
             o.raw().push_str(r.hash.as_str());
@@ -467,8 +471,9 @@ mod tests {
         d.add_object((n, StoredValue::Inline("7".into())));
         d.outputs.push(ObjectRef { name: "n".into(), label: None, hash: n_hash, attributes: None });
         // Labels equal to their names (`None`), the name's escaped bytes
-        // copied for the label: a short name and one past the copy's
-        // 64-byte stack buffer, both carrying `text`'s escapes.
+        // copied for the label: a short name and a long one (past the
+        // 64 bytes the copy once went through on the stack), both carrying
+        // `text`'s escapes.
         d.inputs.push(ObjectRef { name: text.into(), label: None, hash: n_hash, attributes: None });
         d.inputs.push(ObjectRef {
             name: format!("{text}{}", "x".repeat(70)).into(),

@@ -168,11 +168,13 @@ impl TaskSpanBuilder {
         TaskSpanBuilder { tracer, new: NewTask::task(name) }
     }
     /// A label (default: the name); cleaned with `clean_str`.
+    #[inline]
     pub fn label(mut self, label: impl Into<SharedStr>) -> Self {
         self.new.label = Some(label.into());
         self
     }
     /// The span type (default `task`).
+    #[inline]
     pub fn span_type(mut self, t: SpanType) -> Self {
         self.new.span_type = t;
         self
@@ -192,11 +194,13 @@ impl TaskSpanBuilder {
         self
     }
     /// An attribute set at start, given as a ready value with a static key.
+    #[inline]
     pub fn attribute_value(mut self, key: &'static str, value: AttrValue) -> Self {
         push_attribute(&mut self.new.attributes, Key::Borrowed(key), value);
         self
     }
     /// Attaches under `parent` instead of the current task.
+    #[inline]
     pub fn parent(mut self, parent: &TaskSpan) -> Self {
         self.new.parent = Parent::Task(parent.clone());
         self
