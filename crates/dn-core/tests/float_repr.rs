@@ -113,9 +113,9 @@ fn a_million_random_floats_match_an_independent_python_style_formatter() {
     }
 }
 
-/// `write_py_float` takes ryu's text as it is from 1e-4 to 1e16 and
+/// `write_py_float` takes zmij's text as it is from 1e-4 to 1e16 and
 /// rewrites only the exponent of its scientific form: values on each side of
-/// the bounds where ryu and Python switch notation (1e-5, 1e-4, 1e16), and
+/// the bounds where zmij and Python switch notation (1e-5, 1e-4, 1e16), and
 /// 400 000 values spread evenly in magnitude from 1e-7 to 1e18.
 #[test]
 fn values_around_the_notation_bounds_match_the_independent_formatter() {
