@@ -2,37 +2,36 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-04 04:39, load 0.82
-//! before: the fifth of eleven consecutive runs of this binary, the one at
-//! the median of the light span in a run against fastrace's `Span`; a
-//! noisy sitting, in which fastrace's `Span` was in its fast mode, 103–109
-//! ns, in three runs and at 172–227 ns in the others, and dn's light span
-//! in a run 1.15–1.74× it in those three), medians, as ratios to the raw
-//! OTel SDK span (start + end, batch processor, no-op exporter) and to
-//! `fastrace::Span`, both measured in the same run:
+//! run on the 2-core machine kind CI uses (2026-12-04 23:06, load 1.27
+//! before; fastrace's `Span` was in its slow mode, 178.6 ns with fastest
+//! sample 86 ns — in two of three earlier runs that session it measured
+//! 88.5 ns, and dn's light span in a run, 127–141 ns in all, was 1.44× it),
+//! medians, as ratios to the raw OTel SDK span (start + end, batch
+//! processor, no-op exporter) and to `fastrace::Span`, both measured in the
+//! same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 302 ns   | 1.00×        | 1.62×            |
-//! | `fastrace_span`                                  | 186 ns   | 0.62×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 97 ns    | 0.32×        | 0.52×            |
-//! | `dn_light_span` (outside a run)                  | 153 ns   | 0.51×        | 0.82×            |
-//! | `dn_light_span_in_run`                           | 146 ns   | 0.49×        | 0.79×            |
-//! | `tracing_span_registry_only` (no layer)          | 63 ns    | 0.21×        | 0.34×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 695 ns   | 2.31×        | 3.73×            |
-//! | `dn_log_metric`                                  | 60 ns    | 0.20×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 2.14 µs  | 7.11×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 2.25 µs  | 7.46×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 1.07 µs  | 3.54×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 491 ns   | 1.63×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.34 µs  | 4.43×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)   | 197 ns   | 0.65×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)   | 362 ns   | 1.20×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 202 ns   | 1.00×        | 1.13×            |
+//! | `fastrace_span`                                  | 179 ns   | 0.88×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 78 ns    | 0.38×        | 0.43×            |
+//! | `dn_light_span` (outside a run)                  | 123 ns   | 0.61×        | 0.69×            |
+//! | `dn_light_span_in_run`                           | 130 ns   | 0.64×        | 0.73×            |
+//! | `tracing_span_registry_only` (no layer)          | 58 ns    | 0.29×        | 0.33×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 488 ns   | 2.42×        | 2.73×            |
+//! | `dn_log_metric`                                  | 39 ns    | 0.19×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.26 µs  | 6.23×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.50 µs  | 7.41×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 575 ns   | 2.85×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 452 ns   | 2.24×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 947 ns   | 4.69×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)   | 158 ns   | 0.78×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)   | 332 ns   | 1.64×        |                  |
 //!
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (5.1 M light and 2.8 M
-//! task lines a second on one core; with the file write 2.0 M and 0.75 M).
+//! file, the formatting half of the writer's cost (6.3 M light and 3.0 M
+//! task lines a second on one core; with the file write 2.2 M and 1.06 M).
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
