@@ -49,7 +49,7 @@ pub use model::object::{
     unknown_object,
 };
 pub use model::readback::{TaskInputs, TaskView};
-pub use model::record::{AttrKey, AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status};
+pub use model::record::{AttrKey, AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status, TASK_GROUP_KEYS};
 pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Scrubbing, marker as scrub_marker};
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;

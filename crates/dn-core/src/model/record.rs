@@ -117,6 +117,12 @@ pub struct SpanRecord {
     pub kind: RecordKind,
 }
 
+/// The keys of a task's seven groups, in the order of
+/// [`RenderedTask::escaped_parts`](crate::RenderedTask::escaped_parts) and of
+/// the line.
+pub const TASK_GROUP_KEYS: [&str; 7] =
+    [keys::PARAMS, keys::INPUTS, keys::OUTPUTS, keys::METRICS, keys::OBJECTS, keys::OBJECT_SCHEMAS, keys::ARTIFACTS];
+
 impl SpanRecord {
     /// About how many bytes this record holds (itself and what it owns):
     /// what bounds an export queue in bytes.
@@ -131,6 +137,18 @@ impl SpanRecord {
             + self.tags.iter().map(String::len).sum::<usize>()
             + self.attributes.len() * 64
             + self.events.len() * 128
+    }
+
+    /// A task's group `i` (in the order of [`TASK_GROUP_KEYS`]) as
+    /// [`SpanRecord::visit_attributes`] passes it, escaped, borrowed for as
+    /// long as the record: the JSONL writer hands a large one (a run's
+    /// metric series) to the file straight from here instead of copying it
+    /// into its lines. `None` for other kinds of record.
+    pub fn task_group(&self, i: usize) -> Option<&str> {
+        match &self.kind {
+            RecordKind::Task { rendered, .. } => rendered.escaped_part(i),
+            _ => None,
+        }
     }
 
     /// The run id the record belongs to: the route's, or for a light span
@@ -184,13 +202,14 @@ impl SpanRecord {
             RecordKind::Light => {}
             RecordKind::Task { rendered: r, .. } => {
                 let [params, inputs, outputs, metrics, objects, schemas, artifacts] = r.escaped_parts();
-                f(Own(keys::PARAMS), E(params));
-                f(Own(keys::INPUTS), E(inputs));
-                f(Own(keys::OUTPUTS), E(outputs));
-                f(Own(keys::METRICS), E(metrics));
-                f(Own(keys::OBJECTS), E(objects));
-                f(Own(keys::OBJECT_SCHEMAS), E(schemas));
-                f(Own(keys::ARTIFACTS), E(artifacts));
+                let [k_params, k_inputs, k_outputs, k_metrics, k_objects, k_schemas, k_artifacts] = TASK_GROUP_KEYS;
+                f(Own(k_params), E(params));
+                f(Own(k_inputs), E(inputs));
+                f(Own(k_outputs), E(outputs));
+                f(Own(k_metrics), E(metrics));
+                f(Own(k_objects), E(objects));
+                f(Own(k_schemas), E(schemas));
+                f(Own(k_artifacts), E(artifacts));
                 if r.has_objects() {
                     f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
