@@ -8,6 +8,7 @@
 pub mod attrs;
 pub mod bigint;
 pub mod clean;
+pub mod clock;
 pub mod generation;
 pub mod ids;
 pub mod json;

@@ -1,119 +1,28 @@
 //! Timestamps: nanoseconds since the Unix epoch, formatted as the JSONL expects.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-struct Anchor {
-    clock: quanta::Clock,
-    raw0: u64,
-    unix0: u64,
-}
-
-impl Anchor {
-    /// Calibrates (quanta spins at least 500 rounds of 1 µs, and up to
-    /// 200 ms) and then anchors: the TSC is read before the wall clock, so
-    /// the anchored clock reads at or a few tens of nanoseconds ahead of the
-    /// wall clock at that instant, never behind it: a span started on the
-    /// wall clock before the switch and ended on the TSC after it does not
-    /// end before it started.
-    fn new() -> Anchor {
-        let clock = quanta::Clock::new();
-        // Of a few tries, the pair read closest together: a thread
-        // preempted between the two reads would put the clock ahead by as
-        // long as it waited.
-        let (mut spread, mut raw0, mut unix0) = (u64::MAX, 0, 0);
-        for _ in 0..5 {
-            let before = clock.raw();
-            let wall = Timestamp::now_system().0;
-            let after = clock.raw();
-            if after.wrapping_sub(before) < spread {
-                (spread, raw0, unix0) = (after.wrapping_sub(before), before, wall);
-            }
-        }
-        Anchor { clock, raw0, unix0 }
-    }
-
-    #[inline]
-    fn now(&self) -> Timestamp {
-        Timestamp(self.unix0 + self.clock.delta_as_nanos(self.raw0, self.clock.raw()))
-    }
-}
-
-/// The process's clock: the wall clock until the TSC is calibrated, the
-/// anchored TSC from then on. Calibration runs once, on a short-lived
-/// thread of its own started by the first reading: done on the caller, it
-/// was the first span's cost — 0.6 ms alone and 1.7 ms in a process whose
-/// writer thread was starting beside it, against 0.4 ms for all of
-/// `configure` and `shutdown`.
-struct Clock {
-    anchor: OnceLock<Anchor>,
-    calibrating: AtomicBool,
-}
-
-impl Clock {
-    const fn new() -> Clock {
-        Clock { anchor: OnceLock::new(), calibrating: AtomicBool::new(false) }
-    }
-
-    #[inline]
-    fn now(&'static self) -> Timestamp {
-        match self.anchor.get() {
-            Some(a) => a.now(),
-            None => self.now_uncalibrated(),
-        }
-    }
-
-    /// The wall clock, having started the calibration if no reading had.
-    /// Where no thread can be started the clock stays on the wall clock:
-    /// correct, about 25 ns a reading slower.
-    #[cold]
-    #[inline(never)]
-    fn now_uncalibrated(&'static self) -> Timestamp {
-        if !self.calibrating.swap(true, Ordering::Relaxed) {
-            let spawned = std::thread::Builder::new()
-                .name("dn-clock".into())
-                .stack_size(64 * 1024)
-                .spawn(move || self.calibrate());
-            drop(spawned);
-        }
-        Timestamp::now_system()
-    }
-
-    fn calibrate(&self) {
-        let _ = self.anchor.set(Anchor::new());
-    }
-
-    #[cfg(test)]
-    fn calibrated(&self) -> bool {
-        self.anchor.get().is_some()
-    }
-}
-
-static CLOCK: Clock = Clock::new();
 
 /// A UTC wall-clock instant with nanosecond resolution.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub struct Timestamp(u64);
 
 impl Timestamp {
-    /// The current time: the wall clock read once, when the TSC has been
-    /// calibrated, plus the time elapsed since on the CPU's invariant TSC
-    /// (about 10 ns a read instead of 35 ns for `SystemTime::now`; `quanta`
-    /// falls back to the OS monotonic clock where the TSC is not reliable).
-    /// The first reading starts the calibration on a thread of its own
-    /// (`dn-clock`, a millisecond or so); until it is done, readings come
-    /// from the wall clock. Like fastrace's anchor, it does not follow
-    /// later wall-clock adjustments.
+    /// The current time: the wall clock read once, when the CPU's counter
+    /// has been calibrated, plus the time elapsed since on that counter
+    /// (about 10 ns a read instead of 35 ns for `SystemTime::now`). The
+    /// first reading starts the calibration on a thread of its own
+    /// (`dn-clock`, a few milliseconds, sleeping); until it is done,
+    /// readings come from the wall clock (see `model::clock`). Like
+    /// fastrace's anchor, it does not follow later wall-clock adjustments.
     #[inline]
     pub fn now() -> Self {
-        CLOCK.now()
+        Self(crate::model::clock::now_nanos())
     }
 
     /// The current wall-clock time from the OS (slower; for tests and anchors).
     pub fn now_system() -> Self {
-        Self::from_system_time(SystemTime::now())
+        Self(crate::model::clock::wall_nanos())
     }
     /// From nanoseconds since the epoch.
     pub const fn from_nanos(n: u64) -> Self {
@@ -318,27 +227,6 @@ mod tests {
         let b = Timestamp::now();
         let d = b.since(a).as_millis();
         assert!((15..500).contains(&d), "20 ms sleep measured as {d} ms");
-    }
-
-    #[test]
-    fn readings_stay_in_order_across_the_switch_to_the_calibrated_clock() {
-        // A clock of its own, so that no other test has calibrated it.
-        let clock: &'static Clock = Box::leak(Box::new(Clock::new()));
-        let mut last = clock.now();
-        assert!(clock.calibrating.load(Ordering::Relaxed), "the first reading starts the calibration");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let (mut on_wall_clock, mut on_tsc) = (1u64, 0u64);
-        while on_tsc < 100_000 && std::time::Instant::now() < deadline {
-            let was_calibrated = clock.calibrated();
-            let t = clock.now();
-            assert!(t >= last, "reading {} went back {} ns", on_wall_clock + on_tsc, last.as_nanos() - t.as_nanos());
-            last = t;
-            if was_calibrated { on_tsc += 1 } else { on_wall_clock += 1 }
-        }
-        assert!(on_wall_clock > 1, "readings were taken on the wall clock while calibrating: {on_wall_clock}");
-        assert_eq!(on_tsc, 100_000, "the clock was calibrated within 30 s");
-        let diff = clock.now().as_nanos().abs_diff(Timestamp::now_system().as_nanos());
-        assert!(diff < 50_000_000, "the calibrated clock is {diff} ns away from the system clock");
     }
 
     #[test]
