@@ -14,6 +14,12 @@ pub use crate::bigint::BigInt;
 use crate::bigint::{BIGINT_TOKEN, SERDE_JSON_NUMBER, is_integer_text};
 use crate::json::{write_json_float, write_py_float, write_str};
 
+/// The longest message SHA-1 pads into one block (a `0x80` byte and the
+/// 8-byte length follow it).
+const ONE_BLOCK_MAX: usize = 55;
+/// SHA-1's initial hash value (FIPS 180-4, 5.3.1).
+const SHA1_INITIAL_STATE: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+
 /// A 16-hex-digit hash (data hash, schema hash or object hash).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Hash16([u8; 16]);
@@ -23,10 +29,28 @@ impl Hash16 {
     pub const ZERO: Hash16 = Hash16(*b"0000000000000000");
 
     /// First 16 hex digits of the SHA-1 of `bytes`.
+    ///
+    /// Most of what is hashed fits one 64-byte block: a number's digits, a
+    /// short string's JSON, every object hash's `"<data>:<schema>"` (33
+    /// bytes); a task with one input and one output hashes four such. Those
+    /// are padded here and go straight to SHA-1's compression function,
+    /// without the streaming hasher's buffering and finalisation around it.
     pub fn sha1_prefix(bytes: &[u8]) -> Self {
-        let digest = Sha1::digest(bytes);
+        let mut first = [0u8; 8];
+        if bytes.len() <= ONE_BLOCK_MAX {
+            let mut block = sha1::digest::generic_array::GenericArray::default();
+            block[..bytes.len()].copy_from_slice(bytes);
+            block[bytes.len()] = 0x80;
+            block[56..].copy_from_slice(&(bytes.len() as u64 * 8).to_be_bytes());
+            let mut state = SHA1_INITIAL_STATE;
+            sha1::compress(&mut state, std::slice::from_ref(&block));
+            first[..4].copy_from_slice(&state[0].to_be_bytes());
+            first[4..].copy_from_slice(&state[1].to_be_bytes());
+        } else {
+            first.copy_from_slice(&Sha1::digest(bytes)[..8]);
+        }
         let mut out = [0u8; 16];
-        crate::ids::encode_hex(&digest, &mut out);
+        crate::ids::encode_hex(&first, &mut out);
         Hash16(out)
     }
     /// Parses 16 lowercase hex digits.
@@ -698,6 +722,24 @@ mod tests {
 
     fn obj<T: Serialize>(v: T) -> SerializedValue {
         serialize(&v)
+    }
+
+    #[test]
+    fn the_one_block_hash_is_sha1_at_every_length_around_the_block() {
+        // Every length from empty to past two blocks, bytes of every value:
+        // the padded one-block path and the streaming hasher agree.
+        let bytes: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in 0..=bytes.len() {
+            for start in [0, 3, 64] {
+                let msg = &bytes[start.min(bytes.len() - len)..][..len];
+                let mut expected = [0u8; 16];
+                crate::ids::encode_hex(&Sha1::digest(msg)[..8], &mut expected);
+                assert_eq!(Hash16::sha1_prefix(msg).0, expected, "{len} bytes");
+            }
+        }
+        // Known answers (FIPS 180 examples): "abc" and the empty message.
+        assert_eq!(Hash16::sha1_prefix(b"abc").as_str(), "a9993e364706816a");
+        assert_eq!(Hash16::sha1_prefix(b"").as_str(), "da39a3ee5e6b4b0d");
     }
 
     #[test]
