@@ -2,36 +2,35 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-04 23:06, load 1.27
-//! before; fastrace's `Span` was in its slow mode, 178.6 ns with fastest
-//! sample 86 ns — in two of three earlier runs that session it measured
-//! 88.5 ns, and dn's light span in a run, 127–141 ns in all, was 1.44× it),
-//! medians, as ratios to the raw OTel SDK span (start + end, batch
-//! processor, no-op exporter) and to `fastrace::Span`, both measured in the
-//! same run:
+//! run on the 2-core machine kind CI uses (2026-12-05 07:00, load 0.41
+//! before; fastrace's `Span` was in its fast mode, 86 ns — in the previous
+//! recorded run, 2026-12-04 23:06, it was in its slow mode, 179 ns, and dn's
+//! light span in a run read 0.73× it), medians, as ratios to the raw OTel
+//! SDK span (start + end, batch processor, no-op exporter) and to
+//! `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
 //! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 202 ns   | 1.00×        | 1.13×            |
-//! | `fastrace_span`                                  | 179 ns   | 0.88×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 78 ns    | 0.38×        | 0.43×            |
-//! | `dn_light_span` (outside a run)                  | 123 ns   | 0.61×        | 0.69×            |
-//! | `dn_light_span_in_run`                           | 130 ns   | 0.64×        | 0.73×            |
-//! | `tracing_span_registry_only` (no layer)          | 58 ns    | 0.29×        | 0.33×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 488 ns   | 2.42×        | 2.73×            |
-//! | `dn_log_metric`                                  | 39 ns    | 0.19×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.26 µs  | 6.23×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.50 µs  | 7.41×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 575 ns   | 2.85×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 452 ns   | 2.24×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 947 ns   | 4.69×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)   | 158 ns   | 0.78×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)   | 332 ns   | 1.64×        |                  |
+//! | `otel_sdk_span` (baseline)                       | 213 ns   | 1.00×        | 2.47×            |
+//! | `fastrace_span`                                  | 86 ns    | 0.40×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)        | 79 ns    | 0.37×        | 0.92×            |
+//! | `dn_light_span` (outside a run)                  | 133 ns   | 0.63×        | 1.55×            |
+//! | `dn_light_span_in_run`                           | 134 ns   | 0.63×        | 1.56×            |
+//! | `tracing_span_registry_only` (no layer)          | 59 ns    | 0.28×        | 0.68×            |
+//! | `dn_bridged_tracing_span_in_run`                 | 504 ns   | 2.37×        | 5.85×            |
+//! | `dn_log_metric`                                  | 37 ns    | 0.18×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.30 µs  | 6.08×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.45 µs  | 6.80×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)     | 599 ns   | 2.81×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)   | 473 ns   | 2.22×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 1.03 µs  | 4.85×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)   | 158 ns   | 0.74×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)   | 331 ns   | 1.55×        |                  |
 //!
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
 //! file, the formatting half of the writer's cost (6.3 M light and 3.0 M
-//! task lines a second on one core; with the file write 2.2 M and 1.06 M).
+//! task lines a second on one core; with the file write 2.1 M and 0.97 M).
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
