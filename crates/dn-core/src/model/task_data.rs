@@ -282,6 +282,10 @@ pub struct RenderedTask {
     has_objects: bool,
 }
 
+/// What a rendered buffer's size is rounded up to (see
+/// [`RenderedTask::render_from`]).
+const RESERVE_STEP: usize = 256;
+
 impl RenderedTask {
     /// Renders every group of `d` (the buffer fitted to the JSON: what a
     /// task read back keeps).
@@ -302,14 +306,17 @@ impl RenderedTask {
     pub fn render_from(&mut self, d: &TaskData) {
         // One buffer, written group by group (one allocation, not eight).
         // About a fifth more than the JSON for the escapes of its quotes.
+        let estimate = 192
+            + 112 * (d.inputs.len() + d.outputs.len())
+            + d.objects.values().map(|o| 112 + o.value.len()).sum::<usize>()
+            + d.schemas.values().map(|v| 24 + v.len()).sum::<usize>()
+            + d.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
+            + d.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>();
+        // Rounded up to a step: a recycled buffer is reused as it is for a
+        // task a few bytes larger than its last (a logged number that gained
+        // a digit), where `reserve` had doubled it, into memory never touched.
         self.buf.clear();
-        self.buf.reserve(
-            192 + 112 * (d.inputs.len() + d.outputs.len())
-                + d.objects.values().map(|o| 112 + o.value.len()).sum::<usize>()
-                + d.schemas.values().map(|v| 24 + v.len()).sum::<usize>()
-                + d.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
-                + d.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>(),
-        );
+        self.buf.reserve_exact(estimate.next_multiple_of(RESERVE_STEP));
         for (i, end) in self.ends.iter_mut().enumerate() {
             d.write_group(i, &mut NestedJson(&mut self.buf));
             *end = self.buf.len() as u32;
