@@ -2,8 +2,9 @@
 //!
 //! The caller's thread pushes each finished record, by value, onto its own
 //! buffer (an uncontended lock and a `Vec` push: no allocation, no I/O, no
-//! wake-up); the writer thread wakes every [`ACTIVE_INTERVAL`] while spans
-//! keep coming and every [`WRITE_INTERVAL`] when idle (or when a buffer
+//! wake-up); the writer thread goes round again at once while rounds find
+//! [`GO_AGAIN_AT`] records or more, wakes every [`ACTIVE_INTERVAL`] while
+//! fewer keep coming and every [`WRITE_INTERVAL`] when idle (or when a buffer
 //! reaches [`WAKE_AT`] records, on the first span after it went idle, or on
 //! flush), swaps every thread's buffer for an empty one and hands the
 //! records to the exporters. Records
@@ -44,6 +45,15 @@ pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 /// (1 000 task spans, say) was formatted and written whole at shutdown,
 /// after the caller's loop: a fifth of such a program's time, on one core.
 pub const ACTIVE_INTERVAL: Duration = Duration::from_millis(1);
+/// A round that found at least this many records is followed by the next at
+/// once, not after [`ACTIVE_INTERVAL`]: while spans come faster than that,
+/// the writer keeps writing. Sleeping 1 ms after every round let about
+/// 2 500 task records pile up at the task workload's pace (the writer's
+/// line costs most of the caller's span, so a backlog shrinks slowly), each
+/// holding its rendered buffer: memory touched for the first time while a
+/// run warms up. A 10 000-task process: page faults 1 625 → 899, peak RSS
+/// 11.1 → 8.3 MiB, 0.80× the time (medians of eight alternated).
+pub const GO_AGAIN_AT: usize = 64;
 
 /// Set while the writer sleeps for lack of spans, so that the next span
 /// wakes it; on a cache line of its own, read by every push and written
@@ -550,15 +560,15 @@ fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared
                 return;
             }
             Err(TryRecvError::Empty) => {
-                // Go again at once only after a full batch; otherwise sleep
-                // until the interval ends or a producer's buffer fills up, so
-                // the writer does not compete with producers for their
-                // buffers: briefly while spans keep coming, longer when none
-                // came. Idle is announced before one more look, so a span
+                // Go again at once after a round that found many spans;
+                // otherwise sleep until the interval ends or a producer's
+                // buffer fills up, so the writer does not compete with
+                // producers for their buffers: briefly while spans trickle
+                // in, longer when none came. Idle is announced before one more look, so a span
                 // pushed after that look wakes the writer; one pushed in the
                 // race between a producer's check and the announcement waits
                 // at most the idle interval, as every span once did.
-                if n >= WAKE_AT as usize {
+                if n >= GO_AGAIN_AT {
                     continue;
                 }
                 if n > 0 {
