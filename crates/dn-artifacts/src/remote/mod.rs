@@ -191,19 +191,27 @@ impl Shared {
                     self.count_failure(&mut c, job_key, error)
                 }
             };
-            if c.report.pending == 0 {
+            let idle = c.report.pending == 0;
+            if idle {
                 c.batch_bytes = 0;
                 c.batch_sent = 0;
                 if let Some(b) = self.bar.lock().take() {
                     b.finish_and_clear();
                 }
-                self.idle.notify_all();
             } else {
                 self.update_bar(&c);
             }
-            ev
+            (ev, idle)
         };
+        let (ev, idle) = ev;
         self.emit(ev);
+        // Waiting flushes are woken only once the last upload's event is
+        // delivered, so a flush returns after every event of what it waited
+        // for (they were woken before, and could return first).
+        if idle {
+            let _c = self.counts.lock();
+            self.idle.notify_all();
+        }
     }
 
     /// Counts, logs (limited) and describes one failed upload.
@@ -383,7 +391,8 @@ impl Uploader {
         self.shared.report()
     }
 
-    /// Waits until every queued upload has finished, at most `timeout`.
+    /// Waits until every queued upload has finished and its progress event
+    /// was delivered, at most `timeout`.
     pub fn flush(&self, timeout: Duration) -> UploadReport {
         let deadline = Instant::now() + timeout;
         let mut c = self.shared.counts.lock();
@@ -699,6 +708,9 @@ mod tests {
         let calls = Arc::new(AtomicU64::new(0));
         let c2 = calls.clone();
         let progress: ProgressCallback = Arc::new(move |_: &UploadEvent| {
+            // Slow as well: `flush` returns only once the last event is
+            // delivered (it had returned while this callback still ran).
+            std::thread::sleep(Duration::from_millis(50));
             c2.fetch_add(1, Ordering::Relaxed);
             panic!("a bug in the user's callback");
         });
