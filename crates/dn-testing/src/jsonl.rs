@@ -6,7 +6,10 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 /// Every span line of every `.jsonl` file under `dir` (artifact records
-/// in `artifacts.jsonl` are not spans), with its relative path.
+/// in `artifacts.jsonl` are not spans), with its relative path. A last line
+/// without its newline is not a line yet, as delivery and `dn` read files:
+/// a process killed while it appended can leave one (the kernel stops a
+/// write at a page boundary).
 pub fn read_all(dir: &Path) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -26,7 +29,9 @@ pub fn read_all(dir: &Path) -> Vec<(String, Value)> {
     files.sort();
     for f in files {
         let rel = f.strip_prefix(dir).expect("prefix").display().to_string();
-        for line in std::fs::read_to_string(&f).expect("read").lines() {
+        let bytes = std::fs::read(&f).expect("read");
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(&[][..], |end| &bytes[..=end]);
+        for line in std::str::from_utf8(complete).expect("UTF-8 lines").lines() {
             out.push((rel.clone(), serde_json::from_str(line).expect("valid JSON line")));
         }
     }
