@@ -145,7 +145,17 @@ impl JsonlExporter {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A new file (a new run's) is created in one call; only a file that
+        // already exists is looked at.
+        let mut f = match OpenOptions::new().create_new(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut f = OpenOptions::new().append(true).open(&path)?;
+                end_torn_line(&mut f, &path)?;
+                f
+            }
+            Err(e) => return Err(e),
+        };
         if !self.destinations.is_empty() && self.seen.insert(rel.to_path_buf()) {
             warn_earlier_pending(&path, f.metadata().map_or(0, |m| m.len()));
         }
@@ -306,6 +316,29 @@ fn file_slices<'a>(g: &'a Group, batch: &'a [SpanRecord]) -> Vec<IoSlice<'a>> {
     }
     slices.push(IoSlice::new(&lines[from..]));
     slices
+}
+
+/// Ends a last line that has no newline — what a process killed while it
+/// appended leaves (the kernel stops a write at a page boundary) — so that
+/// the lines appended next start a line of their own instead of being glued
+/// to it, and lost with it. Readers skip the torn line. Where another
+/// process is appending at the same moment, its write completes before this
+/// one (append-mode writes to a file are serialised), so the worst case is
+/// an empty line, which readers skip too.
+fn end_torn_line(f: &mut File, path: &Path) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    let mut r = File::open(path)?;
+    r.seek(SeekFrom::Start(len - 1))?;
+    r.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        f.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// A file that already holds lines when this process first writes to it
@@ -577,6 +610,36 @@ mod tests {
         let written = std::fs::read_to_string(dir.path().join(rel)).unwrap();
         assert_eq!(written.len(), expected.len());
         assert!(written == expected, "the file differs from the lines write_line makes");
+    }
+
+    #[test]
+    fn lines_appended_after_a_torn_last_line_start_a_line_of_their_own() {
+        // An earlier process was killed mid-write: 246 bytes of a line and
+        // no newline. This process's lines follow a newline, whole.
+        let dir = tempfile::tempdir().unwrap();
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("r").run(|r| r.log_param("k", 1));
+        let records = sink.take();
+        let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+        let file = dir.path().join(&rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let torn = "{\"trace_id\":\"".to_string() + &"a".repeat(232);
+        std::fs::write(&file, &torn).unwrap();
+        let mut exporter = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        exporter.export(&records);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], torn, "the torn line is left as it was");
+        let line: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(line["name"], "r");
+        // A file whose last line is whole gets no empty line.
+        exporter.shutdown();
+        let mut again = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        again.export(&records);
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 3);
+        assert!(std::fs::read_to_string(&file).unwrap().lines().all(|l| !l.is_empty()));
     }
 
     #[test]
