@@ -60,7 +60,7 @@ struct Hole {
 /// lines first: that copy went into memory never touched before (the lines
 /// buffer is shrunk after a huge line), and on this machine kind the page
 /// faults of first touching memory cost more than the copy itself (about
-/// 2 µs a 4 KiB page: 4 000 of them for a 100 000-point run).
+/// 2 µs a 4 KiB page; a 100 000-point run's line is 6.5 MB, 1 600 pages).
 pub const COPIED_GROUP_MAX: usize = 64 << 10;
 
 /// Most large groups one file's batch leaves out of its lines: its slices,

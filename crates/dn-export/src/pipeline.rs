@@ -564,10 +564,11 @@ fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared
                 // otherwise sleep until the interval ends or a producer's
                 // buffer fills up, so the writer does not compete with
                 // producers for their buffers: briefly while spans trickle
-                // in, longer when none came. Idle is announced before one more look, so a span
-                // pushed after that look wakes the writer; one pushed in the
-                // race between a producer's check and the announcement waits
-                // at most the idle interval, as every span once did.
+                // in, longer when none came. Idle is announced before one
+                // more look, so a span pushed after that look wakes the
+                // writer; one pushed in the race between a producer's check
+                // and the announcement waits at most the idle interval, as
+                // every span once did.
                 if n >= GO_AGAIN_AT {
                     continue;
                 }

@@ -158,7 +158,7 @@ impl Shared {
     }
 
     fn finished(&self, job_key: &str, size: u64, value: bool, outcome: Result<bool, String>) {
-        let ev = {
+        let (ev, idle) = {
             let mut c = self.counts.lock();
             c.report.pending = c.report.pending.saturating_sub(1);
             if value {
@@ -203,7 +203,6 @@ impl Shared {
             }
             (ev, idle)
         };
-        let (ev, idle) = ev;
         self.emit(ev);
         // Waiting flushes are woken only once the last upload's event is
         // delivered, so a flush returns after every event of what it waited

@@ -146,7 +146,7 @@ impl SpanRecord {
     /// into its lines. `None` for other kinds of record.
     pub fn task_group(&self, i: usize) -> Option<&str> {
         match &self.kind {
-            RecordKind::Task { rendered, .. } => rendered.escaped_part(i),
+            RecordKind::Task { rendered, .. } => rendered.escaped_parts().get(i).copied(),
             _ => None,
         }
     }

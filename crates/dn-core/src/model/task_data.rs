@@ -349,12 +349,6 @@ impl RenderedTask {
         let s = self.buf.as_str();
         [&s[..a], &s[a..b], &s[b..c], &s[c..d], &s[d..e], &s[e..f], &s[f..g]]
     }
-    /// Group `i` of [`RenderedTask::escaped_parts`] alone (`None` past the seventh).
-    pub fn escaped_part(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..end)
-    }
     fn part(&self, i: usize) -> Cow<'_, str> {
         let escaped = self.escaped_parts()[i];
         // Rendered by `NestedJson`, or escaped by `from_parts`: it unescapes.
