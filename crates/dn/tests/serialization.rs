@@ -75,7 +75,7 @@ fn rust_structs_and_options_serialize_as_objects() {
         y: i32,
     }
     let o = dn::core::serialize(&Point { x: 1, y: 2 });
-    assert_eq!(o.value_json, r#"{"x":1,"y":2}"#);
+    assert_eq!(o.value_json(), r#"{"x":1,"y":2}"#);
     assert_eq!(o.data_hash.as_str(), "8dae7a34946c10bd", "same data bytes as the Python dataclass");
     assert_eq!(o.schema_json, r#"{"type":"object"}"#);
     assert_eq!(dn::core::serialize(&Some(3)).hash, dn::core::serialize(&3).hash);

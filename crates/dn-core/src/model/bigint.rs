@@ -21,7 +21,7 @@ pub(crate) fn is_integer_text(s: &str) -> bool {
 /// # use dn_core as dn;
 /// let big: dn::BigInt = "340282366920938463463374607431768211457".parse().unwrap();
 /// let o = dn::serialize(&big);
-/// assert_eq!(o.value_json, "340282366920938463463374607431768211457");
+/// assert_eq!(o.value_json(), "340282366920938463463374607431768211457");
 /// assert!("12x".parse::<dn::BigInt>().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

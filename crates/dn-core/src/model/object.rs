@@ -13,6 +13,7 @@ use crate::Error;
 pub use crate::bigint::BigInt;
 use crate::bigint::{BIGINT_TOKEN, SERDE_JSON_NUMBER, is_integer_text};
 use crate::json::{write_json_float, write_py_float, write_str};
+use crate::task_data::StoredValue;
 
 /// The longest message SHA-1 pads into one block (a `0x80` byte and the
 /// 8-byte length follow it).
@@ -117,9 +118,15 @@ pub struct SerializedValue {
     pub hash: Hash16,
     /// The schema as compact JSON (`{}` for primitives).
     pub schema_json: std::borrow::Cow<'static, str>,
-    /// The value as compact JSON (non-finite floats as `null`), held inline
-    /// up to 24 bytes.
-    pub value_json: CompactString,
+    /// The value as a task stores it: a string as its text
+    /// ([`StoredValue::Text`], the captured `String` itself, so a long
+    /// string is not escaped into a second copy before its line is
+    /// rendered), any other value as its compact JSON
+    /// ([`StoredValue::Inline`], held inline up to 24 bytes; non-finite
+    /// floats as `NaN` / `Infinity`, what Python hashes). Never
+    /// [`StoredValue::Uri`]: offloading makes that. Its JSON text:
+    /// [`SerializedValue::value_json`].
+    pub value: StoredValue,
     /// Length of the data bytes (decides offloading of large values).
     pub data_len: usize,
     /// The data bytes themselves, kept only when they are over
@@ -349,6 +356,27 @@ impl CapturedValue {
 
     /// Data bytes, schema and hashes of this value.
     pub fn serialize_object(&self) -> SerializedValue {
+        let value = match self {
+            CapturedValue::Str(s) => StoredValue::Text(s.clone()),
+            other => StoredValue::Inline(other.to_stored_json()),
+        };
+        SerializedValue { value, ..self.hashed() }
+    }
+
+    /// [`CapturedValue::serialize_object`], keeping a string's own `String`
+    /// as its stored value: no copy, and no escaping until its line is
+    /// rendered.
+    pub fn into_object(self) -> SerializedValue {
+        let hashed = self.hashed();
+        let value = match self {
+            CapturedValue::Str(s) => StoredValue::Text(s),
+            other => StoredValue::Inline(other.to_stored_json()),
+        };
+        SerializedValue { value, ..hashed }
+    }
+
+    /// Hashes, schema and sizes, with an empty stored value.
+    fn hashed(&self) -> SerializedValue {
         let (data_hash, data_len, large_data) = self.data_hash();
         let schema_json = self.schema();
         let schema_hash = if schema_json == "{}" { Hash16::ZERO } else { Hash16::sha1_prefix(schema_json.as_bytes()) };
@@ -357,10 +385,18 @@ impl CapturedValue {
             data_hash,
             schema_hash,
             schema_json,
-            value_json: self.to_stored_json(),
+            value: StoredValue::Inline(CompactString::const_new("")),
             data_len,
             large_data,
         }
+    }
+}
+
+impl SerializedValue {
+    /// The value as compact JSON, what `dreadnode.objects` holds for it
+    /// (borrowed unless the value is a string held as its text).
+    pub fn value_json(&self) -> std::borrow::Cow<'_, str> {
+        self.value.to_json()
     }
 }
 
@@ -385,7 +421,7 @@ pub fn serialize_with<T: Serialize + ?Sized>(value: &T, adjust: impl FnOnce(&mut
     match CapturedValue::capture(value) {
         Ok(mut v) => {
             adjust(&mut v);
-            v.serialize_object()
+            v.into_object()
         }
         Err(_) => unknown_object(std::any::type_name::<T>()),
     }
@@ -405,7 +441,7 @@ pub fn unknown_object(type_name: &str) -> SerializedValue {
         data_hash,
         schema_hash,
         schema_json,
-        value_json: v.to_json().into(),
+        value: StoredValue::Inline(v.to_json().into()),
         data_len: type_name.len(),
         large_data: None,
     }
@@ -759,7 +795,7 @@ mod tests {
         let a = obj(vec![3, 1, 2]);
         let b = obj(vec![1, 2, 3]);
         assert_ne!(a.hash, b.hash);
-        assert_eq!(a.value_json, "[3,1,2]");
+        assert_eq!(a.value_json(), "[3,1,2]");
         assert_eq!(b.hash.as_str(), "bc9a83787a4c8808");
     }
 
@@ -816,7 +852,7 @@ mod tests {
         }
         let o = serialize(&Bad);
         assert!(o.schema_json.contains(r#""x-rust-datatype":"unknown""#));
-        assert!(o.value_json.contains("Bad"));
+        assert!(o.value_json().contains("Bad"));
     }
 
     #[test]
@@ -833,11 +869,11 @@ mod tests {
     fn integers_of_any_size_hash_and_store_as_python_ints() {
         let two_130 = "1361129467683753853853498429727072845824"; // 2**130
         for o in [obj(two_130.parse::<BigInt>().unwrap()), obj(u128::MAX)] {
-            assert_eq!(o.data_hash, Hash16::sha1_prefix(o.value_json.as_bytes()));
+            assert_eq!(o.data_hash, Hash16::sha1_prefix(o.value_json().as_bytes()));
             assert_eq!(o.schema_json, "{}");
-            assert!(o.value_json.bytes().all(|b| b.is_ascii_digit()), "a JSON number: {}", o.value_json);
+            assert!(o.value_json().bytes().all(|b| b.is_ascii_digit()), "a JSON number: {}", o.value_json());
         }
-        assert_eq!(obj(u128::MAX).value_json, u128::MAX.to_string());
+        assert_eq!(obj(u128::MAX).value_json(), u128::MAX.to_string());
         let neg = format!("-{two_130}");
         let o = obj(vec![neg.parse::<BigInt>().unwrap()]);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(format!("[{neg}]").as_bytes()));
@@ -855,7 +891,7 @@ mod tests {
                 st.end()
             }
         }
-        assert_eq!(obj(ArbitraryPrecision(two_130)).value_json, two_130);
+        assert_eq!(obj(ArbitraryPrecision(two_130)).value_json(), two_130);
         assert_eq!(obj(ArbitraryPrecision(two_130)).data_hash, Hash16::sha1_prefix(two_130.as_bytes()));
         assert_eq!(obj(ArbitraryPrecision("7")).hash, obj(7).hash);
         assert_eq!(obj(ArbitraryPrecision("0.5")).hash, obj(0.5).hash);
@@ -868,17 +904,17 @@ mod tests {
     fn non_finite_floats_hash_and_store_like_python() {
         let o = obj(f64::NAN);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(b"nan"));
-        assert_eq!(o.value_json, "NaN");
+        assert_eq!(o.value_json(), "NaN");
         let o = obj(vec![f64::INFINITY]);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(b"[Infinity]"));
-        assert_eq!(o.value_json, "[Infinity]", "the stored text is what was hashed");
+        assert_eq!(o.value_json(), "[Infinity]", "the stored text is what was hashed");
         let o = obj(serde_json::json!({"a": [1.5, "x"]}));
-        assert_eq!(o.value_json, r#"{"a":[1.5,"x"]}"#);
+        assert_eq!(o.value_json(), r#"{"a":[1.5,"x"]}"#);
         let mut m = std::collections::BTreeMap::new();
         m.insert("lo", f64::NEG_INFINITY);
         let o = obj(m);
         assert_eq!(o.data_hash, Hash16::sha1_prefix(br#"{"lo":-Infinity}"#));
-        assert_eq!(o.value_json, r#"{"lo":-Infinity}"#);
+        assert_eq!(o.value_json(), r#"{"lo":-Infinity}"#);
         assert_eq!(CapturedValue::Float(f64::NAN).to_json(), "null", "strict JSON elsewhere (params, attributes)");
     }
 }

@@ -138,6 +138,7 @@ fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde
         .map(|r| {
             let v = match data.objects.get(&r.hash).map(|o| &o.value) {
                 Some(StoredValue::Inline(j)) => crate::json::parse_python_json(j).unwrap_or_default(),
+                Some(StoredValue::Text(s)) => serde_json::Value::String(s.clone()),
                 Some(StoredValue::Uri { uri, .. }) => serde_json::Value::String(uri.clone()),
                 None => serde_json::Value::Null,
             };
@@ -158,7 +159,7 @@ mod tests {
         d.params.insert("lr".into(), "0.001".into());
         let o = serialize(&vec![1, 2]);
         d.inputs.push(ObjectRef { name: "xs".into(), label: None, hash: o.hash, attributes: None });
-        let value = StoredValue::Inline(o.value_json.clone());
+        let value = o.value.clone();
         d.add_object((o, value));
         d.metrics.get_or_insert_by("m", || "m".into(), MetricSeries::default).push(
             0.5,

@@ -40,6 +40,11 @@ pub type ObjectRefs = smallvec::SmallVec<[ObjectRef; 1]>;
 pub enum StoredValue {
     /// Inline compact JSON (`type: "val"`), itself held inline up to 24 bytes.
     Inline(CompactString),
+    /// A string value as its text (`type: "val"`), written as the JSON
+    /// string `Inline` would hold for it when its line is rendered: a long
+    /// string is escaped once, into the line, not first into a JSON text of
+    /// its own.
+    Text(String),
     /// Offloaded to the store (`type: "uri"`).
     Uri {
         /// `s3://...` location.
@@ -54,7 +59,20 @@ impl StoredValue {
     pub fn len(&self) -> usize {
         match self {
             StoredValue::Inline(v) => v.len(),
+            StoredValue::Text(s) => s.len() + 2,
             StoredValue::Uri { uri, .. } => uri.len() + 24,
+        }
+    }
+    /// The value as it appears in `dreadnode.objects`: compact JSON for
+    /// `Inline` and `Text`, the URI as a JSON string for `Uri`.
+    pub fn to_json(&self) -> Cow<'_, str> {
+        match self {
+            StoredValue::Inline(v) => Cow::Borrowed(v.as_str()),
+            StoredValue::Text(s) | StoredValue::Uri { uri: s, .. } => {
+                let mut out = String::with_capacity(s.len() + 2);
+                crate::json::write_str(&mut out, s, false);
+                Cow::Owned(out)
+            }
         }
     }
     /// Whether it renders to nothing (never: a value is at least `null`).
@@ -195,6 +213,11 @@ impl TaskData {
                 StoredValue::Inline(v) => {
                     o.lit(lit!("\",\"value\":"));
                     o.json(v);
+                    o.lit(lit!(",\"type\":\"val\"}"));
+                }
+                StoredValue::Text(s) => {
+                    o.lit(lit!("\",\"value\":"));
+                    o.string(s);
                     o.lit(lit!(",\"type\":\"val\"}"));
                 }
                 StoredValue::Uri { uri, size } => {
@@ -536,6 +559,26 @@ mod tests {
             let back = RenderedTask::from_parts(std::array::from_fn(|i| &*parts[i]));
             proptest::prop_assert_eq!(back.escaped_parts(), r.escaped_parts());
             proptest::prop_assert!(back.has_objects());
+        }
+
+        /// A string kept as its text renders, plain and nested, exactly as
+        /// its compact JSON held inline did (`StoredValue::Text`).
+        #[test]
+        fn a_string_held_as_text_renders_as_its_inline_json(
+            text in proptest::string::string_regex("([a-z \"\\\\{}:,/]|[\\x00-\\x1f\\x7f]|[é€😀\u{2028}\u{2029}]){0,40}").unwrap()
+        ) {
+            let logged = crate::object::serialize(&text);
+            proptest::prop_assert_eq!(&logged.value, &StoredValue::Text(text.clone()));
+            let inline = StoredValue::Inline(CapturedValue::Str(text.clone()).to_json().into());
+            proptest::prop_assert_eq!(logged.value.to_json(), inline.to_json());
+            let [as_text, as_inline] = [logged.value.clone(), inline].map(|value| {
+                let mut d = TaskData::default();
+                d.add_object((logged.clone(), value));
+                let mut plain = String::new();
+                d.write_objects(&mut PlainJson(&mut plain));
+                (plain, RenderedTask::render(&d).escaped_parts()[4].to_string())
+            });
+            proptest::prop_assert_eq!(as_text, as_inline);
         }
     }
 

@@ -276,7 +276,7 @@ impl Initial {
             let o = match v {
                 Ok(mut v) => {
                     tracer.scrub_value(&k, &mut v);
-                    v.serialize_object()
+                    v.into_object()
                 }
                 Err(type_name) => unknown_object(type_name),
             };

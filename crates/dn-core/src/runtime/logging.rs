@@ -144,7 +144,7 @@ impl TaskSpan {
         self.0.tracer.scrub_entries(&mut entries);
         entries
             .into_iter()
-            .map(|(k, v)| self.log_object_ref(side, &k, v.serialize_object(), &RefOptions::default()))
+            .map(|(k, v)| self.log_object_ref(side, &k, v.into_object(), &RefOptions::default()))
             .collect()
     }
 

@@ -144,7 +144,7 @@ impl Tracer {
             }
             _ => None,
         };
-        let value = uri.unwrap_or_else(|| StoredValue::Inline(std::mem::take(&mut obj.value_json)));
+        let value = uri.unwrap_or_else(|| std::mem::replace(&mut obj.value, StoredValue::Inline(Default::default())));
         (obj, value)
     }
 
