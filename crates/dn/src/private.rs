@@ -172,7 +172,7 @@ pub fn score<O: Loggable + ?Sized>(task: &TaskSpan, scorer: &str, output: &O, re
 /// Runs a sync body inside the call; a panic marks the task failed and
 /// continues to the caller.
 pub fn run_sync<R>(call: &Call, body: impl FnOnce() -> R) -> R {
-    let _g = call.context().enter();
+    let _g = call.task().enter_context();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(p) => {

@@ -72,7 +72,7 @@ pub struct TaskGuard {
 
 impl TaskGuard {
     fn new(task: TaskSpan, outer: Option<TaskSpan>) -> Self {
-        let ctx = task.context().enter();
+        let ctx = crate::context::enter_task(&task);
         TaskGuard { task, outer, _ctx: ctx }
     }
     /// The task span (also reachable through `Deref`).
@@ -151,9 +151,8 @@ fn run_form<R>(
     check: Option<OutcomeCheck<R>>,
     f: impl FnOnce(&TaskSpan) -> R,
 ) -> R {
-    let _ctx = task.context().enter();
-    let t2 = task.clone();
-    run_in_scope(TaskScope::new(task, outer), check, move || f(&t2))
+    let _ctx = crate::context::enter_task(&task);
+    run_in_scope(TaskScope::new(task, outer), check, |scope| f(&scope.task))
 }
 
 /// Builds a task span: `dn::task_span("name")`.

@@ -34,10 +34,24 @@ pub struct Context {
     pub(crate) task: Option<TaskSpan>,
     pub(crate) run: Option<TaskSpan>,
     pub(crate) session: Option<Arc<str>>,
-    /// A stack frame of an entered light span: only `span` is its own; the
-    /// task, run and session are those of the frame below (so entering a
-    /// light span clones no `Arc`). Never set outside the stack.
-    pub(crate) inherit: bool,
+    /// What of this frame is its own (always `Frame::Full` outside the
+    /// stack): a light span's frame or a task body's inherit from the
+    /// frames below, so entering them clones fewer `Arc`s.
+    pub(crate) frame: Frame,
+}
+
+/// Which fields of a stack frame are its own; the others are those of the
+/// nearest frame below that has them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// Every field (any context entered as a value).
+    #[default]
+    Full,
+    /// Only `span`: an entered light span.
+    Span,
+    /// `span` and `task`: a task's body, entered by its builder under the
+    /// run and session it belongs to (see [`enter_task`]).
+    Task,
 }
 
 /// What is current, borrowed from the stack (see [`pick_current`]).
@@ -57,7 +71,7 @@ impl View<'_> {
             task: self.task.cloned(),
             run: self.run.cloned(),
             session: self.session.cloned(),
-            inherit: false,
+            frame: Frame::Full,
         }
     }
 }
@@ -77,7 +91,7 @@ pub(crate) fn enter_light<T>(make: impl Fn(View<'_>) -> (SpanLink, T)) -> (Conte
     let entered = STACK.try_with(|s| {
         let mut s = s.try_borrow_mut().ok()?;
         let (link, taken) = make(view_of(&s));
-        s.push(Context { span: Some(link), inherit: true, ..Context::default() });
+        s.push(Context { span: Some(link), frame: Frame::Span, ..Context::default() });
         Some((s.len(), taken))
     });
     match entered {
@@ -87,17 +101,53 @@ pub(crate) fn enter_light<T>(make: impl Fn(View<'_>) -> (SpanLink, T)) -> (Conte
 }
 
 /// What is current, borrowed from a stack: the span is the top frame's;
-/// task, run and session the nearest full frame's.
+/// the task the nearest task or full frame's; run and session the nearest
+/// full frame's.
 #[inline]
 fn view_of(s: &[Context]) -> View<'_> {
     let Some(top) = s.last() else { return View::default() };
-    let full = s.iter().rev().find(|c| !c.inherit);
-    View {
-        span: top.span,
-        task: full.and_then(|c| c.task.as_ref()),
-        run: full.and_then(|c| c.run.as_ref()),
-        session: full.and_then(|c| c.session.as_ref()),
+    let mut task = None;
+    for c in s.iter().rev() {
+        match c.frame {
+            Frame::Span => {}
+            Frame::Task => task = task.or(c.task.as_ref()),
+            Frame::Full => {
+                return View {
+                    span: top.span,
+                    task: task.or(c.task.as_ref()),
+                    run: c.run.as_ref(),
+                    session: c.session.as_ref(),
+                };
+            }
+        }
     }
+    View { span: top.span, task, ..View::default() }
+}
+
+/// Enters `task` for its body, as `task.context().enter()` would, in one
+/// visit to the stack. When the run and session current below are the
+/// task's own (a task started under the current run: the usual case), the
+/// frame holds only the task (`Frame::Task`): no upgrade of the run's weak
+/// handle, no clone of the run and session, and none to drop after.
+pub(crate) fn enter_task(task: &TaskSpan) -> ContextGuard {
+    let depth = STACK.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        let below = view_of(&s);
+        let same_run = matches!((task.run_ptr(), below.run), (Some(run), Some(b)) if std::ptr::eq(run, b.inner_ptr()));
+        let same_session = below.session.map(|s| &**s) == task.session_id();
+        if same_run && same_session {
+            s.push(Context {
+                span: Some(task.link()),
+                task: Some(task.clone()),
+                frame: Frame::Task,
+                ..Context::default()
+            });
+        } else {
+            s.push(task.context());
+        }
+        Some(s.len())
+    });
+    ContextGuard { depth: depth.ok().flatten().unwrap_or(0), _not_send: PhantomData }
 }
 
 impl std::fmt::Debug for Context {

@@ -40,9 +40,10 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Runs a closure inside a scope whose context is already entered: records an
 /// `Err` or a panic on the scope, closes it, and hands the result (or the
-/// panic) back unchanged.
-pub(crate) fn run_in_scope<S: Scope, R>(mut scope: S, check: Option<OutcomeCheck<R>>, f: impl FnOnce() -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+/// panic) back unchanged. The closure borrows the scope (a task's body
+/// reads its handle from there: no second handle to clone and drop).
+pub(crate) fn run_in_scope<S: Scope, R>(mut scope: S, check: Option<OutcomeCheck<R>>, f: impl FnOnce(&S) -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&scope))) {
         Ok(r) => {
             if let Some((t, m)) = check.and_then(|c| c(&r)) {
                 scope.fail(&t, &m, true);

@@ -293,14 +293,14 @@ impl SpanBuilder {
     /// Runs `f` inside the span; a panic marks it failed and continues.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
         let (_g, (parent, link, route)) = self.enter_here();
-        run_in_scope(LightSpan::start(self, parent, link, route), None, f)
+        run_in_scope(LightSpan::start(self, parent, link, route), None, |_| f())
     }
     /// Like `run` for a body returning `Result`: `Err` fails the span.
     pub fn try_run<T, E: std::fmt::Display>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
         let (_g, (parent, link, route)) = self.enter_here();
         let span = LightSpan::start(self, parent, link, route);
         let check: OutcomeCheck<Result<T, E>> = result_check::<T, E>;
-        run_in_scope(span, Some(check), f)
+        run_in_scope(span, Some(check), |_| f())
     }
     /// Runs a future inside the span.
     pub fn instrument<F: Future>(self, fut: F) -> SpanFuture<F> {

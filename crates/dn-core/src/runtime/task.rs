@@ -271,7 +271,7 @@ impl TaskSpan {
         task
     }
 
-    fn link(&self) -> SpanLink {
+    pub(crate) fn link(&self) -> SpanLink {
         SpanLink { trace_id: self.0.trace_id, span_id: self.0.span_id, remote: false }
     }
 
@@ -287,14 +287,24 @@ impl TaskSpan {
             task: Some(self.clone()),
             run,
             session: self.0.route.session_id.clone(),
-            inherit: false,
+            frame: crate::context::Frame::Full,
         }
+    }
+
+    /// The run's shared state this task belongs to (`None` for a run):
+    /// compared by address with [`TaskSpan::inner_ptr`], never dereferenced.
+    pub(crate) fn run_ptr(&self) -> Option<*const TaskInner> {
+        self.0.run.as_ref().map(Weak::as_ptr)
+    }
+    /// This task's shared state, by address.
+    pub(crate) fn inner_ptr(&self) -> *const TaskInner {
+        Arc::as_ptr(&self.0)
     }
 
     /// Makes this task current until the guard drops; the guard does not end
     /// the task (use [`TaskSpanBuilder::enter`](crate::TaskSpanBuilder::enter) for that).
     pub fn enter_context(&self) -> ContextGuard {
-        self.context().enter()
+        crate::context::enter_task(self)
     }
 
     /// Runs this already-started task's body as a future: current on every

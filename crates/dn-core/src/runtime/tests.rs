@@ -129,6 +129,52 @@ fn the_context_nests_and_restores_even_when_guards_drop_out_of_order() {
 }
 
 #[test]
+fn a_task_body_reads_the_run_and_session_it_was_entered_under() {
+    let (t, sink) = tracer();
+    let run = t.run("r").start();
+    let _in_run = run.enter_context();
+    // Under the run: the body's frame holds only the task.
+    t.task_span("a").run(|a| {
+        assert_eq!(current_task().as_ref(), Some(a));
+        assert_eq!(current_run().as_ref(), Some(&run));
+        assert_eq!(Context::current().session_id(), None);
+        let light = t.span("s").enter();
+        assert_eq!(current_task().as_ref(), Some(a));
+        t.task_span("b").run(|b| {
+            assert_eq!(current_task().as_ref(), Some(b));
+            assert_eq!(b.parent_task().as_ref(), Some(a));
+            assert_eq!(current_run().as_ref(), Some(&run));
+        });
+        drop(light);
+        assert_eq!(current_task().as_ref(), Some(a));
+    });
+    // Under a bound session: the task's session is current in its body.
+    let _session = Context::current().with_session(Some("s-1".into())).enter();
+    t.task_span("c").run(|c| {
+        assert_eq!(c.session_id(), Some("s-1"));
+        assert_eq!(Context::current().session_id(), Some("s-1"));
+        assert_eq!(current_run().as_ref(), Some(&run));
+    });
+    // A task of another run, entered here: its own run is current.
+    let other = t.run("other").start();
+    let d = t.task_span("d").parent(&other).start();
+    {
+        let _d = d.enter_context();
+        assert_eq!(current_task().as_ref(), Some(&d));
+        assert_eq!(current_run().as_ref(), Some(&other));
+        assert_eq!(Context::current().session_id(), d.session_id());
+    }
+    assert_eq!(current_task().as_ref(), Some(&run));
+    assert_eq!(Context::current().session_id(), Some("s-1"));
+    d.end();
+    other.end();
+    drop(_session);
+    drop(_in_run);
+    run.end();
+    assert_eq!(sink.take().len(), 7); // r, a, s, b, c, other, d
+}
+
+#[test]
 fn a_context_entered_on_another_thread_makes_its_task_current_there() {
     let (t, sink) = tracer();
     let task = t.task_span("t").start();
