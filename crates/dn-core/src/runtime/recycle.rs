@@ -152,14 +152,17 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
     }
     let mut kept = Vec::with_capacity(room.min(records.len()));
     let mut lists: Vec<Attributes> = Vec::new();
-    for mut rec in records.drain(..) {
+    // By reference, then dropped in place: moving each record out (a
+    // light span's is 272 bytes) was a copy per line on the writer.
+    for rec in records.iter_mut() {
         let list = &mut rec.attributes;
         if lists.len() < attribute_room && list.capacity() > 0 && list.capacity() <= KEEP_ATTRIBUTES {
             list.clear();
             lists.push(std::mem::take(list));
         }
-        if kept.len() < room {
-            if let RecordKind::Task { mut rendered, .. } = rec.kind {
+        if kept.len() < room && matches!(rec.kind, RecordKind::Task { .. }) {
+            // Only the kind moves out (a few words), not the record.
+            if let RecordKind::Task { mut rendered, .. } = std::mem::replace(&mut rec.kind, RecordKind::Light) {
                 let cap = rendered.capacity();
                 if cap <= KEEP_CAPACITY && cap <= room_bytes && Arc::get_mut(&mut rendered).is_some() {
                     room_bytes -= cap;
@@ -168,6 +171,7 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
             }
         }
     }
+    records.clear();
     if !lists.is_empty() {
         let mut pool = ATTRIBUTE_POOL.lock();
         lists.truncate(POOL_MAX.saturating_sub(pool.len()));
