@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
 /// Writes span records as JSON lines under a local directory.
 pub struct JsonlExporter {
     root: PathBuf,
-    resource_json: String,
+    resource_json: std::sync::Arc<str>,
     files: HashMap<PathBuf, (File, u64)>,
     max_open: usize,
     tick: u64,
@@ -88,7 +88,7 @@ impl JsonlExporter {
         check_writable(&root)?;
         Ok(JsonlExporter {
             root,
-            resource_json: resource_json(resource),
+            resource_json: resource_json(resource).into(),
             files: HashMap::new(),
             max_open: DEFAULT_MAX_OPEN_FILES,
             tick: 0,
@@ -171,6 +171,16 @@ impl Exporter for JsonlExporter {
     }
 
     fn export(&mut self, batch: &[SpanRecord]) {
+        self.export_formatted(batch, crate::FormattedLines::NONE);
+    }
+
+    fn line_resource(&self) -> Option<std::sync::Arc<str>> {
+        Some(self.resource_json.clone())
+    }
+
+    fn export_formatted(&mut self, batch: &[SpanRecord], formatted: crate::FormattedLines<'_>) {
+        // Lines formatted on the producer's thread are copied as they are.
+        let mut formatted = formatted.iter().peekable();
         // Group lines per file, keeping arrival order; each file's lines go
         // out in one append-mode write so concurrent writers never interleave.
         // Records of one task tree share their route: the file of the
@@ -179,6 +189,7 @@ impl Exporter for JsonlExporter {
         let mut used = 0usize;
         let mut last: Option<(*const Route, usize)> = None;
         for (index, rec) in batch.iter().enumerate() {
+            let line = formatted.next_if(|(at, _)| *at == index).map(|(_, line)| line);
             let same_file = !rec.route.run_id.is_empty() || rec.route.session_id.is_some();
             let key = std::sync::Arc::as_ptr(&rec.route);
             let at = match last {
@@ -215,7 +226,9 @@ impl Exporter for JsonlExporter {
             };
             let g = &mut groups[at];
             let large = matches!(&rec.kind, RecordKind::Task { rendered, .. } if rendered.len() > COPIED_GROUP_MAX);
-            if large && g.holes.len() <= MAX_LEFT_OUT {
+            if let Some(line) = line {
+                g.lines.push_str(line);
+            } else if large && g.holes.len() <= MAX_LEFT_OUT {
                 let holes = &mut g.holes;
                 write_line_leaving::<true>(&mut g.lines, rec, &self.resource_json, &mut |at, group| {
                     holes.push(Hole { at, record: index, group })
@@ -580,6 +593,50 @@ mod tests {
         }
         let kept = exporter.groups.iter().map(|g| g.lines.capacity()).max().unwrap_or(0);
         assert!(kept < COPIED_GROUP_MAX, "a line buffer grew to {kept} bytes: a large group was copied");
+    }
+
+    #[test]
+    fn lines_formatted_on_the_producer_are_written_as_the_exporter_would_write_them() {
+        // Two runs (two files) with light spans and tasks interleaved; every
+        // other light span comes formatted, the batch is cut in chunks as the
+        // pipeline cuts it: each file's bytes are exactly `write_line`'s.
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        let (a, b) = (tracer.run("a").start(), tracer.run("b").start());
+        for i in 0..300 {
+            let run = if i % 3 == 0 { &b } else { &a };
+            let _in_run = run.enter_context();
+            drop(tracer.span("s \"q\"").enter());
+            tracer.task_span("t").run(|t| t.log_input("x", i));
+        }
+        a.end();
+        b.end();
+        let records = sink.take();
+        let resource = Resource::detect("test");
+        let json = resource_json(&resource);
+        let mut expected: HashMap<PathBuf, String> = HashMap::new();
+        let (mut text, mut marks) = (String::new(), Vec::new());
+        for (i, r) in records.iter().enumerate() {
+            write_line(expected.entry(JsonlExporter::relative_path(r).unwrap()).or_default(), r, &json);
+            if matches!(r.kind, RecordKind::Light) && i % 4 == 0 {
+                let start = text.len() as u32;
+                write_line(&mut text, r, &json);
+                marks.push(crate::LineMark { record: i as u32, start, end: text.len() as u32 });
+            }
+        }
+        assert!(marks.len() > 50, "{} lines came formatted", marks.len());
+        let dir = tempfile::tempdir().unwrap();
+        let mut exporter = JsonlExporter::new(dir.path(), &resource).unwrap();
+        let formatted = crate::FormattedLines::new(&text, &marks);
+        for (at, chunk) in records.chunks(97).enumerate() {
+            exporter.export_formatted(chunk, formatted.slice(at * 97, at * 97 + chunk.len()));
+        }
+        assert_eq!(exporter.report().exported, records.len() as u64);
+        assert_eq!(expected.len(), 2);
+        for (rel, lines) in &expected {
+            let written = std::fs::read_to_string(dir.path().join(rel)).unwrap();
+            assert!(written == *lines, "{} differs from the lines write_line makes", rel.display());
+        }
     }
 
     #[test]

@@ -21,7 +21,8 @@ mod updates;
 pub use error::Error;
 pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, resource_json, write_line};
 pub use pipeline::{
-    DEFAULT_FULL_WAIT, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,
+    DEFAULT_FULL_WAIT, DEFAULT_PRODUCER_FORMAT_AT, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, ExportPipeline,
+    ExportPipelineBuilder, FormattedLines, LineMark, MAX_BATCH,
 };
 pub use resource::{OTEL_SDK_VERSION, Resource};
 pub use updates::RunUpdater;
@@ -71,5 +72,21 @@ pub trait Exporter: Send + 'static {
     /// does (the pipeline passes it on as [`dn_core::SpanSink::local_root`]).
     fn local_root(&self) -> Option<&std::path::Path> {
         None
+    }
+    /// The resource JSON this exporter puts in every line, when its lines
+    /// are [`write_line`]'s (the [`JsonlExporter`]). The pipeline then has
+    /// producer threads format light spans' lines themselves while the
+    /// writer is behind (see [`ExportPipelineBuilder::producer_format_at`])
+    /// and hands them to this exporter through
+    /// [`Exporter::export_formatted`].
+    fn line_resource(&self) -> Option<std::sync::Arc<str>> {
+        None
+    }
+    /// [`Exporter::export`], with the lines of some records of `batch`
+    /// already formatted (as [`write_line`] with [`Exporter::line_resource`]
+    /// formats them). Called only on an exporter that gave a line resource.
+    fn export_formatted(&mut self, batch: &[SpanRecord], lines: FormattedLines<'_>) {
+        let _ = lines;
+        self.export(batch);
     }
 }

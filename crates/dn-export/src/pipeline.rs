@@ -55,6 +55,60 @@ pub const ACTIVE_INTERVAL: Duration = Duration::from_millis(1);
 /// 11.1 → 8.3 MiB, 0.80× the time (medians of eight alternated).
 pub const GO_AGAIN_AT: usize = 64;
 
+/// Default backlog, in records waiting on a producer thread, from which
+/// that thread formats its light spans' JSONL lines itself (see
+/// [`ExportPipelineBuilder::producer_format_at`]).
+pub const DEFAULT_PRODUCER_FORMAT_AT: usize = 256;
+
+/// Where a record's line, formatted on its producer thread, lies in the
+/// text handed over with it ([`FormattedLines`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineMark {
+    /// The record's index in the batch.
+    pub record: u32,
+    /// Start of its line in the text.
+    pub start: u32,
+    /// End of its line (after the newline).
+    pub end: u32,
+}
+
+/// Lines some records of a batch came with, formatted on their producer
+/// threads: `text` holds them back to back, `marks` (by ascending record
+/// index) says whose each is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FormattedLines<'a> {
+    text: &'a str,
+    marks: &'a [LineMark],
+    /// Index in the producer's batch of this view's first record.
+    first: u32,
+}
+
+impl<'a> FormattedLines<'a> {
+    /// No line formatted.
+    pub const NONE: FormattedLines<'static> = FormattedLines { text: "", marks: &[], first: 0 };
+
+    /// `text` and its `marks`, for a batch whose first record has index 0.
+    pub fn new(text: &'a str, marks: &'a [LineMark]) -> Self {
+        FormattedLines { text, marks, first: 0 }
+    }
+    /// The view of records `[lo, hi)` of this batch, as a batch of their own.
+    pub fn slice(&self, lo: usize, hi: usize) -> FormattedLines<'a> {
+        let (lo, hi) = (self.first + lo as u32, self.first + hi as u32);
+        let a = self.marks.partition_point(|m| m.record < lo);
+        let b = self.marks.partition_point(|m| m.record < hi);
+        FormattedLines { text: self.text, marks: &self.marks[a..b], first: lo }
+    }
+    /// The formatted lines, in record order, as (index in this view, line).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a str)> + '_ {
+        let text = self.text;
+        self.marks.iter().map(move |m| ((m.record - self.first) as usize, &text[m.start as usize..m.end as usize]))
+    }
+    /// Whether no record of this view came formatted.
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+}
+
 /// Set while the writer sleeps for lack of spans, so that the next span
 /// wakes it; on a cache line of its own, read by every push and written
 /// only as the writer goes idle and wakes.
@@ -75,6 +129,10 @@ struct LocalBuffer {
 #[derive(Default)]
 struct Pending {
     records: Vec<SpanRecord>,
+    /// Lines this thread formatted for some of `records` while the writer
+    /// was behind, and whose they are.
+    lines: String,
+    marks: Vec<LineMark>,
     /// Sum of the waiting records' weights.
     bytes: usize,
     accepted: u64,
@@ -120,6 +178,12 @@ struct Shared {
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     writer_idle: IdleFlag,
+    /// The resource JSON of the exporter that takes producer-formatted
+    /// lines, and the backlog from which producers format them.
+    line_resource: Option<Arc<str>>,
+    producer_format_at: usize,
+    /// Lines formatted on producer threads so far.
+    producer_formatted: AtomicU64,
     /// Every producer thread's buffer.
     buffers: Mutex<Vec<Arc<LocalBuffer>>>,
 }
@@ -172,6 +236,7 @@ pub struct ExportPipelineBuilder {
     capacity: Option<usize>,
     max_bytes: Option<usize>,
     full_wait: Option<Duration>,
+    producer_format_at: Option<usize>,
 }
 
 impl std::fmt::Debug for ExportPipelineBuilder {
@@ -212,8 +277,23 @@ impl ExportPipelineBuilder {
         self.full_wait = Some(d);
         self
     }
+    /// The backlog, in records waiting on one producer thread, from which
+    /// that thread formats the JSONL lines of its light spans itself
+    /// (default [`DEFAULT_PRODUCER_FORMAT_AT`]; `usize::MAX`: never, `0`:
+    /// always). A light span's line costs the writer more than the span
+    /// costs its caller, so a loop of light spans outruns the writer: from
+    /// then on each such span costs its caller the formatting too, and the
+    /// writer only copies and appends its line. Used when an exporter gives
+    /// [`Exporter::line_resource`] (the JSONL exporter); the lines are
+    /// byte-identical either way.
+    pub fn producer_format_at(mut self, records: usize) -> Self {
+        self.producer_format_at = Some(records);
+        self
+    }
     /// Starts the writer thread.
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
+        let line_exporter = self.exporters.iter().position(|e| e.line_resource().is_some());
+        let line_resource = line_exporter.and_then(|i| self.exporters[i].line_resource());
         let (ctl, ctl_rx) = unbounded();
         let shared = Arc::new(Shared {
             capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
@@ -229,6 +309,9 @@ impl ExportPipelineBuilder {
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
             writer: OnceLock::new(),
             writer_idle: IdleFlag::default(),
+            line_resource,
+            producer_format_at: self.producer_format_at.unwrap_or(DEFAULT_PRODUCER_FORMAT_AT),
+            producer_formatted: AtomicU64::new(0),
             buffers: Mutex::new(Vec::new()),
         });
         let s2 = shared.clone();
@@ -236,7 +319,7 @@ impl ExportPipelineBuilder {
         let exporters = self.exporters;
         let thread = std::thread::Builder::new()
             .name("dn-export".into())
-            .spawn(move || writer_loop(ctl_rx, exporters, s2))
+            .spawn(move || writer_loop(ctl_rx, exporters, line_exporter, s2))
             .map_err(crate::Error::ThreadSpawn)?;
         let _ = shared.writer.set(thread.thread().clone());
         let id = NEXT_PIPELINE_ID.fetch_add(1, Ordering::Relaxed);
@@ -259,6 +342,11 @@ impl ExportPipeline {
     /// Records waiting in the queue now.
     pub fn queued(&self) -> usize {
         self.shared.queued() as usize
+    }
+    /// Lines formatted on producer threads so far, because the writer was
+    /// behind (see [`ExportPipelineBuilder::producer_format_at`]).
+    pub fn producer_formatted(&self) -> u64 {
+        self.shared.producer_formatted.load(Ordering::Relaxed)
     }
 
     fn report(&self, timed_out: bool) -> ExportReport {
@@ -318,6 +406,9 @@ impl ExportPipeline {
             if p.records.len() >= cap || (p.bytes + weight > max_bytes && !p.records.is_empty()) {
                 return None;
             }
+            if p.records.len() >= self.shared.producer_format_at {
+                self.format_here(&mut p, slot);
+            }
             // `extend` reserves before it reads the slot: one copy fewer
             // than taking the record out first.
             p.records.extend(slot.take());
@@ -340,6 +431,24 @@ impl ExportPipeline {
                 Some(1)
             }
         }
+    }
+
+    /// The writer is behind this thread: formats the line of the light span
+    /// in `slot` here, beside the records waiting (a task's line is cheaper
+    /// for the writer than the task for its caller: those stay with it).
+    #[cold]
+    #[inline(never)]
+    fn format_here(&self, p: &mut Pending, slot: &Option<SpanRecord>) {
+        let (Some(resource), Some(rec)) = (&self.shared.line_resource, slot) else { return };
+        if !matches!(rec.kind, dn_core::RecordKind::Light) || p.lines.len() >= u32::MAX as usize / 2 {
+            return;
+        }
+        let start = p.lines.len();
+        crate::jsonl::write_line(&mut p.lines, rec, resource);
+        let end = p.lines.len();
+        p.marks.push(LineMark { record: p.records.len() as u32, start: start as u32, end: end as u32 });
+        p.bytes += end - start;
+        self.shared.producer_formatted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// This thread's buffer is full: the writer is behind (a disk slower
@@ -458,8 +567,12 @@ impl Drop for ExportPipeline {
 struct Writer {
     rounds: u64,
     exporters: Vec<Box<dyn Exporter>>,
+    /// The exporter that takes producer-formatted lines.
+    line_exporter: Option<usize>,
     shared: Arc<Shared>,
     spare: Vec<SpanRecord>,
+    spare_lines: String,
+    spare_marks: Vec<LineMark>,
 }
 
 impl Writer {
@@ -496,22 +609,39 @@ impl Writer {
         let mut n = 0;
         for b in buffers {
             let mut batch = std::mem::take(&mut self.spare);
+            let (mut lines, mut marks) = (std::mem::take(&mut self.spare_lines), std::mem::take(&mut self.spare_marks));
             {
                 let mut p = b.records.lock();
                 std::mem::swap(&mut p.records, &mut batch);
+                if !p.marks.is_empty() {
+                    std::mem::swap(&mut p.lines, &mut lines);
+                    std::mem::swap(&mut p.marks, &mut marks);
+                }
                 p.bytes = 0;
             }
             self.shared.taken.fetch_add(batch.len() as u64, Ordering::Release);
             if batch.is_empty() {
                 self.spare = batch;
+                (self.spare_lines, self.spare_marks) = (lines, marks);
                 continue;
             }
-            for chunk in batch.chunks(MAX_BATCH) {
-                for e in self.exporters.iter_mut() {
-                    e.export(chunk);
+            let formatted = FormattedLines::new(&lines, &marks);
+            for (at, chunk) in batch.chunks(MAX_BATCH).enumerate() {
+                let lo = at * MAX_BATCH;
+                for (i, e) in self.exporters.iter_mut().enumerate() {
+                    if Some(i) == self.line_exporter && !formatted.is_empty() {
+                        e.export_formatted(chunk, formatted.slice(lo, lo + chunk.len()));
+                    } else {
+                        e.export(chunk);
+                    }
                 }
             }
             n += batch.len();
+            lines.clear();
+            marks.clear();
+            // A burst's text is not kept past a few batches' worth.
+            lines.shrink_to(4 << 20);
+            (self.spare_lines, self.spare_marks) = (lines, marks);
             // Dropped here, but each rendered buffer goes back for reuse
             // rather than being freed on this thread (see dn-core's `recycle`).
             dn_core::recycle_records(&mut batch);
@@ -535,8 +665,21 @@ impl Writer {
     }
 }
 
-fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared: Arc<Shared>) {
-    let mut w = Writer { rounds: 0, exporters, shared, spare: Vec::new() };
+fn writer_loop(
+    ctl: Receiver<Control>,
+    exporters: Vec<Box<dyn Exporter>>,
+    line_exporter: Option<usize>,
+    shared: Arc<Shared>,
+) {
+    let mut w = Writer {
+        rounds: 0,
+        exporters,
+        line_exporter,
+        shared,
+        spare: Vec::new(),
+        spare_lines: String::new(),
+        spare_marks: Vec::new(),
+    };
     loop {
         let n = w.drain();
         match ctl.try_recv() {
@@ -588,5 +731,70 @@ fn writer_loop(ctl: Receiver<Control>, exporters: Vec<Box<dyn Exporter>>, shared
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{JsonlExporter, Resource, write_line};
+    use dn_core::{MemorySink, RecordKind, Tracer};
+
+    /// Light spans and tasks of one run, in the order they ended.
+    fn records() -> Vec<SpanRecord> {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("r").run(|_| {
+            for i in 0..2_000 {
+                drop(tracer.span("s").enter());
+                if i % 10 == 0 {
+                    tracer.task_span("t").run(|t| t.log_output("y", i));
+                }
+            }
+        });
+        sink.take()
+    }
+
+    #[test]
+    fn a_producer_formats_its_light_spans_lines_from_the_backlog_on_and_the_file_is_the_same() {
+        let records = records();
+        let light = records.iter().filter(|r| matches!(r.kind, RecordKind::Light)).count() as u64;
+        let resource = Resource::detect("test");
+        let mut expected = String::new();
+        for r in &records {
+            write_line(&mut expected, r, &crate::resource_json(&resource));
+        }
+        let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+        for (format_at, formatted) in [(0, light), (usize::MAX, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
+            let pipeline = ExportPipeline::builder().exporter(jsonl).producer_format_at(format_at).build().unwrap();
+            for r in &records {
+                pipeline.export(r.clone());
+            }
+            let report = SpanSink::shutdown(&pipeline, Duration::from_secs(30));
+            assert!(report.is_clean(), "{report:?}");
+            assert_eq!(pipeline.producer_formatted(), formatted, "lines formatted by the producer (from {format_at})");
+            let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
+            assert_eq!(written.len(), expected.len());
+            assert!(written == expected, "from {format_at}: the file differs from the lines write_line makes");
+        }
+    }
+
+    #[test]
+    fn formatted_lines_slice_by_record_index() {
+        let marks = [
+            LineMark { record: 1, start: 0, end: 2 },
+            LineMark { record: 4, start: 2, end: 5 },
+            LineMark { record: 5, start: 5, end: 6 },
+        ];
+        let all = FormattedLines::new("aabbbc", &marks);
+        assert_eq!(all.iter().collect::<Vec<_>>(), [(1, "aa"), (4, "bbb"), (5, "c")]);
+        let second = all.slice(3, 6);
+        assert_eq!(second.iter().collect::<Vec<_>>(), [(1, "bbb"), (2, "c")]);
+        assert_eq!(second.slice(2, 3).iter().collect::<Vec<_>>(), [(0, "c")]);
+        assert!(all.slice(2, 4).is_empty());
+        assert!(FormattedLines::NONE.is_empty());
     }
 }

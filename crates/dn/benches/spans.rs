@@ -126,6 +126,54 @@ fn dn_light_span_in_run(b: Bencher<'_, '_>) {
     report("light-in-run", pipeline.flush(Duration::from_secs(30)));
 }
 
+/// Discards records like [`DiscardExporter`], but takes lines formatted on
+/// the producer (as the JSONL exporter does), so that a pipeline built with
+/// it has its callers format their light spans' lines when behind.
+struct DiscardLinesExporter(Arc<str>);
+
+impl Exporter for DiscardLinesExporter {
+    fn name(&self) -> &'static str {
+        "discard-lines"
+    }
+    fn export(&mut self, _batch: &[SpanRecord]) {}
+    fn flush(&mut self) {}
+    fn shutdown(&mut self) {}
+    fn report(&self) -> DestinationReport {
+        DestinationReport::default()
+    }
+    fn line_resource(&self) -> Option<Arc<str>> {
+        Some(self.0.clone())
+    }
+}
+
+/// The light span in a run as its caller pays for it once a loop of light
+/// spans has outrun the writer (`producer_format_at(0)`; by default from a
+/// backlog of 256 records): the caller formats the span's line itself, and
+/// the writer only copies and appends it. The writer here discards, so
+/// this is the caller's side alone.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn dn_light_span_in_run_formatting_its_line(b: Bencher<'_, '_>) {
+    let resource: Arc<str> = dn::export::resource_json(&Resource::detect("bench")).into();
+    let pipeline = Arc::new(
+        ExportPipeline::builder()
+            .exporter(DiscardLinesExporter(resource))
+            .queue_capacity(1 << 20)
+            .producer_format_at(0)
+            .build()
+            .unwrap(),
+    );
+    let tracer = Tracer::with_sink(pipeline.clone(), "bench").unwrap();
+    let run = tracer.run("bench-run").start();
+    let _cx = run.enter_context();
+    b.bench_local(|| {
+        let g = tracer.span("s").enter();
+        drop(g);
+    });
+    drop(_cx);
+    run.end();
+    report("light-in-run-formatting", pipeline.flush(Duration::from_secs(30)));
+}
+
 /// A `tracing` span with a bare registry (no layer): what `tracing` itself
 /// costs, the floor under a bridged span.
 #[divan::bench(sample_count = 200, sample_size = 1000)]
