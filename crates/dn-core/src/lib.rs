@@ -28,8 +28,8 @@ pub mod runtime;
 // Short paths inside the crate (`crate::record`, `crate::task`, ..): each
 // module has one home, in `model` or `runtime`.
 use model::{
-    attrs, bigint, clean, generation, ids, line, metric, object, readback, record, scrub, smallmap, task_data, text,
-    time, update,
+    attrs, bigint, capture, clean, generation, ids, line, metric, object, readback, record, scrub, smallmap, task_data,
+    text, time, update,
 };
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 

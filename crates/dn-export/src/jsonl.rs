@@ -16,6 +16,55 @@ use crate::{Destination, Exporter};
 /// Most files kept open at once; older ones are closed and reopened on demand.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 64;
 
+/// Where a record's line, formatted on its producer thread, lies in the
+/// text handed over with it ([`FormattedLines`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineMark {
+    /// The record's index in the batch.
+    pub record: u32,
+    /// Start of its line in the text.
+    pub start: u32,
+    /// End of its line (after the newline).
+    pub end: u32,
+}
+
+/// Lines some records of a batch came with, formatted on their producer
+/// threads: `text` holds them back to back, `marks` (by ascending record
+/// index) says whose each is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FormattedLines<'a> {
+    text: &'a str,
+    marks: &'a [LineMark],
+    /// Index in the producer's batch of this view's first record.
+    first: u32,
+}
+
+impl<'a> FormattedLines<'a> {
+    /// No line formatted.
+    pub const NONE: FormattedLines<'static> = FormattedLines { text: "", marks: &[], first: 0 };
+
+    /// `text` and its `marks`, for a batch whose first record has index 0.
+    pub fn new(text: &'a str, marks: &'a [LineMark]) -> Self {
+        FormattedLines { text, marks, first: 0 }
+    }
+    /// The view of records `[lo, hi)` of this batch, as a batch of their own.
+    pub fn slice(&self, lo: usize, hi: usize) -> FormattedLines<'a> {
+        let (lo, hi) = (self.first + lo as u32, self.first + hi as u32);
+        let a = self.marks.partition_point(|m| m.record < lo);
+        let b = self.marks.partition_point(|m| m.record < hi);
+        FormattedLines { text: self.text, marks: &self.marks[a..b], first: lo }
+    }
+    /// The formatted lines, in record order, as (index in this view, line).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a str)> + '_ {
+        let text = self.text;
+        self.marks.iter().map(move |m| ((m.record - self.first) as usize, &text[m.start as usize..m.end as usize]))
+    }
+    /// Whether no record of this view came formatted.
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+}
+
 /// Writes span records as JSON lines under a local directory.
 pub struct JsonlExporter {
     root: PathBuf,
@@ -171,14 +220,14 @@ impl Exporter for JsonlExporter {
     }
 
     fn export(&mut self, batch: &[SpanRecord]) {
-        self.export_formatted(batch, crate::FormattedLines::NONE);
+        self.export_formatted(batch, FormattedLines::NONE);
     }
 
     fn line_resource(&self) -> Option<std::sync::Arc<str>> {
         Some(self.resource_json.clone())
     }
 
-    fn export_formatted(&mut self, batch: &[SpanRecord], formatted: crate::FormattedLines<'_>) {
+    fn export_formatted(&mut self, batch: &[SpanRecord], formatted: FormattedLines<'_>) {
         // Lines formatted on the producer's thread are copied as they are.
         let mut formatted = formatted.iter().peekable();
         // Group lines per file, keeping arrival order; each file's lines go
@@ -621,13 +670,13 @@ mod tests {
             if matches!(r.kind, RecordKind::Light) && i % 4 == 0 {
                 let start = text.len() as u32;
                 write_line(&mut text, r, &json);
-                marks.push(crate::LineMark { record: i as u32, start, end: text.len() as u32 });
+                marks.push(LineMark { record: i as u32, start, end: text.len() as u32 });
             }
         }
         assert!(marks.len() > 50, "{} lines came formatted", marks.len());
         let dir = tempfile::tempdir().unwrap();
         let mut exporter = JsonlExporter::new(dir.path(), &resource).unwrap();
-        let formatted = crate::FormattedLines::new(&text, &marks);
+        let formatted = FormattedLines::new(&text, &marks);
         for (at, chunk) in records.chunks(97).enumerate() {
             exporter.export_formatted(chunk, formatted.slice(at * 97, at * 97 + chunk.len()));
         }

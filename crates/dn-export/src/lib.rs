@@ -19,10 +19,10 @@ mod resource;
 mod updates;
 
 pub use error::Error;
-pub use jsonl::{DEFAULT_MAX_OPEN_FILES, JsonlExporter, resource_json, write_line};
+pub use jsonl::{DEFAULT_MAX_OPEN_FILES, FormattedLines, JsonlExporter, LineMark, resource_json, write_line};
 pub use pipeline::{
     DEFAULT_FULL_WAIT, DEFAULT_PRODUCER_FORMAT_AT, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, ExportPipeline,
-    ExportPipelineBuilder, FormattedLines, LineMark, MAX_BATCH,
+    ExportPipelineBuilder, MAX_BATCH,
 };
 pub use resource::{OTEL_SDK_VERSION, Resource};
 pub use updates::RunUpdater;

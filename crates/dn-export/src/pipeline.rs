@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 use dn_core::{DestinationReport, ExportReport, SpanRecord, SpanSink};
 use parking_lot::Mutex;
 
+use crate::jsonl::{FormattedLines, LineMark};
 use crate::{Destination, Exporter};
 
 /// Default queue capacity in records: enough for a 100 000-span burst.
@@ -59,55 +60,6 @@ pub const GO_AGAIN_AT: usize = 64;
 /// that thread formats its light spans' JSONL lines itself (see
 /// [`ExportPipelineBuilder::producer_format_at`]).
 pub const DEFAULT_PRODUCER_FORMAT_AT: usize = 256;
-
-/// Where a record's line, formatted on its producer thread, lies in the
-/// text handed over with it ([`FormattedLines`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LineMark {
-    /// The record's index in the batch.
-    pub record: u32,
-    /// Start of its line in the text.
-    pub start: u32,
-    /// End of its line (after the newline).
-    pub end: u32,
-}
-
-/// Lines some records of a batch came with, formatted on their producer
-/// threads: `text` holds them back to back, `marks` (by ascending record
-/// index) says whose each is.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FormattedLines<'a> {
-    text: &'a str,
-    marks: &'a [LineMark],
-    /// Index in the producer's batch of this view's first record.
-    first: u32,
-}
-
-impl<'a> FormattedLines<'a> {
-    /// No line formatted.
-    pub const NONE: FormattedLines<'static> = FormattedLines { text: "", marks: &[], first: 0 };
-
-    /// `text` and its `marks`, for a batch whose first record has index 0.
-    pub fn new(text: &'a str, marks: &'a [LineMark]) -> Self {
-        FormattedLines { text, marks, first: 0 }
-    }
-    /// The view of records `[lo, hi)` of this batch, as a batch of their own.
-    pub fn slice(&self, lo: usize, hi: usize) -> FormattedLines<'a> {
-        let (lo, hi) = (self.first + lo as u32, self.first + hi as u32);
-        let a = self.marks.partition_point(|m| m.record < lo);
-        let b = self.marks.partition_point(|m| m.record < hi);
-        FormattedLines { text: self.text, marks: &self.marks[a..b], first: lo }
-    }
-    /// The formatted lines, in record order, as (index in this view, line).
-    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a str)> + '_ {
-        let text = self.text;
-        self.marks.iter().map(move |m| ((m.record - self.first) as usize, &text[m.start as usize..m.end as usize]))
-    }
-    /// Whether no record of this view came formatted.
-    pub fn is_empty(&self) -> bool {
-        self.marks.is_empty()
-    }
-}
 
 /// Set while the writer sleeps for lack of spans, so that the next span
 /// wakes it; on a cache line of its own, read by every push and written

@@ -7,6 +7,7 @@
 
 pub mod attrs;
 pub mod bigint;
+pub mod capture;
 pub mod clean;
 pub mod clock;
 pub mod generation;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::json::PlainJson;
 use crate::json::{JsonOut, NestedJson, lit};
 use crate::metric::MetricSeries;
+pub use crate::object::StoredValue;
 use crate::object::{CapturedValue, Hash16, SerializedValue};
 use crate::smallmap::SmallMap;
 
@@ -34,52 +35,6 @@ pub struct ObjectRef {
 /// A task's inputs or outputs: the first inline, so a task logging one of
 /// each allocates no list for them.
 pub type ObjectRefs = smallvec::SmallVec<[ObjectRef; 1]>;
-
-/// How an object's value is held.
-#[derive(Clone, Debug, PartialEq)]
-pub enum StoredValue {
-    /// Inline compact JSON (`type: "val"`), itself held inline up to 24 bytes.
-    Inline(CompactString),
-    /// A string value as its text (`type: "val"`), written as the JSON
-    /// string `Inline` would hold for it when its line is rendered: a long
-    /// string is escaped once, into the line, not first into a JSON text of
-    /// its own.
-    Text(String),
-    /// Offloaded to the store (`type: "uri"`).
-    Uri {
-        /// `s3://...` location.
-        uri: String,
-        /// Data size in bytes.
-        size: u64,
-    },
-}
-
-impl StoredValue {
-    /// Bytes of text it renders to, about.
-    pub fn len(&self) -> usize {
-        match self {
-            StoredValue::Inline(v) => v.len(),
-            StoredValue::Text(s) => s.len() + 2,
-            StoredValue::Uri { uri, .. } => uri.len() + 24,
-        }
-    }
-    /// The value as it appears in `dreadnode.objects`: compact JSON for
-    /// `Inline` and `Text`, the URI as a JSON string for `Uri`.
-    pub fn to_json(&self) -> Cow<'_, str> {
-        match self {
-            StoredValue::Inline(v) => Cow::Borrowed(v.as_str()),
-            StoredValue::Text(s) | StoredValue::Uri { uri: s, .. } => {
-                let mut out = String::with_capacity(s.len() + 2);
-                crate::json::write_str(&mut out, s, false);
-                Cow::Owned(out)
-            }
-        }
-    }
-    /// Whether it renders to nothing (never: a value is at least `null`).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// One stored object of a task.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,10 +9,11 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::attrs::{AttrValue, SpanType};
+use crate::capture::unknown_param_json;
 use crate::clean::validate_component;
 use crate::context::{ContextGuard, SpanLink};
 use crate::ids::generated_run_name;
-use crate::object::{CapturedValue, unknown_object, unknown_param_json};
+use crate::object::{CapturedValue, unknown_object};
 use crate::record::Key;
 use crate::runtime::recycle::push_attribute;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};

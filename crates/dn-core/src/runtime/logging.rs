@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::attrs::{AttrValue, keys};
+use crate::capture::map_entries;
 use crate::generation::Generation;
 use crate::metric::{Aggregation, Metric, MetricSeries, Step};
-use crate::object::{Hash16, SerializedValue, map_entries};
+use crate::object::{Hash16, SerializedValue};
 use crate::record::{Event, Key, Status};
 use crate::record::{fail_state, set_attr};
 use crate::task::{NewTask, Parent, TaskSpan, TaskState};

@@ -178,7 +178,7 @@ impl Tracer {
     }
     /// A param's compact JSON, scrubbed.
     pub(crate) fn param_json<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> String {
-        crate::object::param_json(value, |v| self.scrub_value(name, v))
+        crate::capture::param_json(value, |v| self.scrub_value(name, v))
     }
     /// Scrubs a captured value logged under `name`, when a scrubber is set.
     pub(crate) fn scrub_value(&self, name: &str, value: &mut CapturedValue) {
