@@ -2,35 +2,39 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-05 07:16, load 1.13
-//! before; fastrace's `Span` was in its fast mode, 88 ns — in the previous
-//! session's recorded run, 2026-12-04 23:06, it was in its slow mode,
-//! 179 ns, and dn's light span in a run read 0.73× it), medians, as ratios
-//! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
-//! and to `fastrace::Span`, both measured in the same run:
+//! run on the 2-core machine kind CI uses (2026-12-05 09:46, load 1.32
+//! before, code at 843d7a8; fastrace's `Span` was in its fast mode, 83 ns —
+//! a run a minute earlier caught a slow stretch of the whole machine, OTel
+//! 378 ns, fastrace 170 ns, dn's light span in a run 269 ns), medians, as
+//! ratios to the raw OTel SDK span (start + end, batch processor, no-op
+//! exporter) and to `fastrace::Span`, both measured in the same run:
 //!
-//! | benchmark                                        | median   | vs OTel span | vs fastrace Span |
-//! |--------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                       | 208 ns   | 1.00×        | 2.36×            |
-//! | `fastrace_span`                                  | 88 ns    | 0.42×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)        | 78 ns    | 0.38×        | 0.89×            |
-//! | `dn_light_span` (outside a run)                  | 126 ns   | 0.61×        | 1.44×            |
-//! | `dn_light_span_in_run`                           | 125 ns   | 0.60×        | 1.42×            |
-//! | `tracing_span_registry_only` (no layer)          | 58 ns    | 0.28×        | 0.66×            |
-//! | `dn_bridged_tracing_span_in_run`                 | 484 ns   | 2.33×        | 5.50×            |
-//! | `dn_log_metric`                                  | 36 ns    | 0.18×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)  | 1.23 µs  | 5.93×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)  | 1.44 µs  | 6.95×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)     | 568 ns   | 2.73×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)   | 458 ns   | 2.20×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)   | 967 ns   | 4.65×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)   | 159 ns   | 0.76×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)   | 337 ns   | 1.62×        |                  |
+//! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
+//! |----------------------------------------------------|----------|--------------|------------------|
+//! | `otel_sdk_span` (baseline)                         | 237 ns   | 1.00×        | 2.85×            |
+//! | `fastrace_span`                                    | 83 ns    | 0.35×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 79 ns    | 0.33×        | 0.94×            |
+//! | `dn_light_span` (outside a run)                    | 101 ns   | 0.43×        | 1.21×            |
+//! | `dn_light_span_in_run`                             | 105 ns   | 0.44×        | 1.26×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 274 ns   | 1.15×        | 3.29×            |
+//! | `tracing_span_registry_only` (no layer)            | 60 ns    | 0.25×        | 0.71×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 472 ns   | 1.99×        | 5.66×            |
+//! | `dn_log_metric`                                    | 37 ns    | 0.16×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 1.22 µs  | 5.13×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 1.47 µs  | 6.19×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 569 ns   | 2.40×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 432 ns   | 1.82×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 956 ns   | 4.03×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 157 ns   | 0.66×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 334 ns   | 1.41×        |                  |
 //!
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (6.3 M light and 3.0 M
-//! task lines a second on one core; with the file write 2.2 M and 1.03 M).
+//! file, the formatting half of the writer's cost (6.4 M light and 3.0 M
+//! task lines a second on one core; with the file write 2.3 M and 1.05 M).
+//! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
+//! light span once a loop of them has outrun the writer (from 256 records
+//! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
