@@ -73,8 +73,11 @@ impl SpanExporter for NoopOtelExporter {
     }
 }
 
-/// Drops records on the writer thread: measures the caller side only.
-struct DiscardExporter;
+/// Drops records on the writer thread: measures the caller side only. With
+/// a resource it takes lines formatted on the producer (as the JSONL
+/// exporter does), so that a pipeline built with it has its callers format
+/// their light spans' lines when behind.
+struct DiscardExporter(Option<Arc<str>>);
 
 impl Exporter for DiscardExporter {
     fn name(&self) -> &'static str {
@@ -86,11 +89,14 @@ impl Exporter for DiscardExporter {
     fn report(&self) -> DestinationReport {
         DestinationReport::default()
     }
+    fn line_resource(&self) -> Option<Arc<str>> {
+        self.0.clone()
+    }
 }
 
 fn dn_tracer() -> (Tracer, Arc<ExportPipeline>) {
     let pipeline =
-        Arc::new(ExportPipeline::builder().exporter(DiscardExporter).queue_capacity(1 << 20).build().unwrap());
+        Arc::new(ExportPipeline::builder().exporter(DiscardExporter(None)).queue_capacity(1 << 20).build().unwrap());
     (Tracer::with_sink(pipeline.clone(), "bench").unwrap(), pipeline)
 }
 
@@ -119,35 +125,7 @@ fn dn_light_span(b: Bencher<'_, '_>) {
 #[divan::bench(sample_count = 200, sample_size = 1000)]
 fn dn_light_span_in_run(b: Bencher<'_, '_>) {
     let (tracer, pipeline) = dn_tracer();
-    let run = tracer.run("bench-run").start();
-    let _cx = run.enter_context();
-    b.bench_local(|| {
-        let g = tracer.span("s").enter();
-        drop(g);
-    });
-    drop(_cx);
-    run.end();
-    report("light-in-run", pipeline.flush(Duration::from_secs(30)));
-}
-
-/// Discards records like [`DiscardExporter`], but takes lines formatted on
-/// the producer (as the JSONL exporter does), so that a pipeline built with
-/// it has its callers format their light spans' lines when behind.
-struct DiscardLinesExporter(Arc<str>);
-
-impl Exporter for DiscardLinesExporter {
-    fn name(&self) -> &'static str {
-        "discard-lines"
-    }
-    fn export(&mut self, _batch: &[SpanRecord]) {}
-    fn flush(&mut self) {}
-    fn shutdown(&mut self) {}
-    fn report(&self) -> DestinationReport {
-        DestinationReport::default()
-    }
-    fn line_resource(&self) -> Option<Arc<str>> {
-        Some(self.0.clone())
-    }
+    bench_light_in_run(b, &tracer, &pipeline, "light-in-run");
 }
 
 /// The light span in a run as its caller pays for it once a loop of light
@@ -160,13 +138,18 @@ fn dn_light_span_in_run_formatting_its_line(b: Bencher<'_, '_>) {
     let resource: Arc<str> = dn::export::resource_json(&Resource::detect("bench")).into();
     let pipeline = Arc::new(
         ExportPipeline::builder()
-            .exporter(DiscardLinesExporter(resource))
+            .exporter(DiscardExporter(Some(resource)))
             .queue_capacity(1 << 20)
             .producer_format_at(0)
             .build()
             .unwrap(),
     );
     let tracer = Tracer::with_sink(pipeline.clone(), "bench").unwrap();
+    bench_light_in_run(b, &tracer, &pipeline, "light-in-run-formatting");
+}
+
+/// `span("s")` entered and dropped inside a run of `tracer`, per iteration.
+fn bench_light_in_run(b: Bencher<'_, '_>, tracer: &Tracer, pipeline: &ExportPipeline, name: &str) {
     let run = tracer.run("bench-run").start();
     let _cx = run.enter_context();
     b.bench_local(|| {
@@ -175,7 +158,7 @@ fn dn_light_span_in_run_formatting_its_line(b: Bencher<'_, '_>) {
     });
     drop(_cx);
     run.end();
-    report("light-in-run-formatting", pipeline.flush(Duration::from_secs(30)));
+    report(name, pipeline.flush(Duration::from_secs(30)));
 }
 
 /// A `tracing` span with a bare registry (no layer): what `tracing` itself
