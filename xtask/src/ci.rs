@@ -132,7 +132,10 @@ pub fn docs(ws: &Workspace) -> Result<(), String> {
 }
 
 /// `cargo xtask bench [NAME]`.
-pub fn bench(ws: &Workspace, name: Option<&str>) -> Result<(), String> {
+pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), String> {
+    if name == Some("ab") {
+        return crate::workloads::ab(rest);
+    }
     if name == Some("outage") {
         return crate::outage::run(ws);
     }

@@ -10,7 +10,9 @@
 //!   combination of the facade), rustdoc with warnings denied, then `test`.
 //! - `cargo xtask bench [NAME]` — the benchmarks, with their ratio tables;
 //!   `workloads` (whole processes beside raw OTel and fastrace) and `outage`
-//!   are process benchmarks, run after the others.
+//!   are process benchmarks, run after the others; `bench ab <workload> <N>
+//!   <processes> <binary A> <binary B>` alternates two builds of the
+//!   workload program (an A/B of a change, end to end).
 //! - `cargo xtask layout` — fails on a source file over the size limit or a
 //!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
         Some("examples") => ci::examples(&ws),
         Some("backends") => xtask::backends::run(&ws),
         Some("ci") => ci::ci(&ws, flag("--no-test")),
-        Some("bench") => ci::bench(&ws, args.get(1).map(String::as_str)),
+        Some("bench") => ci::bench(&ws, args.get(1).map(String::as_str), args.get(2..).unwrap_or_default()),
         Some("docs") => ci::docs(&ws),
         Some("layout") => xtask::layout::run(&ws.root),
         Some("release") => match args.get(1) {
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | examples | backends | ci [--no-test] | bench [NAME] | docs | layout | release LEVEL [--execute]>"
+                "usage: cargo xtask <test | examples | backends | ci [--no-test] | bench [NAME | ab ..] | docs | layout | release LEVEL [--execute]>"
             );
             return ExitCode::from(2);
         }

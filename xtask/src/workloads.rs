@@ -162,6 +162,50 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value
     Ok((medians.into_iter().map(|m| m.unwrap_or(Value::Null)).collect(), floor))
 }
 
+/// `cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B>`:
+/// two builds of the `workload` program (say, `main`'s and a change's,
+/// copied aside after each `cargo build --release -p dn-process-tests --bin
+/// workload`) run dn's `workload` alternately, A then B, `processes` times
+/// each, with nothing else started beside them (each process's output is
+/// read after it exits: a parser started beside it takes the second core).
+/// Prints, for each, the median, lower quartile and fastest time and the
+/// median peak RSS, then B / A.
+pub fn ab(args: &[String]) -> Result<(), String> {
+    let usage = || "usage: cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B>".to_string();
+    let [workload, n, reps, a, b] = args else { return Err(usage()) };
+    let n: u64 = n.parse().map_err(|_| usage())?;
+    let reps: usize = reps.parse().map_err(|_| usage())?;
+    let fast_fs = Path::new("/dev/shm");
+    let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
+        .map_err(|e| e.to_string())?;
+    let bins = [Path::new(a), Path::new(b)];
+    let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    for i in 0..reps {
+        for (k, bin) in bins.iter().enumerate() {
+            let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None)?;
+            runs[k].push((v["elapsed_ns"].as_u64().unwrap_or(0), v["peak_kib"].as_u64().unwrap_or(0)));
+        }
+    }
+    let mut medians = [0f64; 2];
+    for (k, r) in runs.iter_mut().enumerate() {
+        r.sort_unstable();
+        let mut rss: Vec<u64> = r.iter().map(|x| x.1).collect();
+        rss.sort_unstable();
+        medians[k] = r[r.len() / 2].0 as f64;
+        println!(
+            "{}: median {}, lower quartile {}, fastest {} per operation; peak RSS {:.1} MiB ({} processes)",
+            bins[k].display(),
+            time(medians[k] / n as f64),
+            time(r[r.len() / 4].0 as f64 / n as f64),
+            time(r[0].0 as f64 / n as f64),
+            rss[rss.len() / 2] as f64 / 1024.0,
+            r.len()
+        );
+    }
+    println!("B / A: {:.3}× at the median ({workload}, N = {n})", medians[1] / medians[0]);
+    Ok(())
+}
+
 fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path, line_bytes: Option<u64>) -> Result<Value, String> {
     let out = Command::new(bin)
         .args([system, workload, &n.to_string()])
