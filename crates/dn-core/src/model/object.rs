@@ -127,7 +127,9 @@ pub struct SerializedValue {
     /// Length of the data bytes (decides offloading of large values).
     pub data_len: usize,
     /// The data bytes themselves, kept only when they are over
-    /// [`OFFLOAD_THRESHOLD`] so a [`ValueOffload`] can upload them.
+    /// [`OFFLOAD_THRESHOLD`] so a [`ValueOffload`] can upload them — and
+    /// not for a string, whose bytes are its [`StoredValue::Text`]
+    /// ([`SerializedValue::offload_data`] gives either).
     pub large_data: Option<Vec<u8>>,
 }
 
@@ -310,7 +312,9 @@ impl CapturedValue {
         let mut s = String::new();
         let bytes: &[u8] = match self {
             CapturedValue::Null => return (Hash16::ZERO, 0, None),
-            CapturedValue::Str(v) => v.as_bytes(),
+            // A string's bytes are its stored value (`StoredValue::Text`):
+            // not copied again for offloading (see `SerializedValue::offload_data`).
+            CapturedValue::Str(v) => return (Hash16::sha1_prefix(v.as_bytes()), v.len(), None),
             CapturedValue::Bool(true) => b"True",
             CapturedValue::Bool(false) => b"False",
             CapturedValue::Bytes(b) => {
@@ -435,6 +439,16 @@ impl SerializedValue {
     pub fn value_json(&self) -> std::borrow::Cow<'_, str> {
         self.value.to_json()
     }
+    /// The data bytes to hand a [`ValueOffload`] when they are over
+    /// [`OFFLOAD_THRESHOLD`] (taken out of `large_data`, or copied from a
+    /// string's text, which stays the value should the offload decline).
+    pub fn offload_data(&mut self) -> Option<Vec<u8>> {
+        match (&self.value, self.large_data.take()) {
+            (_, Some(data)) => Some(data),
+            (StoredValue::Text(s), None) if s.len() > OFFLOAD_THRESHOLD => Some(s.as_bytes().to_vec()),
+            _ => None,
+        }
+    }
 }
 
 /// `sha1("<data_hash>:<schema_hash>")[:16]`.
@@ -494,6 +508,20 @@ mod tests {
     use super::*;
     use crate::bigint::SERDE_JSON_NUMBER;
     use serde::Serialize;
+
+    #[test]
+    fn a_large_string_is_kept_once_and_its_bytes_are_copied_only_to_offload() {
+        let big = "s".repeat(OFFLOAD_THRESHOLD + 1);
+        let mut o = serialize(&big);
+        assert_eq!(o.large_data, None, "its bytes are its Text, not copied beside it");
+        assert_eq!(o.offload_data().as_deref(), Some(big.as_bytes()));
+        assert_eq!(o.value, StoredValue::Text(big), "the value stays should the offload decline");
+        let list: Vec<u32> = (0..3_000).collect();
+        let mut l = serialize(&list);
+        let data = l.large_data.clone().expect("a list keeps its hashed bytes");
+        assert_eq!(l.offload_data(), Some(data));
+        assert_eq!(serialize(&"small").offload_data(), None);
+    }
 
     fn obj<T: Serialize>(v: T) -> SerializedValue {
         serialize(&v)

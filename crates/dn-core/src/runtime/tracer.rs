@@ -137,13 +137,12 @@ impl Tracer {
     /// (offloading queues an upload): `StoredValue::Uri` when it is over
     /// the threshold and the offload accepts it, inline otherwise.
     pub(crate) fn stored_value(&self, mut obj: SerializedValue) -> (SerializedValue, StoredValue) {
-        let uri = match (obj.large_data.take(), self.inner.offload.get()) {
-            (Some(data), Some(off)) => {
-                let size = data.len() as u64;
-                off.offload(obj.data_hash, data).map(|uri| StoredValue::Uri { uri, size })
-            }
-            _ => None,
-        };
+        // Data bytes are only copied out when an offload is configured.
+        let uri = self.inner.offload.get().and_then(|off| {
+            let data = obj.offload_data()?;
+            let size = data.len() as u64;
+            off.offload(obj.data_hash, data).map(|uri| StoredValue::Uri { uri, size })
+        });
         let value = uri.unwrap_or_else(|| std::mem::replace(&mut obj.value, StoredValue::Inline(Default::default())));
         (obj, value)
     }
