@@ -49,7 +49,9 @@ pub use model::object::{
     unknown_object,
 };
 pub use model::readback::{TaskInputs, TaskView};
-pub use model::record::{AttrKey, AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status, TASK_GROUP_KEYS};
+pub use model::record::{
+    AttrKey, AttrRef, Event, Key, RecordKind, Route, SpanRecord, Status, TASK_GROUP_KEYS, TaskGroups,
+};
 pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Scrubbing, marker as scrub_marker};
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
@@ -68,7 +70,7 @@ pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,
     inject, task_context, validate_tracestate,
 };
-pub use runtime::recycle::{recycle_records, recycled_bytes};
+pub use runtime::recycle::{recycle_records, recycled_bytes, render_task_groups};
 pub use runtime::scope::{Instrumented, Scope, panic_message};
 pub use runtime::sink::{DestinationReport, ExportReport, MemorySink, NullSink, SpanSink};
 pub use runtime::span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};

@@ -8,7 +8,7 @@ use std::io::{IoSlice, Write as _};
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_int, write_json_float, write_str};
-use dn_core::{AttrKey, AttrRef, DestinationReport, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS};
+use dn_core::{AttrKey, AttrRef, DestinationReport, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups};
 
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
@@ -274,7 +274,8 @@ impl Exporter for JsonlExporter {
                 },
             };
             let g = &mut groups[at];
-            let large = matches!(&rec.kind, RecordKind::Task { rendered, .. } if rendered.len() > COPIED_GROUP_MAX);
+            let large = matches!(&rec.kind, RecordKind::Task { groups: TaskGroups::Rendered(rendered), .. }
+                if rendered.len() > COPIED_GROUP_MAX);
             if let Some(line) = line {
                 g.lines.push_str(line);
             } else if large && g.holes.len() <= MAX_LEFT_OUT {

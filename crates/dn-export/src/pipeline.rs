@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
 use dn_core::{DestinationReport, ExportReport, SpanRecord, SpanSink};
@@ -60,6 +60,15 @@ pub const GO_AGAIN_AT: usize = 64;
 /// that thread formats its light spans' JSONL lines itself (see
 /// [`ExportPipelineBuilder::producer_format_at`]).
 pub const DEFAULT_PRODUCER_FORMAT_AT: usize = 256;
+
+/// Default backlog, in records waiting on a producer thread, from which
+/// that thread renders its tasks' groups itself rather than leave them to
+/// the writer (see [`ExportPipelineBuilder::producer_render_at`]): the
+/// backlog at which a producer wakes the writer (2 048). A smaller one is
+/// crossed in every millisecond the writer naps after it caught up (about a
+/// thousand tasks): with 256, two in five tasks of a loop the writer kept
+/// up with were rendered on their caller.
+pub const DEFAULT_PRODUCER_RENDER_AT: usize = WAKE_AT as usize;
 
 /// Set while the writer sleeps for lack of spans, so that the next span
 /// wakes it; on a cache line of its own, read by every push and written
@@ -130,12 +139,22 @@ struct Shared {
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     writer_idle: IdleFlag,
+    /// Whether the writer has time to render tasks' groups for the
+    /// producers (see [`WriterLoad`]); read by every task that ends.
+    writer_renders: AtomicBool,
     /// The resource JSON of the exporter that takes producer-formatted
     /// lines, and the backlog from which producers format them.
     line_resource: Option<Arc<str>>,
     producer_format_at: usize,
-    /// Lines formatted on producer threads so far.
+    /// The backlog from which producers render their tasks' groups.
+    producer_render_at: usize,
+    /// The smaller of the two.
+    producer_work_at: usize,
+    /// Lines formatted, and tasks' groups rendered, on producer threads so far.
     producer_formatted: AtomicU64,
+    producer_rendered: AtomicU64,
+    /// Tasks' groups the writer rendered.
+    writer_rendered: AtomicU64,
     /// Every producer thread's buffer.
     buffers: Mutex<Vec<Arc<LocalBuffer>>>,
 }
@@ -189,6 +208,7 @@ pub struct ExportPipelineBuilder {
     max_bytes: Option<usize>,
     full_wait: Option<Duration>,
     producer_format_at: Option<usize>,
+    producer_render_at: Option<usize>,
 }
 
 impl std::fmt::Debug for ExportPipelineBuilder {
@@ -230,20 +250,35 @@ impl ExportPipelineBuilder {
         self
     }
     /// The backlog, in records waiting on one producer thread, from which
-    /// that thread formats the JSONL lines of its light spans itself
-    /// (default [`DEFAULT_PRODUCER_FORMAT_AT`]; `usize::MAX`: never, `0`:
-    /// always). A light span's line costs the writer more than the span
-    /// costs its caller, so a loop of light spans outruns the writer: from
-    /// then on each such span costs its caller the formatting too, and the
-    /// writer only copies and appends its line. Used when an exporter gives
-    /// [`Exporter::line_resource`] (the JSONL exporter); the lines are
+    /// that thread does the writer's work for its spans itself (default
+    /// [`DEFAULT_PRODUCER_FORMAT_AT`]; `usize::MAX`: never, `0`: always):
+    /// - it formats the JSONL lines of its light spans. A light span's line
+    ///   costs the writer more than the span costs its caller, so a loop of
+    ///   light spans outruns the writer: from then on each such span costs
+    ///   its caller the formatting too, and the writer only copies and
+    ///   appends its line. Used when an exporter gives
+    ///   [`Exporter::line_resource`] (the JSONL exporter).
+    ///
+    /// Tasks have a threshold of their own,
+    /// [`ExportPipelineBuilder::producer_render_at`]. The lines are
     /// byte-identical either way.
     pub fn producer_format_at(mut self, records: usize) -> Self {
         self.producer_format_at = Some(records);
         self
     }
+    /// The backlog, in records waiting on one producer thread, from which
+    /// that thread renders the groups of its tasks that came as data itself
+    /// (see [`dn_core::TaskGroups`]; default [`DEFAULT_PRODUCER_RENDER_AT`],
+    /// `usize::MAX`: never, `0`: always), rather than leave them to the
+    /// writer. The lines are byte-identical either way.
+    pub fn producer_render_at(mut self, records: usize) -> Self {
+        self.producer_render_at = Some(records);
+        self
+    }
     /// Starts the writer thread.
     pub fn build(self) -> Result<ExportPipeline, crate::Error> {
+        let producer_format_at = self.producer_format_at.unwrap_or(DEFAULT_PRODUCER_FORMAT_AT);
+        let producer_render_at = self.producer_render_at.unwrap_or(DEFAULT_PRODUCER_RENDER_AT);
         let line_exporter = self.exporters.iter().position(|e| e.line_resource().is_some());
         let line_resource = line_exporter.and_then(|i| self.exporters[i].line_resource());
         let (ctl, ctl_rx) = unbounded();
@@ -261,9 +296,17 @@ impl ExportPipelineBuilder {
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
             writer: OnceLock::new(),
             writer_idle: IdleFlag::default(),
+            // From the first quiet window on: a short burst (10 000 tasks
+            // take about 12 ms) ends before a window has measured the load,
+            // and rendering its backlog at shutdown made it 1.2× slower.
+            writer_renders: AtomicBool::new(false),
             line_resource,
-            producer_format_at: self.producer_format_at.unwrap_or(DEFAULT_PRODUCER_FORMAT_AT),
+            producer_format_at,
+            producer_render_at,
+            producer_work_at: producer_format_at.min(producer_render_at),
             producer_formatted: AtomicU64::new(0),
+            producer_rendered: AtomicU64::new(0),
+            writer_rendered: AtomicU64::new(0),
             buffers: Mutex::new(Vec::new()),
         });
         let s2 = shared.clone();
@@ -299,6 +342,16 @@ impl ExportPipeline {
     /// behind (see [`ExportPipelineBuilder::producer_format_at`]).
     pub fn producer_formatted(&self) -> u64 {
         self.shared.producer_formatted.load(Ordering::Relaxed)
+    }
+    /// Tasks whose groups were rendered on producer threads so far, because
+    /// the writer was behind (see [`ExportPipelineBuilder::producer_render_at`]).
+    pub fn producer_rendered(&self) -> u64 {
+        self.shared.producer_rendered.load(Ordering::Relaxed)
+    }
+    /// Tasks whose groups the writer rendered so far, because it had time
+    /// to spare when they ended (see [`dn_core::TaskGroups`]).
+    pub fn writer_rendered(&self) -> u64 {
+        self.shared.writer_rendered.load(Ordering::Relaxed)
     }
 
     fn report(&self, timed_out: bool) -> ExportReport {
@@ -358,8 +411,8 @@ impl ExportPipeline {
             if p.records.len() >= cap || (p.bytes + weight > max_bytes && !p.records.is_empty()) {
                 return None;
             }
-            if p.records.len() >= self.shared.producer_format_at {
-                self.format_here(&mut p, slot);
+            if p.records.len() >= self.shared.producer_work_at {
+                self.work_here(&mut p, slot);
             }
             // `extend` reserves before it reads the slot: one copy fewer
             // than taking the record out first.
@@ -385,14 +438,28 @@ impl ExportPipeline {
         }
     }
 
-    /// The writer is behind this thread: formats the line of the light span
-    /// in `slot` here, beside the records waiting (a task's line is cheaper
-    /// for the writer than the task for its caller: those stay with it).
+    /// The writer is behind this thread: does here, beside the records
+    /// waiting, the work it would have done for the record in `slot` —
+    /// renders a task's groups left as data, or formats a light span's line
+    /// (a task's line is cheaper for the writer than the task for its
+    /// caller: those lines stay with it).
     #[cold]
     #[inline(never)]
-    fn format_here(&self, p: &mut Pending, slot: &Option<SpanRecord>) {
-        let (Some(resource), Some(rec)) = (&self.shared.line_resource, slot) else { return };
-        if !matches!(rec.kind, dn_core::RecordKind::Light) || p.lines.len() >= u32::MAX as usize / 2 {
+    fn work_here(&self, p: &mut Pending, slot: &mut Option<SpanRecord>) {
+        let Some(rec) = slot else { return };
+        let waiting = p.records.len();
+        if matches!(rec.kind, dn_core::RecordKind::Task { groups: dn_core::TaskGroups::Data(_), .. }) {
+            if waiting >= self.shared.producer_render_at {
+                dn_core::render_task_groups(std::slice::from_mut(rec));
+                self.shared.producer_rendered.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        let Some(resource) = &self.shared.line_resource else { return };
+        if waiting < self.shared.producer_format_at
+            || !matches!(rec.kind, dn_core::RecordKind::Light)
+            || p.lines.len() >= u32::MAX as usize / 2
+        {
             return;
         }
         let start = p.lines.len();
@@ -435,6 +502,16 @@ impl ExportPipeline {
 impl SpanSink for ExportPipeline {
     fn export(&self, record: SpanRecord) {
         self.export_from(&mut Some(record));
+    }
+
+    /// While the writer has time to spare (from a 10 ms window in which it
+    /// was busy less than half the time, until one in which it was busy
+    /// more than 80%) it renders a small task's groups before its
+    /// exporters see the record; a producer
+    /// renders them itself when the writer has fallen behind it anyway
+    /// (see [`ExportPipelineBuilder::producer_render_at`]).
+    fn renders_task_groups(&self) -> bool {
+        self.shared.writer_renders.load(Ordering::Relaxed)
     }
 
     fn export_from(&self, slot: &mut Option<SpanRecord>) {
@@ -493,6 +570,7 @@ impl SpanSink for ExportPipeline {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return self.report(false);
         }
+
         let deadline = std::time::Instant::now() + timeout;
         let mut ok = self.control(Control::Shutdown, timeout);
         if ok {
@@ -512,6 +590,51 @@ impl SpanSink for ExportPipeline {
 impl Drop for ExportPipeline {
     fn drop(&mut self) {
         let _ = SpanSink::shutdown(self, Duration::from_secs(5));
+    }
+}
+
+/// How busy the writer is, and so whether it renders tasks' groups for the
+/// producers ([`SpanSink::renders_task_groups`]): the share of each
+/// [`LOAD_WINDOW`] it spent in rounds that found records. Rendering a task
+/// costs its caller about a fifth of the task (`dn_task_span_io`: 1.22 µs
+/// rendered on the caller, 1.02 µs left to the writer), but where the
+/// writer is the busier thread already (a loop of tasks, each line writing
+/// a file) it made the whole loop slower (1.08× at 100 000 tasks): it
+/// renders only while it was busy less than [`RENDER_BELOW`] of the last
+/// window, and stops once it was busy more than [`RENDER_UNTIL`] of one.
+struct WriterLoad {
+    window: Instant,
+    busy: Duration,
+}
+
+/// The window over which the writer's load is measured.
+const LOAD_WINDOW: Duration = Duration::from_millis(10);
+/// The writer takes tasks' rendering back below this share of busy time.
+const RENDER_BELOW: f64 = 0.5;
+/// The writer leaves tasks' rendering to their callers above this share.
+const RENDER_UNTIL: f64 = 0.8;
+
+impl WriterLoad {
+    fn new() -> WriterLoad {
+        WriterLoad { window: Instant::now(), busy: Duration::ZERO }
+    }
+    /// Counts a round from `started` to `now` that found `n` records.
+    fn round(&mut self, started: Instant, now: Instant, n: usize, renders: &AtomicBool) {
+        if n > 0 {
+            self.busy += now - started;
+        }
+        let elapsed = now - self.window;
+        if elapsed < LOAD_WINDOW {
+            return;
+        }
+        let share = self.busy.as_secs_f64() / elapsed.as_secs_f64();
+        let was = renders.load(Ordering::Relaxed);
+        let now_renders = if was { share <= RENDER_UNTIL } else { share < RENDER_BELOW };
+        if now_renders != was {
+            renders.store(now_renders, Ordering::Relaxed);
+        }
+        self.window = now;
+        self.busy = Duration::ZERO;
     }
 }
 
@@ -577,6 +700,12 @@ impl Writer {
                 (self.spare_lines, self.spare_marks) = (lines, marks);
                 continue;
             }
+            // Tasks whose groups came as data: rendered here, off the
+            // callers' threads, before any exporter reads them.
+            let rendered = dn_core::render_task_groups(&mut batch);
+            if rendered > 0 {
+                self.shared.writer_rendered.fetch_add(rendered as u64, Ordering::Relaxed);
+            }
             let formatted = FormattedLines::new(&lines, &marks);
             for (at, chunk) in batch.chunks(MAX_BATCH).enumerate() {
                 let lo = at * MAX_BATCH;
@@ -632,8 +761,11 @@ fn writer_loop(
         spare_lines: String::new(),
         spare_marks: Vec::new(),
     };
+    let mut load = WriterLoad::new();
     loop {
+        let started = Instant::now();
         let n = w.drain();
+        load.round(started, Instant::now(), n, &w.shared.writer_renders);
         match ctl.try_recv() {
             Ok(Control::Flush(ack)) => {
                 w.drain();
@@ -691,7 +823,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::{JsonlExporter, Resource, write_line};
-    use dn_core::{MemorySink, RecordKind, Tracer};
+    use dn_core::{DestinationReport, ExportReport, MemorySink, RecordKind, Tracer};
 
     /// Light spans and tasks of one run, in the order they ended.
     fn records() -> Vec<SpanRecord> {
@@ -732,6 +864,193 @@ mod tests {
             assert_eq!(written.len(), expected.len());
             assert!(written == expected, "from {format_at}: the file differs from the lines write_line makes");
         }
+    }
+
+    /// A memory sink that asks for tasks' groups as data, as the pipeline
+    /// does while its writer has time to spare.
+    struct RendersLater(MemorySink);
+
+    impl SpanSink for RendersLater {
+        fn export(&self, record: SpanRecord) {
+            self.0.export(record);
+        }
+        fn flush(&self, timeout: Duration) -> ExportReport {
+            self.0.flush(timeout)
+        }
+        fn shutdown(&self, timeout: Duration) -> ExportReport {
+            self.0.shutdown(timeout)
+        }
+        fn renders_task_groups(&self) -> bool {
+            true
+        }
+    }
+
+    /// Counts the task records an exporter got with their groups still data.
+    struct CountsUnrendered(Arc<AtomicU64>);
+
+    impl Exporter for CountsUnrendered {
+        fn name(&self) -> &'static str {
+            "counts-unrendered"
+        }
+        fn export(&mut self, batch: &[SpanRecord]) {
+            let n = batch
+                .iter()
+                .filter(|r| matches!(&r.kind, RecordKind::Task { groups, .. } if groups.rendered().is_none()));
+            self.0.fetch_add(n.count() as u64, Ordering::Relaxed);
+        }
+        fn flush(&mut self) {}
+        fn shutdown(&mut self) {}
+        fn report(&self) -> DestinationReport {
+            DestinationReport { name: "counts-unrendered".into(), ..Default::default() }
+        }
+    }
+
+    #[test]
+    fn tasks_rendered_by_the_writer_or_by_their_producer_are_the_lines_write_line_makes() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(RendersLater(sink.clone()), "p").unwrap();
+        tracer.run("r").run(|run| {
+            run.log_param("lr", 0.001);
+            for i in 0..3_000 {
+                tracer.task_span("t").run(|t| {
+                    t.log_input("x", i);
+                    t.log_metric("m", i as f64 * 0.5);
+                    t.log_output("y", format!("out \"{i}\"\n"));
+                });
+            }
+            // Over `DEFER_AT_MOST`: rendered on the caller all the same.
+            tracer.task_span("big").run(|t| t.log_input("x", "x".repeat(4 << 10)));
+        });
+        let records = sink.take();
+        let data = |rs: &[SpanRecord]| {
+            rs.iter()
+                .filter(|r| matches!(&r.kind, RecordKind::Task { groups: dn_core::TaskGroups::Data(_), .. }))
+                .count()
+        };
+        // Every task but the big one and the run (whose metric series is
+        // small too, so it goes as data as well).
+        assert_eq!(data(&records), 3_001);
+        let resource = Resource::detect("test");
+        let mut expected = String::new();
+        for r in &records {
+            write_line(&mut expected, r, &crate::resource_json(&resource));
+        }
+        let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+        for (render_at, on_producer) in [(0, 3_001), (usize::MAX, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
+            let unrendered = Arc::new(AtomicU64::new(0));
+            let pipeline = ExportPipeline::builder()
+                .exporter(CountsUnrendered(unrendered.clone()))
+                .exporter(jsonl)
+                .producer_render_at(render_at)
+                .build()
+                .unwrap();
+            for r in &records {
+                pipeline.export(r.clone());
+            }
+            let report = SpanSink::shutdown(&pipeline, Duration::from_secs(30));
+            assert!(report.is_clean(), "{report:?}");
+            assert_eq!(pipeline.producer_rendered(), on_producer, "groups rendered by the producer (from {render_at})");
+            assert_eq!(pipeline.writer_rendered(), 3_001 - on_producer, "groups rendered by the writer");
+            assert_eq!(unrendered.load(Ordering::Relaxed), 0, "an exporter saw a task's groups unrendered");
+            let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
+            assert_eq!(written.len(), expected.len());
+            assert!(written == expected, "from {render_at}: the file differs from the lines write_line makes");
+        }
+    }
+
+    #[test]
+    fn the_writer_takes_tasks_rendering_only_while_it_has_time_to_spare() {
+        let renders = AtomicBool::new(false);
+        let start = Instant::now();
+        let mut load = WriterLoad { window: start, busy: Duration::ZERO };
+        let ms = Duration::from_millis;
+        // Rounds that found records count as busy, empty ones do not.
+        // A window busy for 6 of 12 ms: not below RENDER_BELOW, still off.
+        load.round(start, start + ms(6), 10, &renders);
+        load.round(start + ms(6), start + ms(12), 0, &renders);
+        assert!(!renders.load(Ordering::Relaxed));
+        assert_eq!(load.window, start + ms(12), "a window ends once LOAD_WINDOW has passed");
+        // Busy for 2 of 12 ms: on.
+        load.round(start + ms(12), start + ms(14), 3, &renders);
+        // Not a whole window yet: nothing changes.
+        assert!(!renders.load(Ordering::Relaxed));
+        load.round(start + ms(14), start + ms(24), 0, &renders);
+        assert!(renders.load(Ordering::Relaxed));
+        // Busy 9 of 12 ms while rendering (from 0.5 up to 0.8 it keeps on).
+        load.round(start + ms(24), start + ms(33), 64, &renders);
+        load.round(start + ms(33), start + ms(36), 0, &renders);
+        assert!(renders.load(Ordering::Relaxed));
+        // Busy 11 of 12 ms: off.
+        load.round(start + ms(36), start + ms(47), 64, &renders);
+        load.round(start + ms(47), start + ms(48), 0, &renders);
+        assert!(!renders.load(Ordering::Relaxed));
+        // Off again, busy 7 of 12 ms: not quiet enough to take it back.
+        load.round(start + ms(48), start + ms(55), 64, &renders);
+        load.round(start + ms(55), start + ms(60), 0, &renders);
+        assert!(!renders.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn an_idle_pipeline_asks_for_tasks_as_data_and_its_file_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let resource = Resource::detect("test");
+        let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
+        let pipeline = Arc::new(ExportPipeline::builder().exporter(jsonl).build().unwrap());
+        // Off until the writer has measured a quiet window.
+        assert!(!pipeline.renders_task_groups());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pipeline.renders_task_groups() {
+            assert!(Instant::now() < deadline, "an idle writer never took tasks' rendering");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let tracer = Tracer::with_sink(pipeline.clone(), "p").unwrap();
+        let sink = MemorySink::new();
+        let expected_tracer = Tracer::new(sink.clone(), "p").unwrap();
+        for tr in [&tracer, &expected_tracer] {
+            tr.run("r").run(|_| {
+                for i in 0..50 {
+                    tr.task_span("t").run(|t| {
+                        t.log_input("x", i);
+                        t.log_output("y", i * 2);
+                    });
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+        }
+        assert!(SpanSink::flush(&*pipeline, Duration::from_secs(30)).is_clean());
+        // The writer stayed quiet: it rendered most of them (the run too).
+        assert!(pipeline.writer_rendered() >= 25, "{}", pipeline.writer_rendered());
+        let reference = sink.take();
+        let files: Vec<_> =
+            walkdir(dir.path()).into_iter().filter(|p| p.extension() == Some("jsonl".as_ref())).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let written = std::fs::read_to_string(&files[0]).unwrap();
+        // Same data, other ids and times: compare the task groups.
+        let groups = |line: &str| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let a = &v["attributes"];
+            (a["dreadnode.inputs"].clone(), a["dreadnode.outputs"].clone(), a["dreadnode.objects"].clone())
+        };
+        let mut want = String::new();
+        for r in &reference {
+            write_line(&mut want, r, &crate::resource_json(&resource));
+        }
+        let got: Vec<_> = written.lines().map(groups).collect();
+        let want: Vec<_> = want.lines().map(groups).collect();
+        assert_eq!(got.len(), 51);
+        assert_eq!(got, want);
+    }
+
+    /// Every file under `dir`.
+    fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { out.extend(walkdir(&p)) } else { out.push(p) }
+        }
+        out
     }
 
     #[test]

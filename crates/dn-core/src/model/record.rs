@@ -70,14 +70,52 @@ pub enum RecordKind {
     Task {
         /// Span id of the parent task, skipping light spans.
         parent_task: Option<SpanId>,
-        /// Everything logged on it, rendered.
-        rendered: Arc<RenderedTask>,
+        /// Everything logged on it: rendered, or the data still to render.
+        groups: TaskGroups,
     },
     /// A `push_update` span carrying what the run logged since the last one.
     RunUpdate {
         /// The new data only (boxed: updates are rare, records are moved often).
         data: Box<TaskData>,
     },
+}
+
+/// A task's seven groups as its record carries them.
+///
+/// A sink that asks for it ([`crate::SpanSink::renders_task_groups`]) gets a
+/// task whose data is small ([`TaskData::render_estimate`] at most
+/// [`crate::runtime::recycle::DEFER_AT_MOST`]) as [`TaskGroups::Data`] and renders it itself,
+/// on its writer thread, before any exporter sees the record
+/// ([`crate::render_task_groups`]): the caller then pays for the data's
+/// move, not its rendering (fastrace's rule: plain data on the caller, the
+/// work on the background thread). Every other sink gets it rendered.
+/// [`SpanRecord::visit_attributes`] renders a `Data` for itself, so a
+/// record is written the same either way.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskGroups {
+    /// Rendered, escaped as the line carries the groups.
+    Rendered(Arc<RenderedTask>),
+    /// The data as the task ended, shared with the ended task's handles
+    /// (what [`crate::TaskSpan::view`] reads until they are gone).
+    Data(Arc<TaskData>),
+}
+
+impl TaskGroups {
+    /// The rendered groups, unless they are still data.
+    pub fn rendered(&self) -> Option<&Arc<RenderedTask>> {
+        match self {
+            TaskGroups::Rendered(r) => Some(r),
+            TaskGroups::Data(_) => None,
+        }
+    }
+    /// About how many bytes the groups hold: the rendered buffer's
+    /// capacity, or the data's size and its render estimate.
+    pub fn weight(&self) -> usize {
+        match self {
+            TaskGroups::Rendered(r) => r.capacity(),
+            TaskGroups::Data(d) => std::mem::size_of::<TaskData>() + d.render_estimate(),
+        }
+    }
 }
 
 /// A finished span as plain data: what a [`crate::SpanSink`] receives.
@@ -128,7 +166,7 @@ impl SpanRecord {
     /// what bounds an export queue in bytes.
     pub fn weight(&self) -> usize {
         let rendered = match &self.kind {
-            RecordKind::Task { rendered, .. } => rendered.capacity(),
+            RecordKind::Task { groups, .. } => groups.weight(),
             RecordKind::RunUpdate { .. } => 1024,
             RecordKind::Light => 0,
         };
@@ -143,10 +181,11 @@ impl SpanRecord {
     /// [`SpanRecord::visit_attributes`] passes it, escaped, borrowed for as
     /// long as the record: the JSONL writer hands a large one (a run's
     /// metric series) to the file straight from here instead of copying it
-    /// into its lines. `None` for other kinds of record.
+    /// into its lines. `None` for other kinds of record, and for a task whose
+    /// groups are not rendered yet.
     pub fn task_group(&self, i: usize) -> Option<&str> {
         match &self.kind {
-            RecordKind::Task { rendered, .. } => rendered.escaped_parts().get(i).copied(),
+            RecordKind::Task { groups: TaskGroups::Rendered(rendered), .. } => rendered.escaped_parts().get(i).copied(),
             _ => None,
         }
     }
@@ -200,7 +239,17 @@ impl SpanRecord {
         const LARGE: &[&str] = &[keys::OBJECTS, keys::OBJECT_SCHEMAS];
         match &self.kind {
             RecordKind::Light => {}
-            RecordKind::Task { rendered: r, .. } => {
+            RecordKind::Task { groups, .. } => {
+                // Data no sink rendered (one that renders them renders before
+                // its exporters): rendered here, for this visit only.
+                let here;
+                let r: &RenderedTask = match groups {
+                    TaskGroups::Rendered(r) => r,
+                    TaskGroups::Data(d) => {
+                        here = RenderedTask::render(d);
+                        &here
+                    }
+                };
                 let [params, inputs, outputs, metrics, objects, schemas, artifacts] = r.escaped_parts();
                 let [k_params, k_inputs, k_outputs, k_metrics, k_objects, k_schemas, k_artifacts] = TASK_GROUP_KEYS;
                 f(Own(k_params), E(params));

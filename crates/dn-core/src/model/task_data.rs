@@ -77,6 +77,17 @@ impl TaskData {
             && self.artifacts.is_empty()
     }
 
+    /// About how many bytes its seven groups take rendered: about a fifth
+    /// more than the JSON, for the escapes of its quotes (what a rendered
+    /// buffer is sized to, see [`RenderedTask::render_from`]).
+    pub fn render_estimate(&self) -> usize {
+        192 + 112 * (self.inputs.len() + self.outputs.len())
+            + self.objects.values().map(|o| 112 + o.value.len()).sum::<usize>()
+            + self.schemas.values().map(|v| 24 + v.len()).sum::<usize>()
+            + self.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
+            + self.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>()
+    }
+
     /// Group `i` of the seven a task line carries, in their order
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts: the
     /// order of [`RenderedTask::from_parts`]); nothing for any other `i`.
@@ -242,13 +253,14 @@ pub(crate) fn nested(write: impl FnOnce(&mut NestedJson<'_>)) -> String {
 }
 
 /// The task attribute groups as compact JSON, in one buffer: what an ended
-/// task keeps and what its record carries. It is rendered once, when the
-/// task ends, on the caller's thread (measured: rendering on the writer
-/// thread was slower, its frees of the caller's allocations contending for
-/// the allocator, and kept twice the memory in flight). Once its line is
-/// written the buffer goes back for the next task to reuse (see
-/// `runtime/recycle.rs`). A run holding thousands of finished tasks stays
-/// small.
+/// task's record carries to its line. It is rendered once: when the task
+/// ends, on the caller's thread, or — for a small task, while the export
+/// pipeline's writer has time to spare — on the writer, before any exporter
+/// reads the record (see [`crate::TaskGroups`]). Either way into a buffer
+/// given back after an earlier line (see `runtime/recycle.rs`): rendering on
+/// the writer was measured slower once, when the writer freed the caller's
+/// allocations and the allocator's lock was contended; neither side frees
+/// the other's now. A run holding thousands of finished tasks stays small.
 ///
 /// Each group is held escaped as the content of a JSON string
 /// ([`NestedJson`]), as the JSONL line carries it: the writer copies it
@@ -283,13 +295,7 @@ impl RenderedTask {
     /// `runtime/recycle.rs`).
     pub fn render_from(&mut self, d: &TaskData) {
         // One buffer, written group by group (one allocation, not eight).
-        // About a fifth more than the JSON for the escapes of its quotes.
-        let estimate = 192
-            + 112 * (d.inputs.len() + d.outputs.len())
-            + d.objects.values().map(|o| 112 + o.value.len()).sum::<usize>()
-            + d.schemas.values().map(|v| 24 + v.len()).sum::<usize>()
-            + d.metrics.iter().map(|(k, v)| 56 + k.len() + 72 * v.len()).sum::<usize>()
-            + d.params.iter().map(|(k, v)| 6 + k.len() + v.len()).sum::<usize>();
+        let estimate = d.render_estimate();
         // Rounded up to a step: a recycled buffer is reused as it is for a
         // task a few bytes larger than its last (a logged number that gained
         // a digit), where `reserve` had doubled it, into memory never touched.

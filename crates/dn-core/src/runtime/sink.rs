@@ -27,6 +27,17 @@ pub trait SpanSink: Send + Sync + 'static {
     /// Flushes and stops; later records are counted as dropped.
     fn shutdown(&self, timeout: Duration) -> ExportReport;
 
+    /// Whether this sink renders the groups of the next task that ends
+    /// itself (`true`: that task's record may come with its groups as
+    /// [`crate::TaskGroups::Data`], which the sink renders with
+    /// [`crate::render_task_groups`] before anything reads them, on a
+    /// thread of its own while it has time to spare). Asked once per task,
+    /// so it must be cheap. The default, `false`: every task record comes
+    /// rendered.
+    fn renders_task_groups(&self) -> bool {
+        false
+    }
+
     /// The local directory this sink writes the JSONL files of
     /// [`crate::layout`] to, once flushed. When a sink has one, a task keeps
     /// only the span ids of its ended children and

@@ -16,10 +16,11 @@ use crate::context::{Context, ContextGuard, SpanLink};
 use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, task_id_bytes_for};
 use crate::metric::MetricSeries;
 use crate::readback::TaskView;
-use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status};
+use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status, TaskGroups};
+use crate::runtime::recycle;
 use crate::scope::Instrumented;
 use crate::sink::ExportReport;
-use crate::task_data::{RenderedTask, TaskData};
+use crate::task_data::TaskData;
 use crate::text::SharedStr;
 use crate::time::Timestamp;
 use crate::tracer::Tracer;
@@ -80,8 +81,9 @@ pub(crate) struct TaskState {
     /// was one more allocation and an atomic check per logging call); a
     /// view of an open task copies it.
     pub(crate) data: TaskData,
-    /// Set at end: the rendered data (the structured data is dropped).
-    pub(crate) finished: Option<Arc<RenderedTask>>,
+    /// Set at end: the groups its record carries, rendered or the data to
+    /// render (shared with the record; `data` is emptied).
+    pub(crate) finished: Option<TaskGroups>,
     pub(crate) tags: Vec<String>,
     /// User attributes (a `#[dn::task]` call's `code.*` among them: held
     /// here, not boxed with the rarer extras, which cost an allocation).
@@ -419,7 +421,8 @@ impl TaskSpan {
         }
         let st = self.0.state.lock();
         match &st.finished {
-            Some(r) => TaskView::Rendered(r.clone()),
+            Some(TaskGroups::Rendered(r)) => TaskView::Rendered(r.clone()),
+            Some(TaskGroups::Data(d)) => TaskView::Data(d.clone()),
             None => TaskView::Data(Arc::new(st.data.clone())),
         }
     }
@@ -554,12 +557,19 @@ impl TaskInner {
     }
 
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
-        // Rendered here, on the caller (see `RenderedTask`), in a buffer the
-        // writer gave back (`recycle`); the structured data is dropped right
-        // after, on this thread.
-        let rendered = crate::runtime::recycle::rendered_for(&st.data);
-        st.data = TaskData::default(); // dropped in place, not moved out first
-        st.finished = Some(rendered.clone());
+        // A sink that renders (the export pipeline's writer) gets small data
+        // as it is, moved into a box the writer gave back; otherwise it is
+        // rendered here, in a buffer the writer gave back (see `recycle`).
+        // Either way what the task held before is dropped on this thread.
+        let groups =
+            if self.tracer.inner.sink.renders_task_groups() && st.data.render_estimate() <= recycle::DEFER_AT_MOST {
+                TaskGroups::Data(recycle::data_from(&mut st.data))
+            } else {
+                let rendered = recycle::rendered_for(&st.data);
+                st.data = TaskData::default(); // dropped in place, not moved out first
+                TaskGroups::Rendered(rendered)
+            };
+        st.finished = Some(groups.clone());
         st.mark = None;
         let extras = st.extras.take().map(|b| *b).unwrap_or_default();
         SpanRecord {
@@ -578,7 +588,7 @@ impl TaskInner {
             attributes: std::mem::take(&mut st.attributes),
             late_attribute_keys: extras.late_keys,
             events: extras.events,
-            kind: RecordKind::Task { parent_task: self.parent_task_span, rendered },
+            kind: RecordKind::Task { parent_task: self.parent_task_span, groups },
         }
     }
 }

@@ -315,3 +315,59 @@ fn spans_in_a_thread_local_destructor_are_written_without_a_context() {
     assert_eq!(names, ["before", "in-destructor", "task-in-destructor"]);
     assert_eq!(by_name(&recs, "in-destructor").parent_id, None);
 }
+
+/// A memory sink that asks for tasks' groups as data (as the export
+/// pipeline does while its writer has time to spare).
+struct RendersLater(MemorySink);
+
+impl crate::SpanSink for RendersLater {
+    fn export(&self, record: SpanRecord) {
+        self.0.export(record);
+    }
+    fn flush(&self, timeout: std::time::Duration) -> crate::ExportReport {
+        self.0.flush(timeout)
+    }
+    fn shutdown(&self, timeout: std::time::Duration) -> crate::ExportReport {
+        self.0.shutdown(timeout)
+    }
+    fn renders_task_groups(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_ended_task_whose_groups_went_as_data_reads_back_what_it_logged() {
+    let sink = MemorySink::new();
+    let t = Tracer::new(RendersLater(sink.clone()), "proj").unwrap();
+    let (rt, rendered_sink) = tracer();
+    let mut views = Vec::new();
+    for tr in [&t, &rt] {
+        let task = tr.task_span("t").start();
+        task.log_param("lr", 0.5);
+        task.log_input("x", 7);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_764_000_000_123_456);
+        task.log_metric("m", Metric::new(1.5).step(2).timestamp(at));
+        task.log_output("y", "out");
+        task.end();
+        views.push((task.params(), task.inputs(), task.outputs(), task.metrics()));
+    }
+    // What the handle reads after the end is the same either way.
+    assert_eq!(views[0], views[1]);
+    assert_eq!(views[0].1["x"], serde_json::json!(7));
+    // The record carries the data, which renders to the same groups.
+    let (data, rendered) = (sink.take(), rendered_sink.take());
+    let RecordKind::Task { groups: crate::TaskGroups::Data(d), .. } = &data[0].kind else {
+        panic!("groups as data: {:?}", data[0].kind)
+    };
+    let RecordKind::Task { groups: crate::TaskGroups::Rendered(r), .. } = &rendered[0].kind else { panic!() };
+    assert_eq!(crate::RenderedTask::render(d).escaped_parts(), r.escaped_parts());
+    for key in crate::TASK_GROUP_KEYS {
+        assert_eq!(attr(&data[0], key), attr(&rendered[0], key), "{key}");
+    }
+    // Rendered by the sink's call, in place, the data box given up.
+    let mut data = data;
+    assert_eq!(crate::render_task_groups(&mut data), 1);
+    let RecordKind::Task { groups: crate::TaskGroups::Rendered(again), .. } = &data[0].kind else { panic!() };
+    assert_eq!(again.escaped_parts(), r.escaped_parts());
+    assert_eq!(crate::render_task_groups(&mut data), 0, "nothing left to render");
+}

@@ -357,7 +357,9 @@ mod tests {
             }
         });
         let rec = sink.take().pop().unwrap();
-        let RecordKind::Task { rendered, .. } = &rec.kind else { panic!("a task record") };
+        let RecordKind::Task { groups: crate::record::TaskGroups::Rendered(rendered), .. } = &rec.kind else {
+            panic!("a rendered task record")
+        };
         let got = store.got.lock().clone();
         (serde_json::from_str(&rendered.objects()).unwrap(), got)
     }
