@@ -70,12 +70,19 @@ pub const DEFAULT_PRODUCER_FORMAT_AT: usize = 256;
 /// up with were rendered on their caller.
 pub const DEFAULT_PRODUCER_RENDER_AT: usize = WAKE_AT as usize;
 
-/// Set while the writer sleeps for lack of spans, so that the next span
-/// wakes it; on a cache line of its own, read by every push and written
-/// only as the writer goes idle and wakes.
+/// What the writer tells producers, on a cache line of its own: read by
+/// every push (and `renders` by every task that ends), written only when it
+/// changes — not beside the counters the writer bumps every round.
 #[derive(Default)]
 #[repr(align(64))]
-struct IdleFlag(AtomicBool);
+struct WriterFlags {
+    /// Set while the writer sleeps for lack of spans, so that the next span
+    /// wakes it; written as the writer goes idle and wakes.
+    idle: AtomicBool,
+    /// Whether the writer has time to render tasks' groups for the
+    /// producers (see [`WriterLoad`]).
+    renders: AtomicBool,
+}
 
 /// One producer thread's pending records.
 #[derive(Default)]
@@ -138,10 +145,7 @@ struct Shared {
     closed: AtomicBool,
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
-    writer_idle: IdleFlag,
-    /// Whether the writer has time to render tasks' groups for the
-    /// producers (see [`WriterLoad`]); read by every task that ends.
-    writer_renders: AtomicBool,
+    writer_flags: WriterFlags,
     /// The resource JSON of the exporter that takes producer-formatted
     /// lines, and the backlog from which producers format them.
     line_resource: Option<Arc<str>>,
@@ -295,11 +299,11 @@ impl ExportPipelineBuilder {
             closed: AtomicBool::new(false),
             reports: Mutex::new(self.exporters.iter().map(|e| e.report()).collect()),
             writer: OnceLock::new(),
-            writer_idle: IdleFlag::default(),
-            // From the first quiet window on: a short burst (10 000 tasks
-            // take about 12 ms) ends before a window has measured the load,
-            // and rendering its backlog at shutdown made it 1.2× slower.
-            writer_renders: AtomicBool::new(false),
+            // `renders` from the first quiet window on: a short burst
+            // (10 000 tasks take about 12 ms) ends before a window has
+            // measured the load, and rendering its backlog at shutdown made
+            // it 1.2x slower.
+            writer_flags: WriterFlags::default(),
             line_resource,
             producer_format_at,
             producer_render_at,
@@ -511,7 +515,7 @@ impl SpanSink for ExportPipeline {
     /// renders them itself when the writer has fallen behind it anyway
     /// (see [`ExportPipelineBuilder::producer_render_at`]).
     fn renders_task_groups(&self) -> bool {
-        self.shared.writer_renders.load(Ordering::Relaxed)
+        self.shared.writer_flags.renders.load(Ordering::Relaxed)
     }
 
     fn export_from(&self, slot: &mut Option<SpanRecord>) {
@@ -528,8 +532,8 @@ impl SpanSink for ExportPipeline {
             Some(n) if n == WAKE_AT as usize => self.shared.wake_writer(),
             // The writer went idle: this span starts a burst, which it
             // writes beside the caller from now on (one wake per burst).
-            Some(_) if self.shared.writer_idle.0.load(Ordering::Relaxed) => {
-                if self.shared.writer_idle.0.swap(false, Ordering::Relaxed) {
+            Some(_) if self.shared.writer_flags.idle.load(Ordering::Relaxed) => {
+                if self.shared.writer_flags.idle.swap(false, Ordering::Relaxed) {
                     self.shared.wake_writer();
                 }
             }
@@ -602,6 +606,10 @@ impl Drop for ExportPipeline {
 /// a file) it made the whole loop slower (1.08× at 100 000 tasks): it
 /// renders only while it was busy less than [`RENDER_BELOW`] of the last
 /// window, and stops once it was busy more than [`RENDER_UNTIL`] of one.
+/// Never where the process has one core (`available_parallelism`): the
+/// writer would render on the caller's core, between its spans, with a
+/// switch of threads more (pinned to one core, `dn_task_span_io`'s mean
+/// was 1.08x the caller's rendering).
 struct WriterLoad {
     window: Instant,
     busy: Duration,
@@ -615,8 +623,10 @@ const RENDER_BELOW: f64 = 0.5;
 const RENDER_UNTIL: f64 = 0.8;
 
 impl WriterLoad {
-    fn new() -> WriterLoad {
-        WriterLoad { window: Instant::now(), busy: Duration::ZERO }
+    /// The writer's load measure, for a process with `cores` cores; `None`
+    /// (it never renders for the producers) on one.
+    fn on_cores(cores: usize) -> Option<WriterLoad> {
+        (cores > 1).then(|| WriterLoad { window: Instant::now(), busy: Duration::ZERO })
     }
     /// Counts a round from `started` to `now` that found `n` records.
     fn round(&mut self, started: Instant, now: Instant, n: usize, renders: &AtomicBool) {
@@ -761,11 +771,13 @@ fn writer_loop(
         spare_lines: String::new(),
         spare_marks: Vec::new(),
     };
-    let mut load = WriterLoad::new();
+    let mut load = WriterLoad::on_cores(std::thread::available_parallelism().map_or(1, |n| n.get()));
     loop {
         let started = Instant::now();
         let n = w.drain();
-        load.round(started, Instant::now(), n, &w.shared.writer_renders);
+        if let Some(load) = &mut load {
+            load.round(started, Instant::now(), n, &w.shared.writer_flags.renders);
+        }
         match ctl.try_recv() {
             Ok(Control::Flush(ack)) => {
                 w.drain();
@@ -803,14 +815,14 @@ fn writer_loop(
                     std::thread::park_timeout(ACTIVE_INTERVAL);
                     continue;
                 }
-                w.shared.writer_idle.0.store(true, Ordering::Relaxed);
+                w.shared.writer_flags.idle.store(true, Ordering::Relaxed);
                 if w.drain() == 0 {
                     std::thread::park_timeout(WRITE_INTERVAL);
                 }
                 // A producer cleared the flag: a burst has begun. Gather
                 // its first spans for a moment rather than writing the first
                 // one alone (delivery would send it as a request of its own).
-                if !w.shared.writer_idle.0.swap(false, Ordering::Relaxed) {
+                if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) {
                     std::thread::park_timeout(ACTIVE_INTERVAL);
                 }
             }
@@ -964,7 +976,9 @@ mod tests {
     fn the_writer_takes_tasks_rendering_only_while_it_has_time_to_spare() {
         let renders = AtomicBool::new(false);
         let start = Instant::now();
-        let mut load = WriterLoad { window: start, busy: Duration::ZERO };
+        assert!(WriterLoad::on_cores(1).is_none(), "one core: the writer never renders for the producers");
+        let mut load = WriterLoad::on_cores(2).unwrap();
+        load.window = start;
         let ms = Duration::from_millis;
         // Rounds that found records count as busy, empty ones do not.
         // A window busy for 6 of 12 ms: not below RENDER_BELOW, still off.
