@@ -600,8 +600,8 @@ impl Drop for ExportPipeline {
 /// How busy the writer is, and so whether it renders tasks' groups for the
 /// producers ([`SpanSink::renders_task_groups`]): the share of each
 /// [`LOAD_WINDOW`] it spent in rounds that found records. Rendering a task
-/// costs its caller about a fifth of the task (`dn_task_span_io`: 1.22 µs
-/// rendered on the caller, 1.02 µs left to the writer), but where the
+/// costs its caller about a sixth of the task (`dn_task_span_io`: 1.22 µs
+/// rendered on the caller, 0.99–1.08 µs left to the writer), but where the
 /// writer is the busier thread already (a loop of tasks, each line writing
 /// a file) it made the whole loop slower (1.08× at 100 000 tasks): it
 /// renders only while it was busy less than [`RENDER_BELOW`] of the last

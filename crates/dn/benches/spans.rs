@@ -2,35 +2,40 @@
 //! in one binary so the ratios compare like with like.
 //!
 //! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-05 09:46, load 1.32
-//! before, code at 843d7a8; fastrace's `Span` was in its fast mode, 83 ns —
-//! a run a minute earlier caught a slow stretch of the whole machine, OTel
-//! 378 ns, fastrace 170 ns, dn's light span in a run 269 ns), medians, as
+//! run on the 2-core machine kind CI uses (2026-12-05 12:17:59, load 0.09
+//! before, code at 75511d6; the cleanest of six back to back, in which
+//! `dn_task_span_io` read 1.07–1.15 µs in five and 1.47 µs in one and
+//! fastrace's `Span` 90–218 ns — 90 ns, here, is its fast mode), medians, as
 //! ratios to the raw OTel SDK span (start + end, batch processor, no-op
 //! exporter) and to `fastrace::Span`, both measured in the same run:
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 237 ns   | 1.00×        | 2.85×            |
-//! | `fastrace_span`                                    | 83 ns    | 0.35×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 79 ns    | 0.33×        | 0.94×            |
-//! | `dn_light_span` (outside a run)                    | 101 ns   | 0.43×        | 1.21×            |
-//! | `dn_light_span_in_run`                             | 105 ns   | 0.44×        | 1.26×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 274 ns   | 1.15×        | 3.29×            |
-//! | `tracing_span_registry_only` (no layer)            | 60 ns    | 0.25×        | 0.71×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 472 ns   | 1.99×        | 5.66×            |
-//! | `dn_log_metric`                                    | 37 ns    | 0.16×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 1.22 µs  | 5.13×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 1.47 µs  | 6.19×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 569 ns   | 2.40×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 432 ns   | 1.82×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 956 ns   | 4.03×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 157 ns   | 0.66×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 334 ns   | 1.41×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 208 ns   | 1.00×        | 2.31×            |
+//! | `fastrace_span`                                    | 90 ns    | 0.43×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 82 ns    | 0.39×        | 0.91×            |
+//! | `dn_light_span` (outside a run)                    | 110 ns   | 0.53×        | 1.23×            |
+//! | `dn_light_span_in_run`                             | 103 ns   | 0.49×        | 1.14×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 279 ns   | 1.34×        | 3.10×            |
+//! | `tracing_span_registry_only` (no layer)            | 58 ns    | 0.28×        | 0.65×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 478 ns   | 2.30×        | 5.32×            |
+//! | `dn_log_metric`                                    | 35 ns    | 0.17×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 1.08 µs  | 5.21×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 1.22 µs  | 5.86×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 554 ns   | 2.67×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 437 ns   | 2.11×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 948 ns   | 4.57×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 157 ns   | 0.75×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 327 ns   | 1.57×        |                  |
 //!
+//! The task rows' writer discards what it is given, so it has time to spare
+//! and renders each task's groups itself (see `dn_core::TaskGroups`): the
+//! caller's cost in a program whose tasks do work between them. Rendered on
+//! the caller, as a loop of tasks writing every line to disk still does,
+//! `dn_task_span_io` read 1.22 µs in the previous recorded run.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (6.4 M light and 3.0 M
+//! file, the formatting half of the writer's cost (6.4 M light and 3.1 M
 //! task lines a second on one core; with the file write 2.3 M and 1.05 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
@@ -39,7 +44,8 @@
 //! one run and over more than one.
 //!
 //! Targets of issue #13 not met yet: a light span no slower than
-//! `fastrace::Span`, a task span at 1 µs on the caller. Whole workloads, end
+//! `fastrace::Span` (1.14× here), a task span at 1 µs on the caller (1.08 µs
+//! here; 0.99–1.08 µs run alone, alternated). Whole workloads, end
 //! to end, are in `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
