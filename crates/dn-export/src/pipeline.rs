@@ -510,10 +510,10 @@ impl SpanSink for ExportPipeline {
 
     /// While the writer has time to spare (from a 10 ms window in which it
     /// was busy less than half the time, until one in which it was busy
-    /// more than 80%) it renders a small task's groups before its
-    /// exporters see the record; a producer
-    /// renders them itself when the writer has fallen behind it anyway
-    /// (see [`ExportPipelineBuilder::producer_render_at`]).
+    /// more than 80%; never in a one-core process) it renders a small
+    /// task's groups before its exporters see the record; a producer renders
+    /// them itself when the writer has fallen behind it anyway (see
+    /// [`ExportPipelineBuilder::producer_render_at`]).
     fn renders_task_groups(&self) -> bool {
         self.shared.writer_flags.renders.load(Ordering::Relaxed)
     }
@@ -574,7 +574,6 @@ impl SpanSink for ExportPipeline {
         if self.shared.closed.swap(true, Ordering::SeqCst) {
             return self.report(false);
         }
-
         let deadline = std::time::Instant::now() + timeout;
         let mut ok = self.control(Control::Shutdown, timeout);
         if ok {
@@ -609,7 +608,7 @@ impl Drop for ExportPipeline {
 /// Never where the process has one core (`available_parallelism`): the
 /// writer would render on the caller's core, between its spans, with a
 /// switch of threads more (pinned to one core, `dn_task_span_io`'s mean
-/// was 1.08x the caller's rendering).
+/// was 1.49–1.61 µs against 1.35–1.41 µs rendering on the caller).
 struct WriterLoad {
     window: Instant,
     busy: Duration,
