@@ -1007,10 +1007,7 @@ mod tests {
 
     #[test]
     fn an_idle_pipeline_asks_for_tasks_as_data_and_its_file_matches() {
-        let dir = tempfile::tempdir().unwrap();
-        let resource = Resource::detect("test");
-        let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
-        let pipeline = Arc::new(ExportPipeline::builder().exporter(jsonl).build().unwrap());
+        let (dir, resource, pipeline) = jsonl_pipeline();
         if !wait_until_the_writer_renders(&pipeline) {
             return;
         }
@@ -1052,6 +1049,14 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// A pipeline writing JSONL into a new temporary directory.
+    fn jsonl_pipeline() -> (tempfile::TempDir, Resource, Arc<ExportPipeline>) {
+        let dir = tempfile::tempdir().unwrap();
+        let resource = Resource::detect("test");
+        let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
+        (dir, resource, Arc::new(ExportPipeline::builder().exporter(jsonl).build().unwrap()))
+    }
+
     /// Waits until `pipeline`'s idle writer takes tasks' rendering (off
     /// until it has measured a quiet window); `false` on a one-core
     /// machine, where it never does (checked over a few windows).
@@ -1072,10 +1077,7 @@ mod tests {
 
     #[test]
     fn tasks_of_many_threads_keep_their_own_data_whoever_renders_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let resource = Resource::detect("test");
-        let jsonl = JsonlExporter::new(dir.path(), &resource).unwrap();
-        let pipeline = Arc::new(ExportPipeline::builder().exporter(jsonl).build().unwrap());
+        let (dir, _, pipeline) = jsonl_pipeline();
         let renders = wait_until_the_writer_renders(&pipeline);
         let tracer = Tracer::with_sink(pipeline.clone(), "p").unwrap();
         // Four threads of 3 000 tasks each: the writer renders while it has
