@@ -173,7 +173,7 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value
 pub fn ab(args: &[String]) -> Result<(), String> {
     let usage = || "usage: cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B>".to_string();
     let [workload, n, reps, a, b] = args else { return Err(usage()) };
-    let n: u64 = n.parse().map_err(|_| usage())?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
     let reps: usize = reps.parse().ok().filter(|r| *r > 0).ok_or_else(usage)?;
     let fast_fs = Path::new("/dev/shm");
     let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }

@@ -254,18 +254,15 @@ impl ExportPipelineBuilder {
         self
     }
     /// The backlog, in records waiting on one producer thread, from which
-    /// that thread does the writer's work for its spans itself (default
-    /// [`DEFAULT_PRODUCER_FORMAT_AT`]; `usize::MAX`: never, `0`: always):
-    /// - it formats the JSONL lines of its light spans. A light span's line
-    ///   costs the writer more than the span costs its caller, so a loop of
-    ///   light spans outruns the writer: from then on each such span costs
-    ///   its caller the formatting too, and the writer only copies and
-    ///   appends its line. Used when an exporter gives
-    ///   [`Exporter::line_resource`] (the JSONL exporter).
-    ///
-    /// Tasks have a threshold of their own,
-    /// [`ExportPipelineBuilder::producer_render_at`]. The lines are
-    /// byte-identical either way.
+    /// that thread formats the JSONL lines of its light spans itself
+    /// (default [`DEFAULT_PRODUCER_FORMAT_AT`]; `usize::MAX`: never, `0`:
+    /// always). A light span's line costs the writer more than the span
+    /// costs its caller, so a loop of light spans outruns the writer: from
+    /// then on each such span costs its caller the formatting too, and the
+    /// writer only copies and appends its line. Used when an exporter gives
+    /// [`Exporter::line_resource`] (the JSONL exporter); the lines are
+    /// byte-identical either way. Tasks' groups have a threshold of their
+    /// own, [`ExportPipelineBuilder::producer_render_at`].
     pub fn producer_format_at(mut self, records: usize) -> Self {
         self.producer_format_at = Some(records);
         self
@@ -599,7 +596,7 @@ impl Drop for ExportPipeline {
 /// How busy the writer is, and so whether it renders tasks' groups for the
 /// producers ([`SpanSink::renders_task_groups`]): the share of each
 /// [`LOAD_WINDOW`] it spent in rounds that found records. Rendering a task
-/// costs its caller about a sixth of the task (`dn_task_span_io`: 1.22 µs
+/// costs its caller about a sixth of the task (`dn_task_span_io`, alternated: 1.20–1.27 µs
 /// rendered on the caller, 0.99–1.08 µs left to the writer), but where the
 /// writer is the busier thread already (a loop of tasks, each line writing
 /// a file) it made the whole loop slower (1.08× at 100 000 tasks): it

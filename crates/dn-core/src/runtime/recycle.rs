@@ -67,10 +67,11 @@ struct Pool {
 static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), bytes: 0 });
 
 /// The shared pool of task data boxes given back by the writer, their
-/// contents not yet dropped, and the sum of their [`data_weight`]s (at most
-/// [`POOL_MAX`] boxes and [`POOL_BYTES`]).
+/// contents not yet dropped, each with its [`data_weight`] (worked out once,
+/// by the writer, not again by the caller that takes it), and the sum of
+/// those (at most [`POOL_MAX`] boxes and [`POOL_BYTES`]).
 struct DataPool {
-    boxes: Vec<Arc<TaskData>>,
+    boxes: Vec<(Arc<TaskData>, usize)>,
     bytes: usize,
 }
 
@@ -105,9 +106,9 @@ pub(crate) fn data_from(data: &mut TaskData) -> Arc<TaskData> {
     let pooled = from_stash(&DATA_STASH, |stash| {
         let mut pool = DATA_POOL.lock();
         let from = pool.boxes.len().saturating_sub(STASH_MAX);
-        let taken: usize = pool.boxes[from..].iter().map(|b| data_weight(b)).sum();
+        let taken: usize = pool.boxes[from..].iter().map(|b| b.1).sum();
         pool.bytes -= taken;
-        stash.extend(pool.boxes.drain(from..));
+        stash.extend(pool.boxes.drain(from..).map(|b| b.0));
     });
     match pooled {
         Some(mut b) => match Arc::get_mut(&mut b) {
@@ -153,7 +154,7 @@ pub fn render_task_groups(records: &mut [SpanRecord]) -> usize {
             break;
         }
         pool.bytes += w;
-        pool.boxes.push(d);
+        pool.boxes.push((d, w));
     }
     rendered_n
 }
@@ -401,7 +402,7 @@ mod tests {
                 let RecordKind::Task { groups: TaskGroups::Rendered(r), .. } = &rec.kind else { panic!() };
                 assert_eq!(**r, RenderedTask::render(&data_with_param(key, if key == "old" { "x" } else { "y" })));
             }
-            assert!(DATA_POOL.lock().boxes.iter().all(|b| !Arc::ptr_eq(b, &elsewhere)));
+            assert!(DATA_POOL.lock().boxes.iter().all(|b| !Arc::ptr_eq(&b.0, &elsewhere)));
             // Whatever box the next task gets (this one or another test's),
             // it holds that task's data alone; the task is left what the box
             // held before (dropped with its state), or nothing.
@@ -414,8 +415,27 @@ mod tests {
         }
         let pool = DATA_POOL.lock();
         assert!(pool.boxes.len() <= POOL_MAX);
-        assert_eq!(pool.bytes, pool.boxes.iter().map(|b| data_weight(b)).sum::<usize>());
+        assert!(pool.boxes.iter().all(|(b, w)| *w == data_weight(b)));
+        assert_eq!(pool.bytes, pool.boxes.iter().map(|b| b.1).sum::<usize>());
         assert!(pool.bytes <= POOL_BYTES);
+    }
+
+    #[test]
+    fn the_data_pool_stays_within_its_bounds_in_boxes_and_bytes() {
+        // More boxes than POOL_MAX, then boxes of about 4.8 KB each: more
+        // than POOL_BYTES in all (8 MiB is about 1 750 of them).
+        for (n, value) in [(POOL_MAX + 100, "x".to_string()), (2_500, "y".repeat(4 << 10))] {
+            let mut batch: Vec<SpanRecord> = (0..n)
+                .map(|i| task_record_with(TaskGroups::Data(Arc::new(data_with_param(&format!("k{i}"), &value)))))
+                .collect();
+            // An export queue's byte bound counts the data a record carries.
+            assert!(batch[0].weight() >= std::mem::size_of::<TaskData>() + value.len());
+            assert_eq!(render_task_groups(&mut batch), n);
+            let pool = DATA_POOL.lock();
+            assert!(pool.boxes.len() <= POOL_MAX, "{} boxes", pool.boxes.len());
+            assert!(pool.bytes <= POOL_BYTES, "{} bytes", pool.bytes);
+            assert_eq!(pool.bytes, pool.boxes.iter().map(|b| b.1).sum::<usize>());
+        }
     }
 
     #[test]
