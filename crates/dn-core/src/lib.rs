@@ -45,8 +45,8 @@ pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_i
 pub use model::line::SpanLine;
 pub use model::metric::{Aggregation, Metric, MetricPoint, MetricSeries, Step};
 pub use model::object::{
-    BigInt, CapturedValue, Hash16, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash, serialize,
-    unknown_object,
+    BigInt, CapturedValue, Hash16, LoggedValue, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash,
+    serialize, unhashed_value_hash, unknown_object,
 };
 pub use model::readback::{TaskInputs, TaskView};
 pub use model::record::{
@@ -56,7 +56,7 @@ pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Sc
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
 pub use model::task_data::{
-    ObjectRef, ObjectRefs, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData,
+    ObjectHashes, ObjectRef, ObjectRefs, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData,
 };
 pub use model::text::SharedStr;
 pub use model::time::Timestamp;

@@ -76,12 +76,12 @@ pub fn start(meta: &Meta) -> Call {
 )]
 pub trait Loggable {
     #[doc(hidden)]
-    fn __dn_serialize(&self, task: &TaskSpan, name: &str) -> dn_core::SerializedValue;
+    fn __dn_logged(&self, task: &TaskSpan, name: &str) -> dn_core::LoggedValue;
 }
 
 impl<T: Serialize + ?Sized> Loggable for T {
-    fn __dn_serialize(&self, task: &TaskSpan, name: &str) -> dn_core::SerializedValue {
-        task.tracer().serialize(self, name)
+    fn __dn_logged(&self, task: &TaskSpan, name: &str) -> dn_core::LoggedValue {
+        task.tracer().logged(self, name)
     }
 }
 
@@ -96,7 +96,7 @@ impl Call {
     }
     /// Logs a captured argument (`{"auto": true}`).
     pub fn input<T: Loggable + ?Sized>(&self, name: &str, value: &T) {
-        let _ = self.task.log_auto_serialized(dn_core::Side::Input, name, value.__dn_serialize(&self.task, name));
+        let _ = self.task.log_auto_value(dn_core::Side::Input, name, value.__dn_logged(&self.task, name));
     }
     /// Ends the task (and its run) now; dropping the call does the same.
     pub fn finish(self) {}
@@ -138,7 +138,7 @@ pub fn inputs(task: &TaskSpan) -> dn_core::TaskInputs {
 
 /// Logs the return value as `output` (`{"auto": true}`).
 pub fn output<T: Loggable + ?Sized>(task: &TaskSpan, value: &T) {
-    let _ = task.log_auto_serialized(dn_core::Side::Output, "output", value.__dn_serialize(task, "output"));
+    let _ = task.log_auto_value(dn_core::Side::Output, "output", value.__dn_logged(task, "output"));
 }
 
 /// Marks the task failed with the body's `Err`.
@@ -149,7 +149,7 @@ pub fn fail<E: std::fmt::Display + ?Sized>(task: &TaskSpan, error: &E) {
 /// Logs a scorer's result as a metric named after it, with the output as
 /// origin; a failed scorer logs 0.0 with the error and warns.
 pub fn score<O: Loggable + ?Sized>(task: &TaskSpan, scorer: &str, output: &O, result: ScoreResult) {
-    let origin = output.__dn_serialize(task, "output");
+    let origin = output.__dn_logged(task, "output").into_hashed();
     let name = dn_core::clean_str(scorer);
     match result {
         Ok(m) => {

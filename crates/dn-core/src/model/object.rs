@@ -58,8 +58,22 @@ impl Hash16 {
     }
     /// The hash as a string slice.
     pub fn as_str(&self) -> &str {
-        // Only ever built from ASCII hex digits.
+        // Only ever built from ASCII: hex digits, or a placeholder's `~`s.
         crate::json::ascii_str(&self.0)
+    }
+    /// The stand-in a task's data keeps, as the key of its `n`th stored
+    /// object, for the hash of a value kept unhashed
+    /// ([`LoggedValue::Unhashed`]) until its groups are rendered:
+    /// `~~~~~~~~` and `n` in 8 hex digits, so placeholders sort as their
+    /// objects were stored, and never equal a hash (no `~` is a hex digit).
+    pub fn placeholder(n: usize) -> Self {
+        let mut out = [b'~'; 16];
+        crate::ids::encode_hex(&(n as u32).to_be_bytes(), &mut out[8..]);
+        Hash16(out)
+    }
+    /// Whether this is a [`Hash16::placeholder`], not a hash.
+    pub fn is_placeholder(&self) -> bool {
+        self.0[0] == b'~'
     }
 }
 
@@ -451,6 +465,88 @@ impl SerializedValue {
     }
 }
 
+/// A value as a task logs it: hashed at once, or kept to be hashed when the
+/// task's groups are rendered.
+///
+/// Hashing a number or a short string (two SHA-1 blocks: its data, then
+/// `"<data>:<schema>"`) was about a fifth of a task span with one input and
+/// one output on its caller. Where no caller reads the hash (`log_input`,
+/// `log_output`, `#[dn::task]`'s arguments and return value; not the
+/// `try_` forms, which return it, nor a run's values, whose updates are
+/// rendered as they go), such a value is kept as it will be stored and
+/// hashed by [`TaskData::object_hashes`](crate::TaskData::object_hashes)
+/// when its line is rendered: on the export pipeline's writer, for a task
+/// whose groups go there as data (fastrace's rule: plain data on the
+/// caller, the work on the background thread).
+#[derive(Clone, Debug)]
+pub enum LoggedValue {
+    /// Hashed when logged.
+    Hashed(SerializedValue),
+    /// An integer, boolean or string of at most [`OFFLOAD_THRESHOLD`]
+    /// bytes, as a task stores it (schema `{}`): its hash is
+    /// [`unhashed_value_hash`] of it.
+    Unhashed(StoredValue),
+}
+
+impl CapturedValue {
+    /// This value to be logged where nothing reads its hash: an integer,
+    /// boolean or string that is not offloaded stays unhashed.
+    pub fn into_logged(self) -> LoggedValue {
+        match self {
+            CapturedValue::Int(_) | CapturedValue::Bool(_) => {
+                LoggedValue::Unhashed(StoredValue::Inline(self.to_stored_json()))
+            }
+            CapturedValue::Str(s) if s.len() <= OFFLOAD_THRESHOLD => LoggedValue::Unhashed(StoredValue::Text(s)),
+            other => LoggedValue::Hashed(other.into_object()),
+        }
+    }
+}
+
+impl LoggedValue {
+    /// Hashed now (what a caller who reads the hash needs).
+    pub fn into_hashed(self) -> SerializedValue {
+        match self {
+            LoggedValue::Hashed(o) => o,
+            LoggedValue::Unhashed(value) => {
+                let (data, data_len) = unhashed_data(&value);
+                let data_hash = Hash16::sha1_prefix(data);
+                SerializedValue {
+                    hash: composite_hash(data_hash, Hash16::ZERO),
+                    data_hash,
+                    schema_hash: Hash16::ZERO,
+                    schema_json: std::borrow::Cow::Borrowed("{}"),
+                    value,
+                    data_len,
+                    large_data: None,
+                }
+            }
+        }
+    }
+}
+
+/// The bytes Python hashes for a value kept [`LoggedValue::Unhashed`], and
+/// their length: a string's text, an integer's digits (its JSON), a
+/// boolean's `True` / `False`.
+fn unhashed_data(value: &StoredValue) -> (&[u8], usize) {
+    let data: &[u8] = match value {
+        StoredValue::Text(s) => s.as_bytes(),
+        StoredValue::Inline(json) => match json.as_str() {
+            "true" => b"True",
+            "false" => b"False",
+            digits => digits.as_bytes(),
+        },
+        // Never kept unhashed: an offloaded value is hashed to be stored.
+        StoredValue::Uri { uri, .. } => uri.as_bytes(),
+    };
+    (data, data.len())
+}
+
+/// The object hash of a value kept [`LoggedValue::Unhashed`]: the hash
+/// [`CapturedValue::into_object`] gives the value it was made from.
+pub fn unhashed_value_hash(value: &StoredValue) -> Hash16 {
+    composite_hash(Hash16::sha1_prefix(unhashed_data(value).0), Hash16::ZERO)
+}
+
 /// `sha1("<data_hash>:<schema_hash>")[:16]`.
 pub fn composite_hash(data_hash: Hash16, schema_hash: Hash16) -> Hash16 {
     let mut buf = [0u8; 33];
@@ -458,6 +554,17 @@ pub fn composite_hash(data_hash: Hash16, schema_hash: Hash16) -> Hash16 {
     buf[16] = b':';
     buf[17..].copy_from_slice(&schema_hash.0);
     Hash16::sha1_prefix(&buf)
+}
+
+/// [`serialize_with`] for a value whose hash nobody reads (see [`LoggedValue`]).
+pub fn logged_with<T: Serialize + ?Sized>(value: &T, adjust: impl FnOnce(&mut CapturedValue)) -> LoggedValue {
+    match CapturedValue::capture(value) {
+        Ok(mut v) => {
+            adjust(&mut v);
+            v.into_logged()
+        }
+        Err(_) => LoggedValue::Hashed(unknown_object(std::any::type_name::<T>())),
+    }
 }
 
 /// Serializes any value into an object. Values whose `Serialize` fails are

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::metric::MetricSeries;
+use crate::object::Hash16;
 use crate::task_data::{ObjectRef, RenderedTask, StoredValue, TaskData};
 use crate::time::Timestamp;
 
@@ -134,9 +135,22 @@ fn rendered_metrics(json: &str) -> IndexMap<String, MetricSeries> {
 }
 
 fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde_json::Value> {
+    // With values kept unhashed, by the hash each will be written under:
+    // the first object stored with it, as its line will say.
+    let hashes = data.object_hashes();
+    let mut first: std::collections::HashMap<Hash16, &StoredValue> = std::collections::HashMap::new();
+    if !hashes.is_empty() {
+        for o in data.objects.values() {
+            first.entry(hashes.of(o.hash)).or_insert(&o.value);
+        }
+    }
     refs.iter()
         .map(|r| {
-            let v = match data.objects.get(&r.hash).map(|o| &o.value) {
+            let value = match hashes.is_empty() {
+                true => data.objects.get(&r.hash).map(|o| &o.value),
+                false => first.get(&hashes.of(r.hash)).copied(),
+            };
+            let v = match value {
                 Some(StoredValue::Inline(j)) => crate::json::parse_python_json(j).unwrap_or_default(),
                 Some(StoredValue::Text(s)) => serde_json::Value::String(s.clone()),
                 Some(StoredValue::Uri { uri, .. }) => serde_json::Value::String(uri.clone()),

@@ -264,20 +264,21 @@ impl SpanRecord {
                 }
             }
             RecordKind::RunUpdate { data } => {
+                let hashes = data.object_hashes();
                 if !data.params.is_empty() {
                     f(Own(keys::PARAMS), E(&nested(|o| data.write_params(o))));
                 }
                 if !data.inputs.is_empty() {
-                    f(Own(keys::INPUTS), E(&nested(|o| TaskData::write_refs(&data.inputs, o))));
+                    f(Own(keys::INPUTS), E(&nested(|o| TaskData::write_refs(&data.inputs, &hashes, o))));
                 }
                 if !data.outputs.is_empty() {
-                    f(Own(keys::OUTPUTS), E(&nested(|o| TaskData::write_refs(&data.outputs, o))));
+                    f(Own(keys::OUTPUTS), E(&nested(|o| TaskData::write_refs(&data.outputs, &hashes, o))));
                 }
                 if !data.metrics.is_empty() {
                     f(Own(keys::METRICS), E(&nested(|o| data.write_metrics(o))));
                 }
                 if !data.objects.is_empty() {
-                    f(Own(keys::OBJECTS), E(&nested(|o| data.write_objects(o))));
+                    f(Own(keys::OBJECTS), E(&nested(|o| data.write_objects(&hashes, o))));
                     f(Own(keys::OBJECT_SCHEMAS), E(&nested(|o| data.write_schemas(o))));
                     f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }

@@ -83,6 +83,11 @@ impl<K: Hash + Eq + Clone, V, const N: usize> SmallMap<K, V, N> {
         self.entries.push((key, value));
         i
     }
+    /// Inserts under `key`, which the caller knows is absent (no search).
+    pub fn push_new(&mut self, key: K, value: V) {
+        debug_assert!(self.position(&key).is_none(), "push_new of a key already present");
+        self.push(key, value);
+    }
     /// Inserts or replaces; a replaced entry keeps its position.
     pub fn insert(&mut self, key: K, value: V) {
         match self.position(&key) {

@@ -92,16 +92,46 @@ impl TaskData {
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts: the
     /// order of [`RenderedTask::from_parts`]); nothing for any other `i`.
     pub fn write_group<O: JsonOut>(&self, i: usize, o: &mut O) {
+        let hashes = if matches!(i, 1 | 2 | 4) { self.object_hashes() } else { ObjectHashes::default() };
+        self.write_group_hashed(i, &hashes, o);
+    }
+
+    /// [`TaskData::write_group`] with this data's [`TaskData::object_hashes`]
+    /// worked out already (once for all seven groups).
+    pub fn write_group_hashed<O: JsonOut>(&self, i: usize, hashes: &ObjectHashes, o: &mut O) {
         match i {
             0 => self.write_params(o),
-            1 => Self::write_refs(&self.inputs, o),
-            2 => Self::write_refs(&self.outputs, o),
+            1 => Self::write_refs(&self.inputs, hashes, o),
+            2 => Self::write_refs(&self.outputs, hashes, o),
             3 => self.write_metrics(o),
-            4 => self.write_objects(o),
+            4 => self.write_objects(hashes, o),
             5 => self.write_schemas(o),
             6 => self.write_artifacts(o),
             _ => {}
         }
+    }
+
+    /// The hashes of the objects stored under a [`Hash16::placeholder`]
+    /// (values logged unhashed, see [`crate::LoggedValue`]), worked out
+    /// now: what the groups are rendered with. Empty, and no work, when
+    /// there are none.
+    pub fn object_hashes(&self) -> ObjectHashes {
+        let mut worked_out = smallvec::SmallVec::new();
+        for o in self.objects.values().filter(|o| o.hash.is_placeholder()) {
+            worked_out.push((o.hash, crate::object::unhashed_value_hash(&o.value)));
+        }
+        ObjectHashes { worked_out }
+    }
+
+    /// Stores a value logged unhashed ([`crate::LoggedValue::Unhashed`])
+    /// under a placeholder of its own, which it returns for the reference to
+    /// it: two such values that hash the same are one object once rendered
+    /// ([`TaskData::write_objects`]), as they are when hashed as logged.
+    pub fn add_unhashed(&mut self, value: StoredValue) -> Hash16 {
+        let hash = Hash16::placeholder(self.objects.len());
+        self.schemas.get_or_insert_with(Hash16::ZERO, || Cow::Borrowed("{}"));
+        self.objects.push_new(hash, StoredObject { hash, schema_hash: Hash16::ZERO, value });
+        hash
     }
 
     /// `dreadnode.params`: `{"name":value,..}`.
@@ -119,7 +149,7 @@ impl TaskData {
     }
 
     /// `dreadnode.inputs` / `dreadnode.outputs`: `[{"name":..,"label":..,"hash":..,"attributes":..},..]`.
-    pub fn write_refs<O: JsonOut>(refs: &[ObjectRef], o: &mut O) {
+    pub fn write_refs<O: JsonOut>(refs: &[ObjectRef], hashes: &ObjectHashes, o: &mut O) {
         o.lit(lit!("["));
         for (i, r) in refs.iter().enumerate() {
             if i > 0 {
@@ -149,7 +179,7 @@ impl TaskData {
                 }
             }
             o.lit(lit!(",\"hash\":\""));
-            o.raw().push_str(r.hash.as_str());
+            o.raw().push_str(hashes.of(r.hash).as_str());
             o.lit(lit!("\",\"attributes\":"));
             match r.attributes.as_deref() {
                 // What every `#[dn::task]` argument and return value carries.
@@ -163,16 +193,24 @@ impl TaskData {
     }
 
     /// `dreadnode.objects`: `{"hash":{"hash":..,"schema_hash":..,"value":..,"type":"val"},..}`.
-    pub fn write_objects<O: JsonOut>(&self, o: &mut O) {
+    /// An object stored under a placeholder is written under its hash
+    /// from `hashes`, unless an object stored before it has that hash: the
+    /// first stored is kept, as when each was hashed as it was logged.
+    pub fn write_objects<O: JsonOut>(&self, hashes: &ObjectHashes, o: &mut O) {
         o.lit(lit!("{"));
-        for (i, ob) in self.objects.values().enumerate() {
-            if i > 0 {
+        let mut written = WrittenHashes::for_(hashes, self.objects.len());
+        for ob in self.objects.values() {
+            let hash = hashes.of(ob.hash);
+            if !written.first_time(hash) {
+                continue;
+            }
+            if written.count > 1 {
                 o.lit(lit!(","));
             }
             o.lit(lit!("\""));
-            o.raw().push_str(ob.hash.as_str());
+            o.raw().push_str(hash.as_str());
             o.lit(lit!("\":{\"hash\":\""));
-            o.raw().push_str(ob.hash.as_str());
+            o.raw().push_str(hash.as_str());
             o.lit(lit!("\",\"schema_hash\":\""));
             o.raw().push_str(ob.schema_hash.as_str());
             match &ob.value {
@@ -244,6 +282,58 @@ impl TaskData {
     }
 }
 
+/// The hashes a task's data renders its objects under: each placeholder's
+/// worked out by [`TaskData::object_hashes`].
+#[derive(Clone, Debug, Default)]
+pub struct ObjectHashes {
+    /// (placeholder, hash), in the order the objects were stored: by placeholder.
+    worked_out: smallvec::SmallVec<[(Hash16, Hash16); 2]>,
+}
+
+impl ObjectHashes {
+    /// The hash `h` is written as: `h` itself, or the hash worked out for
+    /// the placeholder `h`.
+    pub fn of(&self, h: Hash16) -> Hash16 {
+        if !h.is_placeholder() {
+            return h;
+        }
+        match self.worked_out.binary_search_by(|(p, _)| p.cmp(&h)) {
+            Ok(i) => self.worked_out[i].1,
+            Err(_) => {
+                // A reference is stored with its object, in the same data.
+                debug_assert!(false, "no object for the placeholder {h}");
+                h
+            }
+        }
+    }
+    /// Whether no object was stored under a placeholder.
+    pub fn is_empty(&self) -> bool {
+        self.worked_out.is_empty()
+    }
+}
+
+/// The object hashes [`TaskData::write_objects`] has written, kept only
+/// when placeholders could repeat one (otherwise every key is distinct).
+struct WrittenHashes {
+    seen: Option<std::collections::HashSet<Hash16>>,
+    count: usize,
+}
+
+impl WrittenHashes {
+    fn for_(hashes: &ObjectHashes, objects: usize) -> Self {
+        WrittenHashes {
+            seen: (!hashes.is_empty()).then(|| std::collections::HashSet::with_capacity(objects)),
+            count: 0,
+        }
+    }
+    /// Whether `hash` was not written before (and is about to be).
+    fn first_time(&mut self, hash: Hash16) -> bool {
+        let new = self.seen.as_mut().is_none_or(|seen| seen.insert(hash));
+        self.count += usize::from(new);
+        new
+    }
+}
+
 /// Renders with `write` into a new string, escaped as the content of a JSON
 /// string (a group of a run's update, see `record.rs`).
 pub(crate) fn nested(write: impl FnOnce(&mut NestedJson<'_>)) -> String {
@@ -301,8 +391,9 @@ impl RenderedTask {
         // a digit), where `reserve` had doubled it, into memory never touched.
         self.buf.clear();
         self.buf.reserve_exact(estimate.next_multiple_of(RESERVE_STEP));
+        let hashes = d.object_hashes();
         for (i, end) in self.ends.iter_mut().enumerate() {
-            d.write_group(i, &mut NestedJson(&mut self.buf));
+            d.write_group_hashed(i, &hashes, &mut NestedJson(&mut self.buf));
             *end = self.buf.len() as u32;
         }
         self.has_objects = !d.objects.is_empty();
@@ -536,7 +627,7 @@ mod tests {
                 let mut d = TaskData::default();
                 d.add_object((logged.clone(), value));
                 let mut plain = String::new();
-                d.write_objects(&mut PlainJson(&mut plain));
+                d.write_objects(&ObjectHashes::default(), &mut PlainJson(&mut plain));
                 (plain, RenderedTask::render(&d).escaped_parts()[4].to_string())
             });
             proptest::prop_assert_eq!(as_text, as_inline);

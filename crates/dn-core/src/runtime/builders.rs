@@ -13,12 +13,12 @@ use crate::capture::unknown_param_json;
 use crate::clean::validate_component;
 use crate::context::{ContextGuard, SpanLink};
 use crate::ids::generated_run_name;
-use crate::object::{CapturedValue, unknown_object};
+use crate::object::{CapturedValue, LoggedValue, unknown_object};
 use crate::record::Key;
 use crate::runtime::recycle::push_attribute;
 use crate::scope::{Instrumented, OutcomeCheck, Scope, result_check, run_in_scope};
 use crate::task::{NewTask, Parent, TaskSpan};
-use crate::task_data::{RefOptions, Side};
+use crate::task_data::Side;
 use crate::text::SharedStr;
 use crate::tracer::Tracer;
 
@@ -273,14 +273,14 @@ impl Initial {
         });
         task.or_fault(r);
         for (k, v) in self.inputs {
-            let o = match v {
+            let value = match v {
                 Ok(mut v) => {
                     tracer.scrub_value(&k, &mut v);
-                    v.into_object()
+                    v.into_logged()
                 }
-                Err(type_name) => unknown_object(type_name),
+                Err(type_name) => LoggedValue::Hashed(unknown_object(type_name)),
             };
-            task.or_fault(task.log_object_ref(Side::Input, &k, o, &RefOptions::default()).map(drop));
+            task.or_fault(task.log_value_as(Side::Input, &k, value, None, None));
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::attrs::{AttrValue, keys};
 use crate::capture::map_entries;
 use crate::generation::Generation;
 use crate::metric::{Aggregation, Metric, MetricSeries, Step};
-use crate::object::{Hash16, SerializedValue};
+use crate::object::{Hash16, LoggedValue, SerializedValue};
 use crate::record::{Event, Key, Status};
 use crate::record::{fail_state, set_attr};
 use crate::task::{NewTask, Parent, TaskSpan, TaskState};
@@ -92,7 +92,7 @@ impl TaskSpan {
 
     /// Logs an input (any `Serialize` value, by value or by reference).
     pub fn log_input(&self, name: &str, value: impl Serialize) {
-        self.or_fault(self.try_log_input(name, value).map(drop))
+        self.or_fault(self.log_value_as(Side::Input, name, self.0.tracer.logged(&value, name), None, None))
     }
     /// [`TaskSpan::log_input`], returning the object hash or the error.
     pub fn try_log_input(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
@@ -100,7 +100,8 @@ impl TaskSpan {
     }
     /// Logs an input with a label and attributes.
     pub fn log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
-        self.or_fault(self.try_log_input_with(name, value, options).map(drop))
+        let value = self.0.tracer.logged(&value, name);
+        self.or_fault(self.log_value_with(Side::Input, name, value, &options))
     }
     /// [`TaskSpan::log_input_with`], returning the object hash or the error.
     pub fn try_log_input_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
@@ -117,7 +118,7 @@ impl TaskSpan {
 
     /// Logs an output (any `Serialize` value, by value or by reference).
     pub fn log_output(&self, name: &str, value: impl Serialize) {
-        self.or_fault(self.try_log_output(name, value).map(drop))
+        self.or_fault(self.log_value_as(Side::Output, name, self.0.tracer.logged(&value, name), None, None))
     }
     /// [`TaskSpan::log_output`], returning the object hash or the error.
     pub fn try_log_output(&self, name: &str, value: impl Serialize) -> Result<Hash16, Error> {
@@ -125,7 +126,8 @@ impl TaskSpan {
     }
     /// Logs an output with a label and attributes.
     pub fn log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) {
-        self.or_fault(self.try_log_output_with(name, value, options).map(drop))
+        let value = self.0.tracer.logged(&value, name);
+        self.or_fault(self.log_value_with(Side::Output, name, value, &options))
     }
     /// [`TaskSpan::log_output_with`], returning the object hash or the error.
     pub fn try_log_output_with(&self, name: &str, value: impl Serialize, options: RefOptions) -> Result<Hash16, Error> {
@@ -149,12 +151,45 @@ impl TaskSpan {
             .collect()
     }
 
-    /// Logs an already-serialized value captured by `#[dn::task]`
-    /// (attributes `{"auto":true}`).
-    pub fn log_auto_serialized(&self, side: Side, name: &str, obj: SerializedValue) -> Result<Hash16, Error> {
+    /// Logs a value captured by `#[dn::task]` (attributes `{"auto":true}`).
+    pub fn log_auto_value(&self, side: Side, name: &str, value: LoggedValue) -> Result<(), Error> {
         // The attributes `RefOptions::new().attribute("auto", true)` renders,
         // without building them for every call of a `#[dn::task]` function.
-        self.log_object_ref_as(side, name, obj, None, Some(Cow::Borrowed(crate::task_data::AUTO_ATTRIBUTES)))
+        self.log_value_as(side, name, value, None, Some(Cow::Borrowed(crate::task_data::AUTO_ATTRIBUTES)))
+    }
+
+    fn log_value_with(&self, side: Side, name: &str, value: LoggedValue, options: &RefOptions) -> Result<(), Error> {
+        self.log_value_as(side, name, value, options.label.as_deref(), options.attributes_json().map(Cow::Owned))
+    }
+
+    /// Logs a value whose hash nobody reads: one kept unhashed is stored
+    /// under a placeholder and hashed when the task's groups are rendered
+    /// (see [`LoggedValue`]).
+    pub(crate) fn log_value_as(
+        &self,
+        side: Side,
+        name: &str,
+        value: LoggedValue,
+        label: Option<&str>,
+        attributes: Option<Cow<'static, str>>,
+    ) -> Result<(), Error> {
+        let value = match value {
+            // A run's values are hashed as logged: each of its updates
+            // leaves out the objects an earlier one carried, by hash.
+            LoggedValue::Unhashed(value) if !self.0.is_run => value,
+            other => return self.log_object_ref_as(side, name, other.into_hashed(), label, attributes).map(drop),
+        };
+        let label = crate::clean::clean_cow(label.unwrap_or(name));
+        let label = (label != name).then(|| label.into_owned());
+        self.with_open(|st| {
+            let data = &mut st.data;
+            let hash = data.add_unhashed(value);
+            let r = ObjectRef { label, name: name.into(), hash, attributes };
+            match side {
+                Side::Input => data.inputs.push(r),
+                Side::Output => data.outputs.push(r),
+            }
+        })
     }
 
     pub(crate) fn log_object_ref(

@@ -371,3 +371,100 @@ fn an_ended_task_whose_groups_went_as_data_reads_back_what_it_logged() {
     assert_eq!(again.escaped_parts(), r.escaped_parts());
     assert_eq!(crate::render_task_groups(&mut data), 0, "nothing left to render");
 }
+
+/// A value of any kind the object model hashes (serialized as itself).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Logged {
+    Int(i128),
+    Str(String),
+    Bool(bool),
+    Float(f64),
+    List(Vec<i32>),
+}
+
+/// Values whose hashes repeat across kinds (`5` and `"5"`, `true` and
+/// `"True"` hash alike, as in Python), values kept unhashed and values
+/// hashed as logged whatever the call (a float, a list, a string over
+/// `OFFLOAD_THRESHOLD`).
+fn logged_value(i: usize) -> Logged {
+    match i {
+        0 => Logged::Int(5),
+        1 => Logged::Str("5".into()),
+        2 => Logged::Bool(true),
+        3 => Logged::Str("True".into()),
+        4 => Logged::Str(String::new()),
+        5 => Logged::Int(i128::MIN),
+        6 => Logged::Str("é\"\n\u{2028}".into()),
+        7 => Logged::Float(5.0),
+        8 => Logged::List(vec![1, 2]),
+        9 => Logged::Bool(false),
+        10 => Logged::Int(u64::MAX.into()),
+        _ => Logged::Str("s".repeat(crate::OFFLOAD_THRESHOLD + 1)),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// A task whose values were kept unhashed (`log_input`, `log_output`,
+    /// with or without options) renders every group byte for byte as one
+    /// whose values were all hashed as logged (`try_log_*`), repeats and
+    /// all, and reads the same values back while open; a run hashes as it
+    /// logs, so its updates carry no placeholder.
+    #[test]
+    fn values_kept_unhashed_render_as_values_hashed_when_logged(
+        ops in proptest::collection::vec((0usize..12, 0u8..4, proptest::bool::ANY), 1..10)
+    ) {
+        let (t, sink) = tracer();
+        let (hashed, kept) = (t.task_span("hashed").start(), t.task_span("kept").start());
+        for (n, (value, how, output)) in ops.iter().enumerate() {
+            let (name, v) = (format!("v{}", n % 4), logged_value(*value));
+            let options = || crate::RefOptions::new().label("A label").attribute("k", n);
+            match (how, output) {
+                (0, false) => kept.log_input(&name, &v),
+                (0, true) => kept.log_output(&name, &v),
+                (1, false) => kept.log_input_with(&name, &v, options()),
+                (1, true) => kept.log_output_with(&name, &v, options()),
+                // Some hashed as logged on the task that keeps others unhashed.
+                (_, false) => drop(kept.try_log_input(&name, &v).unwrap()),
+                (_, true) => drop(kept.try_log_output(&name, &v).unwrap()),
+            }
+            match (how, output) {
+                (1, false) => drop(hashed.try_log_input_with(&name, &v, options()).unwrap()),
+                (1, true) => drop(hashed.try_log_output_with(&name, &v, options()).unwrap()),
+                (_, false) => drop(hashed.try_log_input(&name, &v).unwrap()),
+                (_, true) => drop(hashed.try_log_output(&name, &v).unwrap()),
+            }
+        }
+        proptest::prop_assert_eq!(kept.inputs(), hashed.inputs());
+        proptest::prop_assert_eq!(kept.outputs(), hashed.outputs());
+        kept.end();
+        hashed.end();
+        let recs = sink.take();
+        for key in crate::TASK_GROUP_KEYS {
+            let (a, b) = (attr(by_name(&recs, "kept"), key), attr(by_name(&recs, "hashed"), key));
+            proptest::prop_assert!(!a.as_deref().unwrap_or_default().contains("~~~~"), "a placeholder written: {:?}", a);
+            proptest::prop_assert_eq!(a, b, "{}", key);
+        }
+    }
+}
+
+#[test]
+fn a_runs_values_are_hashed_as_logged_and_a_tasks_are_kept_until_rendered() {
+    let (t, _sink) = tracer();
+    let run = t.run("r").start();
+    let task = t.task_span("t").parent(&run).start();
+    for span in [&run, &task] {
+        span.log_input("x", 7);
+        span.log_output("y", "out");
+    }
+    let placeholders = |s: &TaskSpan| {
+        let st = s.0.state.lock();
+        (st.data.objects.keys().filter(|h| h.is_placeholder()).count(), st.data.objects.len())
+    };
+    assert_eq!(placeholders(&run), (0, 2), "a run's updates carry objects hashed as logged");
+    assert_eq!(placeholders(&task), (2, 2));
+    assert_eq!(task.inputs()["x"], serde_json::json!(7), "an open task reads its unhashed values back");
+    task.end();
+    run.end();
+}

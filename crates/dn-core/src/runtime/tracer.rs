@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::Error;
 use crate::builders::{RunBuilder, TaskAndRunBuilder, TaskSpanBuilder};
 use crate::clean::validate_component;
-use crate::object::{CapturedValue, SerializedValue, ValueOffload, serialize_with};
+use crate::object::{CapturedValue, LoggedValue, SerializedValue, ValueOffload, logged_with, serialize_with};
 use crate::record::SpanRecord;
 use crate::scrub::Scrubber;
 use crate::sink::{ExportReport, NullSink, SpanSink};
@@ -174,6 +174,11 @@ impl Tracer {
     /// Serialises a value logged under `name`, scrubbed before it is hashed.
     pub fn serialize<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> SerializedValue {
         serialize_with(value, |v| self.scrub_value(name, v))
+    }
+    /// [`Tracer::serialize`] for a value whose hash nobody reads: an
+    /// integer, boolean or string is kept unhashed (see [`LoggedValue`]).
+    pub fn logged<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> LoggedValue {
+        logged_with(value, |v| self.scrub_value(name, v))
     }
     /// A param's compact JSON, scrubbed.
     pub(crate) fn param_json<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> String {
