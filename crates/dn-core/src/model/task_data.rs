@@ -313,22 +313,37 @@ impl ObjectHashes {
 }
 
 /// The object hashes [`TaskData::write_objects`] has written, kept only
-/// when placeholders could repeat one (otherwise every key is distinct).
+/// when placeholders could repeat one (otherwise every key is distinct):
+/// searched in place up to [`WrittenHashes::SEARCHED`], hashed beyond (no
+/// allocation for a task of a few objects).
 struct WrittenHashes {
-    seen: Option<std::collections::HashSet<Hash16>>,
+    seen: Option<smallvec::SmallVec<[Hash16; WrittenHashes::SEARCHED]>>,
+    indexed: Option<std::collections::HashSet<Hash16>>,
     count: usize,
 }
 
 impl WrittenHashes {
+    const SEARCHED: usize = 8;
+
     fn for_(hashes: &ObjectHashes, objects: usize) -> Self {
-        WrittenHashes {
-            seen: (!hashes.is_empty()).then(|| std::collections::HashSet::with_capacity(objects)),
-            count: 0,
-        }
+        let (seen, indexed) = match (hashes.is_empty(), objects > Self::SEARCHED) {
+            (true, _) => (None, None),
+            (false, false) => (Some(smallvec::SmallVec::new()), None),
+            (false, true) => (None, Some(std::collections::HashSet::with_capacity(objects))),
+        };
+        WrittenHashes { seen, indexed, count: 0 }
     }
     /// Whether `hash` was not written before (and is about to be).
     fn first_time(&mut self, hash: Hash16) -> bool {
-        let new = self.seen.as_mut().is_none_or(|seen| seen.insert(hash));
+        let new = match (&mut self.seen, &mut self.indexed) {
+            (Some(seen), _) if seen.contains(&hash) => false,
+            (Some(seen), _) => {
+                seen.push(hash);
+                true
+            }
+            (None, Some(indexed)) => indexed.insert(hash),
+            (None, None) => true,
+        };
         self.count += usize::from(new);
         new
     }

@@ -413,7 +413,7 @@ proptest::proptest! {
     /// logs, so its updates carry no placeholder.
     #[test]
     fn values_kept_unhashed_render_as_values_hashed_when_logged(
-        ops in proptest::collection::vec((0usize..12, 0u8..4, proptest::bool::ANY), 1..10)
+        ops in proptest::collection::vec((0usize..12, 0u8..4, proptest::bool::ANY), 1..24)
     ) {
         let (t, sink) = tracer();
         let (hashed, kept) = (t.task_span("hashed").start(), t.task_span("kept").start());
