@@ -469,8 +469,8 @@ impl SerializedValue {
 /// task's groups are rendered.
 ///
 /// Hashing a number or a short string (two SHA-1 blocks: its data, then
-/// `"<data>:<schema>"`) was about a fifth of a task span with one input and
-/// one output on its caller. Where no caller reads the hash (`log_input`,
+/// `"<data>:<schema>"`, and the digits formatted for the first) was about
+/// a third of a task span with one input and one output on its caller. Where no caller reads the hash (`log_input`,
 /// `log_output`, `#[dn::task]`'s arguments and return value; not the
 /// `try_` forms, which return it, nor a run's values, whose updates are
 /// rendered as they go), such a value is kept as it will be stored and
@@ -482,18 +482,21 @@ impl SerializedValue {
 pub enum LoggedValue {
     /// Hashed when logged.
     Hashed(SerializedValue),
-    /// An integer, boolean or string of at most [`OFFLOAD_THRESHOLD`]
+    /// A number, boolean or string of at most [`OFFLOAD_THRESHOLD`]
     /// bytes, as a task stores it (schema `{}`): its hash is
     /// [`unhashed_value_hash`] of it.
     Unhashed(StoredValue),
 }
 
 impl CapturedValue {
-    /// This value to be logged where nothing reads its hash: an integer,
+    /// This value to be logged where nothing reads its hash: a number,
     /// boolean or string that is not offloaded stays unhashed.
     pub fn into_logged(self) -> LoggedValue {
         match self {
-            CapturedValue::Int(_) | CapturedValue::Bool(_) => {
+            CapturedValue::Int(_) | CapturedValue::Float(_) | CapturedValue::Bool(_) => {
+                LoggedValue::Unhashed(StoredValue::Inline(self.to_stored_json()))
+            }
+            CapturedValue::BigInt(ref digits) if digits.len() <= OFFLOAD_THRESHOLD => {
                 LoggedValue::Unhashed(StoredValue::Inline(self.to_stored_json()))
             }
             CapturedValue::Str(s) if s.len() <= OFFLOAD_THRESHOLD => LoggedValue::Unhashed(StoredValue::Text(s)),
@@ -525,15 +528,19 @@ impl LoggedValue {
 }
 
 /// The bytes Python hashes for a value kept [`LoggedValue::Unhashed`], and
-/// their length: a string's text, an integer's digits (its JSON), a
-/// boolean's `True` / `False`.
+/// their length: a string's text; a number's stored JSON, which is its
+/// Python `repr` (an integer's digits, a finite float's shortest digits)
+/// but for the non-finite floats' literals; a boolean's `True` / `False`.
 fn unhashed_data(value: &StoredValue) -> (&[u8], usize) {
     let data: &[u8] = match value {
         StoredValue::Text(s) => s.as_bytes(),
         StoredValue::Inline(json) => match json.as_str() {
             "true" => b"True",
             "false" => b"False",
-            digits => digits.as_bytes(),
+            "NaN" => b"nan",
+            "Infinity" => b"inf",
+            "-Infinity" => b"-inf",
+            number => number.as_bytes(),
         },
         // Never kept unhashed: an offloaded value is hashed to be stored.
         StoredValue::Uri { uri, .. } => uri.as_bytes(),
@@ -790,5 +797,34 @@ mod tests {
         assert_eq!(o.data_hash, Hash16::sha1_prefix(br#"{"lo":-Infinity}"#));
         assert_eq!(o.value_json(), r#"{"lo":-Infinity}"#);
         assert_eq!(CapturedValue::Float(f64::NAN).to_json(), "null", "strict JSON elsewhere (params, attributes)");
+    }
+
+    proptest::proptest! {
+        /// A number, boolean or string kept unhashed is stored as hashing it
+        /// when logged stores it, and its hash worked out later is that
+        /// hash: every float bit pattern (non-finite, subnormal, `-0.0`),
+        /// any `i128`, any string.
+        #[test]
+        fn a_value_kept_unhashed_hashes_later_as_it_would_have_when_logged(
+            bits in proptest::prelude::any::<u64>(),
+            int in proptest::prelude::any::<i128>(),
+            flag in proptest::prelude::any::<bool>(),
+            text in "\\PC{0,40}",
+        ) {
+            let values = [
+                CapturedValue::Float(f64::from_bits(bits)),
+                CapturedValue::Int(int),
+                CapturedValue::Bool(flag),
+                CapturedValue::Str(text),
+            ];
+            for v in values {
+                let hashed = v.clone().into_object();
+                let LoggedValue::Unhashed(kept) = v.into_logged() else { panic!("kept unhashed") };
+                proptest::prop_assert_eq!(&kept, &hashed.value);
+                proptest::prop_assert_eq!(unhashed_value_hash(&kept), hashed.hash);
+                let later = LoggedValue::Unhashed(kept).into_hashed();
+                proptest::prop_assert_eq!((later.data_hash, later.data_len), (hashed.data_hash, hashed.data_len));
+            }
+        }
     }
 }

@@ -381,12 +381,13 @@ enum Logged {
     Bool(bool),
     Float(f64),
     List(Vec<i32>),
+    Big(crate::BigInt),
 }
 
 /// Values whose hashes repeat across kinds (`5` and `"5"`, `true` and
-/// `"True"` hash alike, as in Python), values kept unhashed and values
-/// hashed as logged whatever the call (a float, a list, a string over
-/// `OFFLOAD_THRESHOLD`).
+/// `"True"`, `NaN` and `"nan"` hash alike, as in Python), values kept
+/// unhashed (numbers of every form, booleans, strings) and values hashed as
+/// logged whatever the call (a list, a string over `OFFLOAD_THRESHOLD`).
 fn logged_value(i: usize) -> Logged {
     match i {
         0 => Logged::Int(5),
@@ -400,7 +401,17 @@ fn logged_value(i: usize) -> Logged {
         8 => Logged::List(vec![1, 2]),
         9 => Logged::Bool(false),
         10 => Logged::Int(u64::MAX.into()),
-        _ => Logged::Str("s".repeat(crate::OFFLOAD_THRESHOLD + 1)),
+        11 => Logged::Str("s".repeat(crate::OFFLOAD_THRESHOLD + 1)),
+        12 => Logged::Float(f64::NAN),
+        13 => Logged::Str("nan".into()),
+        14 => Logged::Float(f64::NEG_INFINITY),
+        15 => Logged::Float(1e16),
+        16 => Logged::Float(-0.0),
+        17 => Logged::Float(1.5e-5),
+        18 => Logged::Float(0.1 + 0.2),
+        19 => Logged::Float(f64::INFINITY),
+        20 => Logged::Str("5.0".into()),
+        _ => Logged::Big("2".repeat(60).parse().unwrap()),
     }
 }
 
@@ -413,7 +424,7 @@ proptest::proptest! {
     /// logs, so its updates carry no placeholder.
     #[test]
     fn values_kept_unhashed_render_as_values_hashed_when_logged(
-        ops in proptest::collection::vec((0usize..12, 0u8..4, proptest::bool::ANY), 1..24)
+        ops in proptest::collection::vec((0usize..22, 0u8..4, proptest::bool::ANY), 1..24)
     ) {
         let (t, sink) = tracer();
         let (hashed, kept) = (t.task_span("hashed").start(), t.task_span("kept").start());

@@ -176,7 +176,7 @@ impl Tracer {
         serialize_with(value, |v| self.scrub_value(name, v))
     }
     /// [`Tracer::serialize`] for a value whose hash nobody reads: an
-    /// integer, boolean or string is kept unhashed (see [`LoggedValue`]).
+    /// number, boolean or string is kept unhashed (see [`LoggedValue`]).
     pub fn logged<T: serde::Serialize + ?Sized>(&self, value: &T, name: &str) -> LoggedValue {
         logged_with(value, |v| self.scrub_value(name, v))
     }
