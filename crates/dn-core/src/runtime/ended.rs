@@ -1,6 +1,7 @@
 //! Ended children, kept small: once a child task has ended and its record
 //! is with a sink that writes JSONL ([`SpanSink::local_root`]), its parent
-//! keeps only its span id and route, and the child's handle frees everything
+//! keeps only its span id (and its route, when it is not the parent's),
+//! and the child's handle frees everything
 //! when the caller drops it. [`TaskSpan::tasks`] reads ended children back
 //! from their lines — identity and outcome at once, data (params, inputs,
 //! outputs, metrics) from the line again each time it is asked for.
@@ -26,7 +27,7 @@ impl TaskSpan {
     /// Direct child tasks, in creation order.
     ///
     /// Open children are the live handles. Ended children are kept by their
-    /// parent as a span id only (about 24 bytes each) when the SDK writes
+    /// parent as a span id only (16 bytes each) when the SDK writes
     /// JSONL, and are read back here from the run's file: one flush and one
     /// pass over each file involved. Their data is read from their line again
     /// on each `inputs()`, `outputs()`, `params()` or `metrics()`.
@@ -43,7 +44,8 @@ impl TaskSpan {
             .into_iter()
             .filter_map(|c| match c {
                 Child::Open(t) => Some(t),
-                Child::Ended { span_id, .. } => found.remove(&span_id),
+                Child::Ended(span_id) => found.remove(&span_id),
+                Child::EndedElsewhere(at) => found.remove(&at.0),
             })
             .collect()
     }
@@ -65,13 +67,14 @@ impl TaskSpan {
         }
         let mut by_file: HashMap<std::path::PathBuf, (Arc<Route>, Vec<SpanId>)> = HashMap::new();
         for c in children {
-            if let Child::Ended { span_id, route } = c {
-                match crate::layout::spans_file(route, &route.run_id) {
-                    Ok(rel) => {
-                        by_file.entry(root.join(rel)).or_insert_with(|| (route.clone(), vec![])).1.push(*span_id)
-                    }
-                    Err(e) => tracer.warn(format_args!("reading an ended task back: {e}")),
-                }
+            let (span_id, route) = match c {
+                Child::Open(_) => continue,
+                Child::Ended(span_id) => (span_id, &self.0.route),
+                Child::EndedElsewhere(at) => (&at.0, &at.1),
+            };
+            match crate::layout::spans_file(route, &route.run_id) {
+                Ok(rel) => by_file.entry(root.join(rel)).or_insert_with(|| (route.clone(), vec![])).1.push(*span_id),
+                Err(e) => tracer.warn(format_args!("reading an ended task back: {e}")),
             }
         }
         let mut out = HashMap::new();
@@ -100,7 +103,7 @@ impl Child {
     fn into_open(self) -> Option<TaskSpan> {
         match self {
             Child::Open(t) => Some(t),
-            Child::Ended { .. } => None,
+            Child::Ended(_) | Child::EndedElsewhere(_) => None,
         }
     }
 }
@@ -117,7 +120,13 @@ impl TaskInner {
             let mut st = parent.state.lock();
             match st.children.get_mut(self.slot as usize) {
                 Some(entry @ Child::Open(_)) if entry.is(self) => {
-                    Some(std::mem::replace(entry, Child::Ended { span_id: self.span_id, route: self.route.clone() }))
+                    // Nearly always its parent's own route (shared, not copied).
+                    let ended = if Arc::ptr_eq(&self.route, &parent.route) || self.route == parent.route {
+                        Child::Ended(self.span_id)
+                    } else {
+                        Child::EndedElsewhere(Box::new((self.span_id, self.route.clone())))
+                    };
+                    Some(std::mem::replace(entry, ended))
                 }
                 _ => None,
             }

@@ -95,12 +95,17 @@ pub(crate) struct TaskState {
 }
 
 /// A child task as its parent keeps it: whole while open; once it has ended
-/// and its record has gone to a sink with a local root, only its span id and
-/// route (which file its line is in) — `TaskSpan::tasks` reads it back.
+/// and its record has gone to a sink with a local root, only its span id —
+/// and its route (which file its line is in) when that is not its
+/// parent's — for `TaskSpan::tasks` to read it back. 16 bytes: a run of
+/// 1 000 000 tasks keeps 16 MB of them, where an id and a route were 24 MB.
 #[derive(Clone)]
 pub(crate) enum Child {
     Open(TaskSpan),
-    Ended { span_id: SpanId, route: Arc<Route> },
+    /// Ended, its line in its parent's file.
+    Ended(SpanId),
+    /// Ended, its line elsewhere (a child under another session).
+    EndedElsewhere(Box<(SpanId, Arc<Route>)>),
 }
 
 #[derive(Default)]
@@ -660,7 +665,7 @@ fn open_children(st: &TaskState) -> Vec<TaskSpan> {
         .iter()
         .filter_map(|c| match c {
             Child::Open(t) => Some(t.clone()),
-            Child::Ended { .. } => None,
+            Child::Ended(_) | Child::EndedElsewhere(_) => None,
         })
         .collect()
 }

@@ -479,3 +479,9 @@ fn a_runs_values_are_hashed_as_logged_and_a_tasks_are_kept_until_rendered() {
     task.end();
     run.end();
 }
+
+#[test]
+fn a_parent_keeps_each_ended_child_in_16_bytes() {
+    // A run of 1 000 000 tasks keeps 16 MB of these (its route was in each before: 24 MB).
+    assert_eq!(std::mem::size_of::<crate::task::Child>(), 16);
+}
