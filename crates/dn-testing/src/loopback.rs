@@ -36,6 +36,8 @@ pub struct Seen {
     pub requests: usize,
     /// Spans of the requests answered with 200.
     pub spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>,
+    /// How many spans each request answered with 200 carried, in order.
+    pub batch_sizes: Vec<usize>,
     /// Headers of each request (lower-case names).
     pub headers: Vec<Vec<(String, String)>>,
     /// Resource attributes of the last accepted request.
@@ -237,6 +239,7 @@ pub fn receiver_on(port: u16, script: Vec<Answer>) -> Receiver {
             if let Some(r) = decoded.resource_spans.first().and_then(|r| r.resource.clone()) {
                 seen.resource = r.attributes;
             }
+            seen.batch_sizes.push(spans.len());
             seen.spans.extend(spans);
         }
         (status, extra, body)
