@@ -140,7 +140,12 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
         return crate::outage::run(ws);
     }
     if name == Some("workloads") {
-        return crate::workloads::run(ws);
+        let mut rest = rest.to_vec();
+        let cpus = crate::workloads::Cpus::from_args(&mut rest);
+        if let Some(other) = rest.first() {
+            return Err(format!("bench workloads: unknown argument {other:?} (expected --one-core or nothing)"));
+        }
+        return crate::workloads::run(ws, cpus);
     }
     if name == Some("cli") {
         return crate::cli_bench::run(ws);
@@ -156,7 +161,7 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
     step("cargo bench", &mut c)?;
     if name.is_none() && ws.is_dn() {
         crate::outage::run(ws)?;
-        crate::workloads::run(ws)?;
+        crate::workloads::run(ws, crate::workloads::Cpus::All)?;
         crate::cli_bench::run(ws)?;
     }
     Ok(())

@@ -12,7 +12,8 @@
 //!   `workloads` (whole processes beside raw OTel and fastrace) and `outage`
 //!   are process benchmarks, run after the others; `bench ab <workload> <N>
 //!   <processes> <binary A> <binary B>` alternates two builds of the
-//!   workload program (an A/B of a change, end to end).
+//!   workload program (an A/B of a change, end to end). Both take
+//!   `--one-core` (last) to pin every process to one CPU.
 //! - `cargo xtask layout` — fails on a source file over the size limit or a
 //!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check

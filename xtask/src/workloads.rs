@@ -16,6 +16,15 @@
 //! memory figure of one 1 000 000-task run
 //! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
 //! table and writes it to `target/bench/workloads.md`.
+//!
+//! `cargo xtask bench workloads --one-core` runs the same table with every
+//! process pinned to one CPU (`taskset -c 0`): a machine whose other cores
+//! a training job keeps busy, where dn's caller and writer share one core
+//! and what counts is the CPU each call costs in all, not how much of it
+//! runs beside the caller (dn sees one core and its writer never renders
+//! for the callers). No memory run; written to
+//! `target/bench/workloads-one-core.md`. `bench ab` takes the same flag
+//! last.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,8 +54,30 @@ const REPEAT_SHORT: usize = 11;
 /// shared machine varies by several times: its cell is the median of more.
 const REPEAT_STARTUP: usize = 15;
 
+/// Where the processes run: on every CPU, or pinned to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpus {
+    /// As the machine gives them.
+    All,
+    /// Pinned to CPU 0 with `taskset`.
+    One,
+}
+
+impl Cpus {
+    /// `--one-core` among `args` (which it takes out), or every CPU.
+    pub fn from_args(args: &mut Vec<String>) -> Cpus {
+        match args.iter().position(|a| a == "--one-core") {
+            Some(i) => {
+                args.remove(i);
+                Cpus::One
+            }
+            None => Cpus::All,
+        }
+    }
+}
+
 /// Runs every workload and prints the table.
-pub fn run(ws: &Workspace) -> Result<(), String> {
+pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
     let bin = ws.build_release("the workload program", &[("dn-process-tests", "workload")])?.join("workload");
     let target = ws.target();
     let fast_fs = Path::new("/dev/shm");
@@ -55,14 +86,15 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut out = String::new();
     out.push_str(&format!(
-        "workloads, whole processes, every span on disk; median of {REPEAT} ({REPEAT_SHORT} at N = 10 000, {REPEAT_STARTUP} for start-up); load before: {}\n\n",
+        "workloads, whole processes, every span on disk{}; median of {REPEAT} ({REPEAT_SHORT} at N = 10 000, {REPEAT_STARTUP} for start-up); load before: {}\n\n",
+        if cpus == Cpus::One { ", each pinned to one CPU (taskset -c 0)" } else { "" },
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (w, title) in WORKLOADS {
         for n in if w == "startup" { &[1u64][..] } else { &[10_000u64, 100_000][..] } {
-            let (cells, floor) = interleaved(&bin, w, *n, scratch.path())?;
+            let (cells, floor) = interleaved(&bin, w, *n, scratch.path(), cpus)?;
             let per_op = |v: &Value| v["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / *n as f64;
             let (d, o, f) = (per_op(&cells[0]), per_op(&cells[1]), per_op(&cells[2]));
             let mib = |v: &Value| v["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
@@ -95,18 +127,21 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
         "\n† the baseline wrote fewer lines than dn: it dropped spans, so it did less work. For the metric \
          row, raw OTel also keeps only 128 events per span (its default limit) and drops the rest.\n",
     );
-    let big = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
-    let m = one(&bin, "dn", "payload", 1_000_000, &big.path().join("m"), None)?;
-    out.push_str(&format!(
-        "\n1 000 000 task spans each logging a distinct 5 KB input (dn, on disk): peak RSS {:.1} MiB, {} lines, {:.2} µs per task\n",
-        m["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
-        m["lines"],
-        m["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / 1e9
-    ));
+    if cpus == Cpus::All {
+        let big = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
+        let m = one(&bin, "dn", "payload", 1_000_000, &big.path().join("m"), None, cpus)?;
+        out.push_str(&format!(
+            "\n1 000 000 task spans each logging a distinct 5 KB input (dn, on disk): peak RSS {:.1} MiB, {} lines, {:.2} µs per task\n",
+            m["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+            m["lines"],
+            m["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / 1e9
+        ));
+    }
     println!("{out}");
     let dir = target.join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("workloads.md"), &out).map_err(|e| e.to_string())?;
+    let file = if cpus == Cpus::One { "workloads-one-core.md" } else { "workloads.md" };
+    std::fs::write(dir.join(file), &out).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -125,7 +160,7 @@ fn time(ns: f64) -> String {
 /// dn, raw OTel, fastrace, floor, then the next repetition: a machine that
 /// drifts (these are shared) moves every column alike, so the ratios hold
 /// better than with each column's processes run together.
-fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value>, Option<Value>), String> {
+fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path, cpus: Cpus) -> Result<(Vec<Value>, Option<Value>), String> {
     let repeat = match (w, n) {
         ("startup", _) => REPEAT_STARTUP,
         (_, n) if n <= 10_000 => REPEAT_SHORT,
@@ -135,7 +170,7 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value
     let mut line_bytes = None;
     for i in 0..repeat {
         for (k, s) in SYSTEMS.iter().enumerate() {
-            runs[k].push(one(bin, s, w, n, &scratch.join(format!("{s}-{w}-{n}-{i}")), None)?);
+            runs[k].push(one(bin, s, w, n, &scratch.join(format!("{s}-{w}-{n}-{i}")), None, cpus)?);
         }
         // The floor writes dn's lines: their count and average size, as
         // dn's first process of this cell wrote them.
@@ -147,7 +182,8 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value
             };
         }
         if let Some(avg) = line_bytes {
-            runs[SYSTEMS.len()].push(one(bin, "floor", w, n, &scratch.join(format!("floor-{w}-{n}-{i}")), Some(avg))?);
+            let dir = scratch.join(format!("floor-{w}-{n}-{i}"));
+            runs[SYSTEMS.len()].push(one(bin, "floor", w, n, &dir, Some(avg), cpus)?);
         }
     }
     let mut medians: Vec<Option<Value>> = runs
@@ -169,10 +205,14 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path) -> Result<(Vec<Value
 /// each, with nothing else started beside them (each process's output is
 /// read after it exits: a parser started beside it takes the second core).
 /// Prints, for each, the median, lower quartile and fastest time and the
-/// median peak RSS, then B / A.
+/// median peak RSS, then B / A. `--one-core` last pins every process to
+/// one CPU, as `bench workloads --one-core` does.
 pub fn ab(args: &[String]) -> Result<(), String> {
-    let usage = || "usage: cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B>".to_string();
-    let [workload, n, reps, a, b] = args else { return Err(usage()) };
+    let usage =
+        || "usage: cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B> [--one-core]".to_string();
+    let mut args = args.to_vec();
+    let cpus = Cpus::from_args(&mut args);
+    let [workload, n, reps, a, b] = &args[..] else { return Err(usage()) };
     let n: u64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
     let reps: usize = reps.parse().ok().filter(|r| *r > 0).ok_or_else(usage)?;
     let fast_fs = Path::new("/dev/shm");
@@ -182,7 +222,7 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
     for i in 0..reps {
         for (k, bin) in bins.iter().enumerate() {
-            let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None)?;
+            let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None, cpus)?;
             runs[k].push((v["elapsed_ns"].as_u64().unwrap_or(0), v["peak_kib"].as_u64().unwrap_or(0)));
         }
     }
@@ -202,20 +242,55 @@ pub fn ab(args: &[String]) -> Result<(), String> {
             r.len()
         );
     }
-    println!("B / A: {:.3}× at the median ({workload}, N = {n})", medians[1] / medians[0]);
+    let pinned = if cpus == Cpus::One { ", one CPU" } else { "" };
+    println!("B / A: {:.3}× at the median ({workload}, N = {n}{pinned})", medians[1] / medians[0]);
     Ok(())
 }
 
-fn one(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path, line_bytes: Option<u64>) -> Result<Value, String> {
-    let out = Command::new(bin)
+fn one(
+    bin: &Path,
+    system: &str,
+    workload: &str,
+    n: u64,
+    dir: &Path,
+    line_bytes: Option<u64>,
+    cpus: Cpus,
+) -> Result<Value, String> {
+    let mut command = match cpus {
+        Cpus::All => Command::new(bin),
+        Cpus::One => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(bin);
+            c
+        }
+    };
+    let out = command
         .args([system, workload, &n.to_string()])
         .arg(dir)
         .args(line_bytes.map(|b| b.to_string()))
         .output()
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
+        .map_err(|e| match cpus {
+            Cpus::All => format!("{}: {e}", bin.display()),
+            Cpus::One => format!("taskset (util-linux, which --one-core pins the processes with): {e}"),
+        })?;
     let _ = std::fs::remove_dir_all(dir);
     if !out.status.success() {
         return Err(format!("workload {system} {workload} {n}: {}", String::from_utf8_lossy(&out.stderr)));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("workload {system} {workload}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cpus;
+
+    #[test]
+    fn one_core_is_taken_out_of_the_arguments_wherever_it_is() {
+        let mut args: Vec<String> = ["light", "1000", "--one-core", "3"].map(String::from).to_vec();
+        assert_eq!(Cpus::from_args(&mut args), Cpus::One);
+        assert_eq!(args, ["light", "1000", "3"]);
+        let mut args: Vec<String> = ["light", "1000"].map(String::from).to_vec();
+        assert_eq!(Cpus::from_args(&mut args), Cpus::All);
+        assert_eq!(args, ["light", "1000"]);
+    }
 }
