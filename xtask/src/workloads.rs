@@ -86,8 +86,9 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut out = String::new();
     out.push_str(&format!(
-        "workloads, whole processes, every span on disk{}; median of {REPEAT} ({REPEAT_SHORT} at N = 10 000, {REPEAT_STARTUP} for start-up); load before: {}\n\n",
+        "workloads, whole processes, every span on disk{}; median of {REPEAT} ({REPEAT_SHORT} at N = 10 000, {REPEAT_STARTUP} for start-up); {} UTC; load before: {}\n\n",
         if cpus == Cpus::One { ", each pinned to one CPU (taskset -c 0)" } else { "" },
+        ws.provenance(),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
