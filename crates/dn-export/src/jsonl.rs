@@ -59,6 +59,15 @@ impl<'a> FormattedLines<'a> {
         let text = self.text;
         self.marks.iter().map(move |m| ((m.record - self.first) as usize, &text[m.start as usize..m.end as usize]))
     }
+    /// The formatted lines, in record order, as (index in this view, where
+    /// the line is in [`FormattedLines::text`]).
+    fn ranges(&self) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> + '_ {
+        self.marks.iter().map(move |m| ((m.record - self.first) as usize, m.start as usize..m.end as usize))
+    }
+    /// The text the lines are ranges of.
+    fn text(&self) -> &'a str {
+        self.text
+    }
     /// Whether no record of this view came formatted.
     pub fn is_empty(&self) -> bool {
         self.marks.is_empty()
@@ -88,19 +97,28 @@ struct Group {
     rel: PathBuf,
     lines: String,
     count: u64,
-    /// Large task groups left out of `lines`, in order: written from their
-    /// records' own buffers between the parts of `lines`.
+    /// Text left out of `lines`, in order: written from where it is —
+    /// large task groups from their records' own buffers, lines formatted
+    /// on a producer's thread from that text — between the parts of `lines`.
     holes: Vec<Hole>,
 }
 
-/// A task group a line carries but its group's `lines` do not: it goes at
-/// byte `at` of them, and is group `group` (of [`TASK_GROUP_KEYS`]) of the
-/// batch's record `record`.
-#[derive(Clone, Copy, Debug)]
+/// Text a batch writes but its group's `lines` do not hold: it goes at byte
+/// `at` of them.
+#[derive(Clone, Debug)]
 struct Hole {
     at: usize,
-    record: usize,
-    group: usize,
+    text: HoleText,
+}
+
+/// Where a [`Hole`]'s text is.
+#[derive(Clone, Debug)]
+enum HoleText {
+    /// Group `group` (of [`TASK_GROUP_KEYS`]) of the batch's record `record`.
+    TaskGroup { record: usize, group: usize },
+    /// Bytes of the lines formatted on the producer's thread
+    /// ([`FormattedLines`]): one or more whole lines, back to back.
+    Formatted(std::ops::Range<usize>),
 }
 
 /// A task group at least this long — a run's metric series, about 66 bytes
@@ -112,10 +130,11 @@ struct Hole {
 /// 2 µs a 4 KiB page; a 100 000-point run's line is 6.5 MB, 1 600 pages).
 pub const COPIED_GROUP_MAX: usize = 64 << 10;
 
-/// Most large groups one file's batch leaves out of its lines: its slices,
-/// two a group and one more, then fit one `writev` (at most 1 024), so the
-/// batch still goes out in one system call and never interleaves with
-/// another process's lines. Past it, groups are copied as any other.
+/// Most texts one file's batch leaves out of its lines (large task groups,
+/// runs of lines formatted on a producer's thread): its slices, two a text
+/// and one more, then fit one `writev` (at most 1 024), so the batch still
+/// goes out in one system call and never interleaves with another process's
+/// lines. Past it, texts are copied into the lines as any other.
 const MAX_LEFT_OUT: usize = 511 - 7;
 
 /// A group's line buffer larger than this after a batch is shrunk back to
@@ -228,8 +247,11 @@ impl Exporter for JsonlExporter {
     }
 
     fn export_formatted(&mut self, batch: &[SpanRecord], formatted: FormattedLines<'_>) {
-        // Lines formatted on the producer's thread are copied as they are.
-        let mut formatted = formatted.iter().peekable();
+        // Lines formatted on the producer's thread are written from where
+        // they are (consecutive ones as one slice of the vectored write),
+        // not copied into the batch's lines first.
+        let text = formatted.text();
+        let mut formatted = formatted.ranges().peekable();
         // Group lines per file, keeping arrival order; each file's lines go
         // out in one append-mode write so concurrent writers never interleave.
         // Records of one task tree share their route: the file of the
@@ -277,11 +299,23 @@ impl Exporter for JsonlExporter {
             let large = matches!(&rec.kind, RecordKind::Task { groups: TaskGroups::Rendered(rendered), .. }
                 if rendered.len() > COPIED_GROUP_MAX);
             if let Some(line) = line {
-                g.lines.push_str(line);
+                let at = g.lines.len();
+                let room = g.holes.len() <= MAX_LEFT_OUT;
+                match g.holes.last_mut() {
+                    // Right after the previous formatted line, with nothing
+                    // of `lines` between them: the same slice, longer.
+                    Some(Hole { at: last_at, text: HoleText::Formatted(r) })
+                        if *last_at == at && r.end == line.start =>
+                    {
+                        r.end = line.end;
+                    }
+                    _ if room => g.holes.push(Hole { at, text: HoleText::Formatted(line) }),
+                    _ => g.lines.push_str(&text[line]),
+                }
             } else if large && g.holes.len() <= MAX_LEFT_OUT {
                 let holes = &mut g.holes;
                 write_line_leaving::<true>(&mut g.lines, rec, &self.resource_json, &mut |at, group| {
-                    holes.push(Hole { at, record: index, group })
+                    holes.push(Hole { at, text: HoleText::TaskGroup { record: index, group } })
                 });
             } else {
                 write_line(&mut g.lines, rec, &self.resource_json);
@@ -290,7 +324,7 @@ impl Exporter for JsonlExporter {
         }
         for g in &mut groups[..used] {
             let n = std::mem::take(&mut g.count);
-            let mut slices = file_slices(g, batch);
+            let mut slices = file_slices(g, batch, text);
             debug_assert!(slices.len() <= 1024, "{} slices do not fit one writev", slices.len());
             match self.write_file(&g.rel, &mut slices) {
                 Ok((start, end)) => {
@@ -365,16 +399,24 @@ fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) -> std::io::R
 }
 
 /// A group's lines as the slices of one vectored write: the parts of
-/// `lines` with each large task group left out of them in its place.
-fn file_slices<'a>(g: &'a Group, batch: &'a [SpanRecord]) -> Vec<IoSlice<'a>> {
+/// `lines` with each text left out of them (a large task group, lines
+/// formatted on the producer's thread, in `formatted`) in its place.
+fn file_slices<'a>(g: &'a Group, batch: &'a [SpanRecord], formatted: &'a str) -> Vec<IoSlice<'a>> {
     let lines = g.lines.as_bytes();
     let mut slices = Vec::with_capacity(2 * g.holes.len() + 1);
     let mut from = 0;
     for h in &g.holes {
-        slices.push(IoSlice::new(&lines[from..h.at]));
-        // Always a task record's group: `write_line_leaving` left out no other.
-        let group = batch.get(h.record).and_then(|r| r.task_group(h.group)).unwrap_or_default();
-        slices.push(IoSlice::new(group.as_bytes()));
+        if from < h.at {
+            slices.push(IoSlice::new(&lines[from..h.at]));
+        }
+        let left_out = match &h.text {
+            // Always a task record's group: `write_line_leaving` left out no other.
+            HoleText::TaskGroup { record, group } => {
+                batch.get(*record).and_then(|r| r.task_group(*group)).unwrap_or_default()
+            }
+            HoleText::Formatted(r) => formatted.get(r.clone()).unwrap_or_default(),
+        };
+        slices.push(IoSlice::new(left_out.as_bytes()));
         from = h.at;
     }
     slices.push(IoSlice::new(&lines[from..]));
@@ -686,6 +728,52 @@ mod tests {
         for (rel, lines) in &expected {
             let written = std::fs::read_to_string(dir.path().join(rel)).unwrap();
             assert!(written == *lines, "{} differs from the lines write_line makes", rel.display());
+        }
+    }
+
+    #[test]
+    fn formatted_lines_are_written_from_the_producers_text_and_past_one_writev_copied() {
+        // One run's light spans, one batch to one file. All formatted: the
+        // lines go out from the producer's text, back to back as one slice,
+        // and the exporter's own buffer never holds them. Every other one
+        // formatted: 600 separate texts, more than one writev holds beside
+        // the copied lines, so past MAX_LEFT_OUT they are copied. Either way
+        // the file's bytes are `write_line`'s, in order.
+        for every in [1, 2] {
+            let sink = MemorySink::new();
+            let tracer = Tracer::new(sink.clone(), "p").unwrap();
+            tracer.run("r").run(|_| {
+                for _ in 0..1200 {
+                    drop(tracer.span("s").enter());
+                }
+            });
+            let records = sink.take();
+            let resource = Resource::detect("test");
+            let json = resource_json(&resource);
+            let (mut expected, mut text, mut marks) = (String::new(), String::new(), Vec::new());
+            for (i, r) in records.iter().enumerate() {
+                write_line(&mut expected, r, &json);
+                if matches!(r.kind, RecordKind::Light) && i % every == 0 {
+                    let start = text.len() as u32;
+                    write_line(&mut text, r, &json);
+                    marks.push(LineMark { record: i as u32, start, end: text.len() as u32 });
+                }
+            }
+            assert_eq!(marks.len(), 1200 / every);
+            let dir = tempfile::tempdir().unwrap();
+            let mut exporter = JsonlExporter::new(dir.path(), &resource).unwrap();
+            exporter.export_formatted(&records, FormattedLines::new(&text, &marks));
+            assert_eq!(exporter.report().exported, 1201);
+            let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+            let written = std::fs::read_to_string(dir.path().join(rel)).unwrap();
+            assert!(written == expected, "every {every}: the file differs from the lines write_line makes");
+            let kept = exporter.groups.iter().map(|g| g.lines.capacity()).max().unwrap_or(0);
+            // The run's own line is the only one copied when all came
+            // formatted. (With every other one, the exporter's debug
+            // assertion checks the slices fit one writev.)
+            if every == 1 {
+                assert!(kept <= 1 << 12, "a line buffer grew to {kept} bytes: formatted lines were copied");
+            }
         }
     }
 

@@ -259,7 +259,7 @@ impl ExportPipelineBuilder {
     /// always). A light span's line costs the writer more than the span
     /// costs its caller, so a loop of light spans outruns the writer: from
     /// then on each such span costs its caller the formatting too, and the
-    /// writer only copies and appends its line. Used when an exporter gives
+    /// writer only appends its line (from the producer's text). Used when an exporter gives
     /// [`Exporter::line_resource`] (the JSONL exporter); the lines are
     /// byte-identical either way. Tasks' groups have a threshold of their
     /// own, [`ExportPipelineBuilder::producer_render_at`].
