@@ -32,6 +32,16 @@ pub struct ObjectRef {
     pub attributes: Option<Cow<'static, str>>,
 }
 
+impl ObjectRef {
+    /// The reference a logged input or output keeps: `label` cleaned
+    /// (`clean_str`; the name when none is given) and kept only when it
+    /// differs from the name.
+    pub fn new(name: &str, label: Option<&str>, hash: Hash16, attributes: Option<Cow<'static, str>>) -> ObjectRef {
+        let label = crate::clean::clean_cow(label.unwrap_or(name));
+        ObjectRef { label: (label != name).then(|| label.into_owned()), name: name.into(), hash, attributes }
+    }
+}
+
 /// A task's inputs or outputs: the first inline, so a task logging one of
 /// each allocates no list for them.
 pub type ObjectRefs = smallvec::SmallVec<[ObjectRef; 1]>;
@@ -121,6 +131,14 @@ impl TaskData {
             worked_out.push((o.hash, crate::object::unhashed_value_hash(&o.value)));
         }
         ObjectHashes { worked_out }
+    }
+
+    /// Adds `r` to the inputs or the outputs.
+    pub fn push_ref(&mut self, side: Side, r: ObjectRef) {
+        match side {
+            Side::Input => self.inputs.push(r),
+            Side::Output => self.outputs.push(r),
+        }
     }
 
     /// Stores a value logged unhashed ([`crate::LoggedValue::Unhashed`])

@@ -179,16 +179,9 @@ impl TaskSpan {
             LoggedValue::Unhashed(value) if !self.0.is_run => value,
             other => return self.log_object_ref_as(side, name, other.into_hashed(), label, attributes).map(drop),
         };
-        let label = crate::clean::clean_cow(label.unwrap_or(name));
-        let label = (label != name).then(|| label.into_owned());
         self.with_open(|st| {
-            let data = &mut st.data;
-            let hash = data.add_unhashed(value);
-            let r = ObjectRef { label, name: name.into(), hash, attributes };
-            match side {
-                Side::Input => data.inputs.push(r),
-                Side::Output => data.outputs.push(r),
-            }
+            let hash = st.data.add_unhashed(value);
+            st.data.push_ref(side, ObjectRef::new(name, label, hash, attributes));
         })
     }
 
@@ -211,16 +204,11 @@ impl TaskSpan {
         attributes: Option<Cow<'static, str>>,
     ) -> Result<Hash16, Error> {
         let hash = obj.hash;
-        let label = crate::clean::clean_cow(label.unwrap_or(name));
-        let r = ObjectRef { label: (label != name).then(|| label.into_owned()), name: name.into(), hash, attributes };
+        let r = ObjectRef::new(name, label, hash, attributes);
         let obj = self.0.tracer.stored_value(obj);
         self.with_open(|st| {
-            let data = &mut st.data;
-            data.add_object(obj);
-            match side {
-                Side::Input => data.inputs.push(r),
-                Side::Output => data.outputs.push(r),
-            }
+            st.data.add_object(obj);
+            st.data.push_ref(side, r);
         })?;
         Ok(hash)
     }
