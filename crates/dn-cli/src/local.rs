@@ -31,7 +31,7 @@ pub struct Span {
 impl Span {
     /// Its logged data (params, inputs, outputs, metrics), if it has any.
     pub fn view(&self) -> Option<TaskView> {
-        self.line.rendered.clone().map(|r| TaskView::Rendered(std::sync::Arc::new(r)))
+        self.line.rendered.clone().map(TaskView::Rendered)
     }
     /// Duration in nanoseconds.
     pub fn duration_ns(&self) -> u64 {

@@ -43,7 +43,8 @@ pub struct SpanLine {
     pub session_id: Option<String>,
     /// The task groups, when parsed with data and the line has them (task
     /// spans, fragments and run updates; a missing group reads as empty).
-    pub rendered: Option<RenderedTask>,
+    /// Shared: a view of them ([`crate::TaskView::Rendered`]) is no copy.
+    pub rendered: Option<std::sync::Arc<RenderedTask>>,
     /// The user's attributes (every key but `dreadnode.*`, `logfire.*` and
     /// `code.*`) in line order, when parsed with data: what a light span,
     /// a bridged `tracing` span or `set_attribute` recorded.
@@ -64,10 +65,61 @@ struct Line<'a> {
     status: Option<&'a str>,
     start_time: &'a str,
     end_time: &'a str,
-    #[serde(default)]
-    attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, borrow)]
+    attributes: Attributes<'a>,
     #[serde(default)]
     events: Vec<serde_json::Value>,
+}
+
+/// A line's attributes in line order, each value its JSON text as the line
+/// holds it (borrowed: a group — a run's metric series, tens of MB — is
+/// neither unescaped nor copied to be read).
+#[derive(Default)]
+struct Attributes<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+/// An attribute key, borrowed unless it holds an escape.
+#[derive(serde::Deserialize)]
+struct AttrKey<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Attributes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Attributes<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut all = Vec::with_capacity(m.size_hint().unwrap_or(24));
+                while let Some((AttrKey(k), v)) = m.next_entry::<AttrKey<'de>, &'de serde_json::value::RawValue>()? {
+                    all.push((k, v));
+                }
+                Ok(Attributes(all))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+impl<'a> Attributes<'a> {
+    /// The value of `key` as JSON text (the last, when a key repeats: as a
+    /// JSON object reads).
+    fn raw(&self, key: &str) -> Option<&'a str> {
+        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.get())
+    }
+    /// Whether the line has `key`.
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+    /// The value of `key` when it is a string, unescaped.
+    fn str(&self, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+        crate::json::unescape(self.escaped(key)?)
+    }
+    /// The value of `key` when it is a string, still escaped: the text
+    /// between its quotes.
+    fn escaped(&self, key: &str) -> Option<&'a str> {
+        self.raw(key)?.strip_prefix('"')?.strip_suffix('"')
+    }
 }
 
 /// The span id of a line written by dn, read from its fixed prefix
@@ -101,19 +153,17 @@ impl SpanLine {
     /// With `with_data`, the task groups are kept as [`RenderedTask`].
     pub fn parse(line: &str, with_data: bool) -> Option<SpanLine> {
         let l: Line<'_> = serde_json::from_str(line).ok()?;
-        let attr = |k: &str| l.attributes.get(k).and_then(serde_json::Value::as_str);
-        let span_type: SpanType = attr(keys::TYPE)?.parse().ok()?;
-        let has_groups = l.attributes.contains_key(keys::INPUTS)
-            || l.attributes.contains_key(keys::METRICS)
-            || l.attributes.contains_key(keys::PARAMS);
+        let a = &l.attributes;
+        let span_type: SpanType = a.str(keys::TYPE)?.parse().ok()?;
+        let has_groups = a.has(keys::INPUTS) || a.has(keys::METRICS) || a.has(keys::PARAMS);
         let status = match l.status.unwrap_or("UNSET") {
             "OK" => Status::Ok,
             "ERROR" => Status::Error(exception_message(&l.events).unwrap_or_default()),
             _ => Status::Unset,
         };
         let rendered = (with_data && has_groups).then(|| {
-            let part = |k: &str, empty: &'static str| attr(k).unwrap_or(empty);
-            RenderedTask::from_parts([
+            let part = |k: &str, empty: &'static str| a.escaped(k).unwrap_or(empty);
+            std::sync::Arc::new(RenderedTask::from_escaped_parts([
                 part(keys::PARAMS, "{}"),
                 part(keys::INPUTS, "[]"),
                 part(keys::OUTPUTS, "[]"),
@@ -121,13 +171,21 @@ impl SpanLine {
                 part(keys::OBJECTS, "{}"),
                 part(keys::OBJECT_SCHEMAS, "{}"),
                 part(keys::ARTIFACTS, "[]"),
-            ])
+            ]))
         });
-        let own = |k: &str| attr(k).map(str::to_owned);
+        let own = |k: &str| a.str(k).map(std::borrow::Cow::into_owned);
         let (attributes, events) = if with_data {
             let user = |k: &str| !(k.starts_with("dreadnode.") || k.starts_with("logfire.") || k.starts_with("code."));
-            let attributes =
-                l.attributes.iter().filter(|(k, _)| user(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            // Each key once, where it first appears, with its last value
+            // (as a JSON object reads).
+            let mut attributes: Vec<(String, serde_json::Value)> = Vec::new();
+            for (k, raw) in a.0.iter().filter(|(k, _)| user(k)) {
+                let v = serde_json::from_str(raw.get()).unwrap_or_default();
+                match attributes.iter_mut().find(|(have, _)| have == k) {
+                    Some(seen) => seen.1 = v,
+                    None => attributes.push((k.to_string(), v)),
+                }
+            }
             let events = l
                 .events
                 .iter()
@@ -144,23 +202,23 @@ impl SpanLine {
         } else {
             (Vec::new(), Vec::new())
         };
+        let tags = a
+            .raw(keys::TAGS)
+            .and_then(|raw| serde_json::from_str::<Vec<serde_json::Value>>(raw).ok())
+            .map(|t| t.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         Some(SpanLine {
             trace_id: TraceId::from_hex(l.trace_id)?,
             span_id: SpanId::from_hex(l.span_id)?,
             parent_id: l.parent_id.and_then(SpanId::from_hex),
-            parent_task: attr(keys::TASK_PARENT_ID).and_then(SpanId::from_hex),
+            parent_task: a.str(keys::TASK_PARENT_ID).and_then(|p| SpanId::from_hex(&p)),
             name: l.name,
             span_type,
-            label: attr(keys::LABEL).unwrap_or_default().to_owned(),
+            label: own(keys::LABEL).unwrap_or_default(),
             status,
             start: Timestamp::parse_iso(l.start_time)?,
             end: Timestamp::parse_iso(l.end_time)?,
-            tags: l
-                .attributes
-                .get(keys::TAGS)
-                .and_then(serde_json::Value::as_array)
-                .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
+            tags,
             run_id: own(keys::RUN_ID),
             project: own(keys::PROJECT),
             session_id: own(keys::SESSION_ID),
@@ -200,5 +258,21 @@ mod tests {
         assert!(!light.is_task());
         assert!(SpanLine::parse(&LINE[..LINE.len() - 3], false).is_none(), "a cut line is no span");
         assert_eq!(span_id_prefix(b"{\"trace_id\": \"x\"}"), None);
+    }
+
+    #[test]
+    fn python_spacing_and_escapes_read_as_dn_s_do() {
+        // Python's `json.dumps`: a space after each separator, `\uXXXX` for
+        // non-ASCII, `\/` allowed; a repeated key reads as its last value.
+        let py = r#"{"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "00000000000000aa", "parent_id": null, "name": "caf\u00e9", "status": "OK", "start_time": "2026-12-01T10:00:00Z", "end_time": "2026-12-01T10:00:01Z", "attributes": {"dreadnode.type": "task", "dreadnode.label": "caf\u00e9", "dreadnode.params": "{\"lr\": 0.1, \"who\": \"\\u00e9\/x\"}", "dreadnode.metrics": "{\"m\": {\"values\": [1.5], \"steps\": [0], \"timestamps\": [\"2026-12-01T10:00:00.5Z\"]}}", "dreadnode.inputs": 7, "user.k": 1, "user.k": {"a": [1]}, "dreadnode.tags": ["x", 3, "y"]}, "events": []}"#;
+        let t = SpanLine::parse_task(py, true).unwrap();
+        assert_eq!((t.name.as_str(), t.label.as_str(), t.status.clone()), ("caf\u{e9}", "caf\u{e9}", Status::Ok));
+        assert_eq!(t.tags, vec!["x".to_string(), "y".to_string()]);
+        assert_eq!(t.attributes, vec![("user.k".to_string(), serde_json::json!({"a": [1]}))]);
+        let view = crate::TaskView::Rendered(t.rendered.unwrap());
+        assert_eq!(view.params()["who"], serde_json::json!("\u{e9}/x"));
+        assert_eq!(view.params()["lr"], serde_json::json!(0.1));
+        assert_eq!(view.metrics()["m"].values(), vec![1.5]);
+        assert!(view.inputs().is_empty(), "a group that is not a string reads as empty");
     }
 }

@@ -120,18 +120,128 @@ fn rendered_refs(refs_json: &str, objects_json: &str) -> IndexMap<String, serde_
         .collect()
 }
 
+/// `dreadnode.metrics` read into series: each series straight into its
+/// points (no JSON value per point: a 1 000 000-point series read as values
+/// held about 150 bytes a point). Lenient as a reader of any writer's line
+/// must be: a value that is not a number reads as NaN, a step that is not
+/// an integer as 0, a time that does not parse as 0, a series that is not
+/// an object as empty; the three lists are cut to the shortest.
 fn rendered_metrics(json: &str) -> IndexMap<String, MetricSeries> {
-    parse_map(json)
+    let json = crate::json::python_json_as_json(json);
+    let Ok(series) = serde_json::from_str::<IndexMap<String, &serde_json::value::RawValue>>(&json) else {
+        return IndexMap::new();
+    };
+    series
         .into_iter()
-        .map(|(k, v)| {
-            let values = v["values"].as_array().map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect());
-            let steps = v["steps"].as_array().map(|a| a.iter().map(|x| x.as_i64().unwrap_or(0)).collect());
-            let ts = v["timestamps"]
-                .as_array()
-                .map(|a| a.iter().map(|x| x.as_str().and_then(Timestamp::parse_iso).unwrap_or_default()).collect());
-            (k, MetricSeries::from_parts(values.unwrap_or_default(), steps.unwrap_or_default(), ts.unwrap_or_default()))
+        .map(|(k, raw)| {
+            let s: SeriesJson = serde_json::from_str(raw.get()).unwrap_or_default();
+            let values = s.values.into_iter().map(|v| v.0).collect();
+            let steps = s.steps.into_iter().map(|v| v.0).collect();
+            let timestamps = s.timestamps.into_iter().map(|v| v.0).collect();
+            (k, MetricSeries::from_parts(values, steps, timestamps))
         })
         .collect()
+}
+
+/// One series as `dreadnode.metrics` holds it.
+#[derive(Default, serde::Deserialize)]
+struct SeriesJson {
+    #[serde(default)]
+    values: Vec<Lenient<f64>>,
+    #[serde(default)]
+    steps: Vec<Lenient<i64>>,
+    #[serde(default)]
+    timestamps: Vec<Lenient<Timestamp>>,
+}
+
+/// A point's field, whatever JSON is there (see [`rendered_metrics`]).
+struct Lenient<T>(T);
+
+/// What [`Lenient`] reads a field as.
+trait LenientField: Sized {
+    /// What a field of the wrong kind reads as.
+    const OTHERWISE: Self;
+    fn from_f64(_: f64) -> Self {
+        Self::OTHERWISE
+    }
+    fn from_i64(_: i64) -> Self {
+        Self::OTHERWISE
+    }
+    fn from_u64(_: u64) -> Self {
+        Self::OTHERWISE
+    }
+    fn from_str(_: &str) -> Self {
+        Self::OTHERWISE
+    }
+}
+
+impl LenientField for f64 {
+    const OTHERWISE: f64 = f64::NAN;
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+    fn from_i64(v: i64) -> f64 {
+        v as f64
+    }
+    fn from_u64(v: u64) -> f64 {
+        v as f64
+    }
+}
+
+impl LenientField for i64 {
+    const OTHERWISE: i64 = 0;
+    fn from_i64(v: i64) -> i64 {
+        v
+    }
+    fn from_u64(v: u64) -> i64 {
+        i64::try_from(v).unwrap_or(0)
+    }
+}
+
+impl LenientField for Timestamp {
+    const OTHERWISE: Timestamp = Timestamp::from_nanos(0);
+    fn from_str(s: &str) -> Timestamp {
+        Timestamp::parse_iso(s).unwrap_or_default()
+    }
+}
+
+impl<'de, T: LenientField> serde::Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: LenientField> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_f64(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_i64(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_u64(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_str(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(T::OTHERWISE))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(T::OTHERWISE))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient(T::OTHERWISE))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient(T::OTHERWISE))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
 }
 
 fn refs_to_values(data: &TaskData, refs: &[ObjectRef]) -> IndexMap<String, serde_json::Value> {
@@ -195,5 +305,61 @@ mod tests {
             assert_eq!(v.metrics()["m"].values(), &[0.5]);
             assert!(v.outputs().is_empty());
         }
+    }
+
+    /// Points as they were stored (`back`), a value that is not finite
+    /// (written as `null`) read as NaN.
+    fn same_points(back: &MetricSeries, logged: &MetricSeries) -> bool {
+        back.len() == logged.len()
+            && back.points().iter().zip(logged.points()).all(|(p, q)| {
+                (p.value == q.value || (p.value.is_nan() && !q.value.is_finite()))
+                    && p.step == q.step
+                    && p.timestamp.as_nanos() / 1000 == q.timestamp.as_nanos() / 1000
+            })
+    }
+
+    proptest::proptest! {
+        /// An ended task's series read back from its rendered JSON are the
+        /// series it logged (to the microsecond the line keeps).
+        #[test]
+        fn series_read_back_from_rendered_json_are_the_logged_ones(
+            points in proptest::collection::vec((proptest::num::f64::ANY, proptest::num::i64::ANY, 0u64..4_000_000_000_000_000_000), 0..40),
+        ) {
+            let mut d = TaskData::default();
+            let mut series = MetricSeries::default();
+            for &(v, step, ns) in &points {
+                series.push(v, step, Timestamp::from_nanos(ns), crate::Aggregation::Direct);
+            }
+            *d.metrics.get_or_insert_by("loss", || "loss".into(), MetricSeries::default) = series.clone();
+            let ended = TaskView::Rendered(Arc::new(RenderedTask::render(&d)));
+            let back = ended.metrics();
+            proptest::prop_assert!(same_points(&back["loss"], &series));
+        }
+    }
+
+    #[test]
+    fn any_writers_metrics_read_leniently() {
+        // Python's literals, numbers of every kind, and what no writer should
+        // write: each field of the wrong kind reads as NaN / 0 / time 0.
+        let json = r#"{"a":{"values":[NaN,1,-Infinity,"x",true,[1],{"k":1},18446744073709551615,null,2.5],
+            "steps":[1,2.5,"s",18446744073709551615,-3,null,[],{},7,8],
+            "timestamps":["2026-12-01T10:00:00.000001+00:00",1,"bad",null,"2026-12-01T10:00:00Z",[],{},"","x","y"]},
+            "b":7,"c":{"values":[1.0]},"d":{"values":[1,2],"steps":[0,1],"timestamps":["2026-12-01T10:00:00Z"]}}"#;
+        let r = RenderedTask::from_parts(["{}", "[]", "[]", json, "{}", "{}", "[]"]);
+        let m = TaskView::Rendered(Arc::new(r)).metrics();
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        let a = &m["a"];
+        let v = a.values();
+        assert!(v[0].is_nan() && v[1] == 1.0 && v[2].is_nan() && v[3].is_nan() && v[4].is_nan());
+        assert!(v[5].is_nan() && v[6].is_nan() && v[7] == u64::MAX as f64 && v[8].is_nan() && v[9] == 2.5);
+        assert_eq!(a.steps(), [1, 0, 0, 0, -3, 0, 0, 0, 7, 8]);
+        let t: Vec<u64> = a.timestamps().iter().map(|t| t.as_nanos()).collect();
+        assert_eq!(t[0], Timestamp::parse_iso("2026-12-01T10:00:00.000001+00:00").unwrap().as_nanos());
+        assert_eq!(&t[1..4], [0, 0, 0]);
+        assert_eq!(t[4], Timestamp::parse_iso("2026-12-01T10:00:00Z").unwrap().as_nanos());
+        assert!(m["b"].is_empty() && m["c"].is_empty(), "no steps or times: cut to the shortest");
+        assert_eq!(m["d"].len(), 1);
+        let bad = RenderedTask::from_parts(["{}", "[]", "[]", "[1,2]", "{}", "{}", "[]"]);
+        assert!(TaskView::Rendered(Arc::new(bad)).metrics().is_empty());
     }
 }

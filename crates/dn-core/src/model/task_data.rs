@@ -444,6 +444,25 @@ impl RenderedTask {
         let has_objects = parts[4] != "{}";
         RenderedTask { buf, ends, has_objects }
     }
+    /// From the seven groups each escaped as the content of a JSON string,
+    /// as a line holds them between the quotes of its attributes (by any
+    /// JSON writer: dn's escapes or Python's), copied as they are: what a
+    /// line read back keeps, with no unescaping and escaping again (for a
+    /// run's metric series, tens of MB twice). The caller passes valid
+    /// string content (a parsed line's), which every accessor unescapes.
+    pub fn from_escaped_parts(parts: [&str; 7]) -> RenderedTask {
+        let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0u32; 7];
+        for (i, p) in parts.iter().enumerate() {
+            // Offsets are 32-bit: a group past 4 GiB reads back as empty.
+            if buf.len() + p.len() <= u32::MAX as usize {
+                buf.push_str(p);
+            }
+            ends[i] = buf.len() as u32;
+        }
+        let has_objects = parts[4] != "{}";
+        RenderedTask { buf, ends, has_objects }
+    }
     /// The seven groups, each escaped as the content of a JSON string, in
     /// the order of [`RenderedTask::from_parts`] (what the JSONL writer
     /// copies).

@@ -146,14 +146,14 @@ impl Child {
 impl LineAt {
     /// The task's data, read from its line again.
     pub(crate) fn rendered(&self) -> Arc<RenderedTask> {
-        let read = || -> std::io::Result<Option<RenderedTask>> {
+        let read = || -> std::io::Result<Option<Arc<RenderedTask>>> {
             let mut f = std::fs::File::open(&self.file)?;
             f.seek(SeekFrom::Start(self.offset))?;
             let mut line = String::new();
             BufReader::new(f).read_line(&mut line)?;
             Ok(SpanLine::parse_task(&line, true).and_then(|t| t.rendered))
         };
-        Arc::new(read().ok().flatten().unwrap_or_else(|| RenderedTask::render(&Default::default())))
+        read().ok().flatten().unwrap_or_else(|| Arc::new(RenderedTask::render(&Default::default())))
     }
 }
 
