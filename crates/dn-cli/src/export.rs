@@ -61,7 +61,7 @@ fn base(run_id: &str, s: &Span) -> Vec<(&'static str, Value)> {
 /// The rows of the table, as ordered (column, value) pairs.
 pub fn rows(local: &Local, run: &str, table: Table) -> Result<Vec<Vec<(&'static str, Value)>>, String> {
     let r = local.find(run)?;
-    let tasks: Vec<&Span> = r.spans.iter().filter(|s| s.line.is_task()).collect();
+    let tasks: Vec<&Span> = r.spans.iter().map(|s| &**s).filter(|s| s.line.is_task()).collect();
     let mut out = Vec::new();
     for s in &tasks {
         let view = s.view();

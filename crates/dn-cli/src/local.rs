@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dn_core::{RenderedTask, SpanLine, SpanType, Status, TaskView, Timestamp};
 
@@ -46,8 +47,9 @@ pub struct Run {
     pub project: String,
     /// Run id.
     pub id: String,
-    /// Every span, in file order (run file first, then session files).
-    pub spans: Vec<Span>,
+    /// Every span, in file order (run file first, then session files);
+    /// shared with the reader that keeps them (see [`LocalReader`]).
+    pub spans: Vec<Arc<Span>>,
 }
 
 /// How a run stands.
@@ -75,7 +77,7 @@ impl RunStatus {
 impl Run {
     /// The run's own span: the root task span of its run id.
     pub fn run_span(&self) -> Option<&Span> {
-        self.spans.iter().find(|s| {
+        self.spans.iter().map(|s| &**s).find(|s| {
             s.line.is_task() && s.line.parent_id.is_none() && s.line.run_id.as_deref() == Some(self.id.as_str())
         })
     }
@@ -112,7 +114,7 @@ impl Run {
     /// Task spans other than the run's own.
     pub fn tasks(&self) -> impl Iterator<Item = &Span> {
         let run = self.run_span().map(|s| s.line.span_id);
-        self.spans.iter().filter(move |s| s.line.is_task() && Some(s.line.span_id) != run)
+        self.spans.iter().map(|s| &**s).filter(move |s| s.line.is_task() && Some(s.line.span_id) != run)
     }
     /// The run-level data: the run span's, or while it is open the latest
     /// run update's (each update carries what changed; metrics are merged).
@@ -159,7 +161,7 @@ pub struct Local {
     /// Runs, by (project, run id).
     pub runs: Vec<Run>,
     /// Session files' spans that belong to no run (by session id).
-    pub sessions: BTreeMap<String, Vec<Span>>,
+    pub sessions: BTreeMap<String, Vec<Arc<Span>>>,
     /// Lines that could not be read.
     pub problems: Vec<Problem>,
 }
@@ -167,94 +169,222 @@ pub struct Local {
 /// Reads every spans file under `root` (only project `project`'s runs when
 /// given). A missing directory reads as empty.
 pub fn read(root: &Path, project: Option<&str>) -> Local {
-    let sel = dn_export::delivery::sync::Selection { project: project.map(str::to_owned), run: None };
-    let files = dn_export::delivery::sync::spans_files(root, &sel);
-    let mut local = Local::default();
-    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
-    let mut session_spans: Vec<(String, Span)> = Vec::new();
-    for rel in files {
-        let rel_s = rel.to_string_lossy().replace('\\', "/");
-        let parts: Vec<&str> = rel_s.split('/').collect();
-        let spans = read_file(&root.join(&rel), &rel_s, &mut local.problems);
-        match parts.as_slice() {
-            ["projects", p, run, _] => {
-                by_id.insert(run.to_string(), local.runs.len());
-                local.runs.push(Run { project: p.to_string(), id: run.to_string(), spans });
-            }
-            ["sessions", id, _] => session_spans.extend(spans.into_iter().map(|s| (id.to_string(), s))),
-            _ => {}
-        }
-    }
-    // A run's spans made under a session went to the session file; they
-    // carry the run id. A run started inside a session lives there whole.
-    // Runs that live in a session file whole: their root spans first, then
-    // every span goes to its run, else to its session.
-    for (_, s) in &session_spans {
-        let run_root = s.line.is_task() && s.line.parent_id.is_none();
-        if let Some(r) = s.line.run_id.clone().filter(|r| run_root && !by_id.contains_key(r)) {
-            let p = s.line.project.clone().unwrap_or_else(|| "default".into());
-            if project.is_none_or(|f| f == p) {
-                by_id.insert(r.clone(), local.runs.len());
-                local.runs.push(Run { project: p, id: r, spans: vec![] });
-            }
-        }
-    }
-    for (session, s) in session_spans {
-        match s.line.run_id.as_ref().and_then(|r| by_id.get(r)) {
-            Some(&i) => local.runs[i].spans.push(s),
-            None => local.sessions.entry(session).or_default().push(s),
-        }
-    }
-    local
+    let mut reader = LocalReader::new(root, project);
+    reader.refresh();
+    reader.local()
 }
 
-/// Reads one spans file; lines that are not spans become problems. A last
-/// line without its newline is a line still being written: counted too.
-pub fn read_file(path: &Path, rel: &str, problems: &mut Vec<Problem>) -> Vec<Span> {
-    use std::io::BufRead as _;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(Problem { file: rel.to_string(), line: 0, what: format!("cannot read: {e}") });
-            return Vec::new();
+/// Reads a local directory and keeps what it read, so that reading it again
+/// parses only the lines appended since (what `dn tui` does while it follows
+/// a run being written): spans files are appended to, never rewritten, so a
+/// file is read on from where its last whole line ended. A file that got
+/// shorter or was replaced (another inode) is read again from its start; a
+/// file that is gone is forgotten.
+#[derive(Debug)]
+pub struct LocalReader {
+    root: PathBuf,
+    project: Option<String>,
+    /// By path relative to the root, in the order of `spans_files`.
+    files: Vec<FileRead>,
+}
+
+/// What has been read of one spans file.
+#[derive(Debug)]
+struct FileRead {
+    rel: PathBuf,
+    shared: Arc<str>,
+    /// The file's identity when it was read (device and inode, on Unix).
+    identity: Option<(u64, u64)>,
+    /// Where the next line starts: just past the last whole line read.
+    offset: u64,
+    /// The file's length when it was last read.
+    len: u64,
+    /// Lines read so far (for the line numbers of problems).
+    lines: usize,
+    spans: Vec<Arc<Span>>,
+    /// Whole lines that are not spans.
+    problems: Vec<Problem>,
+    /// The last line when it has no newline yet: read again next time.
+    torn: Option<Problem>,
+}
+
+impl LocalReader {
+    /// A reader of `root` (only project `project`'s runs when given) that
+    /// has read nothing yet.
+    pub fn new(root: &Path, project: Option<&str>) -> LocalReader {
+        LocalReader { root: root.to_path_buf(), project: project.map(str::to_owned), files: Vec::new() }
+    }
+
+    /// Reads what was appended to each spans file since the last call (every
+    /// file, the first time); returns whether anything changed.
+    pub fn refresh(&mut self) -> bool {
+        let sel = dn_export::delivery::sync::Selection { project: self.project.clone(), run: None };
+        let now = dn_export::delivery::sync::spans_files(&self.root, &sel);
+        let mut changed = now.len() != self.files.len();
+        let mut old: std::collections::HashMap<PathBuf, FileRead> =
+            std::mem::take(&mut self.files).into_iter().map(|f| (f.rel.clone(), f)).collect();
+        for rel in now {
+            let mut f = old.remove(&rel).unwrap_or_else(|| {
+                changed = true;
+                FileRead::new(rel)
+            });
+            changed |= f.read_on(&self.root);
+            self.files.push(f);
         }
-    };
-    let shared: std::sync::Arc<str> = rel.into();
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut out = Vec::new();
-    let mut raw = Vec::new();
-    let mut n = 0;
-    loop {
-        raw.clear();
-        match reader.read_until(b'\n', &mut raw) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                problems.push(Problem { file: rel.to_string(), line: n + 1, what: format!("cannot read: {e}") });
-                break;
+        changed
+    }
+
+    /// What has been read, as runs and sessions (the spans shared, not copied).
+    pub fn local(&self) -> Local {
+        let mut local = Local::default();
+        let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+        let mut session_spans: Vec<(String, Arc<Span>)> = Vec::new();
+        for f in &self.files {
+            local.problems.extend(f.problems.iter().chain(&f.torn).cloned());
+            let rel_s = f.shared.as_ref();
+            let parts: Vec<&str> = rel_s.split('/').collect();
+            match parts.as_slice() {
+                ["projects", p, run, _] => {
+                    by_id.insert(run.to_string(), local.runs.len());
+                    local.runs.push(Run { project: p.to_string(), id: run.to_string(), spans: f.spans.clone() });
+                }
+                ["sessions", id, _] => session_spans.extend(f.spans.iter().map(|s| (id.to_string(), s.clone()))),
+                _ => {}
             }
         }
-        n += 1;
-        let complete = raw.last() == Some(&b'\n');
-        let body = raw.strip_suffix(b"\n").unwrap_or(&raw);
-        if body.is_empty() {
-            continue;
+        // A run's spans made under a session went to the session file; they
+        // carry the run id. A run started inside a session lives there whole.
+        // Runs that live in a session file whole: their root spans first, then
+        // every span goes to its run, else to its session.
+        let project = self.project.as_deref();
+        for (_, s) in &session_spans {
+            let run_root = s.line.is_task() && s.line.parent_id.is_none();
+            if let Some(r) = s.line.run_id.clone().filter(|r| run_root && !by_id.contains_key(r)) {
+                let p = s.line.project.clone().unwrap_or_else(|| "default".into());
+                if project.is_none_or(|f| f == p) {
+                    by_id.insert(r.clone(), local.runs.len());
+                    local.runs.push(Run { project: p, id: r, spans: vec![] });
+                }
+            }
         }
-        let parsed = std::str::from_utf8(body).ok().and_then(|t| SpanLine::parse(t, true));
-        match parsed {
-            Some(line) if complete => out.push(Span { line, file: shared.clone() }),
-            _ => problems.push(Problem {
-                file: rel.to_string(),
-                line: n,
-                what: if complete {
-                    "not a span line".into()
-                } else {
-                    "incomplete last line (still being written?)".into()
-                },
-            }),
+        for (session, s) in session_spans {
+            match s.line.run_id.as_ref().and_then(|r| by_id.get(r)) {
+                Some(&i) => local.runs[i].spans.push(s),
+                None => local.sessions.entry(session).or_default().push(s),
+            }
+        }
+        local
+    }
+}
+
+impl FileRead {
+    fn new(rel: PathBuf) -> FileRead {
+        let shared: Arc<str> = rel.to_string_lossy().replace('\\', "/").into();
+        FileRead {
+            rel,
+            shared,
+            identity: None,
+            offset: 0,
+            len: 0,
+            lines: 0,
+            spans: Vec::new(),
+            problems: Vec::new(),
+            torn: None,
         }
     }
-    out
+
+    /// Reads the lines appended since the last read; whether anything changed.
+    fn read_on(&mut self, root: &Path) -> bool {
+        let path = root.join(&self.rel);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let gone = Problem { file: self.shared.to_string(), line: 0, what: format!("cannot read: {e}") };
+                let changed = self.problems != [gone.clone()] || !self.spans.is_empty();
+                *self = FileRead::new(std::mem::take(&mut self.rel));
+                self.problems.push(gone);
+                return changed;
+            }
+        };
+        let meta = file.metadata().ok();
+        let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+        let identity = meta.as_ref().and_then(identity);
+        let mut changed = false;
+        if len < self.offset || (self.identity.is_some() && identity != self.identity) {
+            // Shorter, or another file under the same name: from the start.
+            *self = FileRead::new(std::mem::take(&mut self.rel));
+            changed = true;
+        }
+        self.identity = identity;
+        if !changed && len == self.len {
+            return false;
+        }
+        self.len = len;
+        let before = (self.spans.len(), self.problems.len(), self.torn.clone());
+        self.read_from(file);
+        changed || (self.spans.len(), self.problems.len(), self.torn.clone()) != before
+    }
+
+    /// Reads whole lines from `self.offset` on.
+    fn read_from(&mut self, mut file: std::fs::File) {
+        use std::io::{BufRead as _, Seek as _, SeekFrom};
+        self.torn = None;
+        if let Err(e) = file.seek(SeekFrom::Start(self.offset)) {
+            self.torn = Some(self.problem(self.lines + 1, format!("cannot read: {e}")));
+            return;
+        }
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    self.torn = Some(self.problem(self.lines + 1, format!("cannot read: {e}")));
+                    break;
+                }
+            }
+            if raw.last() != Some(&b'\n') {
+                // Still being written (or its writer died): not consumed,
+                // read again from its start next time.
+                if !raw.is_empty() {
+                    self.torn =
+                        Some(self.problem(self.lines + 1, "incomplete last line (still being written?)".into()));
+                }
+                break;
+            }
+            self.offset += raw.len() as u64;
+            self.lines += 1;
+            let body = &raw[..raw.len() - 1];
+            if body.is_empty() {
+                continue;
+            }
+            match std::str::from_utf8(body).ok().and_then(|t| SpanLine::parse(t, true)) {
+                Some(line) => self.spans.push(Arc::new(Span { line, file: self.shared.clone() })),
+                None => self.problems.push(self.problem(self.lines, "not a span line".into())),
+            }
+        }
+    }
+
+    fn problem(&self, line: usize, what: String) -> Problem {
+        Problem { file: self.shared.to_string(), line, what }
+    }
+}
+
+/// A file's device and inode (on Unix; `None` elsewhere, where a replaced
+/// file is noticed only when it is shorter).
+fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
 }
 
 impl Local {
@@ -333,7 +463,19 @@ mod tests {
         "../../dn-testing/fixtures/python-2.0.52/projects/default/1a172c81b1da48308746d24cacfd25e4/spans.jsonl"
     );
 
-    fn read_bytes(bytes: &[u8]) -> (Vec<Span>, Vec<Problem>) {
+    /// Reads one spans file whole; lines that are not spans become problems.
+    /// A last line without its newline is a line still being written: counted too.
+    fn read_file(path: &Path, rel: &str, problems: &mut Vec<Problem>) -> Vec<Arc<Span>> {
+        let mut f = FileRead::new(PathBuf::from(rel));
+        match std::fs::File::open(path) {
+            Ok(file) => f.read_from(file),
+            Err(e) => f.problems.push(f.problem(0, format!("cannot read: {e}"))),
+        }
+        problems.extend(f.problems.into_iter().chain(f.torn));
+        f.spans
+    }
+
+    fn read_bytes(bytes: &[u8]) -> (Vec<Arc<Span>>, Vec<Problem>) {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("spans.jsonl");
         std::fs::write(&f, bytes).unwrap();
@@ -372,5 +514,85 @@ mod tests {
             let lines = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
             prop_assert_eq!(spans.len() + problems.len(), lines);
         }
+    }
+
+    /// What a read gives, as ids: (run id, its spans' ids) for each run,
+    /// and the problems.
+    fn shape(l: &Local) -> (Vec<(String, Vec<String>)>, Vec<Problem>) {
+        let runs = l
+            .runs
+            .iter()
+            .map(|r| (r.id.clone(), r.spans.iter().map(|s| s.line.span_id.to_string()).collect()))
+            .collect();
+        (runs, l.problems.clone())
+    }
+
+    const RUN_FILE: &str = "projects/default/1a172c81b1da48308746d24cacfd25e4/spans.jsonl";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A file appended to in pieces cut anywhere, read on after each
+        /// piece, reads as the whole file read at once; in between, the
+        /// whole lines so far are spans and a cut line is the one problem.
+        #[test]
+        fn reading_on_after_each_append_equals_reading_the_whole(mut cuts in proptest::collection::vec(0..GOOD.len(), 1..5)) {
+            cuts.sort_unstable();
+            cuts.push(GOOD.len());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(RUN_FILE);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "").unwrap();
+            let mut reader = LocalReader::new(dir.path(), None);
+            let mut at = 0;
+            for cut in cuts {
+                let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+                std::io::Write::write_all(&mut f, &GOOD.as_bytes()[at..cut]).unwrap();
+                at = cut;
+                reader.refresh();
+                let l = reader.local();
+                let whole = GOOD.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+                prop_assert_eq!(l.runs[0].spans.len(), whole);
+                let cut_line = at > 0 && GOOD.as_bytes()[at - 1] != b'\n';
+                prop_assert_eq!(l.problems.len(), usize::from(cut_line));
+            }
+            prop_assert!(!reader.refresh(), "nothing new: nothing changed");
+            prop_assert_eq!(shape(&reader.local()), shape(&read(dir.path(), None)));
+        }
+    }
+
+    #[test]
+    fn a_file_rewritten_shorter_or_replaced_is_read_again_and_a_removed_one_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RUN_FILE);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, GOOD).unwrap();
+        let mut reader = LocalReader::new(dir.path(), None);
+        assert!(reader.refresh());
+        let all = GOOD.lines().count();
+        assert_eq!(reader.local().runs[0].spans.len(), all);
+        // Shorter: its first line only.
+        let first = &GOOD[..=GOOD.find('\n').unwrap()];
+        std::fs::write(&path, first).unwrap();
+        assert!(reader.refresh());
+        assert_eq!(shape(&reader.local()), shape(&read(dir.path(), None)));
+        assert_eq!(reader.local().runs[0].spans.len(), 1);
+        // Replaced by another file as long as the one read: read again, not on.
+        let last = GOOD.lines().last().unwrap();
+        let mut same_len = format!("{last}\n");
+        same_len.push_str(&" ".repeat(GOOD.len() - same_len.len() - 1));
+        same_len.push('\n');
+        let other = dir.path().join("other");
+        std::fs::write(&other, &same_len).unwrap();
+        std::fs::write(&path, GOOD).unwrap();
+        assert!(reader.refresh());
+        std::fs::rename(&other, &path).unwrap();
+        assert!(reader.refresh(), "a replaced file is news");
+        let l = reader.local();
+        assert_eq!(l.runs[0].spans.len(), 1);
+        assert_eq!(l.runs[0].spans[0].line.span_id, SpanLine::parse(last, false).unwrap().span_id);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        assert!(reader.refresh());
+        assert!(reader.local().runs.is_empty());
     }
 }

@@ -46,7 +46,8 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
         (Some(id), _) => {
             let run_spans =
                 local.runs.iter().flat_map(|r| r.spans.iter()).filter(|s| s.line.session_id.as_deref() == Some(id));
-            let spans: Vec<&Span> = local.sessions.get(id).into_iter().flatten().chain(run_spans).collect();
+            let spans: Vec<&Span> =
+                local.sessions.get(id).into_iter().flatten().chain(run_spans).map(|s| &**s).collect();
             if spans.is_empty() {
                 return Err(format!("no spans in session {id:?}"));
             }
@@ -74,7 +75,7 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
             let mut header = summary(r);
             header["params"] = Value::Object(params.into_iter().collect());
             let artifacts = read_artifacts(&root.join("projects").join(&r.project).join(&r.id).join("artifacts.jsonl"));
-            (title, r.spans.iter().collect(), header, artifacts)
+            (title, r.spans.iter().map(|s| &**s).collect(), header, artifacts)
         }
         (None, None) => return Err("name a run (id, id prefix or name) or --session ID".into()),
     };

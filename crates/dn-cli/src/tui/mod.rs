@@ -7,7 +7,7 @@
 mod draw;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -54,14 +54,17 @@ pub struct App {
     pub help: bool,
     /// Set by `q`.
     pub quit: bool,
-    stamp: Vec<(PathBuf, u64, Option<SystemTime>)>,
+    /// Keeps what was read: a tick parses only the lines appended since.
+    reader: local::LocalReader,
 }
 
 impl App {
     /// Reads `root` (only `project`'s runs when given).
     pub fn new(root: PathBuf, project: Option<String>) -> App {
-        let local = local::read(&root, project.as_deref());
-        let mut app = App {
+        let mut reader = local::LocalReader::new(&root, project.as_deref());
+        reader.refresh();
+        let local = reader.local();
+        App {
             root,
             project,
             local,
@@ -72,35 +75,20 @@ impl App {
             editing: false,
             help: false,
             quit: false,
-            stamp: Vec::new(),
-        };
-        app.stamp = app.stamp_now();
-        app
+            reader,
+        }
     }
 
-    fn stamp_now(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-        let sel = dn_export::delivery::sync::Selection { project: self.project.clone(), run: None };
-        dn_export::delivery::sync::spans_files(&self.root, &sel)
-            .into_iter()
-            .map(|f| {
-                let m = std::fs::metadata(self.root.join(&f)).ok();
-                let len = m.as_ref().map_or(0, |m| m.len());
-                (f, len, m.and_then(|m| m.modified().ok()))
-            })
-            .collect()
-    }
-
-    /// Follow mode: reads the directory again when a spans file appeared or
-    /// changed; keeps the selection on the same run and span. Returns
-    /// whether anything changed.
+    /// Follow mode: reads the lines appended to the spans files since the
+    /// last tick (a file that appeared, whole; one rewritten, again); keeps
+    /// the selection on the same run and span. Returns whether anything
+    /// changed.
     pub fn tick(&mut self) -> bool {
-        let now = self.stamp_now();
-        if now == self.stamp {
+        if !self.reader.refresh() {
             return false;
         }
-        self.stamp = now;
         let (run, span) = (self.selected_run().map(|r| r.id.clone()), self.selected_span_id());
-        self.local = local::read(&self.root, self.project.as_deref());
+        self.local = self.reader.local();
         if let Some(id) = run {
             if let Some(i) = self.runs().iter().position(|r| r.id == id) {
                 self.run_row = i;
@@ -142,7 +130,7 @@ impl App {
 
     /// The shown run's spans.
     pub fn run_spans(&self) -> Vec<&local::Span> {
-        self.selected_run().map(|r| r.spans.iter().collect()).unwrap_or_default()
+        self.selected_run().map(|r| r.spans.iter().map(|s| &**s).collect()).unwrap_or_default()
     }
 
     /// The shown run's spans in tree order with depths, filtered by name.
@@ -216,7 +204,8 @@ impl App {
                 self.filter.clear();
             }
             KeyCode::Char('r') => {
-                self.stamp.clear();
+                // Everything again, from the start of every file.
+                self.reader = local::LocalReader::new(&self.root, self.project.as_deref());
                 self.tick();
             }
             _ => {}

@@ -185,7 +185,10 @@ impl Timestamp {
         };
         let days = days_from_civil(y, mo as u32, d as u32);
         let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
-        (secs >= 0).then(|| Timestamp((secs as u64) * 1_000_000_000 + nanos as u64))
+        // Before 1970 or past what 64-bit nanoseconds hold (2554): not a
+        // time dn reads (a damaged line's year, `9026`, once overflowed here).
+        let secs = u64::try_from(secs).ok()?;
+        secs.checked_mul(1_000_000_000)?.checked_add(nanos as u64).map(Timestamp)
     }
 }
 
@@ -215,6 +218,23 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_past_what_nanoseconds_hold_or_before_1970_do_not_parse() {
+        assert_eq!(
+            Timestamp::parse_iso("2554-07-21T23:34:33.709551+00:00").map(Timestamp::as_nanos),
+            Some(18_446_744_073_709_551_000)
+        );
+        for t in [
+            "2554-07-21T23:34:34+00:00",
+            "9026-12-01T10:00:00Z",
+            "9999-12-31T23:59:59.999999+00:00",
+            "1969-12-31T23:59:59Z",
+            "-001-01-01T00:00:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_iso(t), None, "{t}");
+        }
+    }
+
     use super::*;
 
     #[test]
