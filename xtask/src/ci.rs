@@ -151,12 +151,15 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
         return crate::cli_bench::run(ws);
     }
     let mut c = ws.cargo();
-    c.args(["bench", "-p", "dn"]);
+    // `follow` is the `dn` command's (dn-cli); the others the SDK's.
+    match name {
+        Some(n @ "follow") => c.args(["bench", "-p", "dn-cli", "--bench", n]),
+        Some(n) => c.args(["bench", "-p", "dn", "--bench", n]),
+        None if ws.is_dn() => c.args(["bench", "-p", "dn", "-p", "dn-cli"]),
+        None => c.args(["bench", "-p", "dn"]),
+    };
     if ws.is_dn() {
         c.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
-    }
-    if let Some(n) = name {
-        c.args(["--bench", n]);
     }
     step("cargo bench", &mut c)?;
     if name.is_none() && ws.is_dn() {

@@ -1,7 +1,8 @@
 //! `cargo xtask bench cli`: the `dn` reading commands on large local
 //! directories, as a user runs them (release builds, output to /dev/null):
-//! `dn runs` over 10 000 runs, `dn show` of a run with 1 000 000 spans, and
-//! the JSONL read rate (bytes of spans files read and parsed per second by
+//! `dn runs` over 10 000 runs, `dn show` of a run with 1 000 000 spans,
+//! `dn metrics` of a run that logged 1 000 000 metric points, and the JSONL
+//! read rate (bytes of spans files read and parsed per second by
 //! `dn runs`). Wall time and peak RSS from `/usr/bin/time` when present.
 
 use std::path::Path;
@@ -21,17 +22,16 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     produce(&bin, "runs", 10_000, &runs_dir)?;
     let big_dir = scratch.path().join("big");
     produce(&bin, "light", 1_000_000, &big_dir)?;
-    let big_run = std::fs::read_dir(big_dir.join("projects/default"))
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .next()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .ok_or("no run written")?;
+    let big_run = only_run(&big_dir)?;
     let bytes = dir_bytes(&big_dir);
+    let metric_dir = scratch.path().join("metric");
+    produce(&bin, "metric", 1_000_000, &metric_dir)?;
+    let metric_run = only_run(&metric_dir)?;
 
     let (runs_s, runs_kib) = timed(&bin.join("dn"), &["runs", "--local-dir"], &runs_dir)?;
     let (show_s, show_kib) = timed(&bin.join("dn"), &["show", &big_run, "--local-dir"], &big_dir)?;
     let (read_s, _) = timed(&bin.join("dn"), &["runs", "--local-dir"], &big_dir)?;
+    let (metrics_s, metrics_kib) = timed(&bin.join("dn"), &["metrics", &metric_run, "--local-dir"], &metric_dir)?;
     let mib = |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
     println!("dn reading commands, release build, output to /dev/null (load before: {})", load.trim());
     println!("| command | data | wall | peak RSS | target |");
@@ -43,11 +43,26 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
         mib(show_kib)
     );
     println!(
+        "| `dn metrics RUN` | 1 000 000 points of one metric, {:.0} MB | {metrics_s:.2} s | {} | ≤ 1 s, ≤ 4× the line |",
+        dir_bytes(&metric_dir) as f64 / 1e6,
+        mib(metrics_kib)
+    );
+    println!(
         "| JSONL read (`dn runs` over that run) | {:.0} MB | {read_s:.2} s = {:.0} MB/s | | ≥ 200 MB/s |",
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / read_s
     );
     Ok(())
+}
+
+/// The id of the one run under `dir`.
+fn only_run(dir: &Path) -> Result<String, String> {
+    std::fs::read_dir(dir.join("projects/default"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .next()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .ok_or_else(|| "no run written".to_string())
 }
 
 fn produce(bin: &Path, workload: &str, n: u64, dir: &Path) -> Result<(), String> {

@@ -13,7 +13,9 @@
 //!   are process benchmarks, run after the others; `bench ab <workload> <N>
 //!   <processes> <binary A> <binary B>` alternates two builds of the
 //!   workload program (an A/B of a change, end to end). Both take
-//!   `--one-core` (last) to pin every process to one CPU.
+//!   `--one-core` (last) to pin every process to one CPU. `cli` times the
+//!   `dn` reading commands on large directories; `follow` is `dn tui`'s
+//!   tick while it follows a long run.
 //! - `cargo xtask layout` — fails on a source file over the size limit or a
 //!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check

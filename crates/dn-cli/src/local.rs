@@ -48,8 +48,38 @@ pub struct Run {
     /// Run id.
     pub id: String,
     /// Every span, in file order (run file first, then session files);
-    /// shared with the reader that keeps them (see [`LocalReader`]).
+    /// shared with the reader that keeps them (see [`LocalReader`]). Read
+    /// for a summary ([`read_runs`]), only the run's own span and its
+    /// updates; the others are in `counted`.
     pub spans: Vec<Arc<Span>>,
+    /// The spans read for a summary and not kept (none otherwise).
+    pub counted: Counted,
+}
+
+/// What a summary keeps of the spans it does not: how many tasks, and the
+/// earliest start and latest end (what an open run's start and duration
+/// are made of).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Task spans.
+    pub tasks: usize,
+    /// The earliest start.
+    pub earliest: Option<Timestamp>,
+    /// The latest end.
+    pub latest: Option<Timestamp>,
+}
+
+impl Counted {
+    fn add(&mut self, line: &SpanLine) {
+        self.tasks += usize::from(line.is_task());
+        self.earliest = Some(self.earliest.map_or(line.start, |t| t.min(line.start)));
+        self.latest = Some(self.latest.map_or(line.end, |t| t.max(line.end)));
+    }
+    fn merge(&mut self, other: &Counted) {
+        self.tasks += other.tasks;
+        self.earliest = self.earliest.into_iter().chain(other.earliest).min();
+        self.latest = self.latest.into_iter().chain(other.latest).max();
+    }
 }
 
 /// How a run stands.
@@ -90,7 +120,7 @@ impl Run {
     pub fn start(&self) -> Timestamp {
         self.run_span()
             .map(|s| s.line.start)
-            .or_else(|| self.spans.iter().map(|s| s.line.start).min())
+            .or_else(|| self.spans.iter().map(|s| s.line.start).chain(self.counted.earliest).min())
             .unwrap_or_default()
     }
     /// Duration: the run span's, else from the start to the latest end.
@@ -98,7 +128,7 @@ impl Run {
         match self.run_span() {
             Some(s) => s.duration_ns(),
             None => {
-                let end = self.spans.iter().map(|s| s.line.end).max().unwrap_or_default();
+                let end = self.spans.iter().map(|s| s.line.end).chain(self.counted.latest).max().unwrap_or_default();
                 end.as_nanos().saturating_sub(self.start().as_nanos())
             }
         }
@@ -111,7 +141,12 @@ impl Run {
             Some(_) => RunStatus::Ok,
         }
     }
-    /// Task spans other than the run's own.
+    /// How many task spans other than the run's own it has (those read for
+    /// a summary too).
+    pub fn task_count(&self) -> usize {
+        self.tasks().count() + self.counted.tasks
+    }
+    /// Task spans other than the run's own (of those kept, see [`Run::spans`]).
     pub fn tasks(&self) -> impl Iterator<Item = &Span> {
         let run = self.run_span().map(|s| s.line.span_id);
         self.spans.iter().map(|s| &**s).filter(move |s| s.line.is_task() && Some(s.line.span_id) != run)
@@ -174,6 +209,17 @@ pub fn read(root: &Path, project: Option<&str>) -> Local {
     reader.local()
 }
 
+/// Reads `root` for a summary of its runs (`dn runs`): of each run only its
+/// own span and its updates are kept, with data; the other spans are
+/// counted ([`Run::counted`]) and dropped as they are read, so a long run
+/// costs the time to parse it, not memory that grows with it.
+pub fn read_runs(root: &Path, project: Option<&str>) -> Local {
+    let mut reader = LocalReader::new(root, project);
+    reader.summary = true;
+    reader.refresh();
+    reader.local()
+}
+
 /// Reads a local directory and keeps what it read, so that reading it again
 /// parses only the lines appended since (what `dn tui` does while it follows
 /// a run being written): spans files are appended to, never rewritten, so a
@@ -186,6 +232,8 @@ pub struct LocalReader {
     project: Option<String>,
     /// By path relative to the root, in the order of `spans_files`.
     files: Vec<FileRead>,
+    /// Keep only runs' own spans and updates (see [`read_runs`]).
+    summary: bool,
 }
 
 /// What has been read of one spans file.
@@ -202,6 +250,8 @@ struct FileRead {
     /// Lines read so far (for the line numbers of problems).
     lines: usize,
     spans: Vec<Arc<Span>>,
+    /// Spans read for a summary and not kept, by their run id.
+    counted: BTreeMap<Option<String>, Counted>,
     /// Whole lines that are not spans.
     problems: Vec<Problem>,
     /// The last line when it has no newline yet: read again next time.
@@ -212,7 +262,7 @@ impl LocalReader {
     /// A reader of `root` (only project `project`'s runs when given) that
     /// has read nothing yet.
     pub fn new(root: &Path, project: Option<&str>) -> LocalReader {
-        LocalReader { root: root.to_path_buf(), project: project.map(str::to_owned), files: Vec::new() }
+        LocalReader { root: root.to_path_buf(), project: project.map(str::to_owned), files: Vec::new(), summary: false }
     }
 
     /// Reads what was appended to each spans file since the last call (every
@@ -228,7 +278,7 @@ impl LocalReader {
                 changed = true;
                 FileRead::new(rel)
             });
-            changed |= f.read_on(&self.root);
+            changed |= f.read_on(&self.root, self.summary);
             self.files.push(f);
         }
         changed
@@ -239,6 +289,7 @@ impl LocalReader {
         let mut local = Local::default();
         let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
         let mut session_spans: Vec<(String, Arc<Span>)> = Vec::new();
+        let mut session_counts: Vec<(String, Counted)> = Vec::new();
         for f in &self.files {
             local.problems.extend(f.problems.iter().chain(&f.torn).cloned());
             let rel_s = f.shared.as_ref();
@@ -246,9 +297,19 @@ impl LocalReader {
             match parts.as_slice() {
                 ["projects", p, run, _] => {
                     by_id.insert(run.to_string(), local.runs.len());
-                    local.runs.push(Run { project: p.to_string(), id: run.to_string(), spans: f.spans.clone() });
+                    let mut counted = Counted::default();
+                    f.counted.values().for_each(|c| counted.merge(c));
+                    local.runs.push(Run {
+                        project: p.to_string(),
+                        id: run.to_string(),
+                        spans: f.spans.clone(),
+                        counted,
+                    });
                 }
-                ["sessions", id, _] => session_spans.extend(f.spans.iter().map(|s| (id.to_string(), s.clone()))),
+                ["sessions", id, _] => {
+                    session_spans.extend(f.spans.iter().map(|s| (id.to_string(), s.clone())));
+                    session_counts.extend(f.counted.iter().filter_map(|(r, c)| Some((r.clone()?, *c))));
+                }
                 _ => {}
             }
         }
@@ -263,7 +324,7 @@ impl LocalReader {
                 let p = s.line.project.clone().unwrap_or_else(|| "default".into());
                 if project.is_none_or(|f| f == p) {
                     by_id.insert(r.clone(), local.runs.len());
-                    local.runs.push(Run { project: p, id: r, spans: vec![] });
+                    local.runs.push(Run { project: p, id: r, spans: vec![], counted: Counted::default() });
                 }
             }
         }
@@ -271,6 +332,11 @@ impl LocalReader {
             match s.line.run_id.as_ref().and_then(|r| by_id.get(r)) {
                 Some(&i) => local.runs[i].spans.push(s),
                 None => local.sessions.entry(session).or_default().push(s),
+            }
+        }
+        for (run, c) in session_counts {
+            if let Some(&i) = by_id.get(&run) {
+                local.runs[i].counted.merge(&c);
             }
         }
         local
@@ -288,13 +354,14 @@ impl FileRead {
             len: 0,
             lines: 0,
             spans: Vec::new(),
+            counted: BTreeMap::new(),
             problems: Vec::new(),
             torn: None,
         }
     }
 
     /// Reads the lines appended since the last read; whether anything changed.
-    fn read_on(&mut self, root: &Path) -> bool {
+    fn read_on(&mut self, root: &Path, summary: bool) -> bool {
         let path = root.join(&self.rel);
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -320,13 +387,13 @@ impl FileRead {
             return false;
         }
         self.len = len;
-        let before = (self.spans.len(), self.problems.len(), self.torn.clone());
-        self.read_from(file);
-        changed || (self.spans.len(), self.problems.len(), self.torn.clone()) != before
+        let before = (self.spans.len(), self.counted.clone(), self.problems.len(), self.torn.clone());
+        self.read_from(file, summary);
+        changed || (self.spans.len(), self.counted.clone(), self.problems.len(), self.torn.clone()) != before
     }
 
     /// Reads whole lines from `self.offset` on.
-    fn read_from(&mut self, mut file: std::fs::File) {
+    fn read_from(&mut self, mut file: std::fs::File, summary: bool) {
         use std::io::{BufRead as _, Seek as _, SeekFrom};
         self.torn = None;
         if let Err(e) = file.seek(SeekFrom::Start(self.offset)) {
@@ -360,11 +427,30 @@ impl FileRead {
             if body.is_empty() {
                 continue;
             }
-            match std::str::from_utf8(body).ok().and_then(|t| SpanLine::parse(t, true)) {
-                Some(line) => self.spans.push(Arc::new(Span { line, file: self.shared.clone() })),
-                None => self.problems.push(self.problem(self.lines, "not a span line".into())),
+            let Some(line) = std::str::from_utf8(body).ok().and_then(|t| self.parse(t, summary)) else {
+                self.problems.push(self.problem(self.lines, "not a span line".into()));
+                continue;
+            };
+            if let Some(line) = line {
+                self.spans.push(Arc::new(Span { line, file: self.shared.clone() }));
             }
         }
+    }
+
+    /// A span's line read: `Some(None)` when it was counted, not kept (see
+    /// [`read_runs`]); `None` when it is not a span line.
+    fn parse(&mut self, text: &str, summary: bool) -> Option<Option<SpanLine>> {
+        if !summary {
+            return SpanLine::parse(text, true).map(Some);
+        }
+        let line = SpanLine::parse(text, false)?;
+        // A summary keeps a run's own span and its updates, with their data
+        // (what `dn runs` shows), and counts the others.
+        if (line.is_task() && line.parent_id.is_none()) || line.span_type == SpanType::RunUpdate {
+            return SpanLine::parse(text, true).map(Some);
+        }
+        self.counted.entry(line.run_id.clone()).or_default().add(&line);
+        Some(None)
     }
 
     fn problem(&self, line: usize, what: String) -> Problem {
@@ -424,6 +510,17 @@ pub struct LocalArgs {
 /// `render` fails, e.g. no such run; 2 when the configuration cannot be
 /// used).
 pub fn run_command(name: &str, args: &LocalArgs, render: impl FnOnce(&Path, &Local) -> Result<String, String>) -> u8 {
+    run_command_reading(name, args, read, render)
+}
+
+/// [`run_command`], reading the directory with `read` (for a summary,
+/// [`read_runs`]).
+pub fn run_command_reading(
+    name: &str,
+    args: &LocalArgs,
+    read: fn(&Path, Option<&str>) -> Local,
+    render: impl FnOnce(&Path, &Local) -> Result<String, String>,
+) -> u8 {
     let root = match local_dir(args.local_dir.as_ref()) {
         Ok(r) => r,
         Err(e) => {
@@ -468,7 +565,7 @@ mod tests {
     fn read_file(path: &Path, rel: &str, problems: &mut Vec<Problem>) -> Vec<Arc<Span>> {
         let mut f = FileRead::new(PathBuf::from(rel));
         match std::fs::File::open(path) {
-            Ok(file) => f.read_from(file),
+            Ok(file) => f.read_from(file, false),
             Err(e) => f.problems.push(f.problem(0, format!("cannot read: {e}"))),
         }
         problems.extend(f.problems.into_iter().chain(f.torn));
@@ -594,5 +691,63 @@ mod tests {
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
         assert!(reader.refresh());
         assert!(reader.local().runs.is_empty());
+    }
+
+    /// Every run as `dn runs` shows it: name, start, duration, status,
+    /// tasks, last metrics.
+    fn summaries(l: &Local) -> Vec<serde_json::Value> {
+        let mut v: Vec<serde_json::Value> = l.runs.iter().map(crate::runs::summary).collect();
+        v.sort_by_key(|r| r["id"].to_string());
+        v
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(e.file_name());
+            if e.path().is_dir() {
+                std::fs::create_dir_all(&target).unwrap();
+                copy_dir(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_summary_read_shows_every_run_as_a_whole_read_does_open_runs_and_sessions_included() {
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dn-testing/fixtures/python-2.0.52");
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&python, dir.path());
+        let whole = read(dir.path(), None);
+        assert!(whole.runs.iter().any(|r| r.task_count() > 0));
+        assert!(
+            whole.runs.iter().any(|r| r.spans.iter().any(|s| s.file.starts_with("sessions/"))),
+            "a run in a session file"
+        );
+        let summary = read_runs(dir.path(), None);
+        assert_eq!(summaries(&summary), summaries(&whole));
+        assert!(
+            summary.runs.iter().map(|r| r.spans.len()).sum::<usize>()
+                < whole.runs.iter().map(|r| r.spans.len()).sum::<usize>()
+        );
+        // Open runs: every run's own span taken out of its file.
+        for r in &whole.runs {
+            if let Some(own) = r.run_span() {
+                let path = dir.path().join(own.file.as_ref());
+                let text = std::fs::read_to_string(&path).unwrap();
+                let id = own.line.span_id.to_string();
+                let kept: String = text
+                    .split_inclusive('\n')
+                    .filter(|l| {
+                        !l.contains(&format!("\"span_id\":\"{id}\"")) && !l.contains(&format!("\"span_id\": \"{id}\""))
+                    })
+                    .collect();
+                assert!(kept.len() < text.len(), "the run span of {} is in {}", r.id, own.file);
+                std::fs::write(&path, kept).unwrap();
+            }
+        }
+        let whole = read(dir.path(), None);
+        assert!(whole.runs.iter().all(|r| r.status() == RunStatus::Open));
+        assert_eq!(summaries(&read_runs(dir.path(), None)), summaries(&whole));
     }
 }

@@ -11,15 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod diff;
-mod export;
-mod local;
-mod metrics;
-mod render;
-mod runs;
-mod show;
-mod sync;
-mod tui;
+use dn_cli::{diff, export, metrics, runs, show, sync, tui};
 
 /// The dn command line.
 #[derive(Parser, Debug)]

@@ -45,7 +45,7 @@ pub fn summary(run: &Run) -> Value {
         "start": run.start().to_iso(),
         "duration_ms": run.duration_ns() as f64 / 1e6,
         "status": run.status().as_str(),
-        "tasks": run.tasks().count(),
+        "tasks": run.task_count(),
         "metrics": last_metrics(run).into_iter().map(|(k, v)| (k, json_f64(v))).collect::<serde_json::Map<_, _>>(),
     })
 }
@@ -57,7 +57,7 @@ pub fn json_f64(v: f64) -> Value {
 
 /// Runs `dn runs`; returns the exit status.
 pub fn run(args: &RunsArgs) -> u8 {
-    local::run_command("runs", &args.local, |_, l| {
+    local::run_command_reading("runs", &args.local, local::read_runs, |_, l| {
         Ok(render_runs(l, args.limit, args.order, args.json, render::color()))
     })
 }
@@ -87,7 +87,7 @@ pub fn render_runs(local: &Local, limit: Option<usize>, order: render::Order, as
                 render::time(r.start()),
                 render::duration(r.duration_ns()),
                 r.status().as_str().to_string(),
-                r.tasks().count().to_string(),
+                r.task_count().to_string(),
                 render::cut(&metrics.join(" "), 48),
             ]
         })

@@ -64,7 +64,7 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
                 render::time(r.start()),
                 render::duration(r.duration_ns()),
                 r.status().as_str(),
-                r.tasks().count()
+                r.task_count()
             );
             if !params.is_empty() {
                 title.push_str("\nparams");

@@ -53,7 +53,7 @@ fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
                 Cell::from(render::time(r.start())),
                 Cell::from(render::duration(r.duration_ns())),
                 Cell::from(status).style(style),
-                Cell::from(r.tasks().count().to_string()),
+                Cell::from(r.task_count().to_string()),
                 Cell::from(metrics.join(" ")),
             ])
         })

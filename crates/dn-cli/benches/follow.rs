@@ -1,0 +1,85 @@
+//! What `dn tui` pays to follow a run being written: a tick after 1 000 new
+//! lines, reading on from where it stopped (`LocalReader::refresh` and
+//! `local`), beside reading the whole directory again (`local::read`, what
+//! every tick cost before the reader kept its place).
+//!
+//! `cargo xtask bench follow` (or `cargo bench -p dn-cli --bench follow`).
+//! The directory is written by dn itself: one run of 100 000 task spans,
+//! each with one input, one metric and one output (issue #13's task
+//! workload; about 173 MB), on tmpfs (`/dev/shm`) where there is one. The
+//! figures are in `docs/cli.md` ("How much reading costs").
+#![allow(clippy::unwrap_used, missing_docs)] // a benchmark fails loudly
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use divan::Bencher;
+use dn_cli::local::{self, LocalReader};
+
+/// Tasks in the followed run.
+const TASKS: u64 = 100_000;
+/// Lines appended before each tick.
+const APPENDED: usize = 1_000;
+
+fn main() {
+    divan::main();
+}
+
+/// The directory, its run's spans file, and 1 000 of its lines to append.
+struct Followed {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    file: PathBuf,
+    more: Vec<u8>,
+}
+
+fn followed() -> &'static Followed {
+    static F: OnceLock<Followed> = OnceLock::new();
+    F.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let root = dir.path().to_path_buf();
+        dn::configure(dn::Config::new().isolated().local_dir(&root)).unwrap();
+        dn::run("followed").run(|_| {
+            for i in 0..TASKS {
+                dn::task_span("t").run(|t| {
+                    t.log_input("x", i);
+                    t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+                    t.log_output("y", i * 2);
+                });
+            }
+        });
+        assert!(dn::shutdown().is_clean());
+        let project = root.join("projects/default");
+        let run = std::fs::read_dir(&project).unwrap().flatten().next().unwrap().path();
+        let file = run.join("spans.jsonl");
+        let text = std::fs::read(&file).unwrap();
+        let more: Vec<u8> = text.split_inclusive(|b| *b == b'\n').take(APPENDED).flatten().copied().collect();
+        Followed { _dir: dir, root, file, more }
+    })
+}
+
+/// Reading the whole directory: what a tick cost when every tick read again.
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn read_whole_directory(b: Bencher<'_, '_>) {
+    let f = followed();
+    b.bench_local(|| local::read(&f.root, None));
+}
+
+/// A tick after 1 000 lines were appended: the new lines parsed, the runs
+/// assembled from what was read (the file grows by 1 000 lines a sample).
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn tick_after_1000_appended_lines(b: Bencher<'_, '_>) {
+    let f = followed();
+    let mut reader = LocalReader::new(&f.root, None);
+    reader.refresh();
+    b.with_inputs(|| {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&f.file).unwrap();
+        file.write_all(&f.more).unwrap();
+    })
+    .bench_local_values(|()| {
+        assert!(reader.refresh());
+        reader.local()
+    });
+}
