@@ -1,7 +1,9 @@
 //! What `dn tui` pays to follow a run being written: a tick after 1 000 new
 //! lines, reading on from where it stopped (`LocalReader::refresh` and
 //! `local`), beside reading the whole directory again (`local::read`, what
-//! every tick cost before the reader kept its place).
+//! every tick cost before the reader kept its place); and a frame of that
+//! run's screen (its span tree and the selected span's detail), drawn on
+//! ratatui's test backend after the selection moved one row.
 //!
 //! `cargo xtask bench follow` (or `cargo bench -p dn-cli --bench follow`).
 //! The directory is written by dn itself: one run of 100 000 task spans,
@@ -16,6 +18,7 @@ use std::sync::OnceLock;
 
 use divan::Bencher;
 use dn_cli::local::{self, LocalReader};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 /// Tasks in the followed run.
 const TASKS: u64 = 100_000;
@@ -81,5 +84,21 @@ fn tick_after_1000_appended_lines(b: Bencher<'_, '_>) {
     .bench_local_values(|()| {
         assert!(reader.refresh());
         reader.local()
+    });
+}
+
+/// A frame of the run's screen, a 140×40 terminal, after a key moved the
+/// selection: what each key press and each tick costs to show.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn frame_of_the_run_screen(b: Bencher<'_, '_>) {
+    let f = followed();
+    let mut app = dn_cli::tui::App::new(f.root.clone(), None);
+    app.on_key(KeyEvent::from(KeyCode::Enter));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 40)).unwrap();
+    let mut down = true;
+    b.bench_local(|| {
+        app.on_key(KeyEvent::from(if down { KeyCode::Down } else { KeyCode::Up }));
+        down = !down;
+        terminal.draw(|frame| dn_cli::tui::draw(frame, &app)).unwrap();
     });
 }

@@ -12,7 +12,6 @@ use ratatui::widgets::{
 
 use super::{App, Screen};
 use crate::render;
-use crate::runs::last_metrics;
 
 /// Draws the current screen.
 pub fn draw(f: &mut Frame<'_>, app: &App) {
@@ -45,7 +44,7 @@ fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
             let status = r.status().as_str();
             let style = if status == "failed" { Style::new().fg(Color::Red) } else { Style::new() };
             let metrics: Vec<String> =
-                last_metrics(r).iter().map(|(k, v)| format!("{k}={}", render::short(*v))).collect();
+                app.last_metrics(r).iter().map(|(k, v)| format!("{k}={}", render::short(*v))).collect();
             Row::new(vec![
                 Cell::from(r.project.clone()),
                 Cell::from(r.name().to_string()),
@@ -91,7 +90,12 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
     let spans = app.run_spans();
     let tree = app.tree();
     let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
-    let items: Vec<ListItem<'_>> = tree
+    // Only the rows on screen become items: where the list, starting at its
+    // top, would have scrolled to show the selected row at its bottom.
+    let selected = app.span_row.min(tree.len().saturating_sub(1));
+    let rows = usize::from(left.height.saturating_sub(2)).max(1);
+    let first = selected.saturating_sub(rows - 1);
+    let items: Vec<ListItem<'_>> = tree[first.min(tree.len())..(first + rows).min(tree.len())]
         .iter()
         .map(|&(i, depth)| {
             let s = spans[i];
@@ -110,14 +114,15 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
     let list = List::new(items)
         .block(Block::bordered().title(title))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = ListState::default().with_selected(Some(app.span_row.min(tree.len().saturating_sub(1))));
+    let mut state = ListState::default().with_selected(Some(selected - first));
     f.render_stateful_widget(list, left, &mut state);
 
     let Some(&(i, _)) = tree.get(app.span_row) else { return };
     let s = spans[i];
     let view = s.view();
-    let metrics = view.as_ref().map(|v| v.metrics()).unwrap_or_default();
-    let chart_height = if metrics.values().any(|m| m.len() > 1) { 12 } else { 0 };
+    let series = app.detail(s);
+    let metrics = &series.metrics;
+    let chart_height = if series.chart.is_some() { 12 } else { 0 };
     let [detail, chart_area] = Layout::vertical([Constraint::Min(4), Constraint::Length(chart_height)]).areas(right);
     let mut lines: Vec<Line<'_>> = vec![
         Line::from(vec![TextSpan::styled(s.line.name.clone(), Style::new().add_modifier(Modifier::BOLD))]),
@@ -143,7 +148,7 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
         }
         if !metrics.is_empty() {
             lines.push(Line::styled("metrics", Style::new().add_modifier(Modifier::BOLD)));
-            for (k, m) in &metrics {
+            for (k, m) in metrics {
                 let last = m.last_value().unwrap_or(f64::NAN);
                 lines.push(Line::from(format!("  {k} = {} ({} points)", render::short(last), m.len())));
             }
@@ -166,20 +171,11 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
         detail,
     );
 
-    if let Some((name, m)) = metrics.iter().find(|(_, m)| m.len() > 1) {
-        // One step for every point (none given): plotted by index.
-        let one_step = m.points().iter().all(|p| p.step == m.points()[0].step);
-        let points: Vec<(f64, f64)> = m
-            .points()
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.value.is_finite())
-            .map(|(i, p)| (if one_step { i as f64 } else { p.step as f64 }, p.value))
-            .collect();
+    if let Some((name, points)) = &series.chart {
         let (x0, x1) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
         let (y0, y1) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
         let pad = if y1 > y0 { 0.0 } else { 0.5 };
-        let data = Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).data(&points);
+        let data = Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).data(points);
         let chart = Chart::new(vec![data])
             .block(Block::bordered().title(format!(" {name} ")))
             .x_axis(Axis::default().bounds([x0, x1.max(x0 + 1.0)]).labels([render::short(x0), render::short(x1)]))

@@ -1,12 +1,23 @@
 //! `dn tui`: an interactive terminal UI over the local directory (ratatui).
 //! Runs list → a run's span tree → the selected span's detail (inputs,
 //! outputs, params, its metric as a chart, its error). `/` filters, `?`
-//! shows the keys, and it follows files still being written: the directory
-//! is read again when a spans file grows, every half second.
+//! shows the keys, and it follows files still being written: every half
+//! second it reads the lines appended to the spans files since.
+//!
+//! What drawing needs again at every frame — a run's span tree, the runs'
+//! last metrics, the selected span's series and chart — is worked out once
+//! per read that changed something (`App::generation`) and kept (`Memo`),
+//! and the tree's list is drawn from the rows on screen only: a run of a
+//! million spans costs its reading, not a pass over every span per frame.
 
 mod draw;
 
+pub use draw::draw;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -56,7 +67,43 @@ pub struct App {
     pub quit: bool,
     /// Keeps what was read: a tick parses only the lines appended since.
     reader: local::LocalReader,
+    /// Counts the reads that changed `local`: what `memo` is valid for.
+    generation: u64,
+    memo: RefCell<Memo>,
 }
+
+/// What drawing reads at every frame, kept for one `generation` of what was
+/// read (see the module docs).
+#[derive(Default)]
+struct Memo {
+    generation: u64,
+    /// The tree, for (run id, filter).
+    tree: Option<(TreeKey, Rc<Tree>)>,
+    /// Each run's last metric values, by run id.
+    last_metrics: HashMap<String, Rc<Vec<(String, f64)>>>,
+    /// The selected span's series and its chart's points.
+    detail: Option<(dn_core::SpanId, Rc<Detail>)>,
+}
+
+/// What a span tree is of: the run shown (its id) and the filter.
+type TreeKey = (Option<String>, String);
+
+/// A run's spans in tree order: (index into [`App::run_spans`], depth).
+pub type Tree = Vec<(usize, usize)>;
+
+/// A span's metric series, and the points of its chart (the first series
+/// with more than one point, at most [`CHART_POINTS`] of them).
+pub struct Detail {
+    /// The span's series by name.
+    pub metrics: indexmap::IndexMap<String, dn_core::MetricSeries>,
+    /// The charted series' name and its (x, y) points.
+    pub chart: Option<(String, Vec<(f64, f64)>)>,
+}
+
+/// Most points a chart is drawn with: a longer series is drawn from the
+/// lowest and highest value of each of this many / 2 equal runs of points
+/// (a braille chart is at most a few hundred dots wide).
+pub const CHART_POINTS: usize = 4096;
 
 impl App {
     /// Reads `root` (only `project`'s runs when given).
@@ -76,6 +123,8 @@ impl App {
             help: false,
             quit: false,
             reader,
+            generation: 0,
+            memo: RefCell::default(),
         }
     }
 
@@ -89,13 +138,16 @@ impl App {
         }
         let (run, span) = (self.selected_run().map(|r| r.id.clone()), self.selected_span_id());
         self.local = self.reader.local();
+        self.generation += 1;
         if let Some(id) = run {
             if let Some(i) = self.runs().iter().position(|r| r.id == id) {
                 self.run_row = i;
             }
         }
         if let Some(id) = span {
-            if let Some(i) = self.tree().iter().position(|&(i, _)| self.run_spans()[i].line.span_id == id) {
+            let spans = self.run_spans();
+            let row = self.tree().iter().position(|&(i, _)| spans[i].line.span_id == id);
+            if let Some(i) = row {
                 self.span_row = i;
             }
         }
@@ -133,14 +185,59 @@ impl App {
         self.selected_run().map(|r| r.spans.iter().map(|s| &**s).collect()).unwrap_or_default()
     }
 
-    /// The shown run's spans in tree order with depths, filtered by name.
-    pub fn tree(&self) -> Vec<(usize, usize)> {
+    /// The shown run's spans in tree order with depths, filtered by name
+    /// (indices into [`App::run_spans`]); worked out once per read and filter.
+    pub fn tree(&self) -> Rc<Tree> {
+        let key = (self.selected_run().map(|r| r.id.clone()), self.filter.to_lowercase());
+        if let Some((k, tree)) = &self.memo().tree {
+            if *k == key {
+                return tree.clone();
+            }
+        }
         let spans = self.run_spans();
-        let f = self.filter.to_lowercase();
-        crate::show::tree_order(&spans)
-            .into_iter()
-            .filter(|&(i, _)| f.is_empty() || spans[i].line.name.to_lowercase().contains(&f))
-            .collect()
+        let f = &key.1;
+        let tree: Rc<Tree> = Rc::new(
+            crate::show::tree_order(&spans)
+                .into_iter()
+                .filter(|&(i, _)| f.is_empty() || spans[i].line.name.to_lowercase().contains(f))
+                .collect(),
+        );
+        self.memo().tree = Some((key, tree.clone()));
+        tree
+    }
+
+    /// The memo, emptied first when it is of an earlier read.
+    fn memo(&self) -> std::cell::RefMut<'_, Memo> {
+        let mut m = self.memo.borrow_mut();
+        if m.generation != self.generation {
+            *m = Memo { generation: self.generation, ..Memo::default() };
+        }
+        m
+    }
+
+    /// A run's last metric values (the runs table's column), once per read.
+    pub fn last_metrics(&self, run: &Run) -> Rc<Vec<(String, f64)>> {
+        if let Some(m) = self.memo().last_metrics.get(&run.id) {
+            return m.clone();
+        }
+        let m = Rc::new(crate::runs::last_metrics(run));
+        self.memo().last_metrics.insert(run.id.clone(), m.clone());
+        m
+    }
+
+    /// A span's series and chart points (see [`Detail`]), once per read.
+    pub fn detail(&self, span: &local::Span) -> Rc<Detail> {
+        let id = span.line.span_id;
+        if let Some((at, d)) = &self.memo().detail {
+            if *at == id {
+                return d.clone();
+            }
+        }
+        let metrics = span.view().map(|v| v.metrics()).unwrap_or_default();
+        let chart = metrics.iter().find(|(_, m)| m.len() > 1).map(|(name, m)| (name.clone(), chart_points(m)));
+        let d = Rc::new(Detail { metrics, chart });
+        self.memo().detail = Some((id, d.clone()));
+        d
     }
 
     fn selected_span_id(&self) -> Option<dn_core::SpanId> {
@@ -211,6 +308,38 @@ impl App {
             _ => {}
         }
     }
+}
+
+/// A series as a chart's (x, y) points: x the step, or the index when every
+/// point has the same step (none given); non-finite values left out; past
+/// [`CHART_POINTS`], each of `CHART_POINTS / 2` equal runs of points drawn
+/// as its lowest and highest value, in their order.
+pub fn chart_points(m: &dn_core::MetricSeries) -> Vec<(f64, f64)> {
+    let p = m.points();
+    let one_step = p.iter().all(|q| q.step == p[0].step);
+    let all: Vec<(f64, f64)> = p
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.value.is_finite())
+        .map(|(i, q)| (if one_step { i as f64 } else { q.step as f64 }, q.value))
+        .collect();
+    if all.len() <= CHART_POINTS {
+        return all;
+    }
+    let per = all.len().div_ceil(CHART_POINTS / 2);
+    let mut out = Vec::with_capacity(CHART_POINTS);
+    for run in all.chunks(per) {
+        let lo = run.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
+        let hi = run.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let (first, second) = if lo.0 <= hi.0 { (lo, hi) } else { (hi, lo) };
+            out.push(first);
+            if second != first {
+                out.push(second);
+            }
+        }
+    }
+    out
 }
 
 /// Runs `dn tui`; returns the exit status.

@@ -101,3 +101,67 @@ fn a_light_span_shows_its_attributes_and_events_in_the_detail_pane() {
     assert!(s.contains("attributes") && s.contains("http.method = GET"), "{s}");
     assert!(s.contains("events") && s.contains("INFO request sent  status=200"), "{s}");
 }
+
+#[test]
+fn a_long_run_scrolls_to_its_last_span_and_a_new_read_shows_new_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(tmp.path())).unwrap();
+    let run = d.run("long-run").start();
+    run.log_metric("loss", 1.0);
+    for i in 0..3_000 {
+        d.task_span(format!("task-{i:04}")).parent(&run).run(|_| ());
+    }
+    d.flush();
+    let mut app = App::new(tmp.path().to_path_buf(), None);
+    keys(&mut app, "\nG");
+    let s = screen(&app);
+    assert!(s.contains("task-2999") && !s.contains("task-0000"), "the last rows on screen: {s}");
+    keys(&mut app, "kkk");
+    assert!(screen(&app).contains("task-2996"), "moving up stays in the window");
+    // A tick that read more: the tree and the selection follow.
+    d.task_span("task-3000").parent(&run).run(|_| ());
+    d.flush();
+    assert!(app.tick());
+    assert_eq!(app.tree().len(), 3_001, "3 001 tasks (the run span comes with its end)");
+    let spans = app.run_spans();
+    assert_eq!(spans[app.tree()[app.span_row].0].line.name, "task-2996", "the same span stays selected");
+    keys(&mut app, "G");
+    assert!(screen(&app).contains("task-3000"));
+    // The runs table's metric column, read again with the run's end.
+    keys(&mut app, "\u{1b}");
+    run.log_metric("loss", 0.25);
+    run.end();
+    d.flush();
+    assert!(app.tick());
+    assert!(screen(&app).contains("loss=0.25"), "{}", screen(&app));
+    d.shutdown();
+}
+
+#[test]
+fn a_long_series_is_charted_from_its_lowest_and_highest_points() {
+    let mut m = dn_core::MetricSeries::default();
+    let n = 1_000_000;
+    for i in 0..n {
+        let v = if i == 777_777 {
+            -5.0
+        } else if i == 123_456 {
+            9.0
+        } else {
+            (i as f64).sin()
+        };
+        m.push(v, i, dn_core::Timestamp::from_nanos(0), dn_core::Aggregation::Direct);
+    }
+    let p = super::chart_points(&m);
+    assert!(p.len() <= super::CHART_POINTS && p.len() > super::CHART_POINTS / 2, "{}", p.len());
+    assert!(p.windows(2).all(|w| w[0].0 <= w[1].0), "in step order");
+    assert!(p.contains(&(777_777.0, -5.0)) && p.contains(&(123_456.0, 9.0)), "extremes kept");
+    let mut short = dn_core::MetricSeries::default();
+    for i in 0..10 {
+        short.push(i as f64, 7, dn_core::Timestamp::from_nanos(0), dn_core::Aggregation::Direct);
+    }
+    assert_eq!(
+        super::chart_points(&short),
+        (0..10).map(|i| (i as f64, i as f64)).collect::<Vec<_>>(),
+        "one step: by index"
+    );
+}
