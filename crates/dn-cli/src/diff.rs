@@ -26,7 +26,12 @@ pub struct DiffArgs {
 
 /// Runs `dn diff`; returns the exit status.
 pub fn run(args: &DiffArgs) -> u8 {
-    local::run_command("diff", &args.local, |_, l| render_diff(l, args))
+    local::run_command_reading(
+        "diff",
+        &args.local,
+        |root, project| local::read_named(root, project, &[args.a.as_str(), args.b.as_str()]),
+        |_, l| render_diff(l, args),
+    )
 }
 
 /// Task paths (`parent/child` by name) and how many tasks each has.

@@ -51,7 +51,12 @@ pub struct ExportArgs {
 
 /// Runs `dn export`; returns the exit status.
 pub fn run(args: &ExportArgs) -> u8 {
-    local::run_command("export", &args.local, |_, l| render_export(l, args))
+    local::run_command_reading(
+        "export",
+        &args.local,
+        |root, project| local::read_named(root, project, &[args.run.as_str()]),
+        |_, l| render_export(l, args),
+    )
 }
 
 fn base(run_id: &str, s: &Span) -> Vec<(&'static str, Value)> {

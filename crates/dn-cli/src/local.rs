@@ -220,6 +220,66 @@ pub fn read_runs(root: &Path, project: Option<&str>) -> Local {
     reader.local()
 }
 
+/// Reads `root` for commands that name runs (`dn show RUN`, `metrics`,
+/// `export`, `diff`): only the spans of the runs `named` can mean are read
+/// with their data — each name's run file when it is a run id or an id
+/// prefix (found among the run directories, no file read to find it), else
+/// the runs a summary read ([`read_runs`]) finds by id, prefix or name — and
+/// of the session files only those runs' spans are kept. What [`Local::find`]
+/// then finds is what it would find in a whole read (an ambiguous prefix
+/// keeps every run it matches, to be reported as such); other runs of a
+/// large directory cost nothing, or a summary read's parsing when a run is
+/// named by its name.
+pub fn read_named(root: &Path, project: Option<&str>, named: &[&str]) -> Local {
+    let dirs = run_dirs(root, project);
+    let mut ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut summary: Option<Local> = None;
+    for &name in named {
+        let exact = dirs.iter().filter(|d| d.as_str() == name).cloned().collect::<Vec<_>>();
+        let prefixed = dirs.iter().filter(|d| d.starts_with(name)).cloned().collect::<Vec<_>>();
+        match (exact.is_empty(), prefixed.is_empty()) {
+            (false, _) => ids.extend(exact),
+            (true, false) => ids.extend(prefixed),
+            (true, true) => {
+                // The run `find` picks (a summary finds as a whole read
+                // does); when it picks none, every candidate, for `find` to
+                // say why again.
+                let all = summary.get_or_insert_with(|| read_runs(root, project));
+                match all.find(name) {
+                    Ok(r) => {
+                        ids.insert(r.id.clone());
+                    }
+                    Err(_) => ids.extend(
+                        all.runs.iter().filter(|r| r.id.starts_with(name) || r.name() == name).map(|r| r.id.clone()),
+                    ),
+                }
+            }
+        }
+    }
+    let mut reader = LocalReader::new(root, project);
+    reader.only = Some(ids);
+    reader.refresh();
+    reader.local()
+}
+
+/// The run ids that have a directory under `root` (of `project` when given).
+fn run_dirs(root: &Path, project: Option<&str>) -> Vec<String> {
+    let names = |p: &Path| -> Vec<String> {
+        std::fs::read_dir(p)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    names(&root.join("projects"))
+        .into_iter()
+        .filter(|p| project.is_none_or(|want| want == p))
+        .flat_map(|p| names(&root.join("projects").join(p)))
+        .collect()
+}
+
 /// Reads a local directory and keeps what it read, so that reading it again
 /// parses only the lines appended since (what `dn tui` does while it follows
 /// a run being written): spans files are appended to, never rewritten, so a
@@ -234,6 +294,8 @@ pub struct LocalReader {
     files: Vec<FileRead>,
     /// Keep only runs' own spans and updates (see [`read_runs`]).
     summary: bool,
+    /// Read only these runs (see [`read_named`]).
+    only: Option<std::collections::BTreeSet<String>>,
 }
 
 /// What has been read of one spans file.
@@ -262,14 +324,28 @@ impl LocalReader {
     /// A reader of `root` (only project `project`'s runs when given) that
     /// has read nothing yet.
     pub fn new(root: &Path, project: Option<&str>) -> LocalReader {
-        LocalReader { root: root.to_path_buf(), project: project.map(str::to_owned), files: Vec::new(), summary: false }
+        LocalReader {
+            root: root.to_path_buf(),
+            project: project.map(str::to_owned),
+            files: Vec::new(),
+            summary: false,
+            only: None,
+        }
     }
 
     /// Reads what was appended to each spans file since the last call (every
     /// file, the first time); returns whether anything changed.
     pub fn refresh(&mut self) -> bool {
         let sel = dn_export::delivery::sync::Selection { project: self.project.clone(), run: None };
-        let now = dn_export::delivery::sync::spans_files(&self.root, &sel);
+        let mut now = dn_export::delivery::sync::spans_files(&self.root, &sel);
+        if let Some(only) = &self.only {
+            // Run files of other runs are not read; session files are, for
+            // these runs' spans (see `FileRead::parse`).
+            now.retain(|rel| match rel.iter().map(|c| c.to_string_lossy()).collect::<Vec<_>>().as_slice() {
+                [projects, _, run, _] if projects == "projects" => only.contains(run.as_ref()),
+                _ => true,
+            });
+        }
         let mut changed = now.len() != self.files.len();
         let mut old: std::collections::HashMap<PathBuf, FileRead> =
             std::mem::take(&mut self.files).into_iter().map(|f| (f.rel.clone(), f)).collect();
@@ -278,7 +354,7 @@ impl LocalReader {
                 changed = true;
                 FileRead::new(rel)
             });
-            changed |= f.read_on(&self.root, self.summary);
+            changed |= f.read_on(&self.root, Keep { summary: self.summary, only: self.only.as_ref() });
             self.files.push(f);
         }
         changed
@@ -361,7 +437,7 @@ impl FileRead {
     }
 
     /// Reads the lines appended since the last read; whether anything changed.
-    fn read_on(&mut self, root: &Path, summary: bool) -> bool {
+    fn read_on(&mut self, root: &Path, keep: Keep<'_>) -> bool {
         let path = root.join(&self.rel);
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -388,12 +464,12 @@ impl FileRead {
         }
         self.len = len;
         let before = (self.spans.len(), self.counted.clone(), self.problems.len(), self.torn.clone());
-        self.read_from(file, summary);
+        self.read_from(file, keep);
         changed || (self.spans.len(), self.counted.clone(), self.problems.len(), self.torn.clone()) != before
     }
 
     /// Reads whole lines from `self.offset` on.
-    fn read_from(&mut self, mut file: std::fs::File, summary: bool) {
+    fn read_from(&mut self, mut file: std::fs::File, keep: Keep<'_>) {
         use std::io::{BufRead as _, Seek as _, SeekFrom};
         self.torn = None;
         if let Err(e) = file.seek(SeekFrom::Start(self.offset)) {
@@ -427,7 +503,7 @@ impl FileRead {
             if body.is_empty() {
                 continue;
             }
-            let Some(line) = std::str::from_utf8(body).ok().and_then(|t| self.parse(t, summary)) else {
+            let Some(line) = std::str::from_utf8(body).ok().and_then(|t| self.parse(t, keep)) else {
                 self.problems.push(self.problem(self.lines, "not a span line".into()));
                 continue;
             };
@@ -437,10 +513,18 @@ impl FileRead {
         }
     }
 
-    /// A span's line read: `Some(None)` when it was counted, not kept (see
-    /// [`read_runs`]); `None` when it is not a span line.
-    fn parse(&mut self, text: &str, summary: bool) -> Option<Option<SpanLine>> {
-        if !summary {
+    /// A span's line read: `Some(None)` when it was counted or left out,
+    /// not kept (see [`read_runs`], [`read_named`]); `None` when it is not
+    /// a span line.
+    fn parse(&mut self, text: &str, keep: Keep<'_>) -> Option<Option<SpanLine>> {
+        // A run's own file is all its own; a session file holds spans of
+        // many runs (each carries its run id) and of none.
+        if let Some(only) = keep.only.filter(|_| self.shared.starts_with("sessions/")) {
+            let line = SpanLine::parse(text, false)?;
+            let theirs = line.run_id.as_ref().is_some_and(|r| only.contains(r));
+            return Some(if theirs { SpanLine::parse(text, true) } else { None });
+        }
+        if !keep.summary {
             return SpanLine::parse(text, true).map(Some);
         }
         let line = SpanLine::parse(text, false)?;
@@ -456,6 +540,15 @@ impl FileRead {
     fn problem(&self, line: usize, what: String) -> Problem {
         Problem { file: self.shared.to_string(), line, what }
     }
+}
+
+/// What a read keeps of the spans it parses.
+#[derive(Clone, Copy)]
+struct Keep<'a> {
+    /// Runs' own spans and updates only; the others counted.
+    summary: bool,
+    /// Only spans of these runs.
+    only: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// A file's device and inode (on Unix; `None` elsewhere, where a replaced
@@ -518,7 +611,7 @@ pub fn run_command(name: &str, args: &LocalArgs, render: impl FnOnce(&Path, &Loc
 pub fn run_command_reading(
     name: &str,
     args: &LocalArgs,
-    read: fn(&Path, Option<&str>) -> Local,
+    read: impl FnOnce(&Path, Option<&str>) -> Local,
     render: impl FnOnce(&Path, &Local) -> Result<String, String>,
 ) -> u8 {
     let root = match local_dir(args.local_dir.as_ref()) {
@@ -565,7 +658,7 @@ mod tests {
     fn read_file(path: &Path, rel: &str, problems: &mut Vec<Problem>) -> Vec<Arc<Span>> {
         let mut f = FileRead::new(PathBuf::from(rel));
         match std::fs::File::open(path) {
-            Ok(file) => f.read_from(file, false),
+            Ok(file) => f.read_from(file, Keep { summary: false, only: None }),
             Err(e) => f.problems.push(f.problem(0, format!("cannot read: {e}"))),
         }
         problems.extend(f.problems.into_iter().chain(f.torn));
@@ -749,5 +842,34 @@ mod tests {
         let whole = read(dir.path(), None);
         assert!(whole.runs.iter().all(|r| r.status() == RunStatus::Open));
         assert_eq!(summaries(&read_runs(dir.path(), None)), summaries(&whole));
+    }
+
+    /// A run as a command finds it: its id and its spans' ids, or the error.
+    fn found(l: &Local, name: &str) -> Result<(String, Vec<String>), String> {
+        l.find(name).map(|r| (r.id.clone(), r.spans.iter().map(|s| s.line.span_id.to_string()).collect()))
+    }
+
+    #[test]
+    fn reading_the_named_runs_finds_what_a_whole_read_finds() {
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dn-testing/fixtures/python-2.0.52");
+        let whole = read(&python, None);
+        let mut names: Vec<String> = vec!["no-such-run".into(), "3".into()];
+        for r in &whole.runs {
+            names.extend([r.id.clone(), r.id[..8].to_string(), r.name().to_string()]);
+        }
+        for name in &names {
+            let named = read_named(&python, None, &[name.as_str()]);
+            assert_eq!(found(&named, name), found(&whole, name), "{name}");
+            if let Ok(r) = whole.find(name) {
+                assert!(named.runs.len() < whole.runs.len(), "{name}: only its run, not all {}", whole.runs.len());
+                assert_eq!(named.find(name).unwrap().task_count(), r.task_count());
+            }
+        }
+        // A run that lives in a session file whole (no directory of its own).
+        let in_session = whole.runs.iter().find(|r| !python.join("projects").join(&r.project).join(&r.id).exists());
+        let r = in_session.expect("the reference has a run started inside a session");
+        assert_eq!(found(&read_named(&python, None, &[r.id.as_str()]), &r.id), found(&whole, &r.id));
+        let two = read_named(&python, None, &[whole.runs[0].id.as_str(), whole.runs[1].id.as_str()]);
+        assert_eq!(two.runs.len(), 2);
     }
 }

@@ -31,7 +31,12 @@ pub struct MetricsArgs {
 
 /// Runs `dn metrics`; returns the exit status.
 pub fn run(args: &MetricsArgs) -> u8 {
-    local::run_command("metrics", &args.local, |_, l| render_metrics(l, args))
+    local::run_command_reading(
+        "metrics",
+        &args.local,
+        |root, project| local::read_named(root, project, &[args.run.as_str()]),
+        |_, l| render_metrics(l, args),
+    )
 }
 
 /// The output of `dn metrics` for what was read. Run-level metrics, and

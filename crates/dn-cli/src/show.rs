@@ -37,7 +37,17 @@ pub struct ShowArgs {
 
 /// Runs `dn show`; returns the exit status.
 pub fn run(args: &ShowArgs) -> u8 {
-    local::run_command("show", &args.local, |root, l| render_show(root, l, args, render::color()))
+    let render = |root: &Path, l: &Local| render_show(root, l, args, render::color());
+    match (&args.session, &args.run) {
+        // A run: its spans only (see `local::read_named`).
+        (None, Some(run)) => local::run_command_reading(
+            "show",
+            &args.local,
+            |root, project| local::read_named(root, project, &[run.as_str()]),
+            render,
+        ),
+        _ => local::run_command("show", &args.local, render),
+    }
 }
 
 /// The output of `dn show` for what was read.
