@@ -1,6 +1,7 @@
 //! `cargo xtask bench cli`: the `dn` reading commands on large local
 //! directories, as a user runs them (release builds, output to /dev/null):
-//! `dn runs` over 10 000 runs, `dn show` of a run with 1 000 000 spans,
+//! `dn runs` over 10 000 runs, `dn show` of one of them and of a run with
+//! 1 000 000 spans,
 //! `dn metrics` of a run that logged 1 000 000 metric points, and the JSONL
 //! read rate (bytes of spans files read and parsed per second by
 //! `dn runs`). Wall time and peak RSS from `/usr/bin/time` when present.
@@ -29,14 +30,26 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     let metric_run = only_run(&metric_dir)?;
 
     let (runs_s, runs_kib) = timed(&bin.join("dn"), &["runs", "--local-dir"], &runs_dir)?;
+    let one_of_many = std::fs::read_dir(runs_dir.join("projects/default"))
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .min()
+        .ok_or("no run written")?;
+    let (one_s, one_kib) = timed(&bin.join("dn"), &["show", &one_of_many, "--local-dir"], &runs_dir)?;
     let (show_s, show_kib) = timed(&bin.join("dn"), &["show", &big_run, "--local-dir"], &big_dir)?;
     let (read_s, _) = timed(&bin.join("dn"), &["runs", "--local-dir"], &big_dir)?;
     let (metrics_s, metrics_kib) = timed(&bin.join("dn"), &["metrics", &metric_run, "--local-dir"], &metric_dir)?;
     let mib = |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
-    println!("dn reading commands, release build, output to /dev/null (load before: {})", load.trim());
+    println!(
+        "dn reading commands, release build, output to /dev/null ({}; load before: {})",
+        ws.provenance(),
+        load.trim()
+    );
     println!("| command | data | wall | peak RSS | target |");
     println!("|---|---|---|---|---|");
     println!("| `dn runs` | 10 000 runs | {runs_s:.2} s | {} | ≤ 1 s |", mib(runs_kib));
+    println!("| `dn show RUN` | one run among those 10 000 | {one_s:.2} s | {} | ≤ 0.1 s |", mib(one_kib));
     println!(
         "| `dn show RUN` | 1 000 000 spans, {:.0} MB | {show_s:.2} s | {} | ≤ 3 s, ≤ 1 GiB |",
         bytes as f64 / 1e6,

@@ -264,19 +264,21 @@ pub fn read_named(root: &Path, project: Option<&str>, named: &[&str]) -> Local {
 
 /// The run ids that have a directory under `root` (of `project` when given).
 fn run_dirs(root: &Path, project: Option<&str>) -> Vec<String> {
-    let names = |p: &Path| -> Vec<String> {
-        std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    names(&root.join("projects"))
+    subdirs(&root.join("projects"))
         .into_iter()
         .filter(|p| project.is_none_or(|want| want == p))
-        .flat_map(|p| names(&root.join("projects").join(p)))
+        .flat_map(|p| subdirs(&root.join("projects").join(p)))
+        .collect()
+}
+
+/// The names of the directories in `dir` (none when it cannot be read).
+fn subdirs(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
 }
 
@@ -336,16 +338,26 @@ impl LocalReader {
     /// Reads what was appended to each spans file since the last call (every
     /// file, the first time); returns whether anything changed.
     pub fn refresh(&mut self) -> bool {
-        let sel = dn_export::delivery::sync::Selection { project: self.project.clone(), run: None };
-        let mut now = dn_export::delivery::sync::spans_files(&self.root, &sel);
-        if let Some(only) = &self.only {
-            // Run files of other runs are not read; session files are, for
-            // these runs' spans (see `FileRead::parse`).
-            now.retain(|rel| match rel.iter().map(|c| c.to_string_lossy()).collect::<Vec<_>>().as_slice() {
-                [projects, _, run, _] if projects == "projects" => only.contains(run.as_ref()),
-                _ => true,
-            });
-        }
+        let now = match &self.only {
+            None => {
+                let sel = dn_export::delivery::sync::Selection { project: self.project.clone(), run: None };
+                dn_export::delivery::sync::spans_files(&self.root, &sel)
+            }
+            // Only these runs' files, not a look at every run's; and every
+            // session file, for these runs' spans (see `FileRead::parse`).
+            Some(only) => {
+                let mut files: Vec<PathBuf> = subdirs(&self.root.join("projects"))
+                    .into_iter()
+                    .filter(|p| self.project.as_deref().is_none_or(|want| want == p))
+                    .flat_map(|p| only.iter().filter_map(move |id| dn_core::layout::run_dir(&p, id).ok()))
+                    .map(|dir| dir.join(dn_core::layout::SPANS_FILE))
+                    .filter(|rel| self.root.join(rel).is_file())
+                    .collect();
+                files.sort();
+                files.extend(dn_export::delivery::sync::session_files(&self.root));
+                files
+            }
+        };
         let mut changed = now.len() != self.files.len();
         let mut old: std::collections::HashMap<PathBuf, FileRead> =
             std::mem::take(&mut self.files).into_iter().map(|f| (f.rel.clone(), f)).collect();

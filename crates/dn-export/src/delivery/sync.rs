@@ -51,18 +51,36 @@ pub fn spans_files(root: &Path, sel: &Selection) -> Vec<PathBuf> {
             }
         }
     }
+    let mut out: Vec<PathBuf> =
+        out.into_iter().filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf)).collect();
     if sel.run.is_none() {
-        for session in dirs(&root.join("sessions")) {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&session)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "jsonl"))
-                .collect();
-            files.sort();
-            out.extend(files);
-        }
+        out.extend(session_files(root));
+    }
+    out
+}
+
+/// Every session spans file under `root` (`sessions/<id>/*.jsonl`), relative
+/// to `root`, sorted.
+pub fn session_files(root: &Path) -> Vec<PathBuf> {
+    let mut sessions: Vec<PathBuf> = std::fs::read_dir(root.join("sessions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != dn_core::layout::DELIVERY_DIR))
+        .collect();
+    sessions.sort();
+    let mut out = Vec::new();
+    for session in sessions {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&session)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        out.extend(files);
     }
     out.into_iter().filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf)).collect()
 }
