@@ -25,23 +25,12 @@ pub struct Selection {
 /// sorted: `projects/<p>/<run>/spans.jsonl` and `sessions/<id>/*.jsonl`.
 pub fn spans_files(root: &Path, sel: &Selection) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let dirs = |p: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != dn_core::layout::DELIVERY_DIR))
-            .collect();
-        v.sort();
-        v
-    };
     let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    for project in dirs(&root.join("projects")) {
+    for project in subdirs(&root.join("projects")) {
         if sel.project.as_deref().is_some_and(|p| p != name_of(&project)) {
             continue;
         }
-        for run in dirs(&project) {
+        for run in subdirs(&project) {
             if sel.run.as_deref().is_some_and(|r| r != name_of(&run)) {
                 continue;
             }
@@ -62,27 +51,24 @@ pub fn spans_files(root: &Path, sel: &Selection) -> Vec<PathBuf> {
 /// Every session spans file under `root` (`sessions/<id>/*.jsonl`), relative
 /// to `root`, sorted.
 pub fn session_files(root: &Path) -> Vec<PathBuf> {
-    let mut sessions: Vec<PathBuf> = std::fs::read_dir(root.join("sessions"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != dn_core::layout::DELIVERY_DIR))
-        .collect();
-    sessions.sort();
-    let mut out = Vec::new();
-    for session in sessions {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&session)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "jsonl"))
-            .collect();
-        files.sort();
-        out.extend(files);
-    }
-    out.into_iter().filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf)).collect()
+    subdirs(&root.join("sessions"))
+        .iter()
+        .flat_map(|session| sorted_entries(session, |p| p.is_file() && p.extension().is_some_and(|x| x == "jsonl")))
+        .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect()
+}
+
+/// The directories in `dir` but the delivery logs', sorted.
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    sorted_entries(dir, |p| p.is_dir() && p.file_name().is_some_and(|n| n != dn_core::layout::DELIVERY_DIR))
+}
+
+/// The entries of `dir` that `keep` keeps, sorted (none when it cannot be read).
+fn sorted_entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| keep(p)).collect();
+    v.sort();
+    v
 }
 
 /// What one file has not had settled by a destination yet.
