@@ -318,7 +318,8 @@ struct FileRead {
     counted: BTreeMap<Option<String>, Counted>,
     /// Whole lines that are not spans.
     problems: Vec<Problem>,
-    /// The last line when it has no newline yet: read again next time.
+    /// The last line when it has no newline yet (read again next time), or
+    /// why the file could not be opened (line 0).
     torn: Option<Problem>,
 }
 
@@ -454,10 +455,12 @@ impl FileRead {
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) => {
-                let gone = Problem { file: self.shared.to_string(), line: 0, what: format!("cannot read: {e}") };
-                let changed = self.problems != [gone.clone()] || !self.spans.is_empty();
+                // Forgotten, and said as this read's problem (as a torn line
+                // is): a file readable again is read from its start.
+                let gone = Some(self.problem(0, format!("cannot read: {e}")));
+                let changed = self.torn != gone || !self.spans.is_empty() || !self.problems.is_empty();
                 *self = FileRead::new(std::mem::take(&mut self.rel));
-                self.problems.push(gone);
+                self.torn = gone;
                 return changed;
             }
         };
@@ -471,7 +474,7 @@ impl FileRead {
             changed = true;
         }
         self.identity = identity;
-        if !changed && len == self.len {
+        if !changed && len == self.len && self.torn.as_ref().is_none_or(|t| t.line != 0) {
             return false;
         }
         self.len = len;
