@@ -1,9 +1,10 @@
 //! What `dn tui` pays to follow a run being written: a tick after 1 000 new
 //! lines, reading on from where it stopped (`LocalReader::refresh` and
 //! `local`), beside reading the whole directory again (`local::read`, what
-//! every tick cost before the reader kept its place); and a frame of that
-//! run's screen (its span tree and the selected span's detail), drawn on
-//! ratatui's test backend after the selection moved one row.
+//! every tick cost before the reader kept its place); a frame of that run's
+//! screen (its span tree and the selected span's detail), and a frame of
+//! the runs table of a directory of 10 000 runs, each drawn on ratatui's
+//! test backend after the selection moved one row.
 //!
 //! `cargo xtask bench follow` (or `cargo bench -p dn-cli --bench follow`).
 //! The directory is written by dn itself: one run of 100 000 task spans,
@@ -94,6 +95,37 @@ fn frame_of_the_run_screen(b: Bencher<'_, '_>) {
     let f = followed();
     let mut app = dn_cli::tui::App::new(f.root.clone(), None);
     app.on_key(KeyEvent::from(KeyCode::Enter));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 40)).unwrap();
+    let mut down = true;
+    b.bench_local(|| {
+        app.on_key(KeyEvent::from(if down { KeyCode::Down } else { KeyCode::Up }));
+        down = !down;
+        terminal.draw(|frame| dn_cli::tui::draw(frame, &app)).unwrap();
+    });
+}
+
+/// A directory of 10 000 runs, each with a param and a metric.
+fn many_runs() -> &'static tempfile::TempDir {
+    static D: OnceLock<tempfile::TempDir> = OnceLock::new();
+    D.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(dir.path())).unwrap();
+        for i in 0..10_000 {
+            d.run("sweep").run(|r| {
+                r.log_param("i", i);
+                r.log_metric("loss", 1.0 / f64::from(i + 1));
+            });
+        }
+        assert!(d.shutdown().is_clean());
+        dir
+    })
+}
+
+/// A frame of the runs table of 10 000 runs after a key moved the selection.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn frame_of_the_runs_table_of_10000_runs(b: Bencher<'_, '_>) {
+    let mut app = dn_cli::tui::App::new(many_runs().path().to_path_buf(), None);
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 40)).unwrap();
     let mut down = true;
     b.bench_local(|| {

@@ -54,6 +54,10 @@ pub struct Run {
     pub spans: Vec<Arc<Span>>,
     /// The spans read for a summary and not kept (none otherwise).
     pub counted: Counted,
+    /// Where the run's own span is in `spans`, found once: a run's span is
+    /// written when it ends, so it is mostly the last, and the runs table
+    /// asks for it at every frame (its name, start and status).
+    own: std::sync::OnceLock<Option<usize>>,
 }
 
 /// What a summary keeps of the spans it does not: how many tasks, and the
@@ -107,9 +111,12 @@ impl RunStatus {
 impl Run {
     /// The run's own span: the root task span of its run id.
     pub fn run_span(&self) -> Option<&Span> {
-        self.spans.iter().map(|s| &**s).find(|s| {
-            s.line.is_task() && s.line.parent_id.is_none() && s.line.run_id.as_deref() == Some(self.id.as_str())
-        })
+        let own = self.own.get_or_init(|| {
+            self.spans.iter().position(|s| {
+                s.line.is_task() && s.line.parent_id.is_none() && s.line.run_id.as_deref() == Some(self.id.as_str())
+            })
+        });
+        own.and_then(|i| self.spans.get(i)).map(|s| &**s)
     }
     /// The run's name (its span's), or `(open run)` while it is open (the
     /// name is written with the run span, at its end).
@@ -393,6 +400,7 @@ impl LocalReader {
                         id: run.to_string(),
                         spans: f.spans.clone(),
                         counted,
+                        own: Default::default(),
                     });
                 }
                 ["sessions", id, _] => {
@@ -413,7 +421,13 @@ impl LocalReader {
                 let p = s.line.project.clone().unwrap_or_else(|| "default".into());
                 if project.is_none_or(|f| f == p) {
                     by_id.insert(r.clone(), local.runs.len());
-                    local.runs.push(Run { project: p, id: r, spans: vec![], counted: Counted::default() });
+                    local.runs.push(Run {
+                        project: p,
+                        id: r,
+                        spans: vec![],
+                        counted: Counted::default(),
+                        own: Default::default(),
+                    });
                 }
             }
         }

@@ -38,7 +38,11 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
 
 fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
     let runs = app.runs();
-    let rows: Vec<Row<'_>> = runs
+    // Only the rows on screen (as for the span tree, see `run`).
+    let selected = app.run_row.min(runs.len().saturating_sub(1));
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    let first = selected.saturating_sub(height - 1);
+    let rows: Vec<Row<'_>> = runs[first.min(runs.len())..(first + height).min(runs.len())]
         .iter()
         .map(|r| {
             let status = r.status().as_str();
@@ -74,7 +78,7 @@ fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
         .header(header)
         .block(Block::bordered().title(title))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut state = TableState::default().with_selected(Some(app.run_row.min(runs.len().saturating_sub(1))));
+    let mut state = TableState::default().with_selected(Some(selected - first));
     f.render_stateful_widget(table, area, &mut state);
 }
 

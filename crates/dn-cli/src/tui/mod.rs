@@ -79,6 +79,8 @@ struct Memo {
     generation: u64,
     /// The tree, for (run id, filter).
     tree: Option<(TreeKey, Rc<Tree>)>,
+    /// The runs table's order (indices into `local.runs`), for a filter.
+    run_order: Option<(String, Rc<Vec<usize>>)>,
     /// Each run's last metric values, by run id.
     last_metrics: HashMap<String, Rc<Vec<(String, f64)>>>,
     /// The selected span's series and its chart's points.
@@ -154,22 +156,28 @@ impl App {
         true
     }
 
-    /// The runs the table shows: newest first, filtered.
+    /// The runs the table shows: newest first, filtered (in that order
+    /// once per read and filter).
     pub fn runs(&self) -> Vec<&Run> {
-        let f = self.filter.to_lowercase();
-        let mut runs: Vec<&Run> = self
-            .local
-            .runs
-            .iter()
-            .filter(|r| {
-                self.screen != Screen::Runs
-                    || f.is_empty()
-                    || r.name().to_lowercase().contains(&f)
-                    || r.id.starts_with(&f)
-            })
-            .collect();
-        runs.sort_by(|a, b| b.start().cmp(&a.start()).then_with(|| a.id.cmp(&b.id)));
-        runs
+        let filter = if self.screen == Screen::Runs { self.filter.to_lowercase() } else { String::new() };
+        let known = match &self.memo().run_order {
+            Some((f, order)) if *f == filter => Some(order.clone()),
+            _ => None,
+        };
+        let order = known.unwrap_or_else(|| {
+            let mut order: Vec<usize> = (0..self.local.runs.len())
+                .filter(|&i| {
+                    let r = &self.local.runs[i];
+                    filter.is_empty() || r.name().to_lowercase().contains(&filter) || r.id.starts_with(&filter)
+                })
+                .collect();
+            let runs = &self.local.runs;
+            order.sort_by(|&a, &b| runs[b].start().cmp(&runs[a].start()).then_with(|| runs[a].id.cmp(&runs[b].id)));
+            let order = Rc::new(order);
+            self.memo().run_order = Some((filter, order.clone()));
+            order
+        });
+        order.iter().map(|&i| &self.local.runs[i]).collect()
     }
 
     /// The run shown (on the run screen) or selected (on the runs table).

@@ -165,3 +165,24 @@ fn a_long_series_is_charted_from_its_lowest_and_highest_points() {
         "one step: by index"
     );
 }
+
+#[test]
+fn the_runs_table_scrolls_to_the_selected_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(tmp.path())).unwrap();
+    for i in 0..300 {
+        d.run(format!("sweep-{i:03}")).run(|r| r.log_param("i", i));
+    }
+    d.shutdown();
+    let mut app = App::new(tmp.path().to_path_buf(), None);
+    let s = screen(&app);
+    assert!(s.contains("300 runs") && s.contains("sweep-299") && !s.contains("sweep-000"), "newest first: {s}");
+    keys(&mut app, "G");
+    let s = screen(&app);
+    assert!(s.contains("sweep-000") && !s.contains("sweep-299"), "the oldest, at the bottom: {s}");
+    keys(&mut app, "\n");
+    assert!(screen(&app).contains("sweep-000"), "opens the selected run");
+    keys(&mut app, "\u{1b}/sweep-15\n");
+    let s = screen(&app);
+    assert!(s.contains("sweep-159") && s.contains("sweep-150") && !s.contains("sweep-149"), "filtered: {s}");
+}
