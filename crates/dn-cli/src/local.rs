@@ -652,14 +652,29 @@ pub fn run_command_reading(
     };
     let local = read(&root, args.project.as_deref());
     match render(&root, &local) {
-        Ok(text) => {
-            print!("{text}");
-            0
-        }
+        Ok(text) => match write_stdout(&text) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("dn {name}: writing the output: {e}");
+                1
+            }
+        },
         Err(e) => {
             eprintln!("dn {name}: {e}");
             1
         }
+    }
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (`dn show
+/// RUN | head`) is no error: the rest is not written, as other Unix tools
+/// do, where `print!` panicked.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 

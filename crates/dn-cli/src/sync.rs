@@ -43,7 +43,7 @@ pub fn run(args: &SyncArgs) -> u8 {
     match sync_all(args) {
         Ok((summary, code)) => {
             if args.json {
-                println!("{summary}");
+                let _ = crate::local::write_stdout(&format!("{summary}\n"));
             }
             code
         }
@@ -77,7 +77,10 @@ fn sync_all(args: &SyncArgs) -> Result<(serde_json::Value, u8), String> {
             let todo = sync::unsettled(&root, &files, &id);
             let spans: u64 = todo.iter().map(|u| u.spans).sum();
             if !args.json {
-                println!("dn sync: {name} ({endpoint}): would deliver {spans} spans from {} files", todo.len());
+                let _ = crate::local::write_stdout(&format!(
+                    "dn sync: {name} ({endpoint}): would deliver {spans} spans from {} files\n",
+                    todo.len()
+                ));
             }
             out.push(json!({"name": name, "endpoint": endpoint, "files": todo.len(), "would_deliver": spans}));
             continue;
@@ -105,7 +108,8 @@ fn sync_all(args: &SyncArgs) -> Result<(serde_json::Value, u8), String> {
         (Some(scope), false) => {
             let a = upload_artifacts(&settings, scope, &sel);
             if !args.json {
-                println!("dn sync: {}", a["summary"].as_str().unwrap_or_default());
+                let _ =
+                    crate::local::write_stdout(&format!("dn sync: {}\n", a["summary"].as_str().unwrap_or_default()));
             }
             if a["failed"].as_u64().unwrap_or(0) > 0 {
                 code = 1;
@@ -129,10 +133,10 @@ fn progress_bar(json: bool) -> Option<indicatif::ProgressBar> {
 }
 
 fn print_report(r: &SyncReport, endpoint: &str) {
-    println!(
-        "dn sync: {} ({endpoint}): {} delivered, {} rejected, {} pending, from {} files",
+    let _ = crate::local::write_stdout(&format!(
+        "dn sync: {} ({endpoint}): {} delivered, {} rejected, {} pending, from {} files\n",
         r.destination, r.delivered, r.rejected, r.pending, r.files
-    );
+    ));
     for e in &r.errors {
         eprintln!("dn sync: {}: {e}", r.destination);
     }

@@ -144,3 +144,30 @@ fn the_commands_read_what_this_sdk_writes() {
         insta::assert_snapshot!("ours_export_tasks", dn(tmp.path(), &["export", "exp-b", "--table", "tasks", "--format", "jsonl"]));
     });
 }
+
+/// `dn show RUN | head`: the reader stops early; dn stops writing, exits 0,
+/// and says nothing (it panicked on the broken pipe).
+#[test]
+fn a_reader_that_stops_early_is_no_error() {
+    use std::io::Read as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(tmp.path())).unwrap();
+    d.run("long").run(|run| {
+        for i in 0..3_000 {
+            d.task_span(format!("task-{i}")).parent(run).run(|_| ());
+        }
+    });
+    d.shutdown();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dn"))
+        .args(["show", "long", "--local-dir"])
+        .arg(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then closed
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{:?}: {stderr}", out.status);
+}
