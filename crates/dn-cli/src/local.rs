@@ -58,6 +58,8 @@ pub struct Run {
     /// written when it ends, so it is mostly the last, and the runs table
     /// asks for it at every frame (its name, start and status).
     own: std::sync::OnceLock<Option<usize>>,
+    /// [`Run::task_count`], counted once (the runs table asks at every frame).
+    task_count: std::sync::OnceLock<usize>,
 }
 
 /// What a summary keeps of the spans it does not: how many tasks, and the
@@ -151,7 +153,7 @@ impl Run {
     /// How many task spans other than the run's own it has (those read for
     /// a summary too).
     pub fn task_count(&self) -> usize {
-        self.tasks().count() + self.counted.tasks
+        *self.task_count.get_or_init(|| self.tasks().count() + self.counted.tasks)
     }
     /// Task spans other than the run's own (of those kept, see [`Run::spans`]).
     pub fn tasks(&self) -> impl Iterator<Item = &Span> {
@@ -401,6 +403,7 @@ impl LocalReader {
                         spans: f.spans.clone(),
                         counted,
                         own: Default::default(),
+                        task_count: Default::default(),
                     });
                 }
                 ["sessions", id, _] => {
@@ -427,6 +430,7 @@ impl LocalReader {
                         spans: vec![],
                         counted: Counted::default(),
                         own: Default::default(),
+                        task_count: Default::default(),
                     });
                 }
             }

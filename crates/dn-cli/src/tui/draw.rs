@@ -61,6 +61,9 @@ fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
             ])
         })
         .collect();
+    // The task count's column as wide as its largest count (100 000 tasks
+    // showed as 10000 in a column of 5).
+    let tasks_width = runs.iter().map(|r| r.task_count().to_string().len()).max().unwrap_or(0).max("TASKS".len());
     let widths = [
         Constraint::Length(14),
         Constraint::Length(24),
@@ -68,7 +71,7 @@ fn runs(f: &mut Frame<'_>, app: &App, area: Rect) {
         Constraint::Length(19),
         Constraint::Length(10),
         Constraint::Length(6),
-        Constraint::Length(5),
+        Constraint::Length(u16::try_from(tasks_width).unwrap_or(u16::MAX)),
         Constraint::Min(10),
     ];
     let header = Row::new(["PROJECT", "NAME", "ID", "START", "DURATION", "STATUS", "TASKS", "METRICS"])
