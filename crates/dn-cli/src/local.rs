@@ -327,6 +327,8 @@ struct FileRead {
     counted: BTreeMap<Option<String>, Counted>,
     /// Whole lines that are not spans.
     problems: Vec<Problem>,
+    /// The names, run ids and projects its lines share.
+    strings: dn_core::LineStrings,
     /// The last line when it has no newline yet (read again next time), or
     /// why the file could not be opened (line 0).
     torn: Option<Problem>,
@@ -420,8 +422,9 @@ impl LocalReader {
         let project = self.project.as_deref();
         for (_, s) in &session_spans {
             let run_root = s.line.is_task() && s.line.parent_id.is_none();
-            if let Some(r) = s.line.run_id.clone().filter(|r| run_root && !by_id.contains_key(r)) {
-                let p = s.line.project.clone().unwrap_or_else(|| "default".into());
+            if let Some(r) = s.line.run_id.as_deref().filter(|r| run_root && !by_id.contains_key(*r)) {
+                let r = r.to_string();
+                let p = s.line.project.as_deref().unwrap_or("default").to_string();
                 if project.is_none_or(|f| f == p) {
                     by_id.insert(r.clone(), local.runs.len());
                     local.runs.push(Run {
@@ -436,7 +439,7 @@ impl LocalReader {
             }
         }
         for (session, s) in session_spans {
-            match s.line.run_id.as_ref().and_then(|r| by_id.get(r)) {
+            match s.line.run_id.as_deref().and_then(|r| by_id.get(r)) {
                 Some(&i) => local.runs[i].spans.push(s),
                 None => local.sessions.entry(session).or_default().push(s),
             }
@@ -463,6 +466,7 @@ impl FileRead {
             spans: Vec::new(),
             counted: BTreeMap::new(),
             problems: Vec::new(),
+            strings: Default::default(),
             torn: None,
         }
     }
@@ -553,20 +557,20 @@ impl FileRead {
         // A run's own file is all its own; a session file holds spans of
         // many runs (each carries its run id) and of none.
         if let Some(only) = keep.only.filter(|_| self.shared.starts_with("sessions/")) {
-            let line = SpanLine::parse(text, false)?;
-            let theirs = line.run_id.as_ref().is_some_and(|r| only.contains(r));
-            return Some(if theirs { SpanLine::parse(text, true) } else { None });
+            let line = SpanLine::parse_sharing(text, false, &mut self.strings)?;
+            let theirs = line.run_id.as_deref().is_some_and(|r| only.contains(r));
+            return Some(if theirs { SpanLine::parse_sharing(text, true, &mut self.strings) } else { None });
         }
         if !keep.summary {
-            return SpanLine::parse(text, true).map(Some);
+            return SpanLine::parse_sharing(text, true, &mut self.strings).map(Some);
         }
-        let line = SpanLine::parse(text, false)?;
+        let line = SpanLine::parse_sharing(text, false, &mut self.strings)?;
         // A summary keeps a run's own span and its updates, with their data
         // (what `dn runs` shows), and counts the others.
         if (line.is_task() && line.parent_id.is_none()) || line.span_type == SpanType::RunUpdate {
-            return SpanLine::parse(text, true).map(Some);
+            return SpanLine::parse_sharing(text, true, &mut self.strings).map(Some);
         }
-        self.counted.entry(line.run_id.clone()).or_default().add(&line);
+        self.counted.entry(line.run_id.as_deref().map(str::to_owned)).or_default().add(&line);
         Some(None)
     }
 

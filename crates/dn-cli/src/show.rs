@@ -181,7 +181,11 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
 }
 
 fn label(s: &Span) -> String {
-    if s.line.tags.is_empty() { s.line.name.clone() } else { format!("{} [{}]", s.line.name, s.line.tags.join(", ")) }
+    if s.line.tags.is_empty() {
+        s.line.name.to_string()
+    } else {
+        format!("{} [{}]", s.line.name, s.line.tags.join(", "))
+    }
 }
 
 /// `width` cells with the span's part of [t0, t1] filled.

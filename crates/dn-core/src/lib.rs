@@ -42,7 +42,7 @@ pub use model::clean::{
 };
 pub use model::generation::Generation;
 pub use model::ids::{SpanId, TraceId, generated_run_name, new_run_id, new_task_id};
-pub use model::line::SpanLine;
+pub use model::line::{LineStrings, SpanLine};
 pub use model::metric::{Aggregation, Metric, MetricPoint, MetricSeries, Step};
 pub use model::object::{
     BigInt, CapturedValue, Hash16, LoggedValue, OFFLOAD_THRESHOLD, SerializedValue, ValueOffload, composite_hash,

@@ -132,7 +132,7 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
     let chart_height = if series.chart.is_some() { 12 } else { 0 };
     let [detail, chart_area] = Layout::vertical([Constraint::Min(4), Constraint::Length(chart_height)]).areas(right);
     let mut lines: Vec<Line<'_>> = vec![
-        Line::from(vec![TextSpan::styled(s.line.name.clone(), Style::new().add_modifier(Modifier::BOLD))]),
+        Line::from(vec![TextSpan::styled(s.line.name.to_string(), Style::new().add_modifier(Modifier::BOLD))]),
         Line::from(format!(
             "{}  {}  {}",
             s.line.span_type.as_str(),

@@ -7,6 +7,7 @@ use crate::attrs::{SpanType, keys};
 use crate::ids::{SpanId, TraceId};
 use crate::record::Status;
 use crate::task_data::RenderedTask;
+use crate::text::SharedStr;
 use crate::time::Timestamp;
 
 /// A span as read back from its line: identity and outcome, and (when asked
@@ -22,11 +23,11 @@ pub struct SpanLine {
     /// Span id of the parent task (`dreadnode.task.parent_id`).
     pub parent_task: Option<SpanId>,
     /// Span name.
-    pub name: String,
+    pub name: SharedStr,
     /// `dreadnode.type`.
     pub span_type: SpanType,
     /// `dreadnode.label`.
-    pub label: String,
+    pub label: SharedStr,
     /// Status; an error's message is that of its exception event.
     pub status: Status,
     /// Start time.
@@ -36,11 +37,11 @@ pub struct SpanLine {
     /// `dreadnode.tags`.
     pub tags: Vec<String>,
     /// `dreadnode.run.id`.
-    pub run_id: Option<String>,
+    pub run_id: Option<SharedStr>,
     /// `dreadnode.project`.
-    pub project: Option<String>,
+    pub project: Option<SharedStr>,
     /// `dreadnode.session.id`.
-    pub session_id: Option<String>,
+    pub session_id: Option<SharedStr>,
     /// The task groups, when parsed with data and the line has them (task
     /// spans, fragments and run updates; a missing group reads as empty).
     /// Shared: a view of them ([`crate::TaskView::Rendered`]) is no copy.
@@ -60,7 +61,8 @@ struct Line<'a> {
     span_id: &'a str,
     #[serde(default)]
     parent_id: Option<&'a str>,
-    name: String,
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
     #[serde(default)]
     status: Option<&'a str>,
     start_time: &'a str,
@@ -122,6 +124,34 @@ impl<'a> Attributes<'a> {
     }
 }
 
+/// Strings lines share (see [`SpanLine::parse_sharing`]): each text once,
+/// up to [`LineStrings::MAX`] texts (past that, new texts are not kept: a
+/// file of distinct names costs what it did without sharing).
+#[derive(Debug, Default)]
+pub struct LineStrings {
+    seen: std::collections::HashMap<Box<str>, SharedStr>,
+}
+
+impl LineStrings {
+    /// Most distinct texts kept.
+    pub const MAX: usize = 4096;
+
+    /// `text`, shared with an earlier equal one when there was one.
+    pub fn get(&mut self, text: &str) -> SharedStr {
+        if text.is_empty() {
+            return SharedStr::default();
+        }
+        if let Some(s) = self.seen.get(text) {
+            return s.clone();
+        }
+        let s = SharedStr::Shared(std::sync::Arc::from(text));
+        if self.seen.len() < Self::MAX {
+            self.seen.insert(text.into(), s.clone());
+        }
+        s
+    }
+}
+
 /// The span id of a line written by dn, read from its fixed prefix
 /// (`{"trace_id":"<32 hex>","span_id":"<16 hex>"`) without parsing it; `None`
 /// for any other shape (then parse the line).
@@ -152,6 +182,14 @@ impl SpanLine {
     /// Python SDK writes: not JSON, no ids, an unknown type, a bad time).
     /// With `with_data`, the task groups are kept as [`RenderedTask`].
     pub fn parse(line: &str, with_data: bool) -> Option<SpanLine> {
+        Self::parse_sharing(line, with_data, &mut LineStrings::default())
+    }
+
+    /// [`SpanLine::parse`], its name, label, run id, project and session id
+    /// shared with the lines read before through `strings` (a run's lines
+    /// repeat them: a reader of a million spans held each as a string of
+    /// its own, about a quarter of what it held).
+    pub fn parse_sharing(line: &str, with_data: bool, strings: &mut LineStrings) -> Option<SpanLine> {
         let l: Line<'_> = serde_json::from_str(line).ok()?;
         let a = &l.attributes;
         let span_type: SpanType = a.str(keys::TYPE)?.parse().ok()?;
@@ -173,7 +211,7 @@ impl SpanLine {
                 part(keys::ARTIFACTS, "[]"),
             ]))
         });
-        let own = |k: &str| a.str(k).map(std::borrow::Cow::into_owned);
+        let mut own = |k: &str| a.str(k).map(|v| strings.get(&v));
         let (attributes, events) = if with_data {
             let user = |k: &str| !(k.starts_with("dreadnode.") || k.starts_with("logfire.") || k.starts_with("code."));
             // Each key once, where it first appears, with its last value
@@ -207,21 +245,23 @@ impl SpanLine {
             .and_then(|raw| serde_json::from_str::<Vec<serde_json::Value>>(raw).ok())
             .map(|t| t.into_iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
+        let (label, run_id, project, session_id) =
+            (own(keys::LABEL).unwrap_or_default(), own(keys::RUN_ID), own(keys::PROJECT), own(keys::SESSION_ID));
         Some(SpanLine {
             trace_id: TraceId::from_hex(l.trace_id)?,
             span_id: SpanId::from_hex(l.span_id)?,
             parent_id: l.parent_id.and_then(SpanId::from_hex),
             parent_task: a.str(keys::TASK_PARENT_ID).and_then(|p| SpanId::from_hex(&p)),
-            name: l.name,
+            name: strings.get(&l.name),
             span_type,
-            label: own(keys::LABEL).unwrap_or_default(),
+            label,
             status,
             start: Timestamp::parse_iso(l.start_time)?,
             end: Timestamp::parse_iso(l.end_time)?,
             tags,
-            run_id: own(keys::RUN_ID),
-            project: own(keys::PROJECT),
-            session_id: own(keys::SESSION_ID),
+            run_id,
+            project,
+            session_id,
             rendered,
             attributes,
             events,
@@ -274,5 +314,24 @@ mod tests {
         assert_eq!(view.params()["lr"], serde_json::json!(0.1));
         assert_eq!(view.metrics()["m"].values(), vec![1.5]);
         assert!(view.inputs().is_empty(), "a group that is not a string reads as empty");
+    }
+
+    #[test]
+    fn lines_read_through_one_line_strings_share_their_texts_up_to_its_limit() {
+        let mut strings = LineStrings::default();
+        let a = SpanLine::parse_sharing(LINE, false, &mut strings).unwrap();
+        let b = SpanLine::parse_sharing(LINE, false, &mut strings).unwrap();
+        let shared = |x: &SharedStr, y: &SharedStr| match (x, y) {
+            (SharedStr::Shared(x), SharedStr::Shared(y)) => std::sync::Arc::ptr_eq(x, y),
+            _ => false,
+        };
+        assert!(shared(&a.name, &b.name) && shared(&a.label, &b.label), "one text for both lines");
+        assert_eq!(a.name, "t");
+        for i in 0..LineStrings::MAX + 10 {
+            strings.get(&format!("name-{i}"));
+        }
+        let (x, y) = (strings.get("one-more"), strings.get("one-more"));
+        assert!(x == y && !shared(&x, &y), "past the limit, texts are not kept");
+        assert!(shared(&strings.get("t"), &a.name), "those kept before still are");
     }
 }

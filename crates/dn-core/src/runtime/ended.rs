@@ -78,12 +78,13 @@ impl TaskSpan {
             }
         }
         let mut out = HashMap::new();
+        let mut strings = crate::LineStrings::default();
         for (file, (route, ids)) in by_file {
             let want: std::collections::HashSet<SpanId> = ids.iter().copied().collect();
             let file: Arc<Path> = file.into();
             let lines = scan(&file, |id, _| id.is_some_and(|id| want.contains(&id)), tracer);
             for (offset, line) in lines {
-                if let Some(t) = read_back(&self.0, route.clone(), file.clone(), offset, line) {
+                if let Some(t) = read_back(&self.0, route.clone(), file.clone(), offset, line, &mut strings) {
                     out.insert(t.0.span_id, t);
                 }
             }
@@ -198,8 +199,11 @@ fn read_back(
     file: Arc<Path>,
     offset: u64,
     line: String,
+    strings: &mut crate::LineStrings,
 ) -> Option<TaskSpan> {
-    let t = SpanLine::parse_task(&line, false)?;
+    // Its name and label shared with its siblings read before (a run's
+    // tasks mostly share a name).
+    let t = SpanLine::parse_sharing(&line, false, strings).filter(SpanLine::is_task)?;
     let run = parent.run.clone().or_else(|| Some(Arc::downgrade(parent)));
     let inner = TaskInner {
         tracer: parent.tracer.clone(),
@@ -208,8 +212,8 @@ fn read_back(
         parent_span: t.parent_id,
         parent_remote: false,
         task_id: TaskId::from_bytes(task_id_bytes_for(t.trace_id, t.span_id)),
-        name: t.name.into(),
-        label: t.label.into(),
+        name: t.name,
+        label: t.label,
         span_type: t.span_type,
         route,
         parent_task: Some(Arc::downgrade(parent)),
@@ -253,11 +257,14 @@ impl FileIndex {
             }
             by_parent
         });
+        let mut strings = crate::LineStrings::default();
         let mut out: Vec<TaskSpan> = by_parent
             .get(&task.span_id)
             .into_iter()
             .flatten()
-            .filter_map(|(offset, line)| read_back(task, task.route.clone(), at.file.clone(), *offset, line.clone()))
+            .filter_map(|(offset, line)| {
+                read_back(task, task.route.clone(), at.file.clone(), *offset, line.clone(), &mut strings)
+            })
             .collect();
         out.sort_by_key(|t| t.0.start);
         out
