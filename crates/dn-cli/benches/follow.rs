@@ -38,11 +38,16 @@ struct Followed {
     more: Vec<u8>,
 }
 
+/// A scratch directory on tmpfs (`/dev/shm`) where there is one.
+fn fast_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap()
+}
+
 fn followed() -> &'static Followed {
     static F: OnceLock<Followed> = OnceLock::new();
     F.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let dir = fast_tempdir();
         let root = dir.path().to_path_buf();
         dn::configure(dn::Config::new().isolated().local_dir(&root)).unwrap();
         dn::run("followed").run(|_| {
@@ -92,9 +97,14 @@ fn tick_after_1000_appended_lines(b: Bencher<'_, '_>) {
 /// selection: what each key press and each tick costs to show.
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn frame_of_the_run_screen(b: Bencher<'_, '_>) {
-    let f = followed();
-    let mut app = dn_cli::tui::App::new(f.root.clone(), None);
+    let mut app = dn_cli::tui::App::new(followed().root.clone(), None);
     app.on_key(KeyEvent::from(KeyCode::Enter));
+    bench_frames(b, app);
+}
+
+/// Each iteration: a key moving the selection (down, then up), and a frame
+/// drawn on a 140×40 test terminal.
+fn bench_frames(b: Bencher<'_, '_>, mut app: dn_cli::tui::App) {
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 40)).unwrap();
     let mut down = true;
     b.bench_local(|| {
@@ -108,8 +118,7 @@ fn frame_of_the_run_screen(b: Bencher<'_, '_>) {
 fn many_runs() -> &'static tempfile::TempDir {
     static D: OnceLock<tempfile::TempDir> = OnceLock::new();
     D.get_or_init(|| {
-        let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let dir = fast_tempdir();
         let d = dn::Dreadnode::new(dn::Config::new().isolated().local_dir(dir.path())).unwrap();
         for i in 0..10_000 {
             d.run("sweep").run(|r| {
@@ -125,12 +134,5 @@ fn many_runs() -> &'static tempfile::TempDir {
 /// A frame of the runs table of 10 000 runs after a key moved the selection.
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn frame_of_the_runs_table_of_10000_runs(b: Bencher<'_, '_>) {
-    let mut app = dn_cli::tui::App::new(many_runs().path().to_path_buf(), None);
-    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 40)).unwrap();
-    let mut down = true;
-    b.bench_local(|| {
-        app.on_key(KeyEvent::from(if down { KeyCode::Down } else { KeyCode::Up }));
-        down = !down;
-        terminal.draw(|frame| dn_cli::tui::draw(frame, &app)).unwrap();
-    });
+    bench_frames(b, dn_cli::tui::App::new(many_runs().path().to_path_buf(), None));
 }
