@@ -186,3 +186,28 @@ fn the_runs_table_scrolls_to_the_selected_run() {
     let s = screen(&app);
     assert!(s.contains("sweep-159") && s.contains("sweep-150") && !s.contains("sweep-149"), "filtered: {s}");
 }
+
+#[test]
+fn the_runs_table_shows_a_task_count_of_six_digits_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trace, run_span, run_id) = ("0123456789abcdef0123456789abcdef", "00000000000000aa", "ab".repeat(16));
+    let dir = tmp.path().join("projects/default").join(&run_id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::new();
+    let times = r#""start_time":"2026-12-01T10:00:00Z","end_time":"2026-12-01T10:00:01Z""#;
+    for i in 0..100_000u32 {
+        text.push_str(&format!(
+            r#"{{"trace_id":"{trace}","span_id":"{:016x}","parent_id":"{run_span}","name":"t",{times},"attributes":{{"dreadnode.type":"task","dreadnode.run.id":"{run_id}"}}}}"#,
+            u64::from(i) + 0x1000
+        ));
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        r#"{{"trace_id":"{trace}","span_id":"{run_span}","parent_id":null,"name":"big-run",{times},"attributes":{{"dreadnode.type":"task","dreadnode.run.id":"{run_id}"}}}}"#
+    ));
+    text.push('\n');
+    std::fs::write(dir.join("spans.jsonl"), text).unwrap();
+    let app = App::new(tmp.path().to_path_buf(), None);
+    let s = screen(&app);
+    assert!(s.contains("big-run") && s.contains(" 100000 "), "{s}");
+}
