@@ -111,6 +111,11 @@ impl RunStatus {
 }
 
 impl Run {
+    /// A run read back: its own span and task count are found when first
+    /// asked, after every span of it was added.
+    fn new(project: String, id: String, spans: Vec<Arc<Span>>, counted: Counted) -> Run {
+        Run { project, id, spans, counted, own: Default::default(), task_count: Default::default() }
+    }
     /// The run's own span: the root task span of its run id.
     pub fn run_span(&self) -> Option<&Span> {
         let own = self.own.get_or_init(|| {
@@ -184,7 +189,9 @@ impl Run {
         }
         let params = serde_json::Value::Object(params).to_string();
         let metrics = serde_json::to_string(&metrics).unwrap_or_else(|_| "{}".into());
-        let r = RenderedTask::from_parts([&params, "[]", "[]", &metrics, "{}", "{}", "[]"]);
+        let mut parts = dn_core::EMPTY_TASK_GROUPS;
+        (parts[0], parts[3]) = (&params, &metrics);
+        let r = RenderedTask::from_parts(parts);
         Some(TaskView::Rendered(std::sync::Arc::new(r)))
     }
 }
@@ -244,12 +251,13 @@ pub fn read_named(root: &Path, project: Option<&str>, named: &[&str]) -> Local {
     let mut ids: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut summary: Option<Local> = None;
     for &name in named {
-        let exact = dirs.iter().filter(|d| d.as_str() == name).cloned().collect::<Vec<_>>();
-        let prefixed = dirs.iter().filter(|d| d.starts_with(name)).cloned().collect::<Vec<_>>();
-        match (exact.is_empty(), prefixed.is_empty()) {
-            (false, _) => ids.extend(exact),
-            (true, false) => ids.extend(prefixed),
-            (true, true) => {
+        let prefixed: Vec<&String> = dirs.iter().filter(|d| d.starts_with(name)).collect();
+        match prefixed.iter().find(|d| d.as_str() == name) {
+            Some(exact) => {
+                ids.insert(exact.to_string());
+            }
+            None if !prefixed.is_empty() => ids.extend(prefixed.into_iter().cloned()),
+            None => {
                 // The run `find` picks (a summary finds as a whole read
                 // does); when it picks none, every candidate, for `find` to
                 // say why again.
@@ -280,14 +288,12 @@ fn run_dirs(root: &Path, project: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// The names of the directories in `dir` (none when it cannot be read).
+/// The names of the directories in `dir` (dn-export's listing, which `dn
+/// sync` reads the same directory with).
 fn subdirs(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    dn_export::delivery::sync::subdirs(dir)
+        .iter()
+        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect()
 }
 
@@ -399,14 +405,7 @@ impl LocalReader {
                     by_id.insert(run.to_string(), local.runs.len());
                     let mut counted = Counted::default();
                     f.counted.values().for_each(|c| counted.merge(c));
-                    local.runs.push(Run {
-                        project: p.to_string(),
-                        id: run.to_string(),
-                        spans: f.spans.clone(),
-                        counted,
-                        own: Default::default(),
-                        task_count: Default::default(),
-                    });
+                    local.runs.push(Run::new(p.to_string(), run.to_string(), f.spans.clone(), counted));
                 }
                 ["sessions", id, _] => {
                     session_spans.extend(f.spans.iter().map(|s| (id.to_string(), s.clone())));
@@ -427,14 +426,7 @@ impl LocalReader {
                 let p = s.line.project.as_deref().unwrap_or("default").to_string();
                 if project.is_none_or(|f| f == p) {
                     by_id.insert(r.clone(), local.runs.len());
-                    local.runs.push(Run {
-                        project: p,
-                        id: r,
-                        spans: vec![],
-                        counted: Counted::default(),
-                        own: Default::default(),
-                        task_count: Default::default(),
-                    });
+                    local.runs.push(Run::new(p, r, vec![], Counted::default()));
                 }
             }
         }

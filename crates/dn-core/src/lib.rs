@@ -56,7 +56,8 @@ pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Sc
 pub use model::secret::Secret;
 pub use model::smallmap::SmallMap;
 pub use model::task_data::{
-    ObjectHashes, ObjectRef, ObjectRefs, RefOptions, RenderedTask, Side, StoredObject, StoredValue, TaskData,
+    EMPTY_TASK_GROUPS, ObjectHashes, ObjectRef, ObjectRefs, RefOptions, RenderedTask, Side, StoredObject, StoredValue,
+    TaskData,
 };
 pub use model::text::SharedStr;
 pub use model::time::Timestamp;

@@ -5,8 +5,8 @@
 
 use crate::attrs::{SpanType, keys};
 use crate::ids::{SpanId, TraceId};
-use crate::record::Status;
-use crate::task_data::RenderedTask;
+use crate::record::{Status, TASK_GROUP_KEYS};
+use crate::task_data::{EMPTY_TASK_GROUPS, RenderedTask};
 use crate::text::SharedStr;
 use crate::time::Timestamp;
 
@@ -129,7 +129,7 @@ impl<'a> Attributes<'a> {
 /// file of distinct names costs what it did without sharing).
 #[derive(Debug, Default)]
 pub struct LineStrings {
-    seen: std::collections::HashMap<Box<str>, SharedStr>,
+    seen: std::collections::HashSet<SharedStr>,
 }
 
 impl LineStrings {
@@ -146,7 +146,7 @@ impl LineStrings {
         }
         let s = SharedStr::Shared(std::sync::Arc::from(text));
         if self.seen.len() < Self::MAX {
-            self.seen.insert(text.into(), s.clone());
+            self.seen.insert(s.clone());
         }
         s
     }
@@ -200,16 +200,8 @@ impl SpanLine {
             _ => Status::Unset,
         };
         let rendered = (with_data && has_groups).then(|| {
-            let part = |k: &str, empty: &'static str| a.escaped(k).unwrap_or(empty);
-            std::sync::Arc::new(RenderedTask::from_escaped_parts([
-                part(keys::PARAMS, "{}"),
-                part(keys::INPUTS, "[]"),
-                part(keys::OUTPUTS, "[]"),
-                part(keys::METRICS, "{}"),
-                part(keys::OBJECTS, "{}"),
-                part(keys::OBJECT_SCHEMAS, "{}"),
-                part(keys::ARTIFACTS, "[]"),
-            ]))
+            let part = |i: usize| a.escaped(TASK_GROUP_KEYS[i]).unwrap_or(EMPTY_TASK_GROUPS[i]);
+            std::sync::Arc::new(RenderedTask::from_escaped_parts(std::array::from_fn(part)))
         });
         let mut own = |k: &str| a.str(k).map(|v| strings.get(&v));
         let (attributes, events) = if with_data {

@@ -395,9 +395,25 @@ pub struct RenderedTask {
     has_objects: bool,
 }
 
+/// Each of a task's seven groups when it holds nothing, in the order of
+/// [`crate::TASK_GROUP_KEYS`] (the same text escaped or not).
+pub const EMPTY_TASK_GROUPS: [&str; 7] = ["{}", "[]", "[]", "{}", "{}", "{}", "[]"];
+
 /// What a rendered buffer's size is rounded up to (see
 /// [`RenderedTask::render_from`]).
 const RESERVE_STEP: usize = 256;
+
+/// The end of group `i`, written from `start` on: its offset in the buffer.
+/// Offsets are 32-bit, so a group that would end past 4 GiB (a run's metric
+/// series of some 65 million points) is written as empty rather than
+/// leaving offsets that wrapped, which slicing the groups would panic on.
+fn end_group(buf: &mut String, start: usize, i: usize) -> u32 {
+    if u32::try_from(buf.len()).is_err() {
+        buf.truncate(start);
+        buf.push_str(EMPTY_TASK_GROUPS[i]);
+    }
+    u32::try_from(buf.len()).unwrap_or(u32::MAX)
+}
 
 impl RenderedTask {
     /// Renders every group of `d` (the buffer fitted to the JSON: what a
@@ -426,8 +442,9 @@ impl RenderedTask {
         self.buf.reserve_exact(estimate.next_multiple_of(RESERVE_STEP));
         let hashes = d.object_hashes();
         for (i, end) in self.ends.iter_mut().enumerate() {
+            let start = self.buf.len();
             d.write_group_hashed(i, &hashes, &mut NestedJson(&mut self.buf));
-            *end = self.buf.len() as u32;
+            *end = end_group(&mut self.buf, start, i);
         }
         self.has_objects = !d.objects.is_empty();
     }
@@ -435,14 +452,8 @@ impl RenderedTask {
     /// (params, inputs, outputs, metrics, objects, schemas, artifacts), as a
     /// line read back holds them.
     pub fn from_parts(parts: [&str; 7]) -> RenderedTask {
-        let mut buf = String::with_capacity(parts.iter().map(|p| p.len() + p.len() / 4).sum());
-        let mut ends = [0u32; 7];
-        for (i, p) in parts.iter().enumerate() {
-            crate::json::write_escaped(&mut buf, p);
-            ends[i] = buf.len() as u32;
-        }
-        let has_objects = parts[4] != "{}";
-        RenderedTask { buf, ends, has_objects }
+        let capacity = parts.iter().map(|p| p.len() + p.len() / 4).sum();
+        Self::from_groups(parts, capacity, crate::json::write_escaped)
     }
     /// From the seven groups each escaped as the content of a JSON string,
     /// as a line holds them between the quotes of its attributes (by any
@@ -451,16 +462,19 @@ impl RenderedTask {
     /// run's metric series, tens of MB twice). The caller passes valid
     /// string content (a parsed line's), which every accessor unescapes.
     pub fn from_escaped_parts(parts: [&str; 7]) -> RenderedTask {
-        let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let capacity = parts.iter().map(|p| p.len()).sum();
+        Self::from_groups(parts, capacity, String::push_str)
+    }
+    /// The groups written one after another by `write`.
+    fn from_groups(parts: [&str; 7], capacity: usize, write: impl Fn(&mut String, &str)) -> RenderedTask {
+        let mut buf = String::with_capacity(capacity);
         let mut ends = [0u32; 7];
         for (i, p) in parts.iter().enumerate() {
-            // Offsets are 32-bit: a group past 4 GiB reads back as empty.
-            if buf.len() + p.len() <= u32::MAX as usize {
-                buf.push_str(p);
-            }
-            ends[i] = buf.len() as u32;
+            let start = buf.len();
+            write(&mut buf, p);
+            ends[i] = end_group(&mut buf, start, i);
         }
-        let has_objects = parts[4] != "{}";
+        let has_objects = parts[4] != EMPTY_TASK_GROUPS[4];
         RenderedTask { buf, ends, has_objects }
     }
     /// The seven groups, each escaped as the content of a JSON string, in
@@ -584,6 +598,14 @@ impl RefOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_groups_are_what_a_task_that_logged_nothing_renders() {
+        assert_eq!(RenderedTask::render(&TaskData::default()).escaped_parts(), EMPTY_TASK_GROUPS);
+        let back = RenderedTask::from_escaped_parts(EMPTY_TASK_GROUPS);
+        assert_eq!(back.escaped_parts(), EMPTY_TASK_GROUPS);
+        assert!(!back.has_objects());
+    }
 
     /// Task data whose every string is `text`, in every group and form a
     /// value takes (inline and offloaded objects, params, labels, metric

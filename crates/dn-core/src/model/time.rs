@@ -218,6 +218,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn times_past_what_nanoseconds_hold_or_before_1970_do_not_parse() {
         assert_eq!(
@@ -234,8 +236,6 @@ mod tests {
             assert_eq!(Timestamp::parse_iso(t), None, "{t}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn the_tsc_clock_tracks_the_system_clock() {

@@ -179,9 +179,12 @@ impl TaskSpan {
             LoggedValue::Unhashed(value) if !self.0.is_run => value,
             other => return self.log_object_ref_as(side, name, other.into_hashed(), label, attributes).map(drop),
         };
+        // The label cleaned before the lock; the hash is the placeholder
+        // the value is stored under, known once it is.
+        let mut r = ObjectRef::new(name, label, Hash16::placeholder(0), attributes);
         self.with_open(|st| {
-            let hash = st.data.add_unhashed(value);
-            st.data.push_ref(side, ObjectRef::new(name, label, hash, attributes));
+            r.hash = st.data.add_unhashed(value);
+            st.data.push_ref(side, r);
         })
     }
 

@@ -58,8 +58,9 @@ pub fn session_files(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The directories in `dir` but the delivery logs', sorted.
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
+/// The directories in `dir` but the delivery logs', sorted (none when it
+/// cannot be read): projects under `projects/`, runs under a project.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
     sorted_entries(dir, |p| p.is_dir() && p.file_name().is_some_and(|n| n != dn_core::layout::DELIVERY_DIR))
 }
 
