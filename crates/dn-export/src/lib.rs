@@ -9,6 +9,8 @@
 #[cfg(feature = "otlp")]
 pub mod delivery;
 mod error;
+#[allow(unsafe_code)] // a lock: see its SAFETY comments
+mod handoff;
 mod jsonl;
 #[cfg(feature = "otlp")]
 pub mod otlp;
