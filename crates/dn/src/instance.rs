@@ -89,6 +89,17 @@ impl Dreadnode {
         })
     }
 
+    /// This instance as the global one, which lives as long as the process:
+    /// its tracer is kept for good (`Tracer::into_static`), so spans touch
+    /// no reference count for it. Its writer still stops at shutdown (the
+    /// exit hook, or `Inner`'s drop should `configure` lose a race).
+    fn into_global(mut self) -> Dreadnode {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tracer = inner.tracer.clone().into_static();
+        }
+        self
+    }
+
     /// An instance that records nothing (every span is counted as dropped).
     pub fn disabled() -> Dreadnode {
         Dreadnode {
@@ -301,7 +312,7 @@ pub fn configure(config: Config) -> Result<()> {
     if GLOBAL.get().is_some() {
         return Err(Error::AlreadyConfigured);
     }
-    let instance = Dreadnode::new(config)?;
+    let instance = Dreadnode::new(config)?.into_global();
     GLOBAL.set(instance).map_err(|_| Error::AlreadyConfigured)?;
     register_exit_hook();
     Ok(())
@@ -312,10 +323,12 @@ pub fn configure(config: Config) -> Result<()> {
 pub fn instance() -> &'static Dreadnode {
     GLOBAL.get_or_init(|| {
         register_exit_hook();
-        Dreadnode::new(Config::new()).unwrap_or_else(|e| {
-            tracing::error!(target: "dn", "dn could not configure itself from the environment: {e}; no spans will be recorded");
-            Dreadnode::disabled()
-        })
+        Dreadnode::new(Config::new())
+            .unwrap_or_else(|e| {
+                tracing::error!(target: "dn", "dn could not configure itself from the environment: {e}; no spans will be recorded");
+                Dreadnode::disabled()
+            })
+            .into_global()
     })
 }
 

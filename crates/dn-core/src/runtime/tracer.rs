@@ -33,7 +33,27 @@ use crate::warn::WarnLimit;
 /// ```
 #[derive(Clone)]
 pub struct Tracer {
-    pub(crate) inner: Arc<TracerInner>,
+    pub(crate) inner: TracerRef,
+}
+
+/// How a [`Tracer`] holds its state: counted, or kept for the rest of the
+/// process ([`Tracer::into_static`]), where a clone and a drop are a copy
+/// of a pointer and nothing else.
+#[derive(Clone)]
+pub(crate) enum TracerRef {
+    Counted(Arc<TracerInner>),
+    Static(&'static TracerInner),
+}
+
+impl std::ops::Deref for TracerRef {
+    type Target = TracerInner;
+    #[inline]
+    fn deref(&self) -> &TracerInner {
+        match self {
+            TracerRef::Counted(inner) => inner,
+            TracerRef::Static(inner) => inner,
+        }
+    }
 }
 
 pub(crate) struct TracerInner {
@@ -75,7 +95,7 @@ impl Tracer {
 
     fn build(sink: Arc<dyn SpanSink>, default_project: &str) -> Tracer {
         Tracer {
-            inner: Arc::new(TracerInner {
+            inner: TracerRef::Counted(Arc::new(TracerInner {
                 sink,
                 default_project: default_project.into(),
                 default_route: Arc::new(crate::record::Route {
@@ -91,7 +111,31 @@ impl Tracer {
                 lost_context: WarnLimit::once(),
                 offload: std::sync::OnceLock::new(),
                 scrubber: std::sync::OnceLock::new(),
-            }),
+            })),
+        }
+    }
+
+    /// This tracer, kept for the rest of the process: it and its clones
+    /// no longer count references, so a span they start and end touches no
+    /// counter shared with other threads (two locked instructions fewer a
+    /// light span). For a tracer that lives as long as the process, as the
+    /// global instance's does (`dn::configure`); its state, and the sink
+    /// it holds, are never freed — shut the sink down to stop its work.
+    ///
+    /// ```
+    /// use dn_core::{MemorySink, Tracer};
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::new(sink.clone(), "default").unwrap().into_static();
+    /// tracer.span("step").run(|| ());
+    /// assert_eq!(sink.take().len(), 1);
+    /// ```
+    pub fn into_static(self) -> Tracer {
+        match self.inner {
+            TracerRef::Static(_) => self,
+            TracerRef::Counted(inner) => {
+                let kept: &'static Arc<TracerInner> = Box::leak(Box::new(inner));
+                Tracer { inner: TracerRef::Static(kept) }
+            }
         }
     }
 
