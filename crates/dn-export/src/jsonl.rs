@@ -419,7 +419,11 @@ fn file_slices<'a>(g: &'a Group, batch: &'a [SpanRecord], formatted: &'a str) ->
         slices.push(IoSlice::new(left_out.as_bytes()));
         from = h.at;
     }
-    slices.push(IoSlice::new(&lines[from..]));
+    // Not an empty slice after the last left-out text (strace showed one
+    // in every `writev` of lines formatted on the producer's thread).
+    if from < lines.len() || slices.is_empty() {
+        slices.push(IoSlice::new(&lines[from..]));
+    }
     slices
 }
 
@@ -635,6 +639,29 @@ fn write_line_leaving<const LEAVE: bool>(
 mod tests {
     use super::*;
     use dn_core::{MemorySink, Tracer};
+
+    #[test]
+    fn a_group_s_slices_are_its_text_in_order_and_none_is_empty() {
+        let formatted = "{\"a\":1}\n{\"b\":2}\n";
+        let group = |lines: &str, holes: Vec<Hole>| Group { rel: PathBuf::new(), lines: lines.into(), count: 0, holes };
+        let text =
+            |slices: &[IoSlice<'_>]| slices.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<String>();
+        // Formatted lines last (as a loop of light spans leaves them): no
+        // empty slice after them.
+        let g = group("{\"x\":0}\n", vec![Hole { at: 8, text: HoleText::Formatted(0..16) }]);
+        let slices = file_slices(&g, &[], formatted);
+        assert_eq!(text(&slices), format!("{{\"x\":0}}\n{formatted}"));
+        assert!(slices.iter().all(|s| !s.is_empty()), "{slices:?}");
+        assert_eq!(slices.len(), 2);
+        // Formatted lines first, then the group's own: two slices.
+        let g = group("{\"x\":0}\n", vec![Hole { at: 0, text: HoleText::Formatted(8..16) }]);
+        let slices = file_slices(&g, &[], formatted);
+        assert_eq!(text(&slices), "{\"b\":2}\n{\"x\":0}\n");
+        assert_eq!(slices.len(), 2);
+        // Only the group's own lines: one slice.
+        let g = group("{\"x\":0}\n", vec![]);
+        assert_eq!(file_slices(&g, &[], formatted).len(), 1);
+    }
 
     #[test]
     fn large_task_groups_are_written_from_their_records_as_the_line_would_copy_them() {
