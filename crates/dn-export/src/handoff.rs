@@ -38,7 +38,7 @@ impl<T> HandoffLock<T> {
         if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.lock_contended();
         }
-        HandoffGuard { lock: self }
+        HandoffGuard { lock: self, _not_send: std::marker::PhantomData }
     }
 
     /// The other side holds the lock: spin while it finishes (a swap or a
@@ -72,9 +72,13 @@ const YIELDS: u32 = SPINS + 256;
 /// A nap between looks at a lock held that long.
 const NAP: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// Holds a [`HandoffLock`]; releases it on drop.
+/// Holds a [`HandoffLock`]; releases it on drop. Neither `Send` nor
+/// `Sync` (as `std::sync::MutexGuard` is not `Send`): a `&` to it must not
+/// hand a `&T` to another thread unless `T: Sync`, which the lock does not
+/// ask of `T`.
 pub(crate) struct HandoffGuard<'a, T> {
     lock: &'a HandoffLock<T>,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl<T> Deref for HandoffGuard<'_, T> {
