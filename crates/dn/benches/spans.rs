@@ -36,7 +36,7 @@
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 964 ns a task end to end in `cargo xtask bench workloads`.
+//! caller: 905 ns a task end to end in `cargo xtask bench workloads`.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
 //! file, the formatting half of the writer's cost (9.8 M light and 4.8 M
