@@ -179,7 +179,7 @@ where
         if let Some(message) = fields.message {
             b = b.attribute_value("message", AttrValue::Str(message));
         }
-        let (light, ctx) = b.start_under(&parent);
+        let (light, ctx) = b.start_under(parent);
         span.extensions_mut().insert(Bridged { span: light, ctx });
     }
 
@@ -196,8 +196,7 @@ where
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let Some(dn_ctx) = span.extensions().get::<Bridged>().map(|b| b.ctx.clone()) else { return };
-        let guard = dn_ctx.enter();
+        let Some(guard) = span.extensions().get::<Bridged>().map(|b| b.ctx.enter_ref()) else { return };
         let _ = ENTERED.try_with(|e| e.borrow_mut().push((id.clone(), guard)));
     }
 

@@ -218,6 +218,37 @@ impl Context {
         ContextGuard { depth, _not_send: PhantomData }
     }
 
+    /// Makes this context current, as [`Context::enter`] does with a clone
+    /// of it, but where the task, run and session current here are already
+    /// its own (a bridged `tracing` span entered where it was opened) the
+    /// frame holds only its span, as an entered light span's does: no
+    /// handle cloned now, none dropped when the guard is.
+    pub fn enter_ref(&self) -> ContextGuard {
+        let same = |a: Option<&TaskSpan>, b: Option<&TaskSpan>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::ptr::eq(a.inner_ptr(), b.inner_ptr()),
+            _ => false,
+        };
+        let depth = STACK
+            .try_with(|s| {
+                let mut s = s.try_borrow_mut().ok()?;
+                let below = view_of(&s);
+                let inherits = same(self.task.as_ref(), below.task)
+                    && same(self.run.as_ref(), below.run)
+                    && self.session.as_deref() == below.session.map(|s| &**s);
+                s.push(if inherits {
+                    Context { span: self.span, frame: Frame::Span, ..Context::default() }
+                } else {
+                    Context { frame: Frame::Full, ..self.clone() }
+                });
+                Some(s.len())
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        ContextGuard { depth, _not_send: PhantomData }
+    }
+
     /// Runs `f` with this context current.
     pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
         let _g = self.enter();

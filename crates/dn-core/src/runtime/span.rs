@@ -274,14 +274,15 @@ impl SpanBuilder {
     }
 
     /// Starts the span as a child of `parent` without making it current,
-    /// returning it with the context that has it innermost. For bridges
-    /// from other instrumentation (the `tracing` layer of `dn`), which end
-    /// the span by dropping it and enter the context themselves.
-    pub fn start_under(self, parent: &Context) -> (LightSpan, Context) {
+    /// returning it with the context that has it innermost (`parent`, its
+    /// span replaced: no handle cloned). For bridges from other
+    /// instrumentation (the `tracing` layer of `dn`), which end the span by
+    /// dropping it and enter the context themselves.
+    pub fn start_under(self, parent: Context) -> (LightSpan, Context) {
         let route = LightSpan::route_for(&self.tracer, parent.view());
         let link = LightSpan::new_link(parent.span);
         let span = LightSpan::start(self, parent.span, link, route);
-        let ctx = Context { span: Some(link), ..parent.clone() };
+        let ctx = Context { span: Some(link), ..parent };
         (span, ctx)
     }
 

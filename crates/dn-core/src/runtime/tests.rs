@@ -191,6 +191,55 @@ fn a_context_entered_on_another_thread_makes_its_task_current_there() {
     assert_eq!(sink.take().len(), 1);
 }
 
+/// `enter_ref` where the context's task, run and session are current (a
+/// bridged span entered where it was opened: a span-only frame) and where
+/// they are not (another task current, another thread): either way what is
+/// current inside is the context entered, and what was current comes back.
+#[test]
+fn a_context_entered_by_reference_is_current_inside_whatever_was_current_before() {
+    let (t, sink) = tracer();
+    let run = t.run("r").start();
+    let _in_run = run.enter_context();
+    let (span, ctx) = t.span("bridged").start_under(Context::current());
+    let same = |a: &Context, b: &Context| {
+        a.span() == b.span()
+            && a.task().map(TaskSpan::span_id) == b.task().map(TaskSpan::span_id)
+            && a.run().map(TaskSpan::span_id) == b.run().map(TaskSpan::span_id)
+            && a.session_id() == b.session_id()
+    };
+    let before = Context::current();
+    {
+        let _g = ctx.enter_ref();
+        assert!(same(&Context::current(), &ctx), "in the run it was opened in");
+        // A light span inside it nests under it.
+        let inner = t.span("inner").enter();
+        assert_eq!(Context::current().span().map(|l| l.span_id), Some(inner.span_id()));
+    }
+    assert!(same(&Context::current(), &before));
+    // Entered under another task, and with a session bound: the frame is a
+    // whole one, and the bridged span's own run and task are current.
+    t.task_span("other").run(|_| {
+        let _s = crate::context::Context::current().with_session(Some("s1".into())).enter();
+        let outer = Context::current();
+        {
+            let _g = ctx.enter_ref();
+            assert!(same(&Context::current(), &ctx), "under another task and a session");
+        }
+        assert!(same(&Context::current(), &outer));
+    });
+    let on_thread = ctx.clone();
+    std::thread::spawn(move || {
+        let _g = on_thread.enter_ref();
+        assert!(same(&Context::current(), &on_thread), "on a thread with nothing current");
+    })
+    .join()
+    .unwrap();
+    drop(span);
+    drop(_in_run);
+    run.end();
+    assert_eq!(sink.take().len(), 4); // bridged, inner, other, r
+}
+
 #[test]
 fn a_light_span_in_a_task_gets_its_parent_and_route_and_can_fail() {
     let (t, sink) = tracer();
