@@ -104,30 +104,6 @@ impl<T> Drop for HandoffGuard<'_, T> {
     }
 }
 
-/// Asks the core for the cache lines of `len` bytes at `ptr` in a state it
-/// may write (x86's `prefetchw`; nothing elsewhere): the slot the next
-/// record is copied into was last held by the writer, and its lines are
-/// fetched now, while the caller goes on, rather than when a locked
-/// instruction waits for that copy to complete.
-#[inline(always)]
-pub(crate) fn prefetch_for_write<T>(ptr: *const T, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut at = ptr.cast::<u8>();
-        let end = at.wrapping_add(len);
-        while at < end {
-            // SAFETY: a prefetch is a hint: it reads and writes nothing the
-            // program sees and does not fault on any address.
-            unsafe {
-                std::arch::asm!("prefetchw [{0}]", in(reg) at, options(nostack, preserves_flags, readonly));
-            }
-            at = at.wrapping_add(64);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ptr, len);
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -185,14 +161,5 @@ mod tests {
         assert!(!waiter.is_finished(), "the waiter took a held lock");
         drop(g);
         assert_eq!(waiter.join().unwrap(), 1);
-    }
-
-    #[test]
-    fn prefetching_any_address_is_harmless() {
-        prefetch_for_write(std::ptr::null::<u64>(), 256);
-        prefetch_for_write(usize::MAX as *const u8, 64);
-        let v = [1u8; 300];
-        prefetch_for_write(v.as_ptr(), v.len());
-        assert_eq!(v[299], 1);
     }
 }

@@ -434,10 +434,7 @@ impl ExportPipeline {
             // slow mode).
             let n = p.records.len();
             if p.records.capacity() > n {
-                crate::handoff::prefetch_for_write(
-                    p.records.as_ptr().wrapping_add(n),
-                    std::mem::size_of::<SpanRecord>(),
-                );
+                dn_core::prefetch_for_write(p.records.as_ptr().wrapping_add(n), std::mem::size_of::<SpanRecord>());
             }
             Some(n)
         });

@@ -531,6 +531,10 @@ impl RenderedTask {
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
+    /// Where the buffer's bytes start (for [`crate::prefetch_for_write`]).
+    pub(crate) fn buffer_ptr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
     /// Whether nothing is rendered (never true for a rendered task: its groups are at least `{}`/`[]`).
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
