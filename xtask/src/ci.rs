@@ -161,7 +161,11 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
     if ws.is_dn() {
         c.env("DN_S3S_FS", ensure_s3s_fs(ws)?);
     }
+    // The machine's mode before and after (see `machine`): the micro
+    // benchmarks of two threads move with it.
+    let before = crate::machine::round_trip_text();
     step("cargo bench", &mut c)?;
+    println!("xtask: core round trip before / after the benchmarks: {before} / {}", crate::machine::round_trip_text());
     if name.is_none() && ws.is_dn() {
         crate::outage::run(ws)?;
         crate::workloads::run(ws, crate::workloads::Cpus::All)?;

@@ -7,6 +7,7 @@ pub mod cli_bench;
 pub mod example_snapshots;
 pub mod examples;
 pub mod layout;
+pub mod machine;
 pub mod outage;
 pub mod release;
 pub mod workloads;

@@ -15,7 +15,8 @@
 //! — so a ratio near 1 says the disk, not the SDK, sets the time. Then the
 //! memory figure of one 1 000 000-task run
 //! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
-//! table and writes it to `target/bench/workloads.md`.
+//! table and writes it to `target/bench/workloads.md`; each row says the
+//! machine's mode while it ran (the core round trip of `machine`).
 //!
 //! `cargo xtask bench workloads --one-core` runs the same table with every
 //! process pinned to one CPU (`taskset -c 0`): a machine whose other cores
@@ -91,11 +92,14 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
         ws.provenance(),
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
-    out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace | core round trip |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (w, title) in WORKLOADS {
         for n in if w == "startup" { &[1u64][..] } else { &[10_000u64, 100_000][..] } {
+            // The machine's mode for this row (see `machine`), before and after.
+            let before = crate::machine::round_trip_text();
             let (cells, floor) = interleaved(&bin, w, *n, scratch.path(), cpus)?;
+            let round_trip = format!("{before} / {}", crate::machine::round_trip_text());
             let per_op = |v: &Value| v["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / *n as f64;
             let (d, o, f) = (per_op(&cells[0]), per_op(&cells[1]), per_op(&cells[2]));
             let mib = |v: &Value| v["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
@@ -109,7 +113,7 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
                 None => ("—".to_string(), "—".to_string()),
             };
             out.push_str(&format!(
-                "| {title} | {n} | {} | {} | {} | {} | {} | {floor_time} | {floor_ratio} | {:.0} / {:.0} / {:.0} MiB | {} / {} / {} |\n",
+                "| {title} | {n} | {} | {} | {} | {} | {} | {floor_time} | {floor_ratio} | {:.0} / {:.0} / {:.0} MiB | {} / {} / {} | {round_trip} |\n",
                 time(d),
                 time(o),
                 time(f),
@@ -126,7 +130,10 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
     }
     out.push_str(
         "\n† the baseline wrote fewer lines than dn: it dropped spans, so it did less work. For the metric \
-         row, raw OTel also keeps only 128 events per span (its default limit) and drops the rest.\n",
+         row, raw OTel also keeps only 128 events per span (its default limit) and drops the rest.\n\
+         Core round trip: a cache line between two threads and back, before and after the row (40–65 ns in \
+         this machine kind's fast mode, 360–410 ns in its slow one, where a process handing work between \
+         two threads, as dn's caller and writer do, runs up to twice as long).\n",
     );
     if cpus == Cpus::All {
         let big = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
@@ -220,6 +227,7 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
         .map_err(|e| e.to_string())?;
     let bins = [Path::new(a), Path::new(b)];
+    let before = crate::machine::round_trip_text();
     let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
     for i in 0..reps {
         for (k, bin) in bins.iter().enumerate() {
@@ -245,6 +253,10 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     }
     let pinned = if cpus == Cpus::One { ", one CPU" } else { "" };
     println!("B / A: {:.3}× at the median ({workload}, N = {n}{pinned})", medians[1] / medians[0]);
+    println!(
+        "core round trip before / after: {before} / {} (see xtask's `machine`)",
+        crate::machine::round_trip_text()
+    );
     Ok(())
 }
 

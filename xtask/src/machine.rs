@@ -1,0 +1,53 @@
+//! What the machine is doing, measured beside each benchmark: the round
+//! trip of one cache line between two threads (two busy threads on a
+//! 2-core machine run on different cores).
+//!
+//! The 2-core machines this project runs on alternate, within seconds,
+//! between a fast and a slow mode: a cache line goes from one core to the
+//! other and back in 40–65 ns in the fast one and in 357–409 ns in the slow
+//! one (2026-12-05, measured beside `dn_light_span_in_run`, which read
+//! 60 and 108 ns in them). dn hands every span from the caller's thread to
+//! its writer's, so its figures move with that mode far more than a
+//! single-threaded program's; a benchmark's figures come with the round
+//! trip measured before them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Round trips measured for one reading, after as many again unmeasured
+/// (the other thread starting, the cores waking).
+const ROUND_TRIPS: u64 = 200_000;
+
+/// The mean round trip of a cache line between this thread and another,
+/// in ns: about 20 ms in the fast mode, 160 ms in the slow.
+pub fn core_round_trip_ns() -> f64 {
+    let flag = Arc::new(AtomicU64::new(0));
+    let other = flag.clone();
+    let echo = std::thread::spawn(move || {
+        for i in 0..2 * ROUND_TRIPS {
+            while other.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            other.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let mut start = Instant::now();
+    for i in 0..2 * ROUND_TRIPS {
+        if i == ROUND_TRIPS {
+            start = Instant::now();
+        }
+        flag.store(2 * i + 1, Ordering::Release);
+        while flag.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let elapsed = start.elapsed();
+    let _ = echo.join();
+    elapsed.as_nanos() as f64 / ROUND_TRIPS as f64
+}
+
+/// The round trip as a benchmark's table shows it.
+pub fn round_trip_text() -> String {
+    format!("{:.0} ns", core_round_trip_ns())
+}
