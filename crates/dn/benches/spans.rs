@@ -1,36 +1,39 @@
 //! Caller-side cost of dn spans beside a raw `opentelemetry_sdk` span, all
 //! in one binary so the ratios compare like with like.
 //!
-//! `cargo xtask bench` (or `cargo bench -p dn --bench spans`). One recorded
-//! run on the 2-core machine kind CI uses (2026-12-05 20:13:51 by its
-//! clock, load 1.34 before, code at 1a960eb; the fourth of four back to
-//! back, picked as the one whose fastrace `Span` was fastest — it is
-//! bimodal on this machine kind — in which `dn_light_span_in_run` read
-//! 57.3–60.2 ns and fastrace's `Span` 69.7–74.9 ns), medians, as ratios to
-//! the raw OTel SDK span (start + end, batch processor, no-op exporter) and
-//! to `fastrace::Span`, both measured in the same run. The tracer is kept
-//! for the process (`Tracer::into_static`), as the global instance's is;
+//! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
+//! xtask prints the machine's core round trip before and after: its fast
+//! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
+//! 2-core machine kind CI uses (2026-12-05 20:57:01 by its clock, load 1.41
+//! before, round trip 55 / 48 ns, code at 79d812c; the fourth of four back
+//! to back, picked as the one whose fastrace `Span` was fastest — it is
+//! bimodal on this machine kind — in which, over the three in the fast
+//! mode, `dn_light_span_in_run` read 60.8–63.9 ns and fastrace's `Span`
+//! 74.1–75.7 ns), medians, as ratios to the raw OTel SDK span (start + end,
+//! batch processor, no-op exporter) and to `fastrace::Span`, both measured
+//! in the same run. The tracer is kept for the process
+//! (`Tracer::into_static`), as the global instance's is;
 //! `..._counted_tracer` is a program's own instance:
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 153 ns   | 1.00×        | 2.20×            |
-//! | `fastrace_span`                                    | 70 ns    | 0.45×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 60 ns    | 0.39×        | 0.86×            |
-//! | `dn_light_span` (outside a run)                    | 57 ns    | 0.37×        | 0.82×            |
-//! | `dn_light_span_in_run`                             | 57 ns    | 0.37×        | 0.82×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 66 ns    | 0.43×        | 0.95×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 165 ns   | 1.08×        | 2.37×            |
-//! | `tracing_span_registry_only` (no layer)            | 97 ns    | 0.63×        | 1.40×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 376 ns   | 2.45×        | 5.40×            |
-//! | `dn_log_metric`                                    | 30 ns    | 0.20×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 576 ns   | 3.76×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 755 ns   | 4.93×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 421 ns   | 2.74×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 347 ns   | 2.27×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 748 ns   | 4.88×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 103 ns   | 0.67×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 210 ns   | 1.37×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 164 ns   | 1.00×        | 2.21×            |
+//! | `fastrace_span`                                    | 74 ns    | 0.45×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 64 ns    | 0.39×        | 0.86×            |
+//! | `dn_light_span` (outside a run)                    | 58 ns    | 0.36×        | 0.79×            |
+//! | `dn_light_span_in_run`                             | 64 ns    | 0.39×        | 0.86×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 68 ns    | 0.41×        | 0.91×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 178 ns   | 1.08×        | 2.40×            |
+//! | `tracing_span_registry_only` (no layer)            | 101 ns   | 0.62×        | 1.37×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 344 ns   | 2.10×        | 4.65×            |
+//! | `dn_log_metric`                                    | 32 ns    | 0.19×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 573 ns   | 3.49×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 730 ns   | 4.45×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 433 ns   | 2.64×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 377 ns   | 2.30×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 798 ns   | 4.87×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 105 ns   | 0.64×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 225 ns   | 1.37×        |                  |
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
@@ -39,18 +42,18 @@
 //! caller: 905 ns a task end to end in `cargo xtask bench workloads`.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (9.8 M light and 4.8 M
-//! task lines a second on one core; with the file write 2.9 M and 1.34 M).
+//! file, the formatting half of the writer's cost (9.5 M light and 4.5 M
+//! task lines a second on one core; with the file write 2.7 M and 1.25 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
 //! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
-//! Issue #13's caller targets are both met: a task span at 1 µs (576 ns
-//! here), and a light span no slower than `fastrace::Span` (0.82× here,
-//! 0.80–0.85× across the four runs; see "How the light span got there" in
-//! `docs/performance.md`). Whole workloads, end to end, are in
+//! Issue #13's caller targets are both met: a task span at 1 µs (573 ns
+//! here), and a light span no slower than `fastrace::Span` (0.86× here,
+//! 0.80–0.86× across the three fast-mode runs; see "How the light span got
+//! there" in `docs/performance.md`). Whole workloads, end to end, are in
 //! `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
