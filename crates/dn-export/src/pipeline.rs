@@ -33,6 +33,14 @@ pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
 /// Default longest a producer waits for the writer when its buffer is full,
 /// before it drops the span and counts it.
 pub const DEFAULT_FULL_WAIT: Duration = Duration::from_secs(5);
+/// How many slots past the next one a push fetches for writing: far enough
+/// ahead that the fetch completes before the slot is written even where the
+/// writer's core is far from the caller's (a cache line's round trip of
+/// 360–410 ns in this machine kind's slow mode, against 40–65 ns: see
+/// xtask's `machine`). One slot ahead, `dn_light_span_in_run` read
+/// 108–112 ns in the slow mode; four ahead 85–90 ns (eight: the same), and
+/// the same 61–67 ns in the fast mode.
+const PREFETCH_AHEAD: usize = 4;
 /// Most records handed to the exporters in one batch.
 pub const MAX_BATCH: usize = 256;
 /// A producer wakes the writer when its buffer reaches this many records.
@@ -425,16 +433,20 @@ impl ExportPipeline {
             p.records.extend(slot.take());
             p.bytes += weight;
             p.accepted += 1;
-            // The next record's slot, fetched for writing now: its lines
-            // were last the writer's (the buffers are swapped), and copying
-            // into them cold made the lock's release (or the next locked
-            // instruction) wait for the copy — a third of a light span's
-            // time on its caller (`dn_light_span_in_run` 88–92 → 68–74 ns,
-            // alternated binaries; 206–223 → 115–120 ns in the machine's
-            // slow mode).
+            // A slot ahead, fetched for writing now: its lines were last
+            // the writer's (the buffers are swapped), and copying into them
+            // cold made the lock's release (or the next locked instruction)
+            // wait for the copy — a third of a light span's time on its
+            // caller (`dn_light_span_in_run` 88–92 → 68–74 ns, alternated
+            // binaries; 206–223 → 115–120 ns in the machine's slow mode).
+            // The first push into a buffer fetches the first slots.
             let n = p.records.len();
-            if p.records.capacity() > n {
-                dn_core::prefetch_for_write(p.records.as_ptr().wrapping_add(n), std::mem::size_of::<SpanRecord>());
+            let size = std::mem::size_of::<SpanRecord>();
+            let (from, to) =
+                if n == 1 { (1, PREFETCH_AHEAD + 2) } else { (n + PREFETCH_AHEAD, n + PREFETCH_AHEAD + 1) };
+            let to = to.min(p.records.capacity());
+            if from < to {
+                dn_core::prefetch_for_write(p.records.as_ptr().wrapping_add(from), (to - from) * size);
             }
             Some(n)
         });
