@@ -281,10 +281,11 @@ pub fn read_named(root: &Path, project: Option<&str>, named: &[&str]) -> Local {
 
 /// The run ids that have a directory under `root` (of `project` when given).
 fn run_dirs(root: &Path, project: Option<&str>) -> Vec<String> {
-    subdirs(&root.join("projects"))
+    let projects = root.join(dn_core::layout::PROJECTS_DIR);
+    subdirs(&projects)
         .into_iter()
         .filter(|p| project.is_none_or(|want| want == p))
-        .flat_map(|p| subdirs(&root.join("projects").join(p)))
+        .flat_map(|p| subdirs(&projects.join(p)))
         .collect()
 }
 
@@ -364,7 +365,7 @@ impl LocalReader {
             // Only these runs' files, not a look at every run's; and every
             // session file, for these runs' spans (see `FileRead::parse`).
             Some(only) => {
-                let mut files: Vec<PathBuf> = subdirs(&self.root.join("projects"))
+                let mut files: Vec<PathBuf> = subdirs(&self.root.join(dn_core::layout::PROJECTS_DIR))
                     .into_iter()
                     .filter(|p| self.project.as_deref().is_none_or(|want| want == p))
                     .flat_map(|p| only.iter().filter_map(move |id| dn_core::layout::run_dir(&p, id).ok()))
@@ -401,13 +402,13 @@ impl LocalReader {
             let rel_s = f.shared.as_ref();
             let parts: Vec<&str> = rel_s.split('/').collect();
             match parts.as_slice() {
-                ["projects", p, run, _] => {
+                [dir, p, run, _] if *dir == dn_core::layout::PROJECTS_DIR => {
                     by_id.insert(run.to_string(), local.runs.len());
                     let mut counted = Counted::default();
                     f.counted.values().for_each(|c| counted.merge(c));
                     local.runs.push(Run::new(p.to_string(), run.to_string(), f.spans.clone(), counted));
                 }
-                ["sessions", id, _] => {
+                [dir, id, _] if *dir == dn_core::layout::SESSIONS_DIR => {
                     session_spans.extend(f.spans.iter().map(|s| (id.to_string(), s.clone())));
                     session_counts.extend(f.counted.iter().filter_map(|(r, c)| Some((r.clone()?, *c))));
                 }

@@ -84,7 +84,9 @@ pub fn render_show(root: &Path, local: &Local, args: &ShowArgs, color: bool) -> 
             }
             let mut header = summary(r);
             header["params"] = Value::Object(params.into_iter().collect());
-            let artifacts = read_artifacts(&root.join("projects").join(&r.project).join(&r.id).join("artifacts.jsonl"));
+            let artifacts = dn_core::layout::artifacts_file(&r.project, &r.id)
+                .map(|f| read_artifacts(&root.join(f)))
+                .unwrap_or_default();
             (title, r.spans.iter().map(|s| &**s).collect(), header, artifacts)
         }
         (None, None) => return Err("name a run (id, id prefix or name) or --session ID".into()),

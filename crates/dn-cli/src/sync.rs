@@ -167,7 +167,7 @@ fn upload_artifacts(settings: &dn::Settings, scope: &dn::PlatformScope, sel: &Se
     let root = &settings.local_dir;
     let store = dn_artifacts::LocalStore::new(root);
     let mut queued = 0u64;
-    for f in sync::spans_files(root, sel).iter().filter(|f| f.starts_with("projects")) {
+    for f in sync::spans_files(root, sel).iter().filter(|f| f.starts_with(dn_core::layout::PROJECTS_DIR)) {
         let Some(run_dir) = f.parent() else { continue };
         let Ok(text) = std::fs::read_to_string(root.join(run_dir).join(dn_core::layout::ARTIFACTS_FILE)) else {
             continue;

@@ -22,6 +22,10 @@ use crate::clean::validate_component;
 use crate::object::Hash16;
 use crate::record::{Route, SpanRecord};
 
+/// The directory of projects (each a directory of runs) under the local directory.
+pub const PROJECTS_DIR: &str = "projects";
+/// The directory of sessions (each a directory of spans files) under the local directory.
+pub const SESSIONS_DIR: &str = "sessions";
 /// File name of a run's spans.
 pub const SPANS_FILE: &str = "spans.jsonl";
 /// File name of a run's artifact records.
@@ -38,13 +42,13 @@ pub const ARTIFACTS_FILE: &str = "artifacts.jsonl";
 pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, Error> {
     validate_component("project", project)?;
     validate_component("run id", run_id)?;
-    Ok(Path::new("projects").join(project).join(run_id))
+    Ok(Path::new(PROJECTS_DIR).join(project).join(run_id))
 }
 
 /// A session's file: `sessions/<id>/chat_<id>.jsonl`.
 pub fn session_file(session_id: &str) -> Result<PathBuf, Error> {
     validate_component("session id", session_id)?;
-    Ok(Path::new("sessions").join(session_id).join(format!("chat_{session_id}.jsonl")))
+    Ok(Path::new(SESSIONS_DIR).join(session_id).join(format!("chat_{session_id}.jsonl")))
 }
 
 /// The file a record with `route` (and run id `run_id`) is written to: its

@@ -26,7 +26,7 @@ pub struct Selection {
 pub fn spans_files(root: &Path, sel: &Selection) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    for project in subdirs(&root.join("projects")) {
+    for project in subdirs(&root.join(dn_core::layout::PROJECTS_DIR)) {
         if sel.project.as_deref().is_some_and(|p| p != name_of(&project)) {
             continue;
         }
@@ -51,7 +51,7 @@ pub fn spans_files(root: &Path, sel: &Selection) -> Vec<PathBuf> {
 /// Every session spans file under `root` (`sessions/<id>/*.jsonl`), relative
 /// to `root`, sorted.
 pub fn session_files(root: &Path) -> Vec<PathBuf> {
-    subdirs(&root.join("sessions"))
+    subdirs(&root.join(dn_core::layout::SESSIONS_DIR))
         .iter()
         .flat_map(|session| sorted_entries(session, |p| p.is_file() && p.extension().is_some_and(|x| x == "jsonl")))
         .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
