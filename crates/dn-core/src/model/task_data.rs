@@ -408,11 +408,17 @@ const RESERVE_STEP: usize = 256;
 /// series of some 65 million points) is written as empty rather than
 /// leaving offsets that wrapped, which slicing the groups would panic on.
 fn end_group(buf: &mut String, start: usize, i: usize) -> u32 {
-    if u32::try_from(buf.len()).is_err() {
+    end_group_within(buf, start, i, u32::MAX as usize)
+}
+
+/// [`end_group`] with the largest offset `limit` (`u32::MAX` but in tests,
+/// which cannot fill 4 GiB).
+fn end_group_within(buf: &mut String, start: usize, i: usize, limit: usize) -> u32 {
+    if buf.len() > limit {
         buf.truncate(start);
         buf.push_str(EMPTY_TASK_GROUPS[i]);
     }
-    u32::try_from(buf.len()).unwrap_or(u32::MAX)
+    u32::try_from(buf.len().min(limit)).unwrap_or(u32::MAX)
 }
 
 impl RenderedTask {
@@ -602,6 +608,21 @@ impl RefOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group that would end past the offsets' limit (4 GiB; 20 bytes
+    /// here) is written as empty, and the groups before it are kept whole.
+    #[test]
+    fn a_group_past_the_offset_limit_is_written_empty_and_the_others_kept() {
+        let mut buf = String::new();
+        let mut ends = Vec::new();
+        for (i, group) in ["{\"a\":1}", "[1,2,3]", "[\"a long output group\"]", "{}"].iter().enumerate() {
+            let start = buf.len();
+            buf.push_str(group);
+            ends.push(end_group_within(&mut buf, start, i, 20));
+        }
+        assert_eq!(buf, "{\"a\":1}[1,2,3][]{}");
+        assert_eq!(ends, [7, 14, 16, 18]);
+    }
 
     #[test]
     fn empty_groups_are_what_a_task_that_logged_nothing_renders() {

@@ -375,6 +375,17 @@ mod tests {
         d
     }
 
+    /// A prefetch is only a hint: no address faults, none is written
+    /// (a `prefetchw` turned into a real access would crash on the first).
+    #[test]
+    fn prefetching_any_address_is_harmless() {
+        prefetch_for_write(std::ptr::null::<u64>(), 256);
+        prefetch_for_write(usize::MAX as *const u8, 64);
+        let v = [1u8; 300];
+        prefetch_for_write(v.as_ptr(), v.len());
+        assert_eq!(v[299], 1);
+    }
+
     #[test]
     fn a_recycled_buffer_renders_exactly_what_a_fresh_one_does() {
         let big = data_with_param("learning_rate", "0.001");
@@ -502,19 +513,5 @@ mod tests {
         assert!(pool.buffers.len() <= POOL_MAX);
         assert_eq!(pool.bytes, pool.buffers.iter().map(|b| b.capacity()).sum::<usize>());
         assert!(pool.bytes <= POOL_BYTES);
-    }
-}
-
-#[cfg(test)]
-mod prefetch_tests {
-    use super::prefetch_for_write;
-
-    #[test]
-    fn prefetching_any_address_is_harmless() {
-        prefetch_for_write(std::ptr::null::<u64>(), 256);
-        prefetch_for_write(usize::MAX as *const u8, 64);
-        let v = [1u8; 300];
-        prefetch_for_write(v.as_ptr(), v.len());
-        assert_eq!(v[299], 1);
     }
 }
