@@ -54,6 +54,18 @@ impl Dreadnode {
     /// assert!(dn.shutdown().is_clean());
     /// ```
     pub fn new(config: Config) -> Result<Dreadnode> {
+        Self::build(config, false)
+    }
+
+    /// The global instance, which lives as long as the process: its tracer
+    /// is kept for good (`Tracer::into_static`) from the start, so spans
+    /// touch no reference count for it. Its writer still stops at shutdown
+    /// (the exit hook, or `Inner`'s drop should `configure` lose a race).
+    fn new_global(config: Config) -> Result<Dreadnode> {
+        Self::build(config, true)
+    }
+
+    fn build(config: Config, global: bool) -> Result<Dreadnode> {
         let settings = config.resolve()?;
         let resource = Resource::detect(&settings.service_name).with_attributes(&settings.resource_attributes);
         let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
@@ -69,6 +81,7 @@ impl Dreadnode {
         }
         let pipeline = builder.exporter(jsonl).build()?;
         let tracer = Tracer::with_sink(Arc::new(pipeline), &settings.project)?;
+        let tracer = if global { tracer.into_static() } else { tracer };
         if scrubber.has_work() {
             tracer.set_scrubber(scrubber);
         }
@@ -87,17 +100,6 @@ impl Dreadnode {
                 shut_down: AtomicBool::new(false),
             }),
         })
-    }
-
-    /// This instance as the global one, which lives as long as the process:
-    /// its tracer is kept for good (`Tracer::into_static`), so spans touch
-    /// no reference count for it. Its writer still stops at shutdown (the
-    /// exit hook, or `Inner`'s drop should `configure` lose a race).
-    fn into_global(mut self) -> Dreadnode {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.tracer = inner.tracer.clone().into_static();
-        }
-        self
     }
 
     /// An instance that records nothing (every span is counted as dropped).
@@ -312,7 +314,7 @@ pub fn configure(config: Config) -> Result<()> {
     if GLOBAL.get().is_some() {
         return Err(Error::AlreadyConfigured);
     }
-    let instance = Dreadnode::new(config)?.into_global();
+    let instance = Dreadnode::new_global(config)?;
     GLOBAL.set(instance).map_err(|_| Error::AlreadyConfigured)?;
     register_exit_hook();
     Ok(())
@@ -323,12 +325,10 @@ pub fn configure(config: Config) -> Result<()> {
 pub fn instance() -> &'static Dreadnode {
     GLOBAL.get_or_init(|| {
         register_exit_hook();
-        Dreadnode::new(Config::new())
-            .unwrap_or_else(|e| {
-                tracing::error!(target: "dn", "dn could not configure itself from the environment: {e}; no spans will be recorded");
-                Dreadnode::disabled()
-            })
-            .into_global()
+        Dreadnode::new_global(Config::new()).unwrap_or_else(|e| {
+            tracing::error!(target: "dn", "dn could not configure itself from the environment: {e}; no spans will be recorded");
+            Dreadnode::disabled()
+        })
     })
 }
 
