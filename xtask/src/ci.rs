@@ -136,6 +136,10 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
     if name == Some("ab") {
         return crate::workloads::ab(rest);
     }
+    if name == Some("machine") {
+        println!("core round trip: {}", crate::machine::round_trip_text());
+        return Ok(());
+    }
     if name == Some("outage") {
         return crate::outage::run(ws);
     }

@@ -15,7 +15,8 @@
 //!   workload program (an A/B of a change, end to end). Both take
 //!   `--one-core` (last) to pin every process to one CPU. `cli` times the
 //!   `dn` reading commands on large directories; `follow` is `dn tui`'s
-//!   tick while it follows a long run.
+//!   tick while it follows a long run; `machine` prints the core round trip
+//!   (the machine's mode, see `machine.rs`) and nothing else.
 //! - `cargo xtask layout` — fails on a source file over the size limit or a
 //!   new module circle (see `xtask::layout`).
 //! - `cargo xtask docs` — the API docs (warnings denied) and a compile check
