@@ -8,7 +8,11 @@ use std::io::{IoSlice, Write as _};
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_int, write_json_float, write_str};
-use dn_core::{AttrKey, AttrRef, DestinationReport, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups};
+use std::sync::Arc;
+
+use dn_core::{
+    AttrKey, AttrRef, DestinationReport, LightLineKey, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups,
+};
 
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
@@ -77,7 +81,8 @@ impl<'a> FormattedLines<'a> {
 /// Writes span records as JSON lines under a local directory.
 pub struct JsonlExporter {
     root: PathBuf,
-    resource_json: std::sync::Arc<str>,
+    /// Formats its lines (and holds the resource they carry).
+    lines: LineFormatter,
     files: HashMap<PathBuf, (File, u64)>,
     max_open: usize,
     tick: u64,
@@ -156,7 +161,7 @@ impl JsonlExporter {
         check_writable(&root)?;
         Ok(JsonlExporter {
             root,
-            resource_json: resource_json(resource).into(),
+            lines: LineFormatter::new(resource_json(resource).into()),
             files: HashMap::new(),
             max_open: DEFAULT_MAX_OPEN_FILES,
             tick: 0,
@@ -243,7 +248,7 @@ impl Exporter for JsonlExporter {
     }
 
     fn line_resource(&self) -> Option<std::sync::Arc<str>> {
-        Some(self.resource_json.clone())
+        Some(self.lines.resource_json().clone())
     }
 
     fn export_formatted(&mut self, batch: &[SpanRecord], formatted: FormattedLines<'_>) {
@@ -314,11 +319,11 @@ impl Exporter for JsonlExporter {
                 }
             } else if large && g.holes.len() <= MAX_LEFT_OUT {
                 let holes = &mut g.holes;
-                write_line_leaving::<true>(&mut g.lines, rec, &self.resource_json, &mut |at, group| {
+                write_line_leaving::<true>(&mut g.lines, rec, self.lines.resource_json(), &mut |at, group| {
                     holes.push(Hole { at, text: HoleText::TaskGroup { record: index, group } })
                 });
             } else {
-                write_line(&mut g.lines, rec, &self.resource_json);
+                self.lines.write_line(&mut g.lines, rec);
             }
             g.count += 1;
         }
@@ -579,6 +584,13 @@ fn write_line_leaving<const LEAVE: bool>(
     resource_json: &str,
     left_out: &mut dyn FnMut(usize, usize),
 ) {
+    write_line_head(out, rec);
+    write_line_end::<LEAVE>(out, rec, resource_json, left_out);
+}
+
+/// A line up to its attribute list: ids, name, kind, status and times.
+#[inline(always)]
+fn write_line_head(out: &mut String, rec: &SpanRecord) {
     out.push_str("{\"trace_id\":\"");
     rec.trace_id.write_hex(out);
     out.push_str("\",\"span_id\":\"");
@@ -602,7 +614,19 @@ fn write_line_leaving<const LEAVE: bool>(
     rec.start.write_iso(out);
     out.push_str("\",\"end_time\":\"");
     rec.end.write_iso(out);
-    out.push_str("\",\"attributes\":{");
+    out.push_str("\",");
+}
+
+/// A line from its attribute list on: attributes, events and resource, and
+/// the newline.
+#[inline(always)]
+fn write_line_end<const LEAVE: bool>(
+    out: &mut String,
+    rec: &SpanRecord,
+    resource_json: &str,
+    left_out: &mut dyn FnMut(usize, usize),
+) {
+    out.push_str("\"attributes\":{");
     let mut first = true;
     rec.visit_attributes(&mut |k, v| {
         if LEAVE && matches!(v, AttrRef::Escaped(text) if text.len() > COPIED_GROUP_MAX) {
@@ -635,10 +659,107 @@ fn write_line_leaving<const LEAVE: bool>(
     out.push_str("}\n");
 }
 
+/// Writes lines as [`write_line`] does, for one resource, keeping the end
+/// of the last light span's line (its attribute list, events and resource:
+/// about 560 of its 790 bytes) and copying it into the next line whose
+/// [`LightLineKey`] matches — a loop of light spans repeats it — instead of
+/// rendering it again. What its caller pays for a light span's line once
+/// the writer is behind (`dn_light_span_in_run_formatting_its_line`), and
+/// the writer for each light line it formats.
+#[derive(Clone, Debug)]
+pub struct LineFormatter {
+    resource_json: Arc<str>,
+    light_end: Option<(LightLineKey, String)>,
+}
+
+impl LineFormatter {
+    /// A formatter of lines with the resource `resource_json` (from
+    /// [`resource_json`]).
+    pub fn new(resource_json: Arc<str>) -> Self {
+        LineFormatter { resource_json, light_end: None }
+    }
+
+    /// The resource its lines carry.
+    pub fn resource_json(&self) -> &Arc<str> {
+        &self.resource_json
+    }
+
+    /// Appends `rec`'s line, byte for byte [`write_line`]'s.
+    #[inline]
+    pub fn write_line(&mut self, out: &mut String, rec: &SpanRecord) {
+        let start = out.len();
+        write_line_head(out, rec);
+        match &self.light_end {
+            Some((key, end)) if key.matches(rec) => {
+                out.push_str(end);
+                debug_assert!(
+                    {
+                        let mut fresh = String::new();
+                        write_line(&mut fresh, rec, &self.resource_json);
+                        fresh == out[start..]
+                    },
+                    "a kept line end differs from the record's own: {}",
+                    &out[start..]
+                );
+            }
+            _ => {
+                let at = out.len();
+                write_line_end::<false>(out, rec, &self.resource_json, &mut |_, _| {});
+                // A task's line leaves the kept end alone: light spans
+                // between tasks still find it.
+                if let Some(key) = LightLineKey::of(rec) {
+                    let mut end = self.light_end.take().map(|(_, end)| end).unwrap_or_default();
+                    end.clear();
+                    end.push_str(&out[at..]);
+                    self.light_end = Some((key, end));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use dn_core::{MemorySink, Tracer};
+
+    #[test]
+    fn a_formatter_keeping_light_line_ends_writes_the_lines_write_line_writes() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("run").run(|_| {
+            for i in 0..3 {
+                drop(tracer.span("s").enter());
+                drop(tracer.span("s").enter());
+                // Each of these ends differently from the plain one before.
+                drop(tracer.span("other").enter());
+                drop(tracer.span("s").tags(["t"]).enter());
+                drop(tracer.span("s").attribute("k", i).enter());
+                let _ = tracer.span("s").try_run(|| Err::<(), _>("boom"));
+                tracer.task_span("task").label("lab").run(|t| t.log_metric("m", i));
+                drop(tracer.span("s").enter());
+            }
+            {
+                let _session = dn_core::bind_session_id("sess");
+                drop(tracer.span("s").enter());
+            }
+            drop(tracer.span("s").enter());
+        });
+        drop(tracer.span("outside").enter());
+        drop(tracer.span("outside").enter());
+        let records = sink.take();
+        // Four plain light spans a round, the one in the session and the
+        // last in the run: the others' line ends are their own.
+        assert_eq!(records.iter().filter(|r| LightLineKey::of(r).is_some()).count(), 3 * 4 + 2);
+        let resource = resource_json(&Resource::detect("svc"));
+        let mut kept = LineFormatter::new(resource.as_str().into());
+        for rec in &records {
+            let (mut want, mut got) = (String::new(), String::new());
+            write_line(&mut want, rec, &resource);
+            kept.write_line(&mut got, rec);
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn a_group_s_slices_are_its_text_in_order_and_none_is_empty() {

@@ -21,7 +21,9 @@ mod resource;
 mod updates;
 
 pub use error::Error;
-pub use jsonl::{DEFAULT_MAX_OPEN_FILES, FormattedLines, JsonlExporter, LineMark, resource_json, write_line};
+pub use jsonl::{
+    DEFAULT_MAX_OPEN_FILES, FormattedLines, JsonlExporter, LineFormatter, LineMark, resource_json, write_line,
+};
 pub use pipeline::{
     DEFAULT_FULL_WAIT, DEFAULT_PRODUCER_FORMAT_AT, DEFAULT_PRODUCER_RENDER_AT, DEFAULT_QUEUE_BYTES,
     DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,

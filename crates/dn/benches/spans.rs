@@ -343,11 +343,12 @@ fn bench_writer(b: Bencher<'_, '_>, records: &[SpanRecord]) {
 /// Renders `records` as JSONL lines into a reused buffer, no file.
 fn bench_format(b: Bencher<'_, '_>, records: &[SpanRecord]) {
     let resource = dn::export::resource_json(&Resource::detect("bench"));
+    let mut lines = dn::export::LineFormatter::new(resource.into());
     let mut out = String::with_capacity(1 << 20);
     b.bench_local(|| {
         out.clear();
         for rec in records {
-            dn::export::write_line(&mut out, rec, &resource);
+            lines.write_line(&mut out, rec);
         }
         divan::black_box(out.len())
     });

@@ -294,6 +294,16 @@ impl SpanRecord {
         }
     }
 
+    /// Whether [`LightLineKey::of`] `self`'s line would have the same end.
+    fn carries_only_its_own_fields(&self) -> bool {
+        matches!(self.kind, RecordKind::Light)
+            && !self.route.run_id.is_empty()
+            && self.tags.is_empty()
+            && self.attributes.is_empty()
+            && self.late_attribute_keys.is_empty()
+            && self.events.is_empty()
+    }
+
     /// The ordered attribute list of `docs/format.md` ("Attributes") as owned values (for the OTel
     /// conversion and tests).
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
@@ -301,6 +311,65 @@ impl SpanRecord {
         self.visit_attributes(&mut |k, v| a.push((Key::Owned(k.as_str().to_string()), v.to_owned())));
         a
     }
+}
+
+/// What a light span's line holds from its attribute list on (the list,
+/// its events, the resource) depends on, when the span carries nothing of
+/// its own — no tags, attributes or events, in a run: its type, label,
+/// name, route (run id and session) and whether it failed. Every other
+/// value [`SpanRecord::visit_attributes`] gives a light record is a
+/// constant. A loop of light spans repeats that end, about 560 of a line's
+/// 790 bytes, so a line writer keeps it (the JSONL exporter's
+/// `LineFormatter`) rather than rendering it again for each span.
+///
+/// Kept beside `visit_attributes`: a field that starts to shape a light
+/// record's attributes belongs in this key too (a debug build's line writer
+/// checks every line it writes from a kept end against a fresh one).
+#[derive(Clone, Debug)]
+pub struct LightLineKey {
+    span_type: SpanType,
+    label: SharedStr,
+    name: SharedStr,
+    /// Held, not only compared by address: a route freed and another made
+    /// at the same address must not match.
+    route: Arc<Route>,
+    failed: bool,
+}
+
+impl LightLineKey {
+    /// The key of `rec`'s line end, or `None` when its end is its own: not
+    /// a light span, one with tags, attributes or events, or one outside a
+    /// run (whose run id is its trace id).
+    pub fn of(rec: &SpanRecord) -> Option<LightLineKey> {
+        rec.carries_only_its_own_fields().then(|| LightLineKey {
+            span_type: rec.span_type,
+            label: rec.label.clone(),
+            name: rec.name.clone(),
+            route: rec.route.clone(),
+            failed: matches!(rec.status, Status::Error(_)),
+        })
+    }
+
+    /// Whether `rec`'s line ends as the line this key was taken from.
+    #[inline]
+    pub fn matches(&self, rec: &SpanRecord) -> bool {
+        Arc::ptr_eq(&self.route, &rec.route)
+            && rec.carries_only_its_own_fields()
+            && self.span_type == rec.span_type
+            && self.failed == matches!(rec.status, Status::Error(_))
+            && same_text(&self.name, &rec.name)
+            && same_text(&self.label, &rec.label)
+    }
+}
+
+/// `a == b`, without `memcmp` where it can: a label is mostly empty and a
+/// name mostly the same `'static` text each time. Two empty strings (whose
+/// address is a dangling 1) compared by glibc's AVX-512 `memcmp` cost 131 ns
+/// on this machine kind (it loads a masked vector from the address, and the
+/// CPU assists a masked load of an unmapped page); that compare was three
+/// fifths of a light line written from a kept end.
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || a.as_ptr() == b.as_ptr() || a == b)
 }
 
 /// An attribute key, as [`SpanRecord::visit_attributes`] passes it.
