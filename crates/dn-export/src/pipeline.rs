@@ -52,6 +52,9 @@ const PREFETCH_AHEAD: usize = 4;
 /// as before the kept end (`bench ab light 100000`), 8.7 MiB (25 before);
 /// on one core 0.64×. 256 KiB: 1.01–1.02× this; 4 MiB: 1.01–1.07×, 17 MiB.
 const FORMATTED_AHEAD_MAX: usize = 1 << 20;
+/// How long a producer waiting for room yields to the writer before it
+/// sleeps (see `wait_for_room`).
+const YIELD_BEFORE_SLEEP: Duration = Duration::from_micros(20);
 /// Most records handed to the exporters in one batch.
 pub const MAX_BATCH: usize = 256;
 /// A producer wakes the writer when its buffer reaches this many records.
@@ -535,6 +538,20 @@ impl ExportPipeline {
             return None;
         }
         let deadline = std::time::Instant::now() + shared.full_wait;
+        // A writer just woken mostly takes the buffer within microseconds
+        // (a producer paced at `FORMATTED_AHEAD_MAX` meets a writer napping
+        // between rounds): yield to it for a moment before sleeping, which
+        // takes 50 µs and more.
+        shared.wake_writer();
+        let spin_until = std::time::Instant::now() + YIELD_BEFORE_SLEEP;
+        while std::time::Instant::now() < spin_until {
+            std::thread::yield_now();
+            if shared.taken.load(Ordering::Acquire) != taken {
+                if let Some(n) = self.push_local_from(slot, true) {
+                    return Some(n);
+                }
+            }
+        }
         let mut pause = Duration::from_micros(50);
         loop {
             shared.wake_writer();
