@@ -4,56 +4,56 @@
 //! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
 //! xtask prints the machine's core round trip before and after: its fast
 //! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
-//! 2-core machine kind CI uses (2026-12-05 20:57:01 by its clock, load 1.41
-//! before, round trip 55 / 48 ns, code at 79d812c; the fourth of four back
-//! to back, picked as the one whose fastrace `Span` was fastest — it is
-//! bimodal on this machine kind — in which, over the three in the fast
-//! mode, `dn_light_span_in_run` read 60.8–63.9 ns and fastrace's `Span`
-//! 74.1–75.7 ns), medians, as ratios to the raw OTel SDK span (start + end,
-//! batch processor, no-op exporter) and to `fastrace::Span`, both measured
-//! in the same run. The tracer is kept for the process
-//! (`Tracer::into_static`), as the global instance's is;
-//! `..._counted_tracer` is a program's own instance:
+//! 2-core machine kind CI uses (2026-12-05 about 23:31 by its clock, load
+//! 0.01 before, round trip 49 / 49 ns, code at d37aa69), medians, as ratios
+//! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
+//! and to `fastrace::Span`, both measured in the same run. The tracer is
+//! kept for the process (`Tracer::into_static`), as the global instance's
+//! is; `..._counted_tracer` is a program's own instance. One row is of the
+//! next commit, b8d53be, measured alone right after (`cargo bench -p dn
+//! --bench spans -- formatting_its_line`, fast mode): the producer waiting
+//! for room yields before it sleeps, 235 → 119 ns.
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 164 ns   | 1.00×        | 2.21×            |
-//! | `fastrace_span`                                    | 74 ns    | 0.45×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 64 ns    | 0.39×        | 0.86×            |
-//! | `dn_light_span` (outside a run)                    | 58 ns    | 0.36×        | 0.79×            |
-//! | `dn_light_span_in_run`                             | 64 ns    | 0.39×        | 0.86×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 68 ns    | 0.41×        | 0.91×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 178 ns   | 1.08×        | 2.40×            |
-//! | `tracing_span_registry_only` (no layer)            | 101 ns   | 0.62×        | 1.37×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 344 ns   | 2.10×        | 4.65×            |
-//! | `dn_log_metric`                                    | 32 ns    | 0.19×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 573 ns   | 3.49×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 730 ns   | 4.45×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 433 ns   | 2.64×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 377 ns   | 2.30×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 798 ns   | 4.87×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 105 ns   | 0.64×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 225 ns   | 1.37×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 179 ns   | 1.00×        | 2.36×            |
+//! | `fastrace_span`                                    | 76 ns    | 0.42×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 82 ns    | 0.46×        | 1.08×            |
+//! | `dn_light_span` (outside a run)                    | 62 ns    | 0.35×        | 0.82×            |
+//! | `dn_light_span_in_run`                             | 65 ns    | 0.36×        | 0.85×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 68 ns    | 0.38×        | 0.89×            |
+//! | `dn_light_span_in_run_formatting_its_line` (b8d53be) | 119 ns | 0.66×        | 1.56×            |
+//! | `tracing_span_registry_only` (no layer)            | 102 ns   | 0.57×        | 1.34×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 373 ns   | 2.08×        | 4.90×            |
+//! | `dn_log_metric`                                    | 33 ns    | 0.19×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 605 ns   | 3.37×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 752 ns   | 4.19×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 433 ns   | 2.42×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 401 ns   | 2.24×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 865 ns   | 4.82×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 38 ns    | 0.21×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 237 ns   | 1.32×        |                  |
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 905 ns a task end to end in `cargo xtask bench workloads`.
+//! caller: 1.01 µs a task end to end in `cargo xtask bench workloads`.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (9.5 M light and 4.5 M
-//! task lines a second on one core; with the file write 2.7 M and 1.25 M).
+//! file, the formatting half of the writer's cost (26 M light and 4.2 M
+//! task lines a second on one core — a light line's end is copied from the
+//! last one, `LineFormatter`; with the file write 2.5 M and 1.16 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
 //! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
-//! Issue #13's caller targets are both met: a task span at 1 µs (573 ns
-//! here), and a light span no slower than `fastrace::Span` (0.86× here,
-//! 0.80–0.86× across the three fast-mode runs; see "How the light span got
-//! there" in `docs/performance.md`). Whole workloads, end to end, are in
+//! Issue #13's caller targets are both met: a task span at 1 µs (605 ns
+//! here), and a light span no slower than `fastrace::Span` (0.85× here;
+//! 0.80–0.86× across the three fast-mode runs of the session before; see
+//! "How the light span got there" in `docs/performance.md`). Whole workloads, end to end, are in
 //! `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
