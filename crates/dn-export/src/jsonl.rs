@@ -747,10 +747,24 @@ mod tests {
         });
         drop(tracer.span("outside").enter());
         drop(tracer.span("outside").enter());
-        let records = sink.take();
+        let mut records = sink.take();
         // Four plain light spans a round, the one in the session and the
         // last in the run: the others' line ends are their own.
         assert_eq!(records.iter().filter(|r| LightLineKey::of(r).is_some()).count(), 3 * 4 + 2);
+        // A record is plain data, built by anyone: one that differs from a
+        // plain span only in a field the API always changes with another
+        // (a failed span gets an exception event) still gets its own end,
+        // each right after the plain one whose end is kept.
+        let plain = records[0].clone();
+        let mut failed = plain.clone();
+        failed.status = dn_core::Status::Error("boom".into());
+        let mut labelled = plain.clone();
+        labelled.label = "lab".into();
+        let mut typed = plain.clone();
+        typed.span_type = dn_core::SpanType::Tool;
+        for variant in [failed, labelled, typed] {
+            records.extend([plain.clone(), variant]);
+        }
         let resource = resource_json(&Resource::detect("svc"));
         let mut kept = LineFormatter::new(resource.as_str().into());
         for rec in &records {

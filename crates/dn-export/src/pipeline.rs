@@ -51,7 +51,7 @@ const PREFETCH_AHEAD: usize = 4;
 /// for a full buffer, and where it cannot wait its records go on unformatted
 /// (never dropped for this). A producer formatting from a kept line end
 /// (`LineFormatter`) outruns a writer appending to a file about threefold;
-/// unpaced, the writer's batches grew to 10 000–16 000 lines, 13–20 MB of
+/// unpaced, the writer's batches grew to 8 000–16 000 lines, 13–20 MB of
 /// text touched for the first time each, and a 100 000-span light loop
 /// took 1.04× as long with a peak RSS of 34 MiB. Paced, 0.83–0.90× as long
 /// as before the kept end (`bench ab light 100000`), 8.7 MiB (25 before);
