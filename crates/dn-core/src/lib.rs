@@ -65,7 +65,7 @@ pub use model::update::UpdateMark;
 pub use runtime::builders::{RunBuilder, TaskAndRunBuilder, TaskFuture, TaskGuard, TaskScope, TaskSpanBuilder};
 pub use runtime::context::{
     Context, ContextExt, ContextGuard, SpanLink, WithContext, bind_session_id, current_run, current_session_id,
-    current_task, try_bind_session_id, try_with_session_id, with_session_id,
+    current_task, try_bind_session_id, try_with_session_id, with_current_task, with_session_id,
 };
 pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,

@@ -228,8 +228,10 @@ pub fn try_log_outputs(outputs: impl Serialize) -> Result<Vec<Hash16>> {
 pub fn log_metric(name: &str, metric: impl Into<Metric>) -> f64 {
     let m: Metric = metric.into();
     let given = m.value();
-    match dn_core::current_task() {
-        Some(t) => t.log_metric(name, m),
+    // By reference: logging a metric runs no user code (the value and any
+    // origin were converted above), so the context may stay borrowed.
+    match dn_core::with_current_task(|t| t.log_metric(name, m)) {
+        Some(stored) => stored,
         None => {
             crate::instance().tracer().logging_fault(&dn_core::Error::NoActiveTask("log_metric"));
             given
