@@ -180,6 +180,9 @@ struct Shared {
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     writer_flags: WriterFlags,
+    /// How long the writer woken by a burst's first span sleeps to gather
+    /// more before writing ([`ACTIVE_INTERVAL`]; tests lengthen it).
+    gather: Duration,
     /// The resource JSON of the exporter that takes producer-formatted
     /// lines, and the backlog from which producers format them.
     line_resource: Option<Arc<str>>,
@@ -247,6 +250,8 @@ pub struct ExportPipelineBuilder {
     full_wait: Option<Duration>,
     producer_format_at: Option<usize>,
     producer_render_at: Option<usize>,
+    /// How long the writer gathers a burst's first spans (tests lengthen it).
+    gather: Option<Duration>,
 }
 
 impl std::fmt::Debug for ExportPipelineBuilder {
@@ -266,6 +271,13 @@ impl ExportPipelineBuilder {
     /// on the calling thread and report its counts.
     pub fn destination(mut self, d: Arc<dyn Destination>) -> Self {
         self.destinations.push(d);
+        self
+    }
+    /// The writer gathers a burst's first spans for `d` (tests: long enough
+    /// that a flush waiting it out would time out).
+    #[cfg(test)]
+    fn gather(mut self, d: Duration) -> Self {
+        self.gather = Some(d);
         self
     }
     /// Queue capacity in records (default [`DEFAULT_QUEUE_CAPACITY`]).
@@ -335,6 +347,7 @@ impl ExportPipelineBuilder {
             // measured the load, and rendering its backlog at shutdown made
             // it 1.2x slower.
             writer_flags: WriterFlags::default(),
+            gather: self.gather.unwrap_or(ACTIVE_INTERVAL),
             line_resource,
             producer_format_at,
             producer_render_at,
@@ -718,6 +731,36 @@ mod tests {
             let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
             assert_eq!(written.len(), expected.len());
             assert!(written == expected, "from {format_at}: the file differs from the lines write_line makes");
+        }
+    }
+
+    #[test]
+    fn a_flush_or_shutdown_after_a_burst_began_does_not_wait_for_the_burst_to_gather() {
+        // A span wakes the idle writer, which then sleeps to gather the
+        // burst's next spans (60 s here, 1 ms in use). A flush asked for at
+        // once wakes the writer too; the two wake-ups can end the idle sleep
+        // as one, and the flush then waited out the gathering: 1 ms more of
+        // `shutdown` in about half of all processes. 20 times each, a flush
+        // and a shutdown right after a span, each given 10 s.
+        let record = records().remove(0);
+        for shutdown in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+            let pipeline = ExportPipeline::builder().exporter(jsonl).gather(Duration::from_secs(60)).build().unwrap();
+            let rounds = if shutdown { 1 } else { 20 };
+            for round in 0..rounds {
+                // Long enough for the writer to go idle (it does within a
+                // round of 20 ms at most).
+                std::thread::sleep(Duration::from_millis(50));
+                pipeline.export(record.clone());
+                let report = if shutdown {
+                    SpanSink::shutdown(&pipeline, Duration::from_secs(10))
+                } else {
+                    SpanSink::flush(&pipeline, Duration::from_secs(10))
+                };
+                assert!(!report.timed_out, "round {round} (shutdown: {shutdown}) waited for the burst to gather");
+                assert_eq!(report.accepted, round + 1);
+            }
         }
     }
 

@@ -244,9 +244,14 @@ pub(super) fn writer_loop(
                 }
                 // A producer cleared the flag: a burst has begun. Gather
                 // its first spans for a moment rather than writing the first
-                // one alone (delivery would send it as a request of its own).
-                if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) {
-                    std::thread::park_timeout(ACTIVE_INTERVAL);
+                // one alone (delivery would send it as a request of its own)
+                // — unless a flush or shutdown is waiting: its wake-up may
+                // have ended the sleep above together with the producer's
+                // (a thread keeps one wake-up, not two), and it would wait
+                // out this sleep too (1 ms of `shutdown` in about half the
+                // processes that logged anything).
+                if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) && ctl.is_empty() {
+                    std::thread::park_timeout(w.shared.gather);
                 }
             }
         }
