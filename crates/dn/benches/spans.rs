@@ -4,55 +4,55 @@
 //! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
 //! xtask prints the machine's core round trip before and after: its fast
 //! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
-//! 2-core machine kind CI uses (2026-12-05 about 23:31 by its clock, load
-//! 0.01 before, round trip 49 / 49 ns, code at d37aa69), medians, as ratios
+//! 2-core machine kind CI uses (2026-12-06 about 01:25 by its clock, load
+//! 0.78 before, round trip 58 / 56 ns, code at 599d236), medians, as ratios
 //! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
 //! and to `fastrace::Span`, both measured in the same run. The tracer is
 //! kept for the process (`Tracer::into_static`), as the global instance's
-//! is; `..._counted_tracer` is a program's own instance. One row is of the
-//! next commit, b8d53be, measured alone right after (`cargo bench -p dn
-//! --bench spans -- formatting_its_line`, fast mode): the producer waiting
-//! for room yields before it sleeps, 235 → 119 ns.
+//! is; `..._counted_tracer` is a program's own instance. A run a minute
+//! before (round trip 83 / 61 ns) was noisier — fastrace's `Span` 119 ns,
+//! dn's light span in a run 83 ns (0.70×), the task span 937 ns — and is
+//! not the one recorded.
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 179 ns   | 1.00×        | 2.36×            |
-//! | `fastrace_span`                                    | 76 ns    | 0.42×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 82 ns    | 0.46×        | 1.08×            |
-//! | `dn_light_span` (outside a run)                    | 62 ns    | 0.35×        | 0.82×            |
-//! | `dn_light_span_in_run`                             | 65 ns    | 0.36×        | 0.85×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 68 ns    | 0.38×        | 0.89×            |
-//! | `dn_light_span_in_run_formatting_its_line` (b8d53be) | 119 ns | 0.66×        | 1.56×            |
-//! | `tracing_span_registry_only` (no layer)            | 102 ns   | 0.57×        | 1.34×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 373 ns   | 2.08×        | 4.90×            |
-//! | `dn_log_metric`                                    | 33 ns    | 0.19×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 605 ns   | 3.37×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 752 ns   | 4.19×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 433 ns   | 2.42×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 401 ns   | 2.24×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 865 ns   | 4.82×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 38 ns    | 0.21×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 237 ns   | 1.32×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 175 ns   | 1.00×        | 2.07×            |
+//! | `fastrace_span`                                    | 85 ns    | 0.48×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 61 ns    | 0.35×        | 0.72×            |
+//! | `dn_light_span` (outside a run)                    | 61 ns    | 0.35×        | 0.72×            |
+//! | `dn_light_span_in_run`                             | 63 ns    | 0.36×        | 0.75×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 71 ns    | 0.41×        | 0.84×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 123 ns   | 0.70×        | 1.45×            |
+//! | `tracing_span_registry_only` (no layer)            | 105 ns   | 0.60×        | 1.24×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 369 ns   | 2.11×        | 4.36×            |
+//! | `dn_log_metric`                                    | 31 ns    | 0.18×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 589 ns   | 3.36×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 750 ns   | 4.28×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 448 ns   | 2.56×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 286 ns   | 1.63×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 795 ns   | 4.54×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 37 ns    | 0.21×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 230 ns   | 1.31×        |                  |
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 1.01 µs a task end to end in `cargo xtask bench workloads`.
+//! caller: 990 ns a task end to end in `cargo xtask bench workloads`.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (26 M light and 4.2 M
+//! file, the formatting half of the writer's cost (27 M light and 4.3 M
 //! task lines a second on one core — a light line's end is copied from the
-//! last one, `LineFormatter`; with the file write 2.5 M and 1.16 M).
+//! last one, `LineFormatter`; with the file write 3.5 M and 1.26 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
 //! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
-//! Issue #13's caller targets are both met: a task span at 1 µs (605 ns
-//! here), and a light span no slower than `fastrace::Span` (0.85× here;
-//! 0.80–0.86× across the three fast-mode runs of the session before; see
+//! Issue #13's caller targets are both met: a task span at 1 µs (589 ns
+//! here), and a light span no slower than `fastrace::Span` (0.75× here,
+//! 0.70× in the noisier run; 0.80–0.86× in earlier sessions' runs; see
 //! "How the light span got there" in `docs/performance.md`). Whole workloads, end to end, are in
 //! `cargo xtask bench workloads` and `docs/performance.md`.
 //!
