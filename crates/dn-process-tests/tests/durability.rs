@@ -100,6 +100,15 @@ fn spans_open_at_exit_after_their_run_ended_are_written_with_their_data() {
     let worker = s.iter().find(|x| x["name"] == "worker-still-running").expect("the worker's task is on disk");
     assert!(worker["attributes"]["dreadnode.inputs"].as_str().unwrap().contains("\"job\""));
     let leaked = s.iter().find(|x| x["name"] == "leaked-handle").expect("the leaked task is on disk");
-    assert!(leaked["attributes"]["dreadnode.metrics"].as_str().unwrap().contains("progress"));
+    let metrics: serde_json::Value =
+        serde_json::from_str(leaked["attributes"]["dreadnode.metrics"].as_str().unwrap()).unwrap();
+    assert_eq!(metrics["progress"]["values"], serde_json::json!([0.5]));
+    // Rendered in the exit hook, its values on a helper thread: every point.
+    let loss = &metrics["loss"];
+    assert_eq!(loss["values"].as_array().unwrap().len(), 20_000);
+    assert_eq!(loss["steps"].as_array().unwrap().len(), 20_000);
+    assert_eq!(loss["timestamps"].as_array().unwrap().len(), 20_000);
+    assert_eq!((loss["values"][0].as_f64(), loss["values"][19_999].as_f64()), (Some(1.0), Some(1.0 / 20_000.0)));
+    assert_eq!((&loss["steps"][0], &loss["steps"][19_999]), (&serde_json::json!(0), &serde_json::json!(19_999)));
     assert_eq!(s.len(), 3);
 }
