@@ -764,8 +764,6 @@ mod tests {
         }
     }
 
-    /// A memory sink that asks for tasks' groups as data, as the pipeline
-    /// does while its writer has time to spare.
     /// The JSONL exporter on a slow disk: each batch takes 20 ms more.
     struct SlowLines(JsonlExporter);
     impl Exporter for SlowLines {
@@ -841,6 +839,8 @@ mod tests {
         }
     }
 
+    /// A memory sink that asks for tasks' groups as data, as the pipeline
+    /// does while its writer has time to spare.
     struct RendersLater(MemorySink);
 
     impl SpanSink for RendersLater {
