@@ -215,19 +215,17 @@ impl JsonlExporter {
             }
         }
         let path = self.root.join(rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        // A new file (a new run's) is created in one call; only a file that
-        // already exists is looked at.
-        let mut f = match OpenOptions::new().create_new(true).append(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let mut f = OpenOptions::new().append(true).open(&path)?;
-                end_torn_line(&mut f, &path)?;
-                f
+        // The directory is made only when the file cannot be opened for want
+        // of it: a run's directory is mostly there already, made by the
+        // thread that started the run (`Tracer`, when a root starts).
+        let mut f = match open_append(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                open_append(&path)?
             }
-            Err(e) => return Err(e),
+            r => r?,
         };
         if !self.destinations.is_empty() && self.seen.insert(rel.to_path_buf()) {
             warn_earlier_pending(&path, f.metadata().map_or(0, |m| m.len()));
@@ -235,6 +233,21 @@ impl JsonlExporter {
         let r = append(&mut f, buf, ranged);
         self.files.insert(rel.to_path_buf(), (f, tick));
         r
+    }
+}
+
+/// Opens `path` to append to it. A new file (a new run's) is created in one
+/// call; only a file that already exists is looked at, and a torn last line
+/// in it ended (`end_torn_line`).
+fn open_append(path: &Path) -> std::io::Result<File> {
+    match OpenOptions::new().create_new(true).append(true).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut f = OpenOptions::new().append(true).open(path)?;
+            end_torn_line(&mut f, path)?;
+            Ok(f)
+        }
+        Err(e) => Err(e),
     }
 }
 
