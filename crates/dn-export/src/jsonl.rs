@@ -14,6 +14,7 @@ use dn_core::{
     AttrKey, AttrRef, DestinationReport, LightLineKey, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups,
 };
 
+use crate::fs_side::{FsSideThread, NewFiles, SideWork};
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
 
@@ -95,7 +96,20 @@ pub struct JsonlExporter {
     groups: Vec<Group>,
     /// Index into `groups` by file, for batches spread over many files.
     group_index: HashMap<PathBuf, usize>,
+    /// Makes new files' directories ahead of this exporter and closes the
+    /// files it lets go (`fs_side.rs`).
+    side: FsSideThread,
+    /// Files let go, to be closed by the side thread (at most
+    /// [`CLOSE_BATCH`] wait here).
+    closing: Vec<File>,
 }
+
+/// Files let go that are handed to the side thread to close at once: with
+/// those in its queue and the piece it is closing, at most
+/// `CLOSE_BATCH * (QUEUED_MAX + 2)` files (320) are open beyond the cap on
+/// open files, and only while the side thread is behind; a flush waits for
+/// them to be closed.
+const CLOSE_BATCH: usize = 32;
 
 /// The lines of one batch that go to one file.
 struct Group {
@@ -170,6 +184,8 @@ impl JsonlExporter {
             seen: Default::default(),
             groups: Vec::new(),
             group_index: HashMap::new(),
+            side: FsSideThread::default(),
+            closing: Vec::new(),
         })
     }
     /// Tells `destination` about every range this exporter appends, so it
@@ -199,9 +215,60 @@ impl JsonlExporter {
         dn_core::layout::spans_file(r, &r.run_id)
     }
 
+    /// Writes one file's lines of the batch (`made`: the file, when it was
+    /// created for this write) and counts them; empties the group for the
+    /// next batch.
+    fn write_group(&mut self, g: &mut Group, batch: &[SpanRecord], text: &str, made: Option<File>) {
+        let n = std::mem::take(&mut g.count);
+        let mut slices = file_slices(g, batch, text);
+        debug_assert!(slices.len() <= 1024, "{} slices do not fit one writev", slices.len());
+        match self.write_file(&g.rel, &mut slices, made) {
+            Ok((start, end)) => {
+                self.report.exported += n;
+                for d in &self.destinations {
+                    d.written(&g.rel, start, end, n);
+                }
+            }
+            Err(e) => {
+                self.files.remove(&g.rel);
+                self.report.failed += n;
+                let msg = format!("writing {}: {e}", self.root.join(&g.rel).display());
+                tracing::warn!(target: "dn", "{msg}");
+                self.report.last_error = Some(msg);
+            }
+        }
+        drop(slices);
+        g.lines.clear();
+        g.holes.clear();
+        // A buffer that held a huge line (a run with a million metric
+        // points renders tens of MB) is not kept at that size for the
+        // rest of the process.
+        if g.lines.capacity() > MAX_KEPT_LINES_CAPACITY {
+            g.lines.shrink_to(KEPT_LINES_CAPACITY);
+        }
+    }
+
+    /// Hands the side thread a batch's `new_files` to open from the front
+    /// and the files let go so far to close; `false` when it cannot take
+    /// them: the files are then closed here, and every new file is opened
+    /// here.
+    fn hand_to_side(&mut self, new_files: Option<std::sync::Arc<NewFiles>>) -> bool {
+        let work = SideWork { new_files, closes: std::mem::take(&mut self.closing) };
+        if work.is_empty() {
+            return true;
+        }
+        match self.side.hand(work) {
+            Ok(()) => true,
+            Err(back) => {
+                drop(back.closes);
+                false
+            }
+        }
+    }
+
     /// Appends `buf` (its slices in order) to `rel`; returns the byte range
     /// it took in the file when a destination needs it (`(0, 0)` otherwise).
-    fn write_file(&mut self, rel: &Path, buf: &mut [IoSlice<'_>]) -> std::io::Result<(u64, u64)> {
+    fn write_file(&mut self, rel: &Path, buf: &mut [IoSlice<'_>], made: Option<File>) -> std::io::Result<(u64, u64)> {
         self.tick += 1;
         let tick = self.tick;
         let ranged = !self.destinations.is_empty();
@@ -211,14 +278,19 @@ impl JsonlExporter {
         }
         if self.files.len() >= self.max_open {
             if let Some(oldest) = self.files.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
-                self.files.remove(&oldest);
+                if let Some((f, _)) = self.files.remove(&oldest) {
+                    self.closing.push(f);
+                }
+                if self.closing.len() >= CLOSE_BATCH {
+                    self.hand_to_side(None);
+                }
             }
         }
         let path = self.root.join(rel);
-        // The directory is made only when the file cannot be opened for want
-        // of it: a run's directory is mostly there already, made by the
-        // thread that started the run (`Tracer`, when a root starts).
-        let mut f = match open_append(&path) {
+        // A file the side thread created is new and empty. Otherwise the
+        // directory is made only when the file cannot be opened for want of
+        // it: mostly it is there already (an earlier batch's file).
+        let mut f = match made.map_or_else(|| open_append(&path), Ok) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -340,34 +412,32 @@ impl Exporter for JsonlExporter {
             }
             g.count += 1;
         }
-        for g in &mut groups[..used] {
-            let n = std::mem::take(&mut g.count);
-            let mut slices = file_slices(g, batch, text);
-            debug_assert!(slices.len() <= 1024, "{} slices do not fit one writev", slices.len());
-            match self.write_file(&g.rel, &mut slices) {
-                Ok((start, end)) => {
-                    self.report.exported += n;
-                    for d in &self.destinations {
-                        d.written(&g.rel, start, end, n);
-                    }
-                }
-                Err(e) => {
-                    self.files.remove(&g.rel);
-                    self.report.failed += n;
-                    let msg = format!("writing {}: {e}", self.root.join(&g.rel).display());
-                    tracing::warn!(target: "dn", "{msg}");
-                    self.report.last_error = Some(msg);
+        // The files this exporter holds open are written first, in order.
+        // Those it does not are opened with the side thread (`fs_side.rs`):
+        // it makes their directories and creates them from the front, and
+        // this thread writes each as it is ready, and while none is, opens
+        // one itself from the back. A batch of new runs' lines is a
+        // directory, a file and a write each, and the directory and the file
+        // are most of that work. Each file's lines still go in one write;
+        // only the order of the files changes.
+        let mut fresh = Vec::new();
+        for (i, g) in groups[..used].iter_mut().enumerate() {
+            if self.files.contains_key(&g.rel) {
+                self.write_group(g, batch, text, None);
+            } else {
+                fresh.push(i);
+            }
+        }
+        let new_files = (fresh.len() >= 2)
+            .then(|| NewFiles::new(fresh.iter().map(|&i| self.root.join(&groups[i].rel)).collect()))
+            .filter(|n| self.hand_to_side(Some(n.clone())));
+        match new_files {
+            None => {
+                for &i in &fresh {
+                    self.write_group(&mut groups[i], batch, text, None);
                 }
             }
-            drop(slices);
-            g.lines.clear();
-            g.holes.clear();
-            // A buffer that held a huge line (a run with a million metric
-            // points renders tens of MB) is not kept at that size for the
-            // rest of the process.
-            if g.lines.capacity() > MAX_KEPT_LINES_CAPACITY {
-                g.lines.shrink_to(KEPT_LINES_CAPACITY);
-            }
+            Some(new) => new.in_writer_order(|at, made| self.write_group(&mut groups[fresh[at]], batch, text, made)),
         }
         // Keep a few buffers for the next batch, not one per file ever seen.
         groups.truncate(used.min(16));
@@ -376,11 +446,16 @@ impl Exporter for JsonlExporter {
     }
 
     fn flush(&mut self) {
-        // Lines are handed to the OS with each write; nothing is buffered here.
+        // Lines are handed to the OS with each write; nothing is buffered
+        // here. The files let go are closed by the time a flush returns.
+        self.closing.clear();
+        self.side.stop();
     }
 
     fn shutdown(&mut self) {
         self.files.clear();
+        self.closing.clear();
+        self.side.stop();
     }
 
     fn report(&self) -> DestinationReport {

@@ -9,6 +9,7 @@
 #[cfg(feature = "otlp")]
 pub mod delivery;
 mod error;
+mod fs_side;
 #[allow(unsafe_code)] // a lock: see its SAFETY comments
 mod handoff;
 mod jsonl;

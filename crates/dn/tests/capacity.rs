@@ -41,4 +41,12 @@ fn ten_thousand_runs_hold_a_bounded_number_of_files_open() {
     dn.shutdown();
     let runs = std::fs::read_dir(dir.path().join("projects/default")).unwrap().count();
     assert_eq!(runs, 10_000);
+    // Each run's file made by the writer or its side thread, and each line
+    // written once.
+    let lines = read_all(dir.path());
+    assert_eq!(lines.len(), 10_000);
+    let mut names: Vec<&str> = lines.iter().map(|(_, l)| l["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 10_000);
 }

@@ -206,8 +206,6 @@ impl TaskSpan {
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
         let new_route =
             |project: Arc<str>, run_id: SharedStr| Arc::new(Route { project, run_id, session_id: session.clone() });
-        // A run, or a root task outside one, starts a route of its own.
-        let new_route_dir = n.is_run || (parent_task.is_none() && !matches!(n.parent, Parent::Remote { .. }));
         let (task_id, route, run, is_root): (TaskId, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run {
             let id = new_run_id();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
@@ -276,9 +274,6 @@ impl TaskSpan {
         drop(parent_state);
         if is_root {
             tracer.register_root(&task.0);
-        }
-        if new_route_dir {
-            tracer.make_route_dir(&task.0.route);
         }
         task
     }

@@ -11,7 +11,7 @@ use crate::Error;
 use crate::builders::{RunBuilder, TaskAndRunBuilder, TaskSpanBuilder};
 use crate::clean::validate_component;
 use crate::object::{CapturedValue, LoggedValue, SerializedValue, ValueOffload, logged_with, serialize_with};
-use crate::record::{Route, SpanRecord};
+use crate::record::SpanRecord;
 use crate::scrub::Scrubber;
 use crate::sink::{ExportReport, NullSink, SpanSink};
 use crate::span::SpanBuilder;
@@ -279,25 +279,6 @@ impl Tracer {
     /// Writes what the sink holds to its local files (see [`SpanSink::write_local`]).
     pub(crate) fn write_local(&self, timeout: Duration) -> bool {
         self.inner.sink.write_local(timeout)
-    }
-
-    /// Makes the directory of a new root's spans file (a new run's
-    /// `projects/<project>/<run_id>`) under the sink's local root, here on
-    /// the thread starting it. The writer then only opens the file, and
-    /// where many short runs start one after another this thread and the
-    /// writer share the file-system work. Failing here costs nothing: the
-    /// writer makes the directory itself when it is missing, and reports
-    /// why when it cannot.
-    pub(crate) fn make_route_dir(&self, route: &Route) {
-        let Some(root) = self.local_root() else { return };
-        let Ok(file) = crate::layout::spans_file(route, &route.run_id) else { return };
-        let Some(dir) = file.parent() else { return };
-        let dir = root.join(dir);
-        if let Err(e) = std::fs::create_dir(&dir) {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                let _ = std::fs::create_dir_all(&dir);
-            }
-        }
     }
 
     pub(crate) fn register_root(&self, task: &Arc<TaskInner>) {

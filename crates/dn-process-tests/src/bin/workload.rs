@@ -4,9 +4,9 @@
 //! or `workload floor <workload> <N> <DIR> <BYTES>`: the file-system work
 //! the local layout itself asks for, with no SDK — N lines of BYTES bytes
 //! (dn's average line) appended to one file in 256 KiB writes, or for
-//! `runs` a directory, a file and one line per run (each directory made on
-//! a second thread ahead of the file, as dn's caller makes it when the run
-//! starts), or for `metric` the one line.
+//! `runs` a directory, a file and one line per run (on two threads, every
+//! other run each, as dn's writer and its side thread share them), or for
+//! `metric` the one line.
 //!
 //! The clock starts before the SDK is configured and stops when its shutdown
 //! returns, so it includes writing every span to disk; then the lines under
@@ -68,26 +68,20 @@ fn floor(workload: &str, n: u64, line_bytes: u64, dir: &Path) {
     match workload {
         "startup" => {}
         "runs" => {
-            // Two threads share the work, as dn's do: one makes each run's
-            // directory (dn's caller, when the run starts), the other
-            // creates and writes its file once the directory is there.
+            // Two threads share the work, as dn's writer and its side
+            // thread do: each makes the directory, creates the file and
+            // writes the line of every other run.
             let run = |i: u64| project.join(format!("{:032x}", u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-            let made = std::sync::atomic::AtomicU64::new(0);
+            let one = |i: u64| {
+                let dir = run(i);
+                std::fs::create_dir(&dir).unwrap();
+                let mut f =
+                    std::fs::OpenOptions::new().create_new(true).append(true).open(dir.join("spans.jsonl")).unwrap();
+                f.write_all(&line).unwrap();
+            };
             std::thread::scope(|s| {
-                s.spawn(|| {
-                    for i in 0..n {
-                        std::fs::create_dir(run(i)).unwrap();
-                        made.store(i + 1, std::sync::atomic::Ordering::Release);
-                    }
-                });
-                for i in 0..n {
-                    while made.load(std::sync::atomic::Ordering::Acquire) <= i {
-                        std::hint::spin_loop();
-                    }
-                    let mut f =
-                        std::fs::OpenOptions::new().create(true).append(true).open(run(i).join("spans.jsonl")).unwrap();
-                    f.write_all(&line).unwrap();
-                }
+                s.spawn(|| (1..n).step_by(2).for_each(one));
+                (0..n).step_by(2).for_each(one);
             });
         }
         "metric" => {

@@ -1,0 +1,339 @@
+//! The JSONL exporter's side thread (`dn-fs`): file-system work the writer
+//! shares. When a batch goes to several files it does not hold open (a
+//! sweep of short runs: each run a directory and a file of its own), this
+//! thread makes their directories and creates them from the front of the
+//! batch, while the writer writes each one as it is ready and, while none
+//! is, opens one itself from the back, until they meet ([`NewFiles`]).
+//! Making a directory and creating a file are most of a short run's cost
+//! on the writer; this way they run on both cores. The files the writer
+//! lets go (its cap on open files) are closed here too.
+//!
+//! The writer never depends on this thread. A file this thread has not
+//! claimed is the writer's to open, as it always was; one it claimed but
+//! has not finished is waited for at most [`SIDE_WAIT_MAX`], then opened by
+//! the writer; work this thread cannot take (its queue full, or no thread
+//! to start) is done on the writer. No line depends on it.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Work handed over at once: a batch's new files first (the writer is
+/// writing them), then files to close.
+#[derive(Debug, Default)]
+pub(crate) struct SideWork {
+    /// The files of a batch that the writer does not hold open.
+    pub(crate) new_files: Option<Arc<NewFiles>>,
+    /// Files to close.
+    pub(crate) closes: Vec<File>,
+}
+
+impl SideWork {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.new_files.is_none() && self.closes.is_empty()
+    }
+}
+
+/// The longest the writer waits for a file this thread is opening for it:
+/// one directory and one file take some 10 µs; a file system that holds
+/// this thread longer is left to the writer.
+pub(crate) const SIDE_WAIT_MAX: Duration = Duration::from_millis(20);
+
+/// Nobody has claimed the file.
+const FREE: u8 = 0;
+/// The side thread is opening it.
+const SIDE: u8 = 1;
+/// The side thread is done with it (opened or not: `made` says).
+const DONE: u8 = 2;
+/// The writer opens it.
+const WRITER: u8 = 3;
+
+/// A batch's files that the writer does not hold open. Each is claimed
+/// once: by the side thread, which goes from the front, or by the writer
+/// ([`NewFiles::claim`]), which writes the side thread's files as they are
+/// ready and, while none is, opens one itself from the back.
+#[derive(Debug)]
+pub(crate) struct NewFiles {
+    paths: Vec<PathBuf>,
+    state: Vec<AtomicU8>,
+    made: Mutex<Vec<Option<File>>>,
+}
+
+impl NewFiles {
+    /// The files at `paths` (absolute), in the order the writer writes them.
+    pub(crate) fn new(paths: Vec<PathBuf>) -> Arc<NewFiles> {
+        let n = paths.len();
+        Arc::new(NewFiles {
+            paths,
+            state: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
+            made: Mutex::new((0..n).map(|_| None).collect()),
+        })
+    }
+
+    /// The writer's part: calls `write` once for each file, with the file
+    /// when it was created for it — the side thread's, each as it is ready,
+    /// and while none is, one claimed from the back and created here.
+    pub(crate) fn in_writer_order(&self, mut write: impl FnMut(usize, Option<File>)) {
+        let (mut front, mut back) = (0, self.paths.len());
+        while front < back {
+            let (at, made) = if self.is_ready(front) {
+                front += 1;
+                (front - 1, self.take_made(front - 1))
+            } else if let Some(made) = (back - 1 > front).then(|| self.claim(back - 1)).flatten() {
+                back -= 1;
+                (back, made)
+            } else {
+                front += 1;
+                (front - 1, self.claim(front - 1).unwrap_or_else(|| self.wait_made(front - 1)))
+            };
+            write(at, made);
+        }
+    }
+
+    /// Whether the side thread is done with file `i` (created or not): then
+    /// [`NewFiles::take_made`] gives it.
+    pub(crate) fn is_ready(&self, i: usize) -> bool {
+        self.state.get(i).is_some_and(|s| s.load(Ordering::Acquire) == DONE)
+    }
+
+    /// Claims file `i` for the writer when nobody has, and creates it here
+    /// as the side thread would (`Some(None)` when it could not be created);
+    /// `None` when the side thread has it.
+    pub(crate) fn claim(&self, i: usize) -> Option<Option<File>> {
+        let state = self.state.get(i)?;
+        state.compare_exchange(FREE, WRITER, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        Some(create(&self.paths[i]))
+    }
+
+    /// The file the side thread created for `i` once it is done with it (at
+    /// most [`SIDE_WAIT_MAX`] later), if it could.
+    pub(crate) fn wait_made(&self, i: usize) -> Option<File> {
+        let start = Instant::now();
+        while self.state.get(i)?.load(Ordering::Acquire) == SIDE {
+            if start.elapsed() > SIDE_WAIT_MAX {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+        self.take_made(i)
+    }
+
+    /// The file the side thread created for `i`, if it is done and could;
+    /// each is given once.
+    pub(crate) fn take_made(&self, i: usize) -> Option<File> {
+        if !self.is_ready(i) {
+            return None;
+        }
+        self.made.lock().ok()?.get_mut(i)?.take()
+    }
+
+    /// The side thread's part: from the front, each file nobody has claimed.
+    fn open_from_front(&self) {
+        for (i, state) in self.state.iter().enumerate() {
+            if state.compare_exchange(FREE, SIDE, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                continue;
+            }
+            let file = create(&self.paths[i]);
+            if let (Some(f), Ok(mut made)) = (file, self.made.lock()) {
+                if let Some(slot) = made.get_mut(i) {
+                    *slot = Some(f);
+                }
+            }
+            state.store(DONE, Ordering::Release);
+        }
+    }
+}
+
+/// Makes `path`'s directory and creates `path`, new (an existing file is
+/// the writer's to open: it looks at its last line first).
+fn create(path: &Path) -> Option<File> {
+    if let Some(dir) = path.parent() {
+        make_dir(dir);
+    }
+    OpenOptions::new().create_new(true).append(true).open(path).ok()
+}
+
+/// Pieces of work waiting for the thread at most (a batch's directories, or
+/// files to close, [`crate::jsonl`]'s `CLOSE_BATCH` at a time). A thread
+/// further behind is not given more; the writer does it.
+pub(crate) const QUEUED_MAX: usize = 8;
+
+/// The side thread, started when first handed work.
+#[derive(Debug, Default)]
+pub(crate) struct FsSideThread {
+    tx: Option<SyncSender<SideWork>>,
+    thread: Option<JoinHandle<()>>,
+    /// No thread could be started: all work stays on the writer.
+    unavailable: bool,
+}
+
+impl FsSideThread {
+    /// Hands `work` over; gives it back when the thread cannot take it (its
+    /// queue is full, or it could not be started), for the caller to do.
+    pub(crate) fn hand(&mut self, work: SideWork) -> Result<(), SideWork> {
+        if self.tx.is_none() && !self.unavailable {
+            let (tx, rx) = sync_channel(QUEUED_MAX);
+            match std::thread::Builder::new().name("dn-fs".into()).spawn(move || side_loop(&rx)) {
+                Ok(thread) => {
+                    self.tx = Some(tx);
+                    self.thread = Some(thread);
+                }
+                Err(_) => self.unavailable = true,
+            }
+        }
+        match &self.tx {
+            Some(tx) => tx.try_send(work).map_err(|e| match e {
+                TrySendError::Full(w) | TrySendError::Disconnected(w) => w,
+            }),
+            None => Err(work),
+        }
+    }
+
+    /// Waits for the work handed over so far to be done, and stops the
+    /// thread (it is started again when handed more).
+    pub(crate) fn stop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FsSideThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn side_loop(rx: &Receiver<SideWork>) {
+    for work in rx {
+        if let Some(files) = &work.new_files {
+            files.open_from_front();
+        }
+        drop(work.closes);
+    }
+}
+
+/// Makes `dir` (and, when missing, its parents). A failure is left for the
+/// writer to meet and report when it opens the file.
+fn make_dir(dir: &Path) {
+    if let Err(e) = std::fs::create_dir(dir) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn files(root: &Path, tag: &str, n: usize) -> Vec<PathBuf> {
+        (0..n).map(|i| root.join("projects/p").join(format!("{tag}{i}")).join("spans.jsonl")).collect()
+    }
+
+    #[test]
+    fn the_side_thread_creates_every_file_nobody_claimed() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = files(root.path(), "run", 40);
+        let new = NewFiles::new(paths.clone());
+        let mut side = FsSideThread::default();
+        let closed = File::create(root.path().join("f")).unwrap();
+        side.hand(SideWork { new_files: Some(new.clone()), closes: vec![closed] }).unwrap();
+        side.stop();
+        // Done before the writer came: every file the side thread's, new
+        // and empty, and each given once.
+        for (i, p) in paths.iter().enumerate() {
+            assert!(new.is_ready(i));
+            assert!(new.claim(i).is_none(), "the side thread's");
+            let f = new.take_made(i).unwrap_or_else(|| panic!("file {i} was created"));
+            assert_eq!(f.metadata().unwrap().len(), 0);
+            assert!(p.is_file());
+            assert!(new.take_made(i).is_none(), "given twice");
+        }
+    }
+
+    #[test]
+    fn files_the_writer_claimed_first_are_created_for_it_and_skipped_by_the_side_thread() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = files(root.path(), "run", 10);
+        let new = NewFiles::new(paths.clone());
+        // The writer claims the last three before the side thread starts.
+        let mine: Vec<File> = (7..10).map(|i| new.claim(i).unwrap().unwrap()).collect();
+        let mut side = FsSideThread::default();
+        side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }).unwrap();
+        side.stop();
+        assert_eq!(mine.len(), 3);
+        assert!((0..7).all(|i| new.wait_made(i).is_some()));
+        assert!((7..10).all(|i| !new.is_ready(i) && new.claim(i).is_none() && new.wait_made(i).is_none()));
+    }
+
+    #[test]
+    fn the_writer_writes_every_file_once_whoever_created_it() {
+        let root = tempfile::tempdir().unwrap();
+        for n in [2, 3, 50, 400] {
+            let paths = files(root.path(), &format!("n{n}-"), n);
+            let new = NewFiles::new(paths.clone());
+            let mut side = FsSideThread::default();
+            side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }).unwrap();
+            let mut written = vec![0; n];
+            new.in_writer_order(|at, made| {
+                assert!(made.is_some(), "file {at} of {n} created, by one of the two");
+                written[at] += 1;
+            });
+            side.stop();
+            assert!(written.iter().all(|w| *w == 1), "{written:?}");
+            assert!(paths.iter().all(|p| p.is_file()));
+        }
+    }
+
+    #[test]
+    fn an_existing_file_is_left_to_the_writer() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = files(root.path(), "run", 2);
+        std::fs::create_dir_all(paths[1].parent().unwrap()).unwrap();
+        std::fs::write(&paths[1], "{\"torn\"").unwrap();
+        let new = NewFiles::new(paths.clone());
+        let mut side = FsSideThread::default();
+        side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }).unwrap();
+        side.stop();
+        assert!(new.is_ready(1) && new.take_made(1).is_none(), "the writer opens it and ends its torn line");
+        assert_eq!(std::fs::read_to_string(&paths[1]).unwrap(), "{\"torn\"");
+        assert!(new.take_made(0).is_some());
+    }
+
+    #[test]
+    fn work_it_cannot_take_is_given_back_and_it_starts_again_after_a_stop() {
+        let root = tempfile::tempdir().unwrap();
+        let mut side = FsSideThread::default();
+        // Far more pieces than it queues, handed at once: some come back,
+        // each whole, and what was taken is done.
+        let pieces: Vec<Vec<PathBuf>> = (0..64).map(|i| files(root.path(), &format!("b{i}-"), 100)).collect();
+        let mut back = 0;
+        let mut taken = Vec::new();
+        for paths in pieces {
+            let new = NewFiles::new(paths.clone());
+            match side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }) {
+                Ok(()) => taken.push((new, paths)),
+                Err(w) => {
+                    assert!(Arc::ptr_eq(w.new_files.as_ref().unwrap(), &new));
+                    back += 1;
+                }
+            }
+        }
+        side.stop();
+        assert!(back > 0, "a queue of {QUEUED_MAX} took all 64 pieces at once");
+        for (new, paths) in &taken {
+            assert!((0..paths.len()).all(|i| new.take_made(i).is_some()));
+        }
+        let later = NewFiles::new(files(root.path(), "later", 1));
+        side.hand(SideWork { new_files: Some(later.clone()), closes: Vec::new() }).unwrap();
+        side.stop();
+        assert!(later.take_made(0).is_some());
+    }
+}
