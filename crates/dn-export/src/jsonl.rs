@@ -96,8 +96,8 @@ pub struct JsonlExporter {
     groups: Vec<Group>,
     /// Index into `groups` by file, for batches spread over many files.
     group_index: HashMap<PathBuf, usize>,
-    /// Makes new files' directories ahead of this exporter and closes the
-    /// files it lets go (`fs_side.rs`).
+    /// Makes the directories of a batch's new files and creates them beside
+    /// this exporter, and closes the files it lets go (`fs_side.rs`).
     side: FsSideThread,
     /// Files let go, to be closed by the side thread (at most
     /// [`CLOSE_BATCH`] wait here).

@@ -393,3 +393,24 @@ fn a_run_directory_removed_while_the_run_is_open_is_made_again() {
     want.sort();
     assert_eq!(names, want, "every run's line, the directories made again; the removed run's with them");
 }
+
+/// Runs whose directories cannot be made — the project's path is a file —
+/// are counted as failed with the reason, whichever of the writer and its
+/// side thread tried first; nothing hangs, and a project whose directory
+/// can be made beside them keeps every line.
+#[test]
+fn runs_whose_directories_cannot_be_made_are_reported_and_the_rest_written() {
+    let (dn, dir) = instance();
+    std::fs::create_dir_all(dir.path().join("projects")).unwrap();
+    std::fs::write(dir.path().join("projects").join("blocked"), b"a file, not a directory").unwrap();
+    for i in 0..300 {
+        dn.run(format!("blocked-{i}")).project("blocked").run(|r| r.log_metric("m", 1.0));
+        dn.run(format!("kept-{i}")).project("kept").run(|r| r.log_metric("m", 1.0));
+    }
+    let report = dn.shutdown();
+    let jsonl = report.exporters.iter().find(|e| e.name == "jsonl").unwrap();
+    assert_eq!(jsonl.failed, 300, "{report:?}");
+    assert!(jsonl.last_error.as_deref().is_some_and(|e| e.contains("blocked")), "{report:?}");
+    assert_eq!(std::fs::read_dir(dir.path().join("projects/kept")).unwrap().count(), 300);
+    assert_eq!(spans(dir.path()).len(), 300);
+}
