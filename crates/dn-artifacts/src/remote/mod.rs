@@ -81,6 +81,9 @@ struct Counts {
     /// Bytes of the objects queued since the uploads were last idle (bar).
     batch_bytes: u64,
     batch_sent: u64,
+    /// Finished uploads whose event is being delivered to the progress
+    /// callback: a flush waits for them as for pending uploads.
+    delivering: u64,
 }
 
 struct Shared {
@@ -158,7 +161,7 @@ impl Shared {
     }
 
     fn finished(&self, job_key: &str, size: u64, value: bool, outcome: Result<bool, String>) {
-        let (ev, idle) = {
+        let ev = {
             let mut c = self.counts.lock();
             c.report.pending = c.report.pending.saturating_sub(1);
             if value {
@@ -191,6 +194,7 @@ impl Shared {
                     self.count_failure(&mut c, job_key, error)
                 }
             };
+            c.delivering += 1;
             let idle = c.report.pending == 0;
             if idle {
                 c.batch_bytes = 0;
@@ -201,14 +205,17 @@ impl Shared {
             } else {
                 self.update_bar(&c);
             }
-            (ev, idle)
+            ev
         };
         self.emit(ev);
-        // Waiting flushes are woken only once the last upload's event is
-        // delivered, so a flush returns after every event of what it waited
-        // for (they were woken before, and could return first).
-        if idle {
-            let _c = self.counts.lock();
+        // A flush waits until no upload is pending and no finished upload's
+        // event is still being delivered, so it returns after every event of
+        // what it waited for. Waking flushes only after the delivery was not
+        // enough: a flush that began while the last event was being
+        // delivered found nothing pending and returned before it.
+        let mut c = self.counts.lock();
+        c.delivering = c.delivering.saturating_sub(1);
+        if c.report.pending == 0 && c.delivering == 0 {
             self.idle.notify_all();
         }
     }
@@ -395,7 +402,7 @@ impl Uploader {
     pub fn flush(&self, timeout: Duration) -> UploadReport {
         let deadline = Instant::now() + timeout;
         let mut c = self.shared.counts.lock();
-        while c.report.pending > 0 {
+        while c.report.pending > 0 || c.delivering > 0 {
             if self.shared.idle.wait_until(&mut c, deadline).timed_out() {
                 break;
             }
@@ -706,16 +713,25 @@ mod tests {
     fn a_panicking_progress_callback_stops_nothing() {
         let calls = Arc::new(AtomicU64::new(0));
         let c2 = calls.clone();
-        let progress: ProgressCallback = Arc::new(move |_: &UploadEvent| {
+        let progress: ProgressCallback = Arc::new(move |ev: &UploadEvent| {
             // Slow as well: `flush` returns only once the last event is
             // delivered (it had returned while this callback still ran).
-            std::thread::sleep(Duration::from_millis(50));
+            if matches!(ev, UploadEvent::Failed { .. }) {
+                std::thread::sleep(Duration::from_millis(300));
+            }
             c2.fetch_add(1, Ordering::Relaxed);
             panic!("a bug in the user's callback");
         });
         let up = refused("p", UploaderConfig { progress: Some(progress), ..Default::default() });
         let data = vec![1u8; 11_000];
         assert!(up.offload(Hash16::sha1_prefix(&data), data).is_some(), "queued despite the panic on Queued");
+        // The flush begins once the upload has failed and is counted, while
+        // its Failed event is still being delivered (it found nothing
+        // pending and returned at once, before that event: seen in CI).
+        let counted = Instant::now() + Duration::from_secs(10);
+        while up.report().pending > 0 && Instant::now() < counted {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let r = up.flush(Duration::from_secs(30));
         assert_eq!((r.failed, r.pending), (1, 0), "the upload finished and was counted: {r:?}");
         assert_eq!(calls.load(Ordering::Relaxed), 2, "Queued and Failed were both delivered");
