@@ -3,8 +3,8 @@
 //! `sessions/<id>/chat_<id>.jsonl` (`docs/format.md` ("Local layout"), §4).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{IoSlice, Write as _};
+use std::fs::File;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 
 use dn_core::json::{write_int, write_json_float, write_str};
@@ -14,6 +14,7 @@ use dn_core::{
     AttrKey, AttrRef, DestinationReport, LightLineKey, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups,
 };
 
+use crate::appending::{append, open_append};
 use crate::fs_side::{FsSideThread, NewFiles, SideWork};
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
@@ -308,21 +309,6 @@ impl JsonlExporter {
     }
 }
 
-/// Opens `path` to append to it. A new file (a new run's) is created in one
-/// call; only a file that already exists is looked at, and a torn last line
-/// in it ended (`end_torn_line`).
-fn open_append(path: &Path) -> std::io::Result<File> {
-    match OpenOptions::new().create_new(true).append(true).open(path) {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut f = OpenOptions::new().append(true).open(path)?;
-            end_torn_line(&mut f, path)?;
-            Ok(f)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 impl Exporter for JsonlExporter {
     fn name(&self) -> &'static str {
         "jsonl"
@@ -468,29 +454,6 @@ impl Exporter for JsonlExporter {
     }
 }
 
-/// One append-mode write; with `ranged`, the range it took, known from the
-/// file offset after it (append mode puts the offset at the end of this
-/// write, even when other processes append to the same file). Without a
-/// destination nobody reads the range, and the `lseek` is skipped: one
-/// system call fewer per file and batch, a run's file being written once.
-fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) -> std::io::Result<(u64, u64)> {
-    use std::io::Seek as _;
-    let len: usize = buf.iter().map(|s| s.len()).sum();
-    while !buf.is_empty() {
-        match f.write_vectored(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut buf, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if !ranged {
-        return Ok((0, 0));
-    }
-    let end = f.stream_position()?;
-    Ok((end - len as u64, end))
-}
-
 /// A group's lines as the slices of one vectored write: the parts of
 /// `lines` with each text left out of them (a large task group, lines
 /// formatted on the producer's thread, in `formatted`) in its place.
@@ -518,29 +481,6 @@ fn file_slices<'a>(g: &'a Group, batch: &'a [SpanRecord], formatted: &'a str) ->
         slices.push(IoSlice::new(&lines[from..]));
     }
     slices
-}
-
-/// Ends a last line that has no newline — what a process killed while it
-/// appended leaves (the kernel stops a write at a page boundary) — so that
-/// the lines appended next start a line of their own instead of being glued
-/// to it, and lost with it. Readers skip the torn line. Where another
-/// process is appending at the same moment, its write completes before this
-/// one (append-mode writes to a file are serialised), so the worst case is
-/// an empty line, which readers skip too.
-fn end_torn_line(f: &mut File, path: &Path) -> std::io::Result<()> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let len = f.metadata()?.len();
-    if len == 0 {
-        return Ok(());
-    }
-    let mut last = [0u8; 1];
-    let mut r = File::open(path)?;
-    r.seek(SeekFrom::Start(len - 1))?;
-    r.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        f.write_all(b"\n")?;
-    }
-    Ok(())
 }
 
 /// A file that already holds lines when this process first writes to it

@@ -6,6 +6,7 @@
 //! or any OpenTelemetry collector (`delivery`, `otlp`), after the fact too
 //! (`delivery::sync`, used by `dn sync`).
 
+mod appending;
 #[cfg(feature = "otlp")]
 pub mod delivery;
 mod error;
