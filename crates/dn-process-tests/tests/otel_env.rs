@@ -36,9 +36,12 @@ fn probe(env: &[(&str, &str)]) -> (Value, String, Value) {
 /// A loopback receiver that answers 200 at once (so a probe with a
 /// collector ends without waiting out its shutdown timeout) and its URL.
 fn collector() -> (dn_testing::loopback::Server, String) {
-    let port = dn_testing::loopback::free_port();
-    let (srv, _) = dn_testing::loopback::null_receiver_on(port);
-    (srv, format!("http://127.0.0.1:{port}"))
+    // Bound to a port the system picks, not to one found free first: tests
+    // run side by side, and another could take that port before the bind
+    // (a CI run failed with "Address already in use").
+    let (srv, _) = dn_testing::loopback::null_receiver_on(0);
+    let url = srv.base.clone();
+    (srv, url)
 }
 
 fn configured(v: &Value) -> bool {
