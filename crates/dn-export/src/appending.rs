@@ -11,7 +11,7 @@ use std::path::Path;
 /// call; only a file that already exists is looked at, and a torn last line
 /// in it ended (`end_torn_line`).
 pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
-    match OpenOptions::new().create_new(true).append(true).open(path) {
+    match create_new(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let mut f = OpenOptions::new().append(true).open(path)?;
@@ -20,6 +20,13 @@ pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Creates `path`, a new file opened to append to (an error if it exists:
+/// an existing file is opened by [`open_append`], which looks at its last
+/// line first).
+pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create_new(true).append(true).open(path)
 }
 
 /// One append-mode write; with `ranged`, the range it took, known from the

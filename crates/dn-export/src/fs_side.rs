@@ -14,7 +14,7 @@
 //! the writer; work this thread cannot take (its queue full, or no thread
 //! to start) is done on the writer. No line depends on it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -154,7 +154,7 @@ fn create(path: &Path) -> Option<File> {
     if let Some(dir) = path.parent() {
         make_dir(dir);
     }
-    OpenOptions::new().create_new(true).append(true).open(path).ok()
+    crate::appending::create_new(path).ok()
 }
 
 /// Pieces of work waiting for the thread at most (a batch's directories, or
@@ -290,6 +290,20 @@ mod tests {
             assert!(written.iter().all(|w| *w == 1), "{written:?}");
             assert!(paths.iter().all(|p| p.is_file()));
         }
+    }
+
+    #[test]
+    fn the_writer_waits_for_a_stalled_side_thread_at_most_side_wait_max() {
+        let root = tempfile::tempdir().unwrap();
+        let new = NewFiles::new(files(root.path(), "run", 1));
+        // The side thread claimed the file and then hangs (a stalled file
+        // system): no thread will ever finish it.
+        new.state[0].store(SIDE, Ordering::Release);
+        let t = Instant::now();
+        assert!(new.wait_made(0).is_none(), "left to the writer");
+        let waited = t.elapsed();
+        assert!(waited >= SIDE_WAIT_MAX, "{waited:?}");
+        assert!(waited < SIDE_WAIT_MAX * 50, "{waited:?}: bounded");
     }
 
     #[test]

@@ -38,7 +38,8 @@
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 990 ns a task end to end in `cargo xtask bench workloads`.
+//! caller: 1.01 µs a task end to end in `cargo xtask bench workloads`
+//! (its recorded run of 6c7d264; 990 ns in that of 599d236).
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
 //! file, the formatting half of the writer's cost (27 M light and 4.3 M

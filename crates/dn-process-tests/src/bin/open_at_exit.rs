@@ -1,8 +1,9 @@
 //! Exits while task spans are still open in ways a run's end does not
 //! cover: a worker thread still inside a task when the run ends and `main`
 //! returns, and a task handle leaked inside the run (with a metric series
-//! long enough to be rendered partly on a helper thread, in the exit hook). Never calls shutdown:
-//! the exit hook must write both, with what they logged.
+//! long enough to be rendered partly on a helper thread, in the exit
+//! hook). Never calls shutdown: the exit hook must write both, with what
+//! they logged.
 fn main() {
     dn::configure(dn::Config::new()).expect("configure");
     let run = dn::run("open-at-exit").enter();
