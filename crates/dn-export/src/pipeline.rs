@@ -112,6 +112,20 @@ struct WriterFlags {
     renders: AtomicBool,
 }
 
+/// A large task's groups (over [`dn_core::DEFER_AT_MOST`] to render, such
+/// as a 5 KB input, whose hash alone is some 2.5 µs) are left to the
+/// writer only while fewer records than this wait on its thread, and
+/// fewer than [`LARGE_BYTES_AT`] bytes: the first few after each of the
+/// writer's swaps. Where the caller is the busier thread (a loop of such
+/// tasks) the writer so takes a share of the hashing that grows until
+/// the two keep pace; where the writer is behind, its swaps are far apart
+/// and it takes few. The payload workload, alternated processes against
+/// rendering every large task on its caller: 0.92×. Of the threshold, 64
+/// took 1.03× the time of 16, and 256 1.17× that of 64; 32 was kept.
+const LARGE_RENDER_AT: usize = 32;
+/// See [`LARGE_RENDER_AT`]: bounds what large tasks left as data hold.
+const LARGE_BYTES_AT: usize = 1 << 20;
+
 /// One producer thread's pending records.
 #[derive(Default)]
 struct LocalBuffer {
@@ -138,6 +152,20 @@ struct Pending {
     /// Sum of the waiting records' weights.
     bytes: usize,
     accepted: u64,
+}
+
+impl Pending {
+    /// Whether a large task's groups are rendered on its caller rather than
+    /// left to the writer (see [`LARGE_RENDER_AT`]).
+    fn renders_large_here(&self) -> bool {
+        self.records.len() >= LARGE_RENDER_AT || self.bytes >= LARGE_BYTES_AT
+    }
+}
+
+/// A task record whose groups came as data and are large to render.
+fn is_large_data(r: &SpanRecord) -> bool {
+    matches!(&r.kind, dn_core::RecordKind::Task { groups: dn_core::TaskGroups::Data(d), .. }
+        if d.render_estimate() > dn_core::DEFER_AT_MOST)
 }
 
 /// This thread's handle on one pipeline's buffer.
@@ -180,6 +208,8 @@ struct Shared {
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     writer_flags: WriterFlags,
+    /// More than one core: the writer may render tasks for the producers.
+    multi_core: bool,
     /// How long the writer woken by a burst's first span sleeps to gather
     /// more before writing ([`ACTIVE_INTERVAL`]; tests lengthen it).
     gather: Duration,
@@ -347,6 +377,7 @@ impl ExportPipelineBuilder {
             // measured the load, and rendering its backlog at shutdown made
             // it 1.2x slower.
             writer_flags: WriterFlags::default(),
+            multi_core: std::thread::available_parallelism().map_or(1, |n| n.get()) > 1,
             gather: self.gather.unwrap_or(ACTIVE_INTERVAL),
             line_resource,
             producer_format_at,
@@ -443,23 +474,19 @@ impl ExportPipeline {
     /// [`FORMATTED_AHEAD_MAX`] or more (the writer is behind; wait for it).
     #[inline]
     fn push_local_from(&self, slot: &mut Option<SpanRecord>, paced: bool) -> Option<usize> {
+        // A large task left as data: the writer renders it only while few
+        // records wait on this thread; else it is rendered here, before the
+        // buffer is locked (a long render must not hold up the writer's swap).
+        if slot.as_ref().is_some_and(is_large_data) && self.with_local(|p| p.renders_large_here()).unwrap_or(true) {
+            if let Some(rec) = slot {
+                dn_core::render_task_groups(std::slice::from_mut(rec));
+                self.shared.producer_rendered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let cap = self.shared.capacity as usize;
         let max_bytes = self.shared.max_bytes;
         let weight = slot.as_ref().map_or(0, SpanRecord::weight);
-        let pushed = LOCAL.try_with(|l| {
-            let mut l = l.borrow_mut();
-            let i = match l.iter().position(|e| e.pipeline == self.id) {
-                Some(i) => i,
-                None => {
-                    // Forget buffers of pipelines that have shut down, then register.
-                    l.retain(|e| !e.buffer.closed.load(Ordering::Relaxed));
-                    let b = Arc::new(LocalBuffer::default());
-                    self.shared.buffers.lock().push(b.clone());
-                    l.push(LocalEntry { pipeline: self.id, buffer: b });
-                    l.len() - 1
-                }
-            };
-            let mut p = l[i].buffer.records.lock();
+        let pushed = self.with_local(|p| {
             if p.records.len() >= cap
                 || (p.bytes + weight > max_bytes && !p.records.is_empty())
                 || (paced && p.lines.len() >= FORMATTED_AHEAD_MAX)
@@ -467,7 +494,7 @@ impl ExportPipeline {
                 return None;
             }
             if p.records.len() >= self.shared.producer_work_at {
-                self.work_here(&mut p, slot);
+                self.work_here(p, slot);
             }
             // `extend` reserves before it reads the slot: one copy fewer
             // than taking the record out first.
@@ -506,6 +533,28 @@ impl ExportPipeline {
                 Some(1)
             }
         }
+    }
+
+    /// Runs `f` on this thread's buffer for this pipeline, locked (made and
+    /// registered on first use); an error while thread-local storage is
+    /// being torn down.
+    fn with_local<R>(&self, f: impl FnOnce(&mut Pending) -> R) -> Result<R, std::thread::AccessError> {
+        LOCAL.try_with(|l| {
+            let mut l = l.borrow_mut();
+            let i = match l.iter().position(|e| e.pipeline == self.id) {
+                Some(i) => i,
+                None => {
+                    // Forget buffers of pipelines that have shut down, then register.
+                    l.retain(|e| !e.buffer.closed.load(Ordering::Relaxed));
+                    let b = Arc::new(LocalBuffer::default());
+                    self.shared.buffers.lock().push(b.clone());
+                    l.push(LocalEntry { pipeline: self.id, buffer: b });
+                    l.len() - 1
+                }
+            };
+            let mut p = l[i].buffer.records.lock();
+            f(&mut p)
+        })
     }
 
     /// The writer is behind this thread: does here, beside the records
@@ -593,12 +642,19 @@ impl SpanSink for ExportPipeline {
 
     /// While the writer has time to spare (from a 10 ms window in which it
     /// was busy less than half the time, until one in which it was busy
-    /// more than 80%; never in a one-core process) it renders a small
-    /// task's groups before its exporters see the record; a producer renders
-    /// them itself when the writer has fallen behind it anyway (see
-    /// [`ExportPipelineBuilder::producer_render_at`]).
-    fn renders_task_groups(&self) -> bool {
-        self.shared.writer_flags.renders.load(Ordering::Relaxed)
+    /// more than 80%) it renders a small task's groups before its
+    /// exporters see the record; a producer renders them itself when the
+    /// writer has fallen behind it anyway (see
+    /// [`ExportPipelineBuilder::producer_render_at`]). A large task's
+    /// (over [`dn_core::DEFER_AT_MOST`]) are asked for whatever the load,
+    /// and rendered by the writer only while few records wait on their
+    /// thread ([`LARGE_RENDER_AT`]). Never in a one-core process.
+    fn renders_task_groups(&self, render_estimate: usize) -> bool {
+        if render_estimate <= dn_core::DEFER_AT_MOST {
+            self.shared.writer_flags.renders.load(Ordering::Relaxed)
+        } else {
+            self.shared.multi_core
+        }
     }
 
     fn export_from(&self, slot: &mut Option<SpanRecord>) {
@@ -853,7 +909,7 @@ mod tests {
         fn shutdown(&self, timeout: Duration) -> ExportReport {
             self.0.shutdown(timeout)
         }
-        fn renders_task_groups(&self) -> bool {
+        fn renders_task_groups(&self, _: usize) -> bool {
             true
         }
     }
@@ -891,8 +947,6 @@ mod tests {
                     t.log_output("y", format!("out \"{i}\"\n"));
                 });
             }
-            // Over `DEFER_AT_MOST`: rendered on the caller all the same.
-            tracer.task_span("big").run(|t| t.log_input("x", "x".repeat(4 << 10)));
         });
         let records = sink.take();
         let data = |rs: &[SpanRecord]| {
@@ -900,8 +954,8 @@ mod tests {
                 .filter(|r| matches!(&r.kind, RecordKind::Task { groups: dn_core::TaskGroups::Data(_), .. }))
                 .count()
         };
-        // Every task but the big one and the run (whose metric series is
-        // small too, so it goes as data as well).
+        // Every task and the run (whose metric series is small too, so it
+        // goes as data as well).
         assert_eq!(data(&records), 3_001);
         let resource = Resource::detect("test");
         let mut expected = String::new();
@@ -931,6 +985,94 @@ mod tests {
             assert_eq!(written.len(), expected.len());
             assert!(written == expected, "from {render_at}: the file differs from the lines write_line makes");
         }
+    }
+
+    /// The JSONL exporter held inside its first batch until released: it
+    /// says when it got there.
+    struct Gated {
+        jsonl: JsonlExporter,
+        entered: Option<std::sync::mpsc::Sender<()>>,
+        release: std::sync::mpsc::Receiver<()>,
+    }
+    impl Exporter for Gated {
+        fn name(&self) -> &'static str {
+            "gated-jsonl"
+        }
+        fn export(&mut self, batch: &[SpanRecord]) {
+            self.export_formatted(batch, FormattedLines::NONE);
+        }
+        fn export_formatted(&mut self, batch: &[SpanRecord], lines: FormattedLines<'_>) {
+            if let Some(entered) = self.entered.take() {
+                entered.send(()).unwrap();
+                self.release.recv_timeout(Duration::from_secs(30)).unwrap();
+            }
+            self.jsonl.export_formatted(batch, lines);
+        }
+        fn line_resource(&self) -> Option<Arc<str>> {
+            self.jsonl.line_resource()
+        }
+        fn flush(&mut self) {
+            self.jsonl.flush();
+        }
+        fn shutdown(&mut self) {
+            self.jsonl.shutdown();
+        }
+        fn report(&self) -> DestinationReport {
+            self.jsonl.report()
+        }
+    }
+
+    #[test]
+    fn large_tasks_are_left_to_the_writer_only_while_few_records_wait_and_their_lines_match() {
+        // 100 tasks logging a 4 KiB input each (over `DEFER_AT_MOST`), their
+        // groups left as data, pushed while the writer is held inside an
+        // earlier batch: the first `LARGE_RENDER_AT` wait for the writer to
+        // render them, the producer renders the rest before it pushes them.
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(RendersLater(sink.clone()), "p").unwrap();
+        tracer.run("r").run(|_| {
+            for i in 0..100 {
+                tracer.task_span("big").run(|t| t.log_input("x", format!("{i}{}", "x".repeat(4 << 10))));
+            }
+        });
+        let records = sink.take();
+        let large = records.iter().filter(|r| is_large_data(r)).count();
+        assert_eq!(large, 100);
+        let resource = Resource::detect("test");
+        let mut expected = String::new();
+        for r in &records {
+            write_line(&mut expected, r, &crate::resource_json(&resource));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let gated = Gated {
+            jsonl: JsonlExporter::new(dir.path(), &resource).unwrap(),
+            entered: Some(entered_tx),
+            release: release_rx,
+        };
+        let unrendered = Arc::new(AtomicU64::new(0));
+        let pipeline =
+            ExportPipeline::builder().exporter(CountsUnrendered(unrendered.clone())).exporter(gated).build().unwrap();
+        let multi_core = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+        assert_eq!(pipeline.renders_task_groups(dn_core::DEFER_AT_MOST + 1), multi_core, "large: whatever the load");
+        // The tasks come before their run: the first is the plug.
+        let (plug, rest) = records.split_first().unwrap();
+        pipeline.export(plug.clone());
+        entered.recv_timeout(Duration::from_secs(30)).unwrap();
+        for r in rest {
+            pipeline.export(r.clone());
+        }
+        // 99 large tasks after the plug, then the run (small); 32 left.
+        assert_eq!(pipeline.producer_rendered(), 99 - LARGE_RENDER_AT as u64);
+        release.send(()).unwrap();
+        let report = SpanSink::shutdown(&pipeline, Duration::from_secs(30));
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(pipeline.writer_rendered(), 1 + LARGE_RENDER_AT as u64 + 1, "the plug, 32 and the run");
+        assert_eq!(unrendered.load(Ordering::Relaxed), 0, "an exporter saw a task's groups unrendered");
+        let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+        let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
+        assert!(written == expected, "the file differs from the lines write_line makes");
     }
 
     #[test]
@@ -989,14 +1131,14 @@ mod tests {
     /// until it has measured a quiet window); `false` on a one-core
     /// machine, where it never does (checked over a few windows).
     fn wait_until_the_writer_renders(pipeline: &ExportPipeline) -> bool {
-        assert!(!pipeline.renders_task_groups());
+        assert!(!pipeline.renders_task_groups(0));
         if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
             std::thread::sleep(LOAD_WINDOW * 5);
-            assert!(!pipeline.renders_task_groups(), "one core: the writer never renders for the producers");
+            assert!(!pipeline.renders_task_groups(0), "one core: the writer never renders for the producers");
             return false;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !pipeline.renders_task_groups() {
+        while !pipeline.renders_task_groups(0) {
             assert!(Instant::now() < deadline, "an idle writer never took tasks' rendering");
             std::thread::sleep(Duration::from_millis(5));
         }

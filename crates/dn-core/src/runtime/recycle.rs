@@ -45,11 +45,13 @@ use crate::task_data::{RenderedTask, TaskData};
 /// Largest buffer kept for reuse (bytes of capacity).
 pub const KEEP_CAPACITY: usize = 8 << 10;
 /// Largest task data, by [`TaskData::render_estimate`], that goes to a sink
-/// that renders as it is ([`crate::TaskGroups::Data`]); larger is rendered
-/// on the caller. A task of a few small values (about 800 bytes) goes; one
-/// logging a 5 KB string stays: its box, given back with its contents,
-/// held 5 MiB more in the pool at the payload workload's peak for no gain
-/// in time (3.90 against 3.96 µs a task).
+/// that renders as it is ([`crate::TaskGroups::Data`]) on the sink's
+/// measure of its own load alone; larger (a task logging a 5 KB string)
+/// is a large task, which the sink asks for by how much waits on the
+/// caller's thread (`dn-export`'s `LARGE_RENDER_AT`). Rendering every
+/// large task on the writer while it had time to spare held 5 MiB more in
+/// the pool for no gain in time (3.90 against 3.96 µs a task); sharing
+/// them by the backlog, 0.92× (see `docs/performance.md`).
 pub const DEFER_AT_MOST: usize = 1 << 10;
 /// Most buffers the shared pool keeps (about one writer batch of one thread).
 pub const POOL_MAX: usize = 4096;

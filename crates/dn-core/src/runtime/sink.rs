@@ -28,13 +28,15 @@ pub trait SpanSink: Send + Sync + 'static {
     fn shutdown(&self, timeout: Duration) -> ExportReport;
 
     /// Whether this sink renders the groups of the next task that ends
-    /// itself (`true`: that task's record may come with its groups as
-    /// [`crate::TaskGroups::Data`], which the sink renders with
-    /// [`crate::render_task_groups`] before anything reads them, on a
-    /// thread of its own while it has time to spare). Asked once per task,
-    /// so it must be cheap. The default, `false`: every task record comes
-    /// rendered.
-    fn renders_task_groups(&self) -> bool {
+    /// itself, given about how many bytes they render to
+    /// ([`crate::TaskData::render_estimate`]; `true`: that task's record
+    /// may come with its groups as [`crate::TaskGroups::Data`], which the
+    /// sink renders with [`crate::render_task_groups`] before anything
+    /// reads them, on a thread of its own while it has time to spare).
+    /// Asked once per task, so it must be cheap. The default, `false`:
+    /// every task record comes rendered.
+    fn renders_task_groups(&self, render_estimate: usize) -> bool {
+        let _ = render_estimate;
         false
     }
 

@@ -562,18 +562,17 @@ impl TaskInner {
     }
 
     fn build_record(&self, st: &mut TaskState, end: Timestamp) -> SpanRecord {
-        // A sink that renders (the export pipeline's writer) gets small data
-        // as it is, moved into a box the writer gave back; otherwise it is
+        // A sink that renders (the export pipeline's writer) gets the data
+        // as it asks, moved into a box the writer gave back; otherwise it is
         // rendered here, in a buffer the writer gave back (see `recycle`).
         // Either way what the task held before is dropped on this thread.
-        let groups =
-            if self.tracer.inner.sink.renders_task_groups() && st.data.render_estimate() <= recycle::DEFER_AT_MOST {
-                TaskGroups::Data(recycle::data_from(&mut st.data))
-            } else {
-                let rendered = recycle::rendered_for(&st.data);
-                st.data = TaskData::default(); // dropped in place, not moved out first
-                TaskGroups::Rendered(rendered)
-            };
+        let groups = if self.tracer.inner.sink.renders_task_groups(st.data.render_estimate()) {
+            TaskGroups::Data(recycle::data_from(&mut st.data))
+        } else {
+            let rendered = recycle::rendered_for(&st.data);
+            st.data = TaskData::default(); // dropped in place, not moved out first
+            TaskGroups::Rendered(rendered)
+        };
         st.finished = Some(groups.clone());
         st.mark = None;
         let extras = st.extras.take().map(|b| *b).unwrap_or_default();
