@@ -648,7 +648,7 @@ impl SpanSink for ExportPipeline {
     /// [`ExportPipelineBuilder::producer_render_at`]). A large task's
     /// (over [`dn_core::DEFER_AT_MOST`]) are asked for whatever the load,
     /// and rendered by the writer only while few records wait on their
-    /// thread ([`LARGE_RENDER_AT`]). Never in a one-core process.
+    /// thread (32 records, or 1 MiB). Never in a one-core process.
     fn renders_task_groups(&self, render_estimate: usize) -> bool {
         if render_estimate <= dn_core::DEFER_AT_MOST {
             self.shared.writer_flags.renders.load(Ordering::Relaxed)
