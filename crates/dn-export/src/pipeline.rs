@@ -208,7 +208,8 @@ struct Shared {
     reports: Mutex<Vec<DestinationReport>>,
     writer: OnceLock<Thread>,
     writer_flags: WriterFlags,
-    /// More than one core: the writer may render tasks for the producers.
+    /// More than one core (`available_parallelism`, read once: a dozen
+    /// system calls): the writer may render tasks for the producers.
     multi_core: bool,
     /// How long the writer woken by a burst's first span sleeps to gather
     /// more before writing ([`ACTIVE_INTERVAL`]; tests lengthen it).

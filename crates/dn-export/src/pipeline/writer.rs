@@ -43,10 +43,10 @@ const RENDER_BELOW: f64 = 0.5;
 const RENDER_UNTIL: f64 = 0.8;
 
 impl WriterLoad {
-    /// The writer's load measure, for a process with `cores` cores; `None`
-    /// (it never renders for the producers) on one.
-    fn on_cores(cores: usize) -> Option<WriterLoad> {
-        (cores > 1).then(|| WriterLoad { window: Instant::now(), busy: Duration::ZERO })
+    /// The writer's load measure; `None` (it never renders for the
+    /// producers) in a process with one core.
+    fn on_cores(multi_core: bool) -> Option<WriterLoad> {
+        multi_core.then(|| WriterLoad { window: Instant::now(), busy: Duration::ZERO })
     }
     /// Counts a round from `started` to `now` that found `n` records.
     fn round(&mut self, started: Instant, now: Instant, n: usize, renders: &AtomicBool) {
@@ -194,7 +194,7 @@ pub(super) fn writer_loop(
         spare_lines: String::new(),
         spare_marks: Vec::new(),
     };
-    let mut load = WriterLoad::on_cores(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut load = WriterLoad::on_cores(w.shared.multi_core);
     loop {
         let started = Instant::now();
         let n = w.drain();
@@ -267,8 +267,8 @@ mod tests {
     fn the_writer_takes_tasks_rendering_only_while_it_has_time_to_spare() {
         let renders = AtomicBool::new(false);
         let start = Instant::now();
-        assert!(WriterLoad::on_cores(1).is_none(), "one core: the writer never renders for the producers");
-        let mut load = WriterLoad::on_cores(2).unwrap();
+        assert!(WriterLoad::on_cores(false).is_none(), "one core: the writer never renders for the producers");
+        let mut load = WriterLoad::on_cores(true).unwrap();
         load.window = start;
         let ms = Duration::from_millis;
         // Rounds that found records count as busy, empty ones do not.
