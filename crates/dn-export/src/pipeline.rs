@@ -70,6 +70,8 @@ pub const WAKE_AT: u64 = 2048;
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
 /// How long the writer sleeps after a round that found spans, before the
 /// next: it formats and writes beside the producers rather than after them.
+/// A producer with [`GO_AGAIN_AT`] records waiting ends the sleep (and the
+/// gathering of a burst's first spans, as long).
 /// With only [`WAKE_AT`] and the idle interval, a burst shorter than 20 ms
 /// (1 000 task spans, say) was formatted and written whole at shutdown,
 /// after the caller's loop: a fifth of such a program's time, on one core.
@@ -110,6 +112,11 @@ struct WriterFlags {
     /// Whether the writer has time to render tasks' groups for the
     /// producers (see `writer::WriterLoad`).
     renders: AtomicBool,
+    /// Set while the writer naps between rounds that found spans, or
+    /// gathers a burst's first ones: a producer with [`GO_AGAIN_AT`]
+    /// records or more waiting wakes it, as a round that found that many
+    /// goes again at once.
+    napping: AtomicBool,
 }
 
 /// A large task's groups (over [`dn_core::DEFER_AT_MOST`] to render, such
@@ -682,6 +689,14 @@ impl SpanSink for ExportPipeline {
                     self.shared.wake_writer();
                 }
             }
+            // The writer naps with a round's worth waiting here: it need not
+            // wait out the nap (a burst's first 1 ms, while this thread
+            // faults in its buffers' fresh pages).
+            Some(n) if n >= GO_AGAIN_AT && self.shared.writer_flags.napping.load(Ordering::Relaxed) => {
+                if self.shared.writer_flags.napping.swap(false, Ordering::Relaxed) {
+                    self.shared.wake_writer();
+                }
+            }
             Some(_) => {}
             None => {
                 *slot = None;
@@ -819,6 +834,41 @@ mod tests {
                 assert_eq!(report.accepted, round + 1);
             }
         }
+    }
+
+    #[test]
+    fn a_napping_writer_is_woken_by_a_round_s_worth_of_records() {
+        // The writer gathers a burst's first spans for 60 s here (1 ms in
+        // use), as it naps between rounds that found a few. A producer with
+        // `GO_AGAIN_AT` records waiting wakes it: the lines are on disk long
+        // before the nap would have ended. One record every 5 ms after the
+        // first round's worth, since the writer may start its nap after them;
+        // a record one of 64.
+        let record = records().remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
+        let pipeline = ExportPipeline::builder().exporter(jsonl).gather(Duration::from_secs(60)).build().unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // the writer goes idle
+        let lines = || std::fs::read_to_string(&file).map_or(0, |t| t.lines().count());
+        let start = Instant::now();
+        let mut sent = 0;
+        while lines() < GO_AGAIN_AT {
+            assert!(start.elapsed() < Duration::from_secs(10), "{} of {sent} written after 10 s", lines());
+            let burst = if sent == 0 { GO_AGAIN_AT } else { 1 };
+            for _ in 0..burst {
+                pipeline.export(record.clone());
+            }
+            sent += burst;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Without the wake-up, the writer slept until this thread, formatting
+        // light lines from 256 records waiting, had 1 MiB of them (about
+        // 1 580 records, 8 s here).
+        assert!(sent < DEFAULT_PRODUCER_FORMAT_AT, "{sent} records sent before the writer wrote");
+        let report = SpanSink::shutdown(&pipeline, Duration::from_secs(10));
+        assert_eq!(report.accepted, sent as u64);
+        assert_eq!(lines(), sent);
     }
 
     /// The JSONL exporter on a slow disk: each batch takes 20 ms more.

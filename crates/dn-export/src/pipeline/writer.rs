@@ -167,6 +167,15 @@ impl Writer {
         n
     }
 
+    /// Sleeps `d` between rounds, or until a producer has [`GO_AGAIN_AT`]
+    /// records waiting (or a flush, a shutdown).
+    fn nap(&self, d: Duration) {
+        let flags = &self.shared.writer_flags;
+        flags.napping.store(true, Ordering::Relaxed);
+        std::thread::park_timeout(d);
+        flags.napping.store(false, Ordering::Relaxed);
+    }
+
     fn each_exporter(&mut self, f: impl Fn(&mut Box<dyn Exporter>)) {
         for e in self.exporters.iter_mut() {
             f(e);
@@ -235,7 +244,7 @@ pub(super) fn writer_loop(
                     continue;
                 }
                 if n > 0 {
-                    std::thread::park_timeout(ACTIVE_INTERVAL);
+                    w.nap(ACTIVE_INTERVAL);
                     continue;
                 }
                 w.shared.writer_flags.idle.store(true, Ordering::Relaxed);
@@ -251,7 +260,7 @@ pub(super) fn writer_loop(
                 // out this sleep too (1 ms of `shutdown` in about half the
                 // processes that logged anything).
                 if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) && ctl.is_empty() {
-                    std::thread::park_timeout(w.shared.gather);
+                    w.nap(w.shared.gather);
                 }
             }
         }
