@@ -59,19 +59,29 @@ const WRITER: u8 = 3;
 #[derive(Debug)]
 pub(crate) struct NewFiles {
     paths: Vec<PathBuf>,
+    /// Each file's project directory, held open, when the writer has one.
+    dirs: Vec<Option<Arc<ProjectDir>>>,
     state: Vec<AtomicU8>,
     made: Mutex<Vec<Option<File>>>,
 }
 
 impl NewFiles {
-    /// The files at `paths` (absolute), in the order the writer writes them.
-    pub(crate) fn new(paths: Vec<PathBuf>) -> Arc<NewFiles> {
+    /// The files at `paths` (absolute), in the order the writer writes them,
+    /// each made in its project directory `dirs[i]` where there is one
+    /// ([`ProjectDir::create_run_file`]).
+    pub(crate) fn new(paths: Vec<PathBuf>, dirs: Vec<Option<Arc<ProjectDir>>>) -> Arc<NewFiles> {
         let n = paths.len();
         Arc::new(NewFiles {
             paths,
+            dirs,
             state: (0..n).map(|_| AtomicU8::new(FREE)).collect(),
             made: Mutex::new((0..n).map(|_| None).collect()),
         })
+    }
+
+    /// Creates file `i` (see [`create`]).
+    fn create(&self, i: usize) -> Option<File> {
+        create(&self.paths[i], self.dirs.get(i).and_then(|d| d.as_deref()))
     }
 
     /// The writer's part: calls `write` once for each file, with the file
@@ -106,7 +116,7 @@ impl NewFiles {
     pub(crate) fn claim(&self, i: usize) -> Option<Option<File>> {
         let state = self.state.get(i)?;
         state.compare_exchange(FREE, WRITER, Ordering::AcqRel, Ordering::Acquire).ok()?;
-        Some(create(&self.paths[i]))
+        Some(self.create(i))
     }
 
     /// The file the side thread created for `i` once it is done with it (at
@@ -137,7 +147,7 @@ impl NewFiles {
             if state.compare_exchange(FREE, SIDE, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 continue;
             }
-            let file = create(&self.paths[i]);
+            let file = self.create(i);
             if let (Some(f), Ok(mut made)) = (file, self.made.lock()) {
                 if let Some(slot) = made.get_mut(i) {
                     *slot = Some(f);
@@ -149,12 +159,116 @@ impl NewFiles {
 }
 
 /// Makes `path`'s directory and creates `path`, new (an existing file is
-/// the writer's to open: it looks at its last line first).
-fn create(path: &Path) -> Option<File> {
+/// the writer's to open: it looks at its last line first): through `dir`,
+/// its project directory held open, when given and it can; else by path.
+fn create(path: &Path, dir: Option<&ProjectDir>) -> Option<File> {
+    if let Some(Ok(f)) = dir.and_then(|d| d.create_run_file(path)) {
+        return Some(f);
+    }
     if let Some(dir) = path.parent() {
         make_dir(dir);
     }
     crate::appending::create_new(path).ok()
+}
+
+/// A project directory (`<local_dir>/projects/<project>`) held open by the
+/// writer, so that a batch's new runs are made relative to it: a run's
+/// directory with `mkdirat` and its file with `openat`, where a path walks
+/// every component of the local directory again, twice per run (on two
+/// threads, each making every other run: 5.92–6.48 against 5.46–5.87 µs a
+/// run, tmpfs). The writer checks it is still the directory at its path
+/// once per batch ([`ProjectDir::is_at`]): a project directory removed or
+/// renamed meanwhile is opened again, and new runs go where the layout
+/// says.
+#[derive(Debug)]
+pub(crate) struct ProjectDir {
+    path: PathBuf,
+    dir: File,
+    id: (u64, u64),
+}
+
+impl ProjectDir {
+    /// Opens the directory at `path`; `None` when it cannot be (missing: the
+    /// files are then made by path, their directories with them), or on a
+    /// platform without `mkdirat`.
+    pub(crate) fn open(path: &Path) -> Option<ProjectDir> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let dir = File::open(path).ok()?;
+            let m = dir.metadata().ok().filter(std::fs::Metadata::is_dir)?;
+            Some(ProjectDir { path: path.to_path_buf(), dir, id: (m.dev(), m.ino()) })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
+    /// Where it was opened.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the directory at its path is still this one (one `stat`).
+    pub(crate) fn is_at(&self, path: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            self.path == path && std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            false
+        }
+    }
+
+    /// Makes `path`'s directory (a run's, in this project directory) and
+    /// creates `path` there, new; `None` when `path` is not a file of a
+    /// directory in this one, an error when either call failed (the caller
+    /// then goes by path).
+    #[allow(unsafe_code)] // `mkdirat` and `openat`: see the SAFETY comments
+    pub(crate) fn create_run_file(&self, path: &Path) -> Option<std::io::Result<File>> {
+        let run_dir = path.parent()?;
+        if run_dir.parent()? != self.path {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::ffi::CString;
+            use std::os::fd::{AsRawFd as _, FromRawFd as _};
+            use std::os::unix::ffi::OsStrExt as _;
+            let run = run_dir.file_name()?.as_bytes();
+            let file = path.file_name()?.as_bytes();
+            let c_run = CString::new(run).ok()?;
+            let c_file = CString::new([run, b"/", file].concat()).ok()?;
+            let fd = self.dir.as_raw_fd();
+            // SAFETY: `fd` is this open directory's; the names are
+            // NUL-terminated and outlive the calls.
+            if unsafe { libc::mkdirat(fd, c_run.as_ptr(), 0o777) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Some(Err(e));
+                }
+            }
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_APPEND | libc::O_CLOEXEC;
+            // SAFETY: as above; a descriptor it returns is owned by nothing
+            // else, and is given to the `File`.
+            let made = unsafe { libc::openat(fd, c_file.as_ptr(), flags, 0o666 as libc::c_uint) };
+            if made < 0 {
+                return Some(Err(std::io::Error::last_os_error()));
+            }
+            // SAFETY: `made` is a new descriptor no one else owns.
+            Some(Ok(unsafe { File::from_raw_fd(made) }))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = run_dir;
+            None
+        }
+    }
 }
 
 /// Pieces of work waiting for the thread at most (a batch's directories, or
@@ -241,7 +355,7 @@ mod tests {
     fn the_side_thread_creates_every_file_nobody_claimed() {
         let root = tempfile::tempdir().unwrap();
         let paths = files(root.path(), "run", 40);
-        let new = NewFiles::new(paths.clone());
+        let new = NewFiles::new(paths.clone(), Vec::new());
         let mut side = FsSideThread::default();
         let closed = File::create(root.path().join("f")).unwrap();
         side.hand(SideWork { new_files: Some(new.clone()), closes: vec![closed] }).unwrap();
@@ -262,7 +376,7 @@ mod tests {
     fn files_the_writer_claimed_first_are_created_for_it_and_skipped_by_the_side_thread() {
         let root = tempfile::tempdir().unwrap();
         let paths = files(root.path(), "run", 10);
-        let new = NewFiles::new(paths.clone());
+        let new = NewFiles::new(paths.clone(), Vec::new());
         // The writer claims the last three before the side thread starts.
         let mine: Vec<File> = (7..10).map(|i| new.claim(i).unwrap().unwrap()).collect();
         let mut side = FsSideThread::default();
@@ -278,7 +392,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         for n in [2, 3, 50, 400] {
             let paths = files(root.path(), &format!("n{n}-"), n);
-            let new = NewFiles::new(paths.clone());
+            let new = NewFiles::new(paths.clone(), Vec::new());
             let mut side = FsSideThread::default();
             side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }).unwrap();
             let mut written = vec![0; n];
@@ -295,7 +409,7 @@ mod tests {
     #[test]
     fn the_writer_waits_for_a_stalled_side_thread_at_most_side_wait_max() {
         let root = tempfile::tempdir().unwrap();
-        let new = NewFiles::new(files(root.path(), "run", 1));
+        let new = NewFiles::new(files(root.path(), "run", 1), Vec::new());
         // The side thread claimed the file and then hangs (a stalled file
         // system): no thread will ever finish it.
         new.state[0].store(SIDE, Ordering::Release);
@@ -307,12 +421,44 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
+    fn a_held_project_directory_makes_its_runs_files_and_a_removed_one_leaves_them_to_paths() {
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("projects/p");
+        std::fs::create_dir_all(&project).unwrap();
+        let dir = ProjectDir::open(&project).unwrap();
+        assert!(dir.is_at(&project));
+        let run_file = project.join("r1").join("spans.jsonl");
+        let f = dir.create_run_file(&run_file).unwrap().unwrap();
+        assert_eq!(f.metadata().unwrap().len(), 0);
+        assert!(run_file.is_file(), "made where its path says");
+        // An existing file is an error (the writer opens it, looking at its
+        // last line); an existing run directory is not.
+        let again = dir.create_run_file(&run_file).unwrap().unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        std::fs::create_dir(project.join("r2")).unwrap();
+        assert!(dir.create_run_file(&project.join("r2/spans.jsonl")).unwrap().is_ok());
+        // Not a run of this project: not its to make.
+        assert!(dir.create_run_file(&root.path().join("projects/q/r/spans.jsonl")).is_none());
+        assert!(dir.create_run_file(&project.join("spans.jsonl")).is_none());
+        // Removed, then made again at its path: no longer the one held, and
+        // a file is made by path all the same.
+        std::fs::remove_dir_all(&project).unwrap();
+        assert!(dir.create_run_file(&project.join("r3/spans.jsonl")).unwrap().is_err());
+        std::fs::create_dir_all(&project).unwrap();
+        assert!(!dir.is_at(&project));
+        std::fs::remove_dir_all(&project).unwrap();
+        assert!(create(&project.join("r3/spans.jsonl"), Some(&dir)).is_some());
+        assert!(project.join("r3/spans.jsonl").is_file());
+    }
+
+    #[test]
     fn an_existing_file_is_left_to_the_writer() {
         let root = tempfile::tempdir().unwrap();
         let paths = files(root.path(), "run", 2);
         std::fs::create_dir_all(paths[1].parent().unwrap()).unwrap();
         std::fs::write(&paths[1], "{\"torn\"").unwrap();
-        let new = NewFiles::new(paths.clone());
+        let new = NewFiles::new(paths.clone(), Vec::new());
         let mut side = FsSideThread::default();
         side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }).unwrap();
         side.stop();
@@ -331,7 +477,7 @@ mod tests {
         let mut back = 0;
         let mut taken = Vec::new();
         for paths in pieces {
-            let new = NewFiles::new(paths.clone());
+            let new = NewFiles::new(paths.clone(), Vec::new());
             match side.hand(SideWork { new_files: Some(new.clone()), closes: Vec::new() }) {
                 Ok(()) => taken.push((new, paths)),
                 Err(w) => {
@@ -345,7 +491,7 @@ mod tests {
         for (new, paths) in &taken {
             assert!((0..paths.len()).all(|i| new.take_made(i).is_some()));
         }
-        let later = NewFiles::new(files(root.path(), "later", 1));
+        let later = NewFiles::new(files(root.path(), "later", 1), Vec::new());
         side.hand(SideWork { new_files: Some(later.clone()), closes: Vec::new() }).unwrap();
         side.stop();
         assert!(later.take_made(0).is_some());

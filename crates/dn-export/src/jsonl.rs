@@ -15,7 +15,7 @@ use dn_core::{
 };
 
 use crate::appending::{append, open_append};
-use crate::fs_side::{FsSideThread, NewFiles, SideWork};
+use crate::fs_side::{FsSideThread, NewFiles, ProjectDir, SideWork};
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
 
@@ -103,7 +103,13 @@ pub struct JsonlExporter {
     /// Files let go, to be closed by the side thread (at most
     /// [`CLOSE_BATCH`] wait here).
     closing: Vec<File>,
+    /// Project directories held open, new runs being made in them (at most
+    /// [`PROJECT_DIRS_MAX`], the last used first).
+    project_dirs: Vec<std::sync::Arc<ProjectDir>>,
 }
+
+/// Most project directories held open (see `fs_side::ProjectDir`).
+const PROJECT_DIRS_MAX: usize = 8;
 
 /// Files let go that are handed to the side thread to close at once: with
 /// those in its queue and the piece it is closing, at most
@@ -187,6 +193,7 @@ impl JsonlExporter {
             group_index: HashMap::new(),
             side: FsSideThread::default(),
             closing: Vec::new(),
+            project_dirs: Vec::new(),
         })
     }
     /// Tells `destination` about every range this exporter appends, so it
@@ -247,6 +254,38 @@ impl JsonlExporter {
         if g.lines.capacity() > MAX_KEPT_LINES_CAPACITY {
             g.lines.shrink_to(KEPT_LINES_CAPACITY);
         }
+    }
+
+    /// A batch's new files at `paths`, each with its project directory
+    /// held open: checked once per batch to be still the one at its path,
+    /// and opened again when not.
+    fn new_files(&mut self, paths: Vec<PathBuf>) -> std::sync::Arc<NewFiles> {
+        // This batch's project directories, each looked at once (`None`:
+        // not there yet; its first run's file makes it, by path).
+        let mut checked: Vec<(&Path, Option<std::sync::Arc<ProjectDir>>)> = Vec::new();
+        let mut dirs = Vec::with_capacity(paths.len());
+        for path in &paths {
+            let Some(project) = path.parent().and_then(Path::parent) else {
+                dirs.push(None);
+                continue;
+            };
+            if let Some((_, d)) = checked.iter().find(|(p, _)| *p == project) {
+                dirs.push(d.clone());
+                continue;
+            }
+            let held = self.project_dirs.iter().position(|d| d.path() == project).map(|i| self.project_dirs.remove(i));
+            let dir = match held {
+                Some(d) if d.is_at(project) => Some(d),
+                _ => ProjectDir::open(project).map(std::sync::Arc::new),
+            };
+            if let Some(d) = &dir {
+                self.project_dirs.insert(0, d.clone());
+                self.project_dirs.truncate(PROJECT_DIRS_MAX);
+            }
+            checked.push((project, dir.clone()));
+            dirs.push(dir);
+        }
+        NewFiles::new(paths, dirs)
     }
 
     /// Hands the side thread a batch's `new_files` to open from the front
@@ -415,7 +454,7 @@ impl Exporter for JsonlExporter {
             }
         }
         let new_files = (fresh.len() >= 2)
-            .then(|| NewFiles::new(fresh.iter().map(|&i| self.root.join(&groups[i].rel)).collect()))
+            .then(|| self.new_files(fresh.iter().map(|&i| self.root.join(&groups[i].rel)).collect()))
             .filter(|n| self.hand_to_side(Some(n.clone())));
         match new_files {
             None => {

@@ -43,7 +43,9 @@ fn ten_thousand_runs_hold_a_bounded_number_of_files_open() {
     }
     dn.flush();
     peak = peak.max(open_fds());
-    let cap = dn::export::DEFAULT_MAX_OPEN_FILES;
+    // Beyond the cap: the project directories the writer holds open while
+    // it makes runs in them (at most 8), and 8 to spare.
+    let cap = dn::export::DEFAULT_MAX_OPEN_FILES + 8;
     assert!(peak <= before + cap + 8, "peak {peak} fds after a flush, {before} before");
     assert!(peak_between <= before + cap + 320 + 8, "peak {peak_between} fds between flushes, {before} before");
     dn.shutdown();

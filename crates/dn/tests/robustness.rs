@@ -394,6 +394,40 @@ fn a_run_directory_removed_while_the_run_is_open_is_made_again() {
     assert_eq!(names, want, "every run's line, the directories made again; the removed run's with them");
 }
 
+/// New runs are made in their project directory, held open by the writer
+/// while it makes them; a project directory renamed, or removed, between
+/// two batches is not followed: the next runs are made where the layout
+/// says, in a new directory at the project's path.
+#[test]
+fn new_runs_go_to_the_project_s_path_after_its_directory_was_renamed_or_removed() {
+    let (dn, dir) = instance();
+    let project = dir.path().join("projects").join("default");
+    let batch = |tag: &str| {
+        for i in 0..20 {
+            dn.run(format!("{tag}-{i}")).run(|r| r.log_metric("m", 1.0));
+        }
+        dn.flush();
+    };
+    let runs_in = |p: &std::path::Path| std::fs::read_dir(p).map_or(0, |d| d.count());
+    // The first batch makes the project's directory; the second is made in
+    // it, held open.
+    batch("first");
+    batch("second");
+    assert_eq!(runs_in(&project), 40);
+    let moved = dir.path().join("projects").join("moved");
+    std::fs::rename(&project, &moved).unwrap();
+    batch("after-rename");
+    assert_eq!(runs_in(&moved), 40, "no run followed the renamed directory");
+    assert_eq!(runs_in(&project), 20, "the runs after the rename, at the project's path");
+    std::fs::remove_dir_all(&project).unwrap();
+    batch("after-removal");
+    assert_eq!(runs_in(&project), 20, "the runs after the removal, in a directory made again");
+    dn.shutdown();
+    let names: std::collections::BTreeSet<String> =
+        spans(dir.path()).iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names.len(), 80 - 20, "every line but those removed with their directory");
+}
+
 /// Runs whose directories cannot be made — the project's path is a file —
 /// are counted as failed with the reason, whichever of the writer and its
 /// side thread tried first; nothing hangs, and a project whose directory
