@@ -132,6 +132,10 @@ struct WriterFlags {
 const LARGE_RENDER_AT: usize = 32;
 /// See [`LARGE_RENDER_AT`]: bounds what large tasks left as data hold.
 const LARGE_BYTES_AT: usize = 1 << 20;
+/// The weight ([`SpanRecord::weight`]) of a task record whose data renders
+/// to [`dn_core::DEFER_AT_MOST`]: a large one weighs more.
+const DEFER_AT_MOST_WEIGHT: usize =
+    dn_core::DEFER_AT_MOST + std::mem::size_of::<SpanRecord>() + std::mem::size_of::<dn_core::TaskData>();
 
 /// One producer thread's pending records.
 #[derive(Default)]
@@ -485,15 +489,21 @@ impl ExportPipeline {
         // A large task left as data: the writer renders it only while few
         // records wait on this thread; else it is rendered here, before the
         // buffer is locked (a long render must not hold up the writer's swap).
-        if slot.as_ref().is_some_and(is_large_data) && self.with_local(|p| p.renders_large_here()).unwrap_or(true) {
+        // (A record's weight counts its data's render estimate: a lighter
+        // one is not large, and is not looked at again.)
+        let mut weight = slot.as_ref().map_or(0, SpanRecord::weight);
+        if weight > DEFER_AT_MOST_WEIGHT
+            && slot.as_ref().is_some_and(is_large_data)
+            && self.with_local(|p| p.renders_large_here()).unwrap_or(true)
+        {
             if let Some(rec) = slot {
                 dn_core::render_task_groups(std::slice::from_mut(rec));
                 self.shared.producer_rendered.fetch_add(1, Ordering::Relaxed);
+                weight = rec.weight();
             }
         }
         let cap = self.shared.capacity as usize;
         let max_bytes = self.shared.max_bytes;
-        let weight = slot.as_ref().map_or(0, SpanRecord::weight);
         let pushed = self.with_local(|p| {
             if p.records.len() >= cap
                 || (p.bytes + weight > max_bytes && !p.records.is_empty())
@@ -657,12 +667,10 @@ impl SpanSink for ExportPipeline {
     /// (over [`dn_core::DEFER_AT_MOST`]) are asked for whatever the load,
     /// and rendered by the writer only while few records wait on their
     /// thread (32 records, or 1 MiB). Never in a one-core process.
-    fn renders_task_groups(&self, render_estimate: usize) -> bool {
-        if render_estimate <= dn_core::DEFER_AT_MOST {
-            self.shared.writer_flags.renders.load(Ordering::Relaxed)
-        } else {
-            self.shared.multi_core
-        }
+    fn renders_task_groups(&self, data: &dn_core::TaskData) -> bool {
+        self.shared.multi_core
+            && (self.shared.writer_flags.renders.load(Ordering::Relaxed)
+                || data.render_estimate() > dn_core::DEFER_AT_MOST)
     }
 
     fn export_from(&self, slot: &mut Option<SpanRecord>) {
@@ -842,8 +850,7 @@ mod tests {
         // use), as it naps between rounds that found a few. A producer with
         // `GO_AGAIN_AT` records waiting wakes it: the lines are on disk long
         // before the nap would have ended. One record every 5 ms after the
-        // first round's worth, since the writer may start its nap after them;
-        // a record one of 64.
+        // first round's worth, since the writer may start its nap after them.
         let record = records().remove(0);
         let dir = tempfile::tempdir().unwrap();
         let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
@@ -960,7 +967,7 @@ mod tests {
         fn shutdown(&self, timeout: Duration) -> ExportReport {
             self.0.shutdown(timeout)
         }
-        fn renders_task_groups(&self, _: usize) -> bool {
+        fn renders_task_groups(&self, _: &dn_core::TaskData) -> bool {
             true
         }
     }
@@ -1106,7 +1113,11 @@ mod tests {
         let pipeline =
             ExportPipeline::builder().exporter(CountsUnrendered(unrendered.clone())).exporter(gated).build().unwrap();
         let multi_core = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-        assert_eq!(pipeline.renders_task_groups(dn_core::DEFER_AT_MOST + 1), multi_core, "large: whatever the load");
+        let large = match &records[0].kind {
+            RecordKind::Task { groups: dn_core::TaskGroups::Data(d), .. } => d.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(pipeline.renders_task_groups(&large), multi_core, "large: whatever the load");
         // The tasks come before their run: the first is the plug.
         let (plug, rest) = records.split_first().unwrap();
         pipeline.export(plug.clone());
@@ -1182,14 +1193,17 @@ mod tests {
     /// until it has measured a quiet window); `false` on a one-core
     /// machine, where it never does (checked over a few windows).
     fn wait_until_the_writer_renders(pipeline: &ExportPipeline) -> bool {
-        assert!(!pipeline.renders_task_groups(0));
+        assert!(!pipeline.renders_task_groups(&dn_core::TaskData::default()));
         if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
             std::thread::sleep(LOAD_WINDOW * 5);
-            assert!(!pipeline.renders_task_groups(0), "one core: the writer never renders for the producers");
+            assert!(
+                !pipeline.renders_task_groups(&dn_core::TaskData::default()),
+                "one core: the writer never renders for the producers"
+            );
             return false;
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !pipeline.renders_task_groups(0) {
+        while !pipeline.renders_task_groups(&dn_core::TaskData::default()) {
             assert!(Instant::now() < deadline, "an idle writer never took tasks' rendering");
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -27,16 +27,16 @@ pub trait SpanSink: Send + Sync + 'static {
     /// Flushes and stops; later records are counted as dropped.
     fn shutdown(&self, timeout: Duration) -> ExportReport;
 
-    /// Whether this sink renders the groups of the next task that ends
-    /// itself, given about how many bytes they render to
-    /// ([`crate::TaskData::render_estimate`]; `true`: that task's record
-    /// may come with its groups as [`crate::TaskGroups::Data`], which the
-    /// sink renders with [`crate::render_task_groups`] before anything
-    /// reads them, on a thread of its own while it has time to spare).
-    /// Asked once per task, so it must be cheap. The default, `false`:
-    /// every task record comes rendered.
-    fn renders_task_groups(&self, render_estimate: usize) -> bool {
-        let _ = render_estimate;
+    /// Whether this sink renders the groups of the task that ends with
+    /// `data` itself (`true`: that task's record comes with its groups as
+    /// [`crate::TaskGroups::Data`], which the sink renders with
+    /// [`crate::render_task_groups`] before anything reads them, on a
+    /// thread of its own while it has time to spare); a sink may decide by
+    /// size ([`crate::TaskData::render_estimate`]). Asked once per task,
+    /// so it must be cheap. The default, `false`: every task record comes
+    /// rendered.
+    fn renders_task_groups(&self, data: &crate::TaskData) -> bool {
+        let _ = data;
         false
     }
 

@@ -566,7 +566,7 @@ impl TaskInner {
         // as it asks, moved into a box the writer gave back; otherwise it is
         // rendered here, in a buffer the writer gave back (see `recycle`).
         // Either way what the task held before is dropped on this thread.
-        let groups = if self.tracer.inner.sink.renders_task_groups(st.data.render_estimate()) {
+        let groups = if self.tracer.inner.sink.renders_task_groups(&st.data) {
             TaskGroups::Data(recycle::data_from(&mut st.data))
         } else {
             let rendered = recycle::rendered_for(&st.data);

@@ -379,7 +379,7 @@ impl crate::SpanSink for RendersLater {
     fn shutdown(&self, timeout: std::time::Duration) -> crate::ExportReport {
         self.0.shutdown(timeout)
     }
-    fn renders_task_groups(&self, _: usize) -> bool {
+    fn renders_task_groups(&self, _: &crate::TaskData) -> bool {
         true
     }
 }
