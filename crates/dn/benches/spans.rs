@@ -38,9 +38,8 @@
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 1.24 µs a task end to end at N = 10 000 and 1.36 µs at 100 000
-//! (that row in the machine's slow mode) in `cargo xtask bench workloads`
-//! (its recorded run of 927b9c5; 1.01 µs at 100 000 in that of 6c7d264).
+//! caller: 1.04 µs a task end to end at N = 100 000 in `cargo xtask bench
+//! workloads` (its recorded run of 481061b; 1.01 µs in that of 6c7d264).
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
 //! file, the formatting half of the writer's cost (27 M light and 4.3 M
