@@ -878,31 +878,40 @@ mod tests {
         assert_eq!(lines(), sent);
     }
 
-    /// The JSONL exporter on a slow disk: each batch takes 20 ms more.
-    struct SlowLines(JsonlExporter);
-    impl Exporter for SlowLines {
+    /// The JSONL exporter with `before` run ahead of each batch it writes
+    /// (a slow disk, a writer held inside a batch).
+    struct Hooked {
+        jsonl: JsonlExporter,
+        before: Box<dyn FnMut() + Send>,
+    }
+    impl Exporter for Hooked {
         fn name(&self) -> &'static str {
-            "slow-jsonl"
+            "hooked-jsonl"
         }
         fn export(&mut self, batch: &[SpanRecord]) {
             self.export_formatted(batch, FormattedLines::NONE);
         }
         fn export_formatted(&mut self, batch: &[SpanRecord], lines: FormattedLines<'_>) {
-            std::thread::sleep(Duration::from_millis(20));
-            self.0.export_formatted(batch, lines);
+            (self.before)();
+            self.jsonl.export_formatted(batch, lines);
         }
         fn line_resource(&self) -> Option<Arc<str>> {
-            self.0.line_resource()
+            self.jsonl.line_resource()
         }
         fn flush(&mut self) {
-            self.0.flush();
+            self.jsonl.flush();
         }
         fn shutdown(&mut self) {
-            self.0.shutdown();
+            self.jsonl.shutdown();
         }
         fn report(&self) -> DestinationReport {
-            self.0.report()
+            self.jsonl.report()
         }
+    }
+
+    /// The JSONL exporter on a slow disk: each batch takes 20 ms more.
+    fn slow_lines(jsonl: JsonlExporter) -> Hooked {
+        Hooked { jsonl, before: Box::new(|| std::thread::sleep(Duration::from_millis(20))) }
     }
 
     #[test]
@@ -926,7 +935,7 @@ mod tests {
         // Waiting for the writer as long as it takes, then not at all.
         for full_wait in [DEFAULT_FULL_WAIT, Duration::ZERO] {
             let dir = tempfile::tempdir().unwrap();
-            let slow = SlowLines(JsonlExporter::new(dir.path(), &resource).unwrap());
+            let slow = slow_lines(JsonlExporter::new(dir.path(), &resource).unwrap());
             let pipeline =
                 ExportPipeline::builder().exporter(slow).producer_format_at(0).full_wait(full_wait).build().unwrap();
             let mut most_ahead = 0;
@@ -1045,41 +1054,6 @@ mod tests {
         }
     }
 
-    /// The JSONL exporter held inside its first batch until released: it
-    /// says when it got there.
-    struct Gated {
-        jsonl: JsonlExporter,
-        entered: Option<std::sync::mpsc::Sender<()>>,
-        release: std::sync::mpsc::Receiver<()>,
-    }
-    impl Exporter for Gated {
-        fn name(&self) -> &'static str {
-            "gated-jsonl"
-        }
-        fn export(&mut self, batch: &[SpanRecord]) {
-            self.export_formatted(batch, FormattedLines::NONE);
-        }
-        fn export_formatted(&mut self, batch: &[SpanRecord], lines: FormattedLines<'_>) {
-            if let Some(entered) = self.entered.take() {
-                entered.send(()).unwrap();
-                self.release.recv_timeout(Duration::from_secs(30)).unwrap();
-            }
-            self.jsonl.export_formatted(batch, lines);
-        }
-        fn line_resource(&self) -> Option<Arc<str>> {
-            self.jsonl.line_resource()
-        }
-        fn flush(&mut self) {
-            self.jsonl.flush();
-        }
-        fn shutdown(&mut self) {
-            self.jsonl.shutdown();
-        }
-        fn report(&self) -> DestinationReport {
-            self.jsonl.report()
-        }
-    }
-
     #[test]
     fn large_tasks_are_left_to_the_writer_only_while_few_records_wait_and_their_lines_match() {
         // 100 tasks logging a 4 KiB input each (over `DEFER_AT_MOST`), their
@@ -1104,10 +1078,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (entered_tx, entered) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel();
-        let gated = Gated {
+        // The writer is held inside its first batch until released, and
+        // says when it got there.
+        let mut gate = Some((entered_tx, release_rx));
+        let gated = Hooked {
             jsonl: JsonlExporter::new(dir.path(), &resource).unwrap(),
-            entered: Some(entered_tx),
-            release: release_rx,
+            before: Box::new(move || {
+                if let Some((entered, release)) = gate.take() {
+                    entered.send(()).unwrap();
+                    release.recv_timeout(Duration::from_secs(30)).unwrap();
+                }
+            }),
         };
         let unrendered = Arc::new(AtomicU64::new(0));
         let pipeline =
