@@ -1007,6 +1007,40 @@ mod tests {
     }
 
     #[test]
+    fn at_most_project_dirs_max_project_directories_are_held_open() {
+        // Two batches of 12 projects with 2 new runs each: the first makes
+        // the directories by path, the second makes its runs in them, held
+        // open — the last 8 used.
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        for round in 0..2 {
+            for p in 0..12 {
+                for r in 0..2 {
+                    tracer.run(format!("r{round}-{r}")).project(format!("proj{p}")).run(|_| {});
+                }
+            }
+        }
+        let records = sink.take();
+        let resource = Resource::detect("test");
+        let dir = tempfile::tempdir().unwrap();
+        let mut exporter = JsonlExporter::new(dir.path(), &resource).unwrap();
+        let (first, second) = records.split_at(records.len() / 2);
+        exporter.export(first);
+        assert!(exporter.project_dirs.is_empty(), "none there before the first batch");
+        exporter.export(second);
+        assert_eq!(exporter.report().exported, 48);
+        assert_eq!(exporter.project_dirs.len(), PROJECT_DIRS_MAX);
+        let held: Vec<String> = exporter.project_dirs.iter().map(|d| d.path().display().to_string()).collect();
+        for p in 4..12 {
+            assert!(held.iter().any(|h| h.ends_with(&format!("proj{p}"))), "proj{p} among the last used: {held:?}");
+        }
+        for p in 0..12 {
+            let runs = std::fs::read_dir(dir.path().join("projects").join(format!("proj{p}"))).unwrap().count();
+            assert_eq!(runs, 4, "proj{p}");
+        }
+    }
+
+    #[test]
     fn a_batch_of_more_large_groups_than_one_writev_holds_is_still_written_whole() {
         // 520 tasks of one run, each with an input over the bound, in one
         // batch to one file: past MAX_LEFT_OUT their groups are copied, the

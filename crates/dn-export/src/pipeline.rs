@@ -1056,66 +1056,85 @@ mod tests {
 
     #[test]
     fn large_tasks_are_left_to_the_writer_only_while_few_records_wait_and_their_lines_match() {
-        // 100 tasks logging a 4 KiB input each (over `DEFER_AT_MOST`), their
+        // Tasks logging a large input each (over `DEFER_AT_MOST`), their
         // groups left as data, pushed while the writer is held inside an
-        // earlier batch: the first `LARGE_RENDER_AT` wait for the writer to
-        // render them, the producer renders the rest before it pushes them.
-        let sink = MemorySink::new();
-        let tracer = Tracer::new(RendersLater(sink.clone()), "p").unwrap();
-        tracer.run("r").run(|_| {
-            for i in 0..100 {
-                tracer.task_span("big").run(|t| t.log_input("x", format!("{i}{}", "x".repeat(4 << 10))));
-            }
-        });
-        let records = sink.take();
-        let large = records.iter().filter(|r| is_large_data(r)).count();
-        assert_eq!(large, 100);
-        let resource = Resource::detect("test");
-        let mut expected = String::new();
-        for r in &records {
-            write_line(&mut expected, r, &crate::resource_json(&resource));
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let (entered_tx, entered) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel();
-        // The writer is held inside its first batch until released, and
-        // says when it got there.
-        let mut gate = Some((entered_tx, release_rx));
-        let gated = Hooked {
-            jsonl: JsonlExporter::new(dir.path(), &resource).unwrap(),
-            before: Box::new(move || {
-                if let Some((entered, release)) = gate.take() {
-                    entered.send(()).unwrap();
-                    release.recv_timeout(Duration::from_secs(30)).unwrap();
+        // earlier batch: the first wait for the writer to render them — 32
+        // of 4 KiB ones (`LARGE_RENDER_AT`), and of 64 KiB ones those
+        // before 1 MiB waits (`LARGE_BYTES_AT`) — and the producer renders
+        // the rest before it pushes them.
+        for (input, tasks) in [(4 << 10, 100), (64 << 10, 40)] {
+            let sink = MemorySink::new();
+            let tracer = Tracer::new(RendersLater(sink.clone()), "p").unwrap();
+            tracer.run("r").run(|_| {
+                for i in 0..tasks {
+                    tracer.task_span("big").run(|t| t.log_input("x", format!("{i}{}", "x".repeat(input))));
                 }
-            }),
-        };
-        let unrendered = Arc::new(AtomicU64::new(0));
-        let pipeline =
-            ExportPipeline::builder().exporter(CountsUnrendered(unrendered.clone())).exporter(gated).build().unwrap();
-        let multi_core = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-        let large = match &records[0].kind {
-            RecordKind::Task { groups: dn_core::TaskGroups::Data(d), .. } => d.clone(),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(pipeline.renders_task_groups(&large), multi_core, "large: whatever the load");
-        // The tasks come before their run: the first is the plug.
-        let (plug, rest) = records.split_first().unwrap();
-        pipeline.export(plug.clone());
-        entered.recv_timeout(Duration::from_secs(30)).unwrap();
-        for r in rest {
-            pipeline.export(r.clone());
+            });
+            let records = sink.take();
+            assert_eq!(records.iter().filter(|r| is_large_data(r)).count(), tasks);
+            let resource = Resource::detect("test");
+            let mut expected = String::new();
+            for r in &records {
+                write_line(&mut expected, r, &crate::resource_json(&resource));
+            }
+            // The tasks come before their run: the first is the plug. The
+            // ones left: while fewer than 32, and less than 1 MiB, wait.
+            let (plug, rest) = records.split_first().unwrap();
+            let (mut waiting, mut left) = (0, 0);
+            for r in rest.iter().filter(|r| is_large_data(r)) {
+                if left >= LARGE_RENDER_AT || waiting >= LARGE_BYTES_AT {
+                    break;
+                }
+                waiting += r.weight();
+                left += 1;
+            }
+            if input > 32 << 10 {
+                assert!(left < LARGE_RENDER_AT, "the byte bound is the one crossed ({left})");
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let (entered_tx, entered) = std::sync::mpsc::channel();
+            let (release, release_rx) = std::sync::mpsc::channel();
+            // The writer is held inside its first batch until released, and
+            // says when it got there.
+            let mut gate = Some((entered_tx, release_rx));
+            let gated = Hooked {
+                jsonl: JsonlExporter::new(dir.path(), &resource).unwrap(),
+                before: Box::new(move || {
+                    if let Some((entered, release)) = gate.take() {
+                        entered.send(()).unwrap();
+                        release.recv_timeout(Duration::from_secs(30)).unwrap();
+                    }
+                }),
+            };
+            let unrendered = Arc::new(AtomicU64::new(0));
+            let pipeline = ExportPipeline::builder()
+                .exporter(CountsUnrendered(unrendered.clone()))
+                .exporter(gated)
+                .build()
+                .unwrap();
+            let multi_core = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+            let large = match &plug.kind {
+                RecordKind::Task { groups: dn_core::TaskGroups::Data(d), .. } => d.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(pipeline.renders_task_groups(&large), multi_core, "large: whatever the load");
+            pipeline.export(plug.clone());
+            entered.recv_timeout(Duration::from_secs(30)).unwrap();
+            for r in rest {
+                pipeline.export(r.clone());
+            }
+            // The large tasks after the plug, then the run (small).
+            let after_plug = (tasks - 1) as u64;
+            assert_eq!(pipeline.producer_rendered(), after_plug - left as u64, "{input} bytes: {left} left");
+            release.send(()).unwrap();
+            let report = SpanSink::shutdown(&pipeline, Duration::from_secs(30));
+            assert!(report.is_clean(), "{report:?}");
+            assert_eq!(pipeline.writer_rendered(), 1 + left as u64 + 1, "the plug, {left} and the run");
+            assert_eq!(unrendered.load(Ordering::Relaxed), 0, "an exporter saw a task's groups unrendered");
+            let rel = JsonlExporter::relative_path(&records[0]).unwrap();
+            let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
+            assert!(written == expected, "{input} bytes: the file differs from the lines write_line makes");
         }
-        // 99 large tasks after the plug, then the run (small); 32 left.
-        assert_eq!(pipeline.producer_rendered(), 99 - LARGE_RENDER_AT as u64);
-        release.send(()).unwrap();
-        let report = SpanSink::shutdown(&pipeline, Duration::from_secs(30));
-        assert!(report.is_clean(), "{report:?}");
-        assert_eq!(pipeline.writer_rendered(), 1 + LARGE_RENDER_AT as u64 + 1, "the plug, 32 and the run");
-        assert_eq!(unrendered.load(Ordering::Relaxed), 0, "an exporter saw a task's groups unrendered");
-        let rel = JsonlExporter::relative_path(&records[0]).unwrap();
-        let written = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
-        assert!(written == expected, "the file differs from the lines write_line makes");
     }
 
     #[test]
