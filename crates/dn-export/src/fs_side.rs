@@ -162,8 +162,11 @@ impl NewFiles {
 /// the writer's to open: it looks at its last line first): through `dir`,
 /// its project directory held open, when given and it can; else by path.
 fn create(path: &Path, dir: Option<&ProjectDir>) -> Option<File> {
-    if let Some(Ok(f)) = dir.and_then(|d| d.create_run_file(path)) {
-        return Some(f);
+    match dir.and_then(|d| d.create_run_file(path)) {
+        Some(Ok(f)) => return Some(f),
+        // The file is there: the writer's, not made again by path.
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => return None,
+        _ => {}
     }
     if let Some(dir) = path.parent() {
         make_dir(dir);
@@ -436,6 +439,9 @@ mod tests {
         // last line); an existing run directory is not.
         let again = dir.create_run_file(&run_file).unwrap().unwrap_err();
         assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        std::fs::write(&run_file, "{\"torn\"").unwrap();
+        assert!(create(&run_file, Some(&dir)).is_none(), "left to the writer");
+        assert_eq!(std::fs::read_to_string(&run_file).unwrap(), "{\"torn\"");
         std::fs::create_dir(project.join("r2")).unwrap();
         assert!(dir.create_run_file(&project.join("r2/spans.jsonl")).unwrap().is_ok());
         // Not a run of this project: not its to make.
