@@ -213,7 +213,10 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path, cpus: Cpus) -> Resul
 /// each, with nothing else started beside them (each process's output is
 /// read after it exits: a parser started beside it takes the second core).
 /// Prints, for each, the median, lower quartile and fastest time and the
-/// median peak RSS, then B / A. `--one-core` last pins every process to
+/// median peak RSS and CPU time per operation (the caller's thread, and
+/// the others: the writer's and dn's side threads), then B / A. A caller's
+/// CPU well below its time per operation says the other threads set the
+/// pace. `--one-core` last pins every process to
 /// one CPU, as `bench workloads --one-core` does.
 pub fn ab(args: &[String]) -> Result<(), String> {
     let usage =
@@ -229,10 +232,12 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     let bins = [Path::new(a), Path::new(b)];
     let before = crate::machine::round_trip_text();
     let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
     for i in 0..reps {
         for (k, bin) in bins.iter().enumerate() {
             let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None, cpus)?;
             runs[k].push((v["elapsed_ns"].as_u64().unwrap_or(0), v["peak_kib"].as_u64().unwrap_or(0)));
+            cpu[k].push((v["cpu_main_ns"].as_u64().unwrap_or(0), v["cpu_other_ns"].as_u64().unwrap_or(0)));
         }
     }
     let mut medians = [0f64; 2];
@@ -241,14 +246,22 @@ pub fn ab(args: &[String]) -> Result<(), String> {
         let mut rss: Vec<u64> = r.iter().map(|x| x.1).collect();
         rss.sort_unstable();
         medians[k] = r[r.len() / 2].0 as f64;
+        let median_cpu = |pick: fn(&(u64, u64)) -> u64| {
+            let mut v: Vec<u64> = cpu[k].iter().map(pick).collect();
+            v.sort_unstable();
+            time(v[v.len() / 2] as f64 / n as f64)
+        };
         println!(
-            "{}: median {}, lower quartile {}, fastest {} per operation; peak RSS {:.1} MiB ({} processes)",
+            "{}: median {}, lower quartile {}, fastest {} per operation; peak RSS {:.1} MiB ({} processes); \
+             CPU per operation: caller {}, other threads {} (medians)",
             bins[k].display(),
             time(medians[k] / n as f64),
             time(r[r.len() / 4].0 as f64 / n as f64),
             time(r[0].0 as f64 / n as f64),
             rss[rss.len() / 2] as f64 / 1024.0,
-            r.len()
+            r.len(),
+            median_cpu(|c| c.0),
+            median_cpu(|c| c.1),
         );
     }
     let pinned = if cpus == Cpus::One { ", one CPU" } else { "" };

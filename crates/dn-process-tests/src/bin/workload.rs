@@ -10,7 +10,9 @@
 //!
 //! The clock starts before the SDK is configured and stops when its shutdown
 //! returns, so it includes writing every span to disk; then the lines under
-//! DIR are counted and the peak RSS read. Prints one JSON object.
+//! DIR are counted and the peak RSS read. Prints one JSON object, with the
+//! CPU time the main thread (the caller's loop) and every other thread
+//! (dn's writer and side threads, the baselines' exporters) spent meanwhile.
 //!
 //! The loop bodies are those of issue #13 ("Bench loop bodies"). `otel` is the
 //! raw `opentelemetry_sdk` with a batch processor (queue raised so it keeps
@@ -38,6 +40,7 @@ fn main() {
     let n: u64 = n.parse().expect("N");
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let cpu0 = (cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID), cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID));
     let t0 = Instant::now();
     match system.as_str() {
         "dn" => dn_workload(workload, n, &dir),
@@ -47,12 +50,15 @@ fn main() {
         other => panic!("unknown system {other}"),
     }
     let elapsed = t0.elapsed();
+    let cpu_all = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(cpu0.0);
+    let cpu_main = cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu0.1);
     let (_, peak_kib) = dn_process_tests::rss_kib();
     let (lines, bytes) = count_lines(&dir);
     println!(
         "{}",
         serde_json::json!({"system": system, "workload": workload, "n": n,
-            "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "bytes": bytes, "peak_kib": peak_kib})
+            "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "bytes": bytes, "peak_kib": peak_kib,
+            "cpu_main_ns": cpu_main, "cpu_other_ns": cpu_all.saturating_sub(cpu_main)})
     );
 }
 
@@ -462,4 +468,15 @@ mod fast {
             last = now;
         }
     }
+}
+
+/// CPU time of a clock (`CLOCK_PROCESS_CPUTIME_ID`: every thread of the
+/// process, ended ones included; `CLOCK_THREAD_CPUTIME_ID`: this thread).
+fn cpu_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
