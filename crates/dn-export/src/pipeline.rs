@@ -13,7 +13,7 @@
 //! than one by one against the caller's allocations.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
@@ -64,6 +64,18 @@ const YIELD_BEFORE_SLEEP: Duration = Duration::from_micros(20);
 pub const MAX_BATCH: usize = 256;
 /// A producer wakes the writer when its buffer reaches this many records.
 pub const WAKE_AT: u64 = 2048;
+/// A producer with this many records waiting wakes a writer napping
+/// between two rounds that found a few ([`ACTIVE_INTERVAL`]); one
+/// gathering a burst's first spans it wakes from [`GO_AGAIN_AT`], as a
+/// round that found that many goes again at once. From 64 in the nap too,
+/// a program whose spans come slower than its writer takes them woke it
+/// every 64 spans, a system call and the writer's work beside each share
+/// of them (the spans benchmark, alternated builds: a bridged `tracing`
+/// span 345–366 → 406–441 ns, a run of 100 tasks 44–48 → 51–58 µs); from
+/// 512, 345–373 ns and 42–49 µs, while a loop of 10 000 tasks to disk
+/// keeps most of what waking the writer early gained it (1.03× of waking
+/// at 64, against 1.13× not waking it in the nap at all).
+pub const ACTIVE_WAKE_AT: usize = 512;
 /// How long the idle writer sleeps before looking at the queue again: the
 /// most a finished span waits before it is written. The first span after
 /// the writer went idle wakes it at once.
@@ -112,11 +124,10 @@ struct WriterFlags {
     /// Whether the writer has time to render tasks' groups for the
     /// producers (see `writer::WriterLoad`).
     renders: AtomicBool,
-    /// Set while the writer naps between rounds that found spans, or
-    /// gathers a burst's first ones: a producer with [`GO_AGAIN_AT`]
-    /// records or more waiting wakes it, as a round that found that many
-    /// goes again at once.
-    napping: AtomicBool,
+    /// While the writer gathers a burst's first spans, [`GO_AGAIN_AT`]; while
+    /// it naps between rounds that found a few, [`ACTIVE_WAKE_AT`]; else 0.
+    /// A producer with that many records or more waiting wakes it.
+    napping: AtomicUsize,
 }
 
 /// A large task's groups (over [`dn_core::DEFER_AT_MOST`] to render, such
@@ -610,6 +621,14 @@ impl ExportPipeline {
         // (7% of a light loop's samples sat on it).
     }
 
+    /// Whether `n` records waiting on a thread wake the writer, napping
+    /// with `napping`'s threshold (0: not napping).
+    #[inline]
+    fn wakes_napping(napping: &AtomicUsize, n: usize) -> bool {
+        let at = napping.load(Ordering::Relaxed);
+        at != 0 && n >= at
+    }
+
     /// This thread's buffer is full: the writer is behind (a disk slower
     /// than the producer). Waits for room — the local log is the source of
     /// truth, so a slow disk slows the producer rather than losing lines —
@@ -697,11 +716,11 @@ impl SpanSink for ExportPipeline {
                     self.shared.wake_writer();
                 }
             }
-            // The writer naps with a round's worth waiting here: it need not
-            // wait out the nap (a burst's first 1 ms, while this thread
-            // faults in its buffers' fresh pages).
-            Some(n) if n >= GO_AGAIN_AT && self.shared.writer_flags.napping.load(Ordering::Relaxed) => {
-                if self.shared.writer_flags.napping.swap(false, Ordering::Relaxed) {
+            // The writer naps with enough waiting here: it need not wait out
+            // the nap (a burst's first 1 ms, while this thread faults in its
+            // buffers' fresh pages).
+            Some(n) if n >= GO_AGAIN_AT && Self::wakes_napping(&self.shared.writer_flags.napping, n) => {
+                if self.shared.writer_flags.napping.swap(0, Ordering::Relaxed) != 0 {
                     self.shared.wake_writer();
                 }
             }
@@ -842,6 +861,24 @@ mod tests {
                 assert_eq!(report.accepted, round + 1);
             }
         }
+    }
+
+    /// A writer gathering a burst's first spans is woken from a round's
+    /// worth of records waiting; one napping between rounds only from
+    /// `ACTIVE_WAKE_AT` (a steady program's spans would wake it every 64);
+    /// one not napping (running, or asleep for lack of spans: the idle flag
+    /// wakes that one) never by this rule.
+    #[test]
+    fn a_nap_ends_at_its_own_threshold() {
+        let napping = AtomicUsize::new(GO_AGAIN_AT);
+        assert!(!ExportPipeline::wakes_napping(&napping, GO_AGAIN_AT - 1));
+        assert!(ExportPipeline::wakes_napping(&napping, GO_AGAIN_AT));
+        napping.store(ACTIVE_WAKE_AT, Ordering::Relaxed);
+        assert!(!ExportPipeline::wakes_napping(&napping, GO_AGAIN_AT));
+        assert!(!ExportPipeline::wakes_napping(&napping, ACTIVE_WAKE_AT - 1));
+        assert!(ExportPipeline::wakes_napping(&napping, ACTIVE_WAKE_AT));
+        napping.store(0, Ordering::Relaxed);
+        assert!(!ExportPipeline::wakes_napping(&napping, usize::MAX));
     }
 
     #[test]

@@ -4,56 +4,57 @@
 //! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
 //! xtask prints the machine's core round trip before and after: its fast
 //! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
-//! 2-core machine kind CI uses (2026-12-06 about 01:25 by its clock, load
-//! 0.78 before, round trip 58 / 56 ns, code at 599d236), medians, as ratios
-//! to the raw OTel SDK span (start + end, batch processor, no-op exporter)
-//! and to `fastrace::Span`, both measured in the same run. The tracer is
-//! kept for the process (`Tracer::into_static`), as the global instance's
-//! is; `..._counted_tracer` is a program's own instance. A run a minute
-//! before (round trip 83 / 61 ns) was noisier — fastrace's `Span` 119 ns,
-//! dn's light span in a run 83 ns (0.70×), the task span 937 ns — and is
-//! not the one recorded.
+//! 2-core machine kind CI uses (2026-12-06 08:45 by its clock, right after
+//! the recorded workload run of `docs/performance.md`, load 1.05 before,
+//! round trip 44 / 57 ns, code at 5b6b15e), medians, as ratios to the raw
+//! OTel SDK span (start + end, batch processor, no-op exporter) and to
+//! `fastrace::Span`, both measured in the same run. The tracer is kept for
+//! the process (`Tracer::into_static`), as the global instance's is;
+//! `..._counted_tracer` is a program's own instance. A run 14 minutes
+//! before (round trip 54 / 45 ns) read fastrace's `Span` at 70 ns, dn's
+//! light span in a run at 58 ns (0.83×) and the task span at 661 ns.
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 175 ns   | 1.00×        | 2.07×            |
-//! | `fastrace_span`                                    | 85 ns    | 0.48×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 61 ns    | 0.35×        | 0.72×            |
-//! | `dn_light_span` (outside a run)                    | 61 ns    | 0.35×        | 0.72×            |
-//! | `dn_light_span_in_run`                             | 63 ns    | 0.36×        | 0.75×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 71 ns    | 0.41×        | 0.84×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 123 ns   | 0.70×        | 1.45×            |
-//! | `tracing_span_registry_only` (no layer)            | 105 ns   | 0.60×        | 1.24×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 369 ns   | 2.11×        | 4.36×            |
-//! | `dn_log_metric`                                    | 31 ns    | 0.18×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 589 ns   | 3.36×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 750 ns   | 4.28×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 448 ns   | 2.56×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 286 ns   | 1.63×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 795 ns   | 4.54×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 37 ns    | 0.21×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 230 ns   | 1.31×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 170 ns   | 1.00×        | 1.87×            |
+//! | `fastrace_span`                                    | 91 ns    | 0.53×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 65 ns    | 0.38×        | 0.71×            |
+//! | `dn_light_span` (outside a run)                    | 60 ns    | 0.36×        | 0.66×            |
+//! | `dn_light_span_in_run`                             | 64 ns    | 0.38×        | 0.70×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 71 ns    | 0.42×        | 0.78×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 138 ns   | 0.81×        | 1.52×            |
+//! | `tracing_span_registry_only` (no layer)            | 104 ns   | 0.61×        | 1.14×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 439 ns   | 2.58×        | 4.83×            |
+//! | `dn_log_metric`                                    | 33 ns    | 0.19×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 672 ns   | 3.95×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 831 ns   | 4.88×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 574 ns   | 3.37×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 305 ns   | 1.79×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 798 ns   | 4.69×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 40 ns    | 0.23×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 242 ns   | 1.42×        |                  |
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 1.04 µs a task end to end at N = 100 000 in `cargo xtask bench
-//! workloads` (its recorded run of 481061b; 1.01 µs in that of 6c7d264).
+//! caller: 897 ns a task end to end at N = 100 000 in `cargo xtask bench
+//! workloads` (its recorded run of 5b6b15e; 1.04 µs in that of 481061b,
+//! the same hot path in another sitting).
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (27 M light and 4.3 M
+//! file, the formatting half of the writer's cost (25 M light and 4.1 M
 //! task lines a second on one core — a light line's end is copied from the
-//! last one, `LineFormatter`; with the file write 3.5 M and 1.26 M).
+//! last one, `LineFormatter`; with the file write 3.3 M and 1.25 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
 //! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
-//! Issue #13's caller targets are both met: a task span at 1 µs (589 ns
-//! here), and a light span no slower than `fastrace::Span` (0.75× here,
-//! 0.70× in the noisier run; 0.80–0.86× in earlier sessions' runs; see
+//! Issue #13's caller targets are both met: a task span at 1 µs (672 ns
+//! here), and a light span no slower than `fastrace::Span` (0.70× here,
+//! 0.83× in the run before; 0.70–0.86× in earlier sessions' runs; see
 //! "How the light span got there" in `docs/performance.md`). Whole workloads, end to end, are in
 //! `cargo xtask bench workloads` and `docs/performance.md`.
 //!

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 use dn_core::SpanRecord;
 
-use super::{ACTIVE_INTERVAL, Control, GO_AGAIN_AT, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
+use super::{ACTIVE_INTERVAL, ACTIVE_WAKE_AT, Control, GO_AGAIN_AT, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
 use crate::Exporter;
 use crate::jsonl::{FormattedLines, LineMark};
 
@@ -167,13 +167,14 @@ impl Writer {
         n
     }
 
-    /// Sleeps `d` between rounds, or until a producer has [`GO_AGAIN_AT`]
-    /// records waiting (or a flush, a shutdown).
-    fn nap(&self, d: Duration) {
+    /// Sleeps `d` between rounds or gathering a burst's first spans, or
+    /// until a producer has `wake_at` records waiting (or a flush, a
+    /// shutdown).
+    fn nap(&self, d: Duration, wake_at: usize) {
         let flags = &self.shared.writer_flags;
-        flags.napping.store(true, Ordering::Relaxed);
+        flags.napping.store(wake_at, Ordering::Relaxed);
         std::thread::park_timeout(d);
-        flags.napping.store(false, Ordering::Relaxed);
+        flags.napping.store(0, Ordering::Relaxed);
     }
 
     fn each_exporter(&mut self, f: impl Fn(&mut Box<dyn Exporter>)) {
@@ -244,7 +245,7 @@ pub(super) fn writer_loop(
                     continue;
                 }
                 if n > 0 {
-                    w.nap(ACTIVE_INTERVAL);
+                    w.nap(ACTIVE_INTERVAL, ACTIVE_WAKE_AT);
                     continue;
                 }
                 w.shared.writer_flags.idle.store(true, Ordering::Relaxed);
@@ -260,7 +261,7 @@ pub(super) fn writer_loop(
                 // out this sleep too (1 ms of `shutdown` in about half the
                 // processes that logged anything).
                 if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) && ctl.is_empty() {
-                    w.nap(w.shared.gather);
+                    w.nap(w.shared.gather, GO_AGAIN_AT);
                 }
             }
         }
