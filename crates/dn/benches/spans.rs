@@ -4,57 +4,58 @@
 //! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
 //! xtask prints the machine's core round trip before and after: its fast
 //! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
-//! 2-core machine kind CI uses (2026-12-06 08:45 by its clock, right after
-//! the recorded workload run of `docs/performance.md`, load 1.05 before,
-//! round trip 44 / 57 ns, code at 5b6b15e), medians, as ratios to the raw
+//! 2-core machine kind CI uses (2026-12-06 09:05 by its clock, right after
+//! the recorded workload run of `docs/performance.md`, load 1.48 before,
+//! round trip 46 / 49 ns, code at c3b03da), medians, as ratios to the raw
 //! OTel SDK span (start + end, batch processor, no-op exporter) and to
 //! `fastrace::Span`, both measured in the same run. The tracer is kept for
 //! the process (`Tracer::into_static`), as the global instance's is;
-//! `..._counted_tracer` is a program's own instance. A run 14 minutes
-//! before (round trip 54 / 45 ns) read fastrace's `Span` at 70 ns, dn's
-//! light span in a run at 58 ns (0.83×) and the task span at 661 ns.
+//! `..._counted_tracer` is a program's own instance. The run of 100 tasks
+//! varies most (fastest 40 µs, mean 71 µs here); run alone, alternated
+//! with earlier builds, it read 41–43 µs.
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 170 ns   | 1.00×        | 1.87×            |
-//! | `fastrace_span`                                    | 91 ns    | 0.53×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 65 ns    | 0.38×        | 0.71×            |
-//! | `dn_light_span` (outside a run)                    | 60 ns    | 0.36×        | 0.66×            |
-//! | `dn_light_span_in_run`                             | 64 ns    | 0.38×        | 0.70×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 71 ns    | 0.42×        | 0.78×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 138 ns   | 0.81×        | 1.52×            |
-//! | `tracing_span_registry_only` (no layer)            | 104 ns   | 0.61×        | 1.14×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 439 ns   | 2.58×        | 4.83×            |
-//! | `dn_log_metric`                                    | 33 ns    | 0.19×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 672 ns   | 3.95×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 831 ns   | 4.88×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 574 ns   | 3.37×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 305 ns   | 1.79×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 798 ns   | 4.69×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 171 ns   | 1.00×        | 2.13×            |
+//! | `fastrace_span`                                    | 80 ns    | 0.47×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 63 ns    | 0.37×        | 0.78×            |
+//! | `dn_light_span` (outside a run)                    | 66 ns    | 0.38×        | 0.82×            |
+//! | `dn_light_span_in_run`                             | 70 ns    | 0.41×        | 0.87×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 75 ns    | 0.44×        | 0.94×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 110 ns   | 0.65×        | 1.38×            |
+//! | `tracing_span_registry_only` (no layer)            | 102 ns   | 0.60×        | 1.27×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 358 ns   | 2.10×        | 4.46×            |
+//! | `dn_log_metric`                                    | 32 ns    | 0.19×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 601 ns   | 3.52×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 775 ns   | 4.54×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 627 ns   | 3.68×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 297 ns   | 1.74×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 793 ns   | 4.65×        |                  |
 //! | `jsonl_format_per_1000_light_spans` (per line)     | 40 ns    | 0.23×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 242 ns   | 1.42×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 234 ns   | 1.37×        |                  |
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 897 ns a task end to end at N = 100 000 in `cargo xtask bench
-//! workloads` (its recorded run of 5b6b15e; 1.04 µs in that of 481061b,
-//! the same hot path in another sitting).
+//! caller: 1.09 µs a task end to end at N = 100 000 in `cargo xtask bench
+//! workloads` (its recorded run of c3b03da; 897 ns in the run of 5b6b15e
+//! before it, 1.04 µs in the recorded run of 481061b).
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (25 M light and 4.1 M
+//! file, the formatting half of the writer's cost (25 M light and 4.3 M
 //! task lines a second on one core — a light line's end is copied from the
-//! last one, `LineFormatter`; with the file write 3.3 M and 1.25 M).
+//! last one, `LineFormatter`; with the file write 3.4 M and 1.26 M).
 //! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
 //! light span once a loop of them has outrun the writer (from 256 records
 //! waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
-//! Issue #13's caller targets are both met: a task span at 1 µs (672 ns
-//! here), and a light span no slower than `fastrace::Span` (0.70× here,
-//! 0.83× in the run before; 0.70–0.86× in earlier sessions' runs; see
+//! Issue #13's caller targets are both met: a task span at 1 µs (601 ns
+//! here), and a light span no slower than `fastrace::Span` (0.87× here,
+//! 0.70× and 0.83× in the two runs before; 0.80–0.86× in earlier
+//! sessions' runs; see
 //! "How the light span got there" in `docs/performance.md`). Whole workloads, end to end, are in
 //! `cargo xtask bench workloads` and `docs/performance.md`.
 //!
