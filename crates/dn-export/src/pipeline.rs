@@ -236,6 +236,9 @@ struct Shared {
     /// How long the writer woken by a burst's first span sleeps to gather
     /// more before writing ([`ACTIVE_INTERVAL`]; tests lengthen it).
     gather: Duration,
+    /// How long the writer naps between rounds that found a few records
+    /// ([`ACTIVE_INTERVAL`]; tests lengthen it).
+    active_nap: Duration,
     /// The resource JSON of the exporter that takes producer-formatted
     /// lines, and the backlog from which producers format them.
     line_resource: Option<Arc<str>>,
@@ -305,6 +308,8 @@ pub struct ExportPipelineBuilder {
     producer_render_at: Option<usize>,
     /// How long the writer gathers a burst's first spans (tests lengthen it).
     gather: Option<Duration>,
+    /// How long the writer naps between rounds (tests lengthen it).
+    active_nap: Option<Duration>,
 }
 
 impl std::fmt::Debug for ExportPipelineBuilder {
@@ -331,6 +336,13 @@ impl ExportPipelineBuilder {
     #[cfg(test)]
     fn gather(mut self, d: Duration) -> Self {
         self.gather = Some(d);
+        self
+    }
+    /// The writer naps `d` between rounds that found a few records (tests:
+    /// long enough that only a wake-up ends the nap).
+    #[cfg(test)]
+    fn active_nap(mut self, d: Duration) -> Self {
+        self.active_nap = Some(d);
         self
     }
     /// Queue capacity in records (default [`DEFAULT_QUEUE_CAPACITY`]).
@@ -402,6 +414,7 @@ impl ExportPipelineBuilder {
             writer_flags: WriterFlags::default(),
             multi_core: std::thread::available_parallelism().map_or(1, |n| n.get()) > 1,
             gather: self.gather.unwrap_or(ACTIVE_INTERVAL),
+            active_nap: self.active_nap.unwrap_or(ACTIVE_INTERVAL),
             line_resource,
             producer_format_at,
             producer_render_at,
@@ -879,6 +892,49 @@ mod tests {
         assert!(ExportPipeline::wakes_napping(&napping, ACTIVE_WAKE_AT));
         napping.store(0, Ordering::Relaxed);
         assert!(!ExportPipeline::wakes_napping(&napping, usize::MAX));
+    }
+
+    /// Between rounds (here a nap of 60 s, 1 ms in use) the writer is not
+    /// woken by `GO_AGAIN_AT` records — a program whose spans come slower
+    /// than its writer takes them would wake it every 64 — but is by
+    /// `ACTIVE_WAKE_AT`: the lines are on disk long before the nap ends.
+    #[test]
+    fn a_writer_napping_between_rounds_is_woken_from_active_wake_at_records() {
+        let record = records().remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
+        let pipeline = ExportPipeline::builder()
+            .exporter(jsonl)
+            .gather(Duration::ZERO)
+            .active_nap(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let lines = || std::fs::read_to_string(&file).map_or(0, |t| t.lines().count());
+        let wait_for = |n: usize| {
+            let start = Instant::now();
+            while lines() < n {
+                assert!(start.elapsed() < Duration::from_secs(10), "{} of {n} lines after 10 s", lines());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        std::thread::sleep(Duration::from_millis(50)); // the writer goes idle
+        // The first span wakes the idle writer; its round finds one record,
+        // and it naps between rounds.
+        pipeline.export(record.clone());
+        wait_for(1);
+        for _ in 0..GO_AGAIN_AT {
+            pipeline.export(record.clone());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(lines(), 1, "{GO_AGAIN_AT} records woke the writer napping between rounds");
+        for _ in GO_AGAIN_AT..ACTIVE_WAKE_AT {
+            pipeline.export(record.clone());
+        }
+        wait_for(1 + ACTIVE_WAKE_AT);
+        let report = SpanSink::shutdown(&pipeline, Duration::from_secs(10));
+        assert_eq!(report.accepted, 1 + ACTIVE_WAKE_AT as u64);
+        assert_eq!(lines(), 1 + ACTIVE_WAKE_AT);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! for an empty one, renders the groups of the tasks that came as data,
 //! hands the records (and the lines producers formatted) to the exporters,
 //! and gives the buffers back; between rounds it goes again at once, naps
-//! [`ACTIVE_INTERVAL`] or sleeps [`WRITE_INTERVAL`] (see `writer_loop`).
-//! Its load decides whether it renders tasks for the producers
-//! ([`WriterLoad`]).
+//! [`ACTIVE_INTERVAL`](super::ACTIVE_INTERVAL) or sleeps
+//! [`WRITE_INTERVAL`] (see `writer_loop`). Its load decides whether it
+//! renders tasks for the producers ([`WriterLoad`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 use dn_core::SpanRecord;
 
-use super::{ACTIVE_INTERVAL, ACTIVE_WAKE_AT, Control, GO_AGAIN_AT, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
+use super::{ACTIVE_WAKE_AT, Control, GO_AGAIN_AT, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
 use crate::Exporter;
 use crate::jsonl::{FormattedLines, LineMark};
 
@@ -245,7 +245,7 @@ pub(super) fn writer_loop(
                     continue;
                 }
                 if n > 0 {
-                    w.nap(ACTIVE_INTERVAL, ACTIVE_WAKE_AT);
+                    w.nap(w.shared.active_nap, ACTIVE_WAKE_AT);
                     continue;
                 }
                 w.shared.writer_flags.idle.store(true, Ordering::Relaxed);
