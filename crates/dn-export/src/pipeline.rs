@@ -894,16 +894,23 @@ mod tests {
         assert!(!ExportPipeline::wakes_napping(&napping, usize::MAX));
     }
 
+    /// A record, a JSONL exporter writing under a fresh directory (kept
+    /// while the second item lives), and the file the record goes to.
+    fn record_and_its_file() -> (SpanRecord, tempfile::TempDir, JsonlExporter, std::path::PathBuf) {
+        let record = records().remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
+        let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
+        (record, dir, jsonl, file)
+    }
+
     /// Between rounds (here a nap of 60 s, 1 ms in use) the writer is not
     /// woken by `GO_AGAIN_AT` records — a program whose spans come slower
     /// than its writer takes them would wake it every 64 — but is by
     /// `ACTIVE_WAKE_AT`: the lines are on disk long before the nap ends.
     #[test]
     fn a_writer_napping_between_rounds_is_woken_from_active_wake_at_records() {
-        let record = records().remove(0);
-        let dir = tempfile::tempdir().unwrap();
-        let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
-        let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
+        let (record, _dir, jsonl, file) = record_and_its_file();
         let pipeline = ExportPipeline::builder()
             .exporter(jsonl)
             .gather(Duration::ZERO)
@@ -944,10 +951,7 @@ mod tests {
         // `GO_AGAIN_AT` records waiting wakes it: the lines are on disk long
         // before the nap would have ended. One record every 5 ms after the
         // first round's worth, since the writer may start its nap after them.
-        let record = records().remove(0);
-        let dir = tempfile::tempdir().unwrap();
-        let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
-        let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
+        let (record, _dir, jsonl, file) = record_and_its_file();
         let pipeline = ExportPipeline::builder().exporter(jsonl).gather(Duration::from_secs(60)).build().unwrap();
         std::thread::sleep(Duration::from_millis(50)); // the writer goes idle
         let lines = || std::fs::read_to_string(&file).map_or(0, |t| t.lines().count());
