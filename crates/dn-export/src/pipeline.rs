@@ -947,9 +947,8 @@ mod tests {
     #[test]
     fn a_napping_writer_is_woken_by_a_round_s_worth_of_records() {
         // The writer gathers a burst's first spans for 60 s here (1 ms in
-        // use), as it naps between rounds that found a few. A producer with
-        // `GO_AGAIN_AT` records waiting wakes it: the lines are on disk long
-        // before the nap would have ended. One record every 5 ms after the
+        // use). A producer with `GO_AGAIN_AT` records waiting wakes it: the
+        // lines are on disk long before the gathering would have ended. One record every 5 ms after the
         // first round's worth, since the writer may start its nap after them.
         let (record, _dir, jsonl, file) = record_and_its_file();
         let pipeline = ExportPipeline::builder().exporter(jsonl).gather(Duration::from_secs(60)).build().unwrap();
