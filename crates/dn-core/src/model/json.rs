@@ -198,8 +198,14 @@ pub trait JsonOut {
     /// The buffer, for text that holds no byte a JSON string escapes
     /// (digits, hex hashes, ISO times): the same in both forms.
     fn raw(&mut self) -> &mut String;
+    /// `l` as this form writes it: its plain or its nested text.
+    fn form(&self, l: Lit) -> &'static str;
     /// A piece of syntax.
-    fn lit(&mut self, l: Lit);
+    #[inline]
+    fn lit(&mut self, l: Lit) {
+        let text = self.form(l);
+        self.raw().push_str(text);
+    }
     /// A string value, quoted and escaped.
     fn string(&mut self, s: &str);
     /// A JSON text rendered before (a value's compact JSON).
@@ -218,8 +224,8 @@ impl JsonOut for PlainJson<'_> {
         self.0
     }
     #[inline]
-    fn lit(&mut self, l: Lit) {
-        self.0.push_str(l.plain);
+    fn form(&self, l: Lit) -> &'static str {
+        l.plain
     }
     #[inline]
     fn string(&mut self, s: &str) {
@@ -237,8 +243,8 @@ impl JsonOut for NestedJson<'_> {
         self.0
     }
     #[inline]
-    fn lit(&mut self, l: Lit) {
-        self.0.push_str(l.nested);
+    fn form(&self, l: Lit) -> &'static str {
+        l.nested
     }
     #[inline]
     fn string(&mut self, s: &str) {

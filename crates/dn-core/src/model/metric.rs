@@ -152,65 +152,149 @@ impl MetricSeries {
     ///
     /// A series of [`PARALLEL_RENDER_MIN`] points or more renders its values
     /// on a helper thread while this one renders the steps and timestamps,
-    /// then moves the values in.
+    /// each straight into its place in `o` (see [`MetricSeries::write_apart`]).
     pub fn write_json<O: crate::json::JsonOut>(&self, o: &mut O) {
         use crate::json::lit;
         o.lit(lit!("{\"values\":["));
-        if self.points.len() >= PARALLEL_RENDER_MIN {
-            self.write_apart(o);
-        } else {
-            write_values(o.raw(), &self.points);
-            self.write_steps_and_timestamps(o);
+        if self.points.len() < PARALLEL_RENDER_MIN || !self.write_apart(o) {
+            let lits = RestLits::of(o);
+            write_values(o.raw(), &self.points, NO_FLUSH);
+            write_rest(o.raw(), &self.points, &lits, NO_FLUSH);
         }
     }
 
     /// The values rendered apart: a run's long series is its line's largest
     /// part, rendered once when the run ends, and its values (shortest
     /// float digits, about half the rendering) do not depend on the steps
-    /// and timestamps after them. The helper renders them into a buffer of
-    /// its own; this thread renders the rest where they belong and then
-    /// inserts them before it (moving the rest once, in memory this thread
-    /// just wrote). Where no thread can be started or the helper fails, the
-    /// values are rendered here: the text is the same either way.
-    fn write_apart<O: crate::json::JsonOut>(&self, o: &mut O) {
-        let at = o.raw().len();
+    /// and timestamps after them. Both are written into the spare capacity
+    /// of `o`'s buffer, the values by a helper thread from where they
+    /// belong and the rest by this one from as far on as the longest values
+    /// could reach ([`MAX_VALUE_TEXT`] a point); the rest is then moved down
+    /// to follow them. So the text touches no memory but the line's own: a
+    /// buffer of the helper's, inserted afterwards, was about 550 more pages
+    /// first touched per 100 000 points and a copy of the values.
+    ///
+    /// `false` (nothing written) where a part outgrew its bound, which the
+    /// bounds rule out; the caller then renders the series in order. Where
+    /// no thread can be started or the helper fails, the values are written
+    /// here. The text is the same every way.
+    fn write_apart<O: crate::json::JsonOut>(&self, o: &mut O) -> bool {
         let points = &self.points[..];
-        let values = std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new().name("dn-render".into()).spawn_scoped(scope, || {
-                let mut v = String::with_capacity(points.len() * 24);
-                write_values(&mut v, points);
-                v
-            });
-            self.write_steps_and_timestamps(o);
-            helper.ok().and_then(|h| h.join().ok()).unwrap_or_else(|| {
-                let mut v = String::new();
-                write_values(&mut v, points);
-                v
-            })
+        let lits = RestLits::of(o);
+        let values_max = points.len() * (MAX_VALUE_TEXT + 1);
+        let rest_max = lits.max_len(points.len());
+        let buf = o.raw();
+        let at = buf.len();
+        buf.reserve(values_max + rest_max);
+        // SAFETY: only ASCII (digits, signs, points, `e`, `null`, commas,
+        // quotes, backslashes and the literals of `RestLits`) is written into
+        // the spare capacity below, and the length is set over written bytes
+        // only: the buffer stays UTF-8.
+        #[allow(unsafe_code)]
+        let bytes = unsafe { buf.as_mut_vec() };
+        let (values_region, rest_region) = bytes.spare_capacity_mut().split_at_mut(values_max);
+        let mut values = Region::new(values_region);
+        let mut rest = Region::new(&mut rest_region[..rest_max]);
+        let helped = std::thread::scope(|scope| {
+            let values = &mut values;
+            let helper = std::thread::Builder::new()
+                .name("dn-render".into())
+                .spawn_scoped(scope, move || values.fill(|out, flush| write_values(out, points, flush)));
+            rest.fill(|out, flush| write_rest(out, points, &lits, flush));
+            helper.is_ok_and(|h| h.join().is_ok())
         });
-        o.raw().insert_str(at, &values);
+        if !helped {
+            values.fill(|out, flush| write_values(out, points, flush));
+        }
+        let (Some(v), Some(r)) = (values.written(), rest.written()) else { return false };
+        // SAFETY: `[at, at + v)` holds the values and `[at + values_max,
+        // at + values_max + r)` the rest, both written above (`Region`
+        // writes within its slice of the spare capacity, whose bounds
+        // `reserve` made). `copy` allows the overlap of moving the rest down
+        // to follow the values; then `[0, at + v + r)` is all written.
+        #[allow(unsafe_code)]
+        unsafe {
+            let base = bytes.as_mut_ptr().add(at);
+            std::ptr::copy(base.add(values_max), base.add(v), r);
+            bytes.set_len(at + v + r);
+        }
+        true
     }
+}
 
-    /// Appends `],"steps":[..],"timestamps":[..]}`: what follows the values.
-    fn write_steps_and_timestamps<O: crate::json::JsonOut>(&self, o: &mut O) {
+/// The longest text of one value: Python's shortest round-trip form, 17
+/// digits with a sign, a point and an exponent
+/// (`-2.2250738585072014e-308`), or `null`.
+const MAX_VALUE_TEXT: usize = 24;
+
+/// Rendered text is flushed from its scratch buffer into its region from
+/// this many bytes.
+const REGION_FLUSH_AT: usize = 16 << 10;
+
+/// A part of a buffer's spare capacity that one thread fills, through a
+/// scratch string (it stays in cache; the renderers write `String`s).
+struct Region<'a> {
+    out: &'a mut [std::mem::MaybeUninit<u8>],
+    len: usize,
+    overflowed: bool,
+}
+
+impl<'a> Region<'a> {
+    fn new(out: &'a mut [std::mem::MaybeUninit<u8>]) -> Self {
+        Region { out, len: 0, overflowed: false }
+    }
+    /// Fills the region from its start with what `render` writes, given a
+    /// scratch string and where to flush it to the region.
+    fn fill(&mut self, render: impl FnOnce(&mut String, Flush<'_>)) {
+        (self.len, self.overflowed) = (0, false);
+        let mut scratch = String::with_capacity(REGION_FLUSH_AT + 256);
+        render(&mut scratch, Flush(REGION_FLUSH_AT, Some(&mut |s: &mut String| self.put(s))));
+        self.put(&mut scratch);
+    }
+    fn put(&mut self, s: &mut String) {
+        match self.out.get_mut(self.len..self.len + s.len()) {
+            Some(to) if !self.overflowed => {
+                for (to, b) in to.iter_mut().zip(s.as_bytes()) {
+                    to.write(*b);
+                }
+                self.len += s.len();
+            }
+            _ => self.overflowed = true,
+        }
+        s.clear();
+    }
+    /// How many bytes were written, if all of them fit.
+    fn written(&self) -> Option<usize> {
+        (!self.overflowed).then_some(self.len)
+    }
+}
+
+/// The syntax around the steps and timestamps, in the form of the output.
+struct RestLits {
+    steps: &'static str,
+    timestamps: &'static str,
+    quote: &'static str,
+    end: &'static str,
+}
+
+impl RestLits {
+    fn of<O: crate::json::JsonOut>(o: &O) -> RestLits {
         use crate::json::lit;
-        o.lit(lit!("],\"steps\":["));
-        for (i, p) in self.points.iter().enumerate() {
-            if i > 0 {
-                o.raw().push(',');
-            }
-            crate::json::write_int(o.raw(), i128::from(p.step));
+        RestLits {
+            steps: o.form(lit!("],\"steps\":[")),
+            timestamps: o.form(lit!("],\"timestamps\":[")),
+            quote: o.form(lit!("\"")),
+            end: o.form(lit!("]}")),
         }
-        o.lit(lit!("],\"timestamps\":["));
-        for (i, p) in self.points.iter().enumerate() {
-            if i > 0 {
-                o.raw().push(',');
-            }
-            o.lit(lit!("\""));
-            p.timestamp.write_iso(o.raw());
-            o.lit(lit!("\""));
-        }
-        o.lit(lit!("]}"));
+    }
+    /// The longest the rest of `n` points can be: a step of 20 characters
+    /// (`i64::MIN`), an ISO time of [`crate::time::ISO_LEN`] between quotes,
+    /// and their commas.
+    fn max_len(&self, n: usize) -> usize {
+        self.steps.len()
+            + self.timestamps.len()
+            + self.end.len()
+            + n * (20 + 1 + crate::time::ISO_LEN + 2 * self.quote.len() + 1)
     }
 }
 
@@ -219,15 +303,57 @@ impl MetricSeries {
 /// 50 µs to start and join the thread.
 pub const PARALLEL_RENDER_MIN: usize = 16_384;
 
+/// Where a renderer hands its text on once it holds this many bytes (a
+/// `Region`'s put), or [`NO_FLUSH`]: it renders in place.
+struct Flush<'a>(usize, Option<&'a mut dyn FnMut(&mut String)>);
+
+/// Text rendered where it stays.
+const NO_FLUSH: Flush<'static> = Flush(usize::MAX, None);
+
+impl Flush<'_> {
+    #[inline]
+    fn offer(&mut self, out: &mut String) {
+        if out.len() >= self.0 {
+            if let Some(put) = &mut self.1 {
+                put(out);
+            }
+        }
+    }
+}
+
 /// The values, comma-separated (the same text in both JSON forms: digits,
 /// signs, points and `null`).
-fn write_values(out: &mut String, points: &[MetricPoint]) {
+fn write_values(out: &mut String, points: &[MetricPoint], mut flush: Flush<'_>) {
     for (i, p) in points.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         crate::json::write_json_float(out, p.value);
+        flush.offer(out);
     }
+}
+
+/// `],"steps":[..],"timestamps":[..]}`: what follows the values.
+fn write_rest(out: &mut String, points: &[MetricPoint], lits: &RestLits, mut flush: Flush<'_>) {
+    out.push_str(lits.steps);
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::json::write_int(out, i128::from(p.step));
+        flush.offer(out);
+    }
+    out.push_str(lits.timestamps);
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(lits.quote);
+        p.timestamp.write_iso(out);
+        out.push_str(lits.quote);
+        flush.offer(out);
+    }
+    out.push_str(lits.end);
 }
 
 /// A metric step: any integer type. Values beyond the range of `i64`
@@ -362,50 +488,70 @@ mod tests {
         assert_eq!(run(Aggregation::Count), [1.0, 2.0, 3.0, 4.0, 5.0]);
     }
 
-    /// A long series (values rendered on a helper thread, then moved in
-    /// before the steps) reads the same as one rendered in order, in both
-    /// JSON forms, and parses back to its points.
+    /// A long series (values rendered on a helper thread and the rest on
+    /// this one, each into its place in the buffer's spare capacity) reads
+    /// the same as one rendered in order, in both JSON forms, and parses
+    /// back to its points. Its values include the longest a float's text can
+    /// be, and its steps the longest integers: the bounds hold, so it was
+    /// rendered apart.
     #[test]
     fn a_series_rendered_apart_is_the_series_rendered_in_order() {
         let mut s = MetricSeries::default();
         let n = PARALLEL_RENDER_MIN + 7;
+        let longest = [-2.2250738585072014e-308, -1.7976931348623157e308, -1.2345678901234567e-100];
         for i in 0..n {
-            let v = match i % 5 {
+            let v = match i % 6 {
                 0 => f64::NAN,
                 1 => -1.0 / (i as f64),
                 2 => 1e300 * i as f64,
+                3 => longest[i % 3],
                 _ => i as f64 * 0.5,
             };
+            let step = if i % 3 == 0 { i64::MIN + i as i64 } else { i as i64 - 1000 };
             // Timestamps across many seconds, steps negative and positive.
             s.push(
                 v,
-                i as i64 - 1000,
+                step,
                 Timestamp::from_nanos(1_700_000_000_000_000_000 + i as u64 * 77_777_777),
                 Aggregation::Direct,
             );
         }
+        assert!(longest.iter().all(|&v| {
+            let mut t = String::new();
+            crate::json::write_json_float(&mut t, v);
+            t.len() == MAX_VALUE_TEXT
+        }));
         let in_order = |nested: bool| {
             let mut out = String::from("prefix");
             if nested {
                 let o = &mut crate::json::NestedJson(&mut out);
                 crate::json::JsonOut::lit(o, crate::json::lit!("{\"values\":["));
-                write_values(crate::json::JsonOut::raw(o), &s.points);
-                s.write_steps_and_timestamps(o);
+                let lits = RestLits::of(o);
+                write_values(crate::json::JsonOut::raw(o), &s.points, NO_FLUSH);
+                write_rest(crate::json::JsonOut::raw(o), &s.points, &lits, NO_FLUSH);
             } else {
                 let o = &mut crate::json::PlainJson(&mut out);
                 crate::json::JsonOut::lit(o, crate::json::lit!("{\"values\":["));
-                write_values(crate::json::JsonOut::raw(o), &s.points);
-                s.write_steps_and_timestamps(o);
+                let lits = RestLits::of(o);
+                write_values(crate::json::JsonOut::raw(o), &s.points, NO_FLUSH);
+                write_rest(crate::json::JsonOut::raw(o), &s.points, &lits, NO_FLUSH);
             }
             out
         };
         let mut plain = String::from("prefix");
-        s.write_json(&mut crate::json::PlainJson(&mut plain));
+        let o = &mut crate::json::PlainJson(&mut plain);
+        crate::json::JsonOut::lit(o, crate::json::lit!("{\"values\":["));
+        assert!(s.write_apart(o), "rendered apart, within the bounds");
         let mut nested = String::from("prefix");
-        s.write_json(&mut crate::json::NestedJson(&mut nested));
+        let o = &mut crate::json::NestedJson(&mut nested);
+        crate::json::JsonOut::lit(o, crate::json::lit!("{\"values\":["));
+        assert!(s.write_apart(o), "rendered apart, within the bounds");
         assert_eq!(plain, in_order(false));
         assert_eq!(nested, in_order(true));
         assert_ne!(plain, nested, "the nested form escapes the timestamps' quotes");
+        let mut via_write_json = String::from("prefix");
+        s.write_json(&mut crate::json::PlainJson(&mut via_write_json));
+        assert_eq!(via_write_json, plain);
 
         let v: serde_json::Value = serde_json::from_str(&plain["prefix".len()..]).unwrap();
         let values = v["values"].as_array().unwrap();
@@ -421,6 +567,26 @@ mod tests {
         let stamps = v["timestamps"].as_array().unwrap();
         assert_eq!(stamps.len(), n);
         assert_eq!(stamps[n - 1].as_str().unwrap(), s.points()[n - 1].timestamp.to_iso());
+    }
+
+    /// Text that outgrows its region is not written past it: the region
+    /// says so, and its series is then rendered in order.
+    #[test]
+    fn a_region_refuses_text_past_its_end() {
+        let mut space = [std::mem::MaybeUninit::new(b' '); 8];
+        let mut r = Region::new(&mut space);
+        r.fill(|out, _| out.push_str("1234567"));
+        assert_eq!(r.written(), Some(7));
+        r.fill(|out, mut flush| {
+            out.push_str("12345");
+            flush.offer(out);
+            out.push_str("6789");
+        });
+        assert_eq!(r.written(), None, "9 bytes in 8");
+        let mut space = [std::mem::MaybeUninit::new(b' '); 8];
+        let mut r = Region::new(&mut space);
+        r.fill(|out, _| out.push_str("12345678"));
+        assert_eq!(r.written(), Some(8));
     }
 
     #[test]

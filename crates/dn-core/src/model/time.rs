@@ -46,7 +46,8 @@ impl Timestamp {
     }
 
     /// Appends the ISO-8601 form with microseconds and `+00:00`,
-    /// e.g. `2026-11-24T11:50:15.469723+00:00`. The date and time of day
+    /// e.g. `2026-11-24T11:50:15.469723+00:00` (always 32 characters: a
+    /// `u64` of nanoseconds reaches the year 2554 at most). The date and time of day
     /// are rendered again only when the second differs from the last one
     /// this thread wrote: a span's start and end, the writer's consecutive
     /// lines and a metric series' points mostly share it.
@@ -94,6 +95,9 @@ fn digits<const N: usize>(mut v: u64) -> [u8; N] {
     }
     b
 }
+
+/// The length of [`Timestamp::write_iso`]'s text.
+pub(crate) const ISO_LEN: usize = "2026-11-24T11:50:15.469723+00:00".len();
 
 impl IsoWriter {
     /// A writer with nothing rendered yet.
