@@ -152,7 +152,7 @@ impl MetricSeries {
     ///
     /// A series of [`PARALLEL_RENDER_MIN`] points or more renders its values
     /// on a helper thread while this one renders the steps and timestamps,
-    /// each straight into its place in `o` (see [`MetricSeries::write_apart`]).
+    /// each straight into its place in `o`.
     pub fn write_json<O: crate::json::JsonOut>(&self, o: &mut O) {
         use crate::json::lit;
         o.lit(lit!("{\"values\":["));
