@@ -85,18 +85,18 @@ pub struct JsonlExporter {
     root: PathBuf,
     /// Formats its lines (and holds the resource they carry).
     lines: LineFormatter,
-    files: HashMap<PathBuf, (File, u64)>,
+    files: HashMap<RelPath, (File, u64)>,
     max_open: usize,
     tick: u64,
     report: DestinationReport,
     destinations: Vec<std::sync::Arc<dyn Destination>>,
     /// Files this process has written (reopening one is no news).
-    seen: std::collections::HashSet<PathBuf>,
+    seen: std::collections::HashSet<RelPath>,
     /// One batch's lines per file, in arrival order; kept between batches
     /// so their buffers are reused rather than regrown.
     groups: Vec<Group>,
     /// Index into `groups` by file, for batches spread over many files.
-    group_index: HashMap<PathBuf, usize>,
+    group_index: HashMap<RelPath, usize>,
     /// Makes the directories of a batch's new files and creates them beside
     /// this exporter, and closes the files it lets go (`fs_side.rs`).
     side: FsSideThread,
@@ -118,9 +118,50 @@ const PROJECT_DIRS_MAX: usize = 8;
 /// them to be closed.
 const CLOSE_BATCH: usize = 32;
 
+/// A file's path relative to the root, as `dn_core::layout` builds it: one
+/// spelling per file, so it is compared and hashed as its bytes. `Path`'s
+/// own hash and equality parse its components, about a tenth of the
+/// writer's time in a loop of new runs (each a file looked up, indexed,
+/// opened and evicted by path).
+#[derive(Clone, Debug, Default)]
+struct RelPath(PathBuf);
+
+impl RelPath {
+    fn bytes(&self) -> &[u8] {
+        self.0.as_os_str().as_encoded_bytes()
+    }
+}
+
+impl PartialEq for RelPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for RelPath {}
+
+impl std::hash::Hash for RelPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.bytes());
+    }
+}
+
+impl std::ops::Deref for RelPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for RelPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// The lines of one batch that go to one file.
 struct Group {
-    rel: PathBuf,
+    rel: RelPath,
     lines: String,
     count: u64,
     /// Text left out of `lines`, in order: written from where it is —
@@ -308,7 +349,12 @@ impl JsonlExporter {
 
     /// Appends `buf` (its slices in order) to `rel`; returns the byte range
     /// it took in the file when a destination needs it (`(0, 0)` otherwise).
-    fn write_file(&mut self, rel: &Path, buf: &mut [IoSlice<'_>], made: Option<File>) -> std::io::Result<(u64, u64)> {
+    fn write_file(
+        &mut self,
+        rel: &RelPath,
+        buf: &mut [IoSlice<'_>],
+        made: Option<File>,
+    ) -> std::io::Result<(u64, u64)> {
         self.tick += 1;
         let tick = self.tick;
         let ranged = !self.destinations.is_empty();
@@ -339,11 +385,11 @@ impl JsonlExporter {
             }
             r => r?,
         };
-        if !self.destinations.is_empty() && self.seen.insert(rel.to_path_buf()) {
+        if !self.destinations.is_empty() && self.seen.insert(rel.clone()) {
             warn_earlier_pending(&path, f.metadata().map_or(0, |m| m.len()));
         }
         let r = append(&mut f, buf, ranged);
-        self.files.insert(rel.to_path_buf(), (f, tick));
+        self.files.insert(rel.clone(), (f, tick));
         r
     }
 }
@@ -380,7 +426,7 @@ impl Exporter for JsonlExporter {
             let key = std::sync::Arc::as_ptr(&rec.route);
             let at = match last {
                 Some((k, at)) if same_file && k == key => at,
-                _ => match Self::relative_path(rec) {
+                _ => match Self::relative_path(rec).map(RelPath) {
                     Ok(rel) => {
                         let at = match self.group_index.get(&rel) {
                             Some(&at) => at,
@@ -845,7 +891,8 @@ mod tests {
     #[test]
     fn a_group_s_slices_are_its_text_in_order_and_none_is_empty() {
         let formatted = "{\"a\":1}\n{\"b\":2}\n";
-        let group = |lines: &str, holes: Vec<Hole>| Group { rel: PathBuf::new(), lines: lines.into(), count: 0, holes };
+        let group =
+            |lines: &str, holes: Vec<Hole>| Group { rel: RelPath::default(), lines: lines.into(), count: 0, holes };
         let text =
             |slices: &[IoSlice<'_>]| slices.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<String>();
         // Formatted lines last (as a loop of light spans leaves them): no
