@@ -16,6 +16,7 @@ use dn_core::{
 
 use crate::appending::{append, open_append};
 use crate::fs_side::{FsSideThread, NewFiles, ProjectDir, SideWork};
+use crate::rel_path::RelPath;
 use crate::resource::Resource;
 use crate::{Destination, Exporter};
 
@@ -117,47 +118,6 @@ const PROJECT_DIRS_MAX: usize = 8;
 /// open files, and only while the side thread is behind; a flush waits for
 /// them to be closed.
 const CLOSE_BATCH: usize = 32;
-
-/// A file's path relative to the root, as `dn_core::layout` builds it: one
-/// spelling per file, so it is compared and hashed as its bytes. `Path`'s
-/// own hash and equality parse its components, about a tenth of the
-/// writer's time in a loop of new runs (each a file looked up, indexed,
-/// opened and evicted by path).
-#[derive(Clone, Debug, Default)]
-struct RelPath(PathBuf);
-
-impl RelPath {
-    fn bytes(&self) -> &[u8] {
-        self.0.as_os_str().as_encoded_bytes()
-    }
-}
-
-impl PartialEq for RelPath {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for RelPath {}
-
-impl std::hash::Hash for RelPath {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(self.bytes());
-    }
-}
-
-impl std::ops::Deref for RelPath {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for RelPath {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
 
 /// The lines of one batch that go to one file.
 struct Group {

@@ -19,6 +19,7 @@ pub mod otlp;
 mod pipeline;
 #[cfg(feature = "otlp")]
 pub mod platform;
+mod rel_path;
 mod resource;
 mod updates;
 
