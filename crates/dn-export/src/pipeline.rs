@@ -948,8 +948,9 @@ mod tests {
     fn a_napping_writer_is_woken_by_a_round_s_worth_of_records() {
         // The writer gathers a burst's first spans for 60 s here (1 ms in
         // use). A producer with `GO_AGAIN_AT` records waiting wakes it: the
-        // lines are on disk long before the gathering would have ended. One record every 5 ms after the
-        // first round's worth, since the writer may start its nap after them.
+        // lines are on disk long before the gathering would have ended.
+        // One record every 5 ms after the first round's worth, since the
+        // writer may start its nap after them.
         let (record, _dir, jsonl, file) = record_and_its_file();
         let pipeline = ExportPipeline::builder().exporter(jsonl).gather(Duration::from_secs(60)).build().unwrap();
         std::thread::sleep(Duration::from_millis(50)); // the writer goes idle

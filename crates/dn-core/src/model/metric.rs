@@ -248,7 +248,7 @@ impl<'a> Region<'a> {
     fn fill(&mut self, render: impl FnOnce(&mut String, Flush<'_>)) {
         (self.len, self.overflowed) = (0, false);
         let mut scratch = String::with_capacity(REGION_FLUSH_AT + 256);
-        render(&mut scratch, Flush(REGION_FLUSH_AT, Some(&mut |s: &mut String| self.put(s))));
+        render(&mut scratch, Flush(Some(&mut |s: &mut String| self.put(s))));
         self.put(&mut scratch);
     }
     fn put(&mut self, s: &mut String) {
@@ -303,18 +303,18 @@ impl RestLits {
 /// 50 µs to start and join the thread.
 pub const PARALLEL_RENDER_MIN: usize = 16_384;
 
-/// Where a renderer hands its text on once it holds this many bytes (a
-/// `Region`'s put), or [`NO_FLUSH`]: it renders in place.
-struct Flush<'a>(usize, Option<&'a mut dyn FnMut(&mut String)>);
+/// Where a renderer hands its text on once it holds [`REGION_FLUSH_AT`]
+/// bytes (a `Region`'s put), or [`NO_FLUSH`]: it renders in place.
+struct Flush<'a>(Option<&'a mut dyn FnMut(&mut String)>);
 
 /// Text rendered where it stays.
-const NO_FLUSH: Flush<'static> = Flush(usize::MAX, None);
+const NO_FLUSH: Flush<'static> = Flush(None);
 
 impl Flush<'_> {
     #[inline]
     fn offer(&mut self, out: &mut String) {
-        if out.len() >= self.0 {
-            if let Some(put) = &mut self.1 {
+        if let Some(put) = &mut self.0 {
+            if out.len() >= REGION_FLUSH_AT {
                 put(out);
             }
         }
