@@ -139,3 +139,27 @@ fn values_around_the_notation_bounds_match_the_independent_formatter() {
         assert_eq!(dn(v), std_python(v), "{v:?} (bits {:016x})", v.to_bits());
     }
 }
+
+/// Integral values are told apart by a round trip through `i64`, not by
+/// `fract`: every integer to 10 000 and its halves, and the neighbours of
+/// the bounds where that test changes meaning (2^52, from which every float
+/// is integral; 2^53; 1e16, from which Python writes an exponent).
+#[test]
+fn integral_values_and_their_neighbours_match_the_independent_formatter() {
+    for i in 1..=10_000i32 {
+        for v in [f64::from(i), f64::from(i) + 0.5, -f64::from(i), f64::from(i) / 3.0] {
+            assert_eq!(dn(v), std_python(v), "{v:?}");
+        }
+    }
+    let two52 = 4_503_599_627_370_496.0f64;
+    for b in [1.0f64, 1e3, two52, 2.0 * two52, 1e15, 1e16] {
+        let (mut up, mut down) = (b, b);
+        for _ in 0..64 {
+            for v in [up, down, -up, -down] {
+                assert_eq!(dn(v), std_python(v), "{v:?} (bits {:016x})", v.to_bits());
+            }
+            up = up.next_up();
+            down = down.next_down();
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::json::push_short;
 use crate::object::{SerializedValue, serialize};
 use crate::time::Timestamp;
 
@@ -344,13 +345,16 @@ fn write_rest(out: &mut String, points: &[MetricPoint], lits: &RestLits, mut flu
         flush.offer(out);
     }
     out.push_str(lits.timestamps);
+    // A writer of its own rather than `write_iso`'s per thread: no
+    // thread-local access for each point.
+    let mut iso = crate::time::IsoWriter::new();
     for (i, p) in points.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(lits.quote);
-        p.timestamp.write_iso(out);
-        out.push_str(lits.quote);
+        push_short(out, lits.quote);
+        iso.write(p.timestamp, out);
+        push_short(out, lits.quote);
         flush.offer(out);
     }
     out.push_str(lits.end);
