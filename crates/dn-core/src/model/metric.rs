@@ -345,18 +345,18 @@ fn write_rest(out: &mut String, points: &[MetricPoint], lits: &RestLits, mut flu
         flush.offer(out);
     }
     out.push_str(lits.timestamps);
-    // A writer of its own rather than `write_iso`'s per thread: no
-    // thread-local access for each point.
-    let mut iso = crate::time::IsoWriter::new();
-    for (i, p) in points.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    // The thread's ISO writer taken once, not once a point.
+    crate::time::with_iso_writer(|iso| {
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_short(out, lits.quote);
+            iso.write(p.timestamp, out);
+            push_short(out, lits.quote);
+            flush.offer(out);
         }
-        push_short(out, lits.quote);
-        iso.write(p.timestamp, out);
-        push_short(out, lits.quote);
-        flush.offer(out);
-    }
+    });
     out.push_str(lits.end);
 }
 

@@ -52,10 +52,7 @@ impl Timestamp {
     /// this thread wrote: a span's start and end, the writer's consecutive
     /// lines and a metric series' points mostly share it.
     pub fn write_iso(self, out: &mut String) {
-        thread_local! {
-            static LAST: std::cell::Cell<IsoWriter> = const { std::cell::Cell::new(IsoWriter::new()) };
-        }
-        let cached = LAST.try_with(|last| {
+        let cached = LAST_ISO.try_with(|last| {
             let mut w = last.get();
             if w.write(self, out) {
                 last.set(w);
@@ -72,6 +69,24 @@ impl Timestamp {
         self.write_iso(&mut s);
         s
     }
+}
+
+thread_local! {
+    /// The writer behind [`Timestamp::write_iso`] on this thread.
+    static LAST_ISO: std::cell::Cell<IsoWriter> = const { std::cell::Cell::new(IsoWriter::new()) };
+}
+
+/// Runs `f` with this thread's [`IsoWriter`] (the second it last rendered)
+/// and keeps the one `f` leaves: a metric series' timestamps take it once
+/// rather than once a point, and a series of one point still finds its
+/// second rendered (a writer of its own rendered the date again for every
+/// task's metric).
+pub(crate) fn with_iso_writer<R>(f: impl FnOnce(&mut IsoWriter) -> R) -> R {
+    // A thread being torn down has none: a new one, not kept.
+    let mut w = LAST_ISO.try_with(std::cell::Cell::get).unwrap_or(IsoWriter::new());
+    let r = f(&mut w);
+    let _ = LAST_ISO.try_with(|last| last.set(w));
+    r
 }
 
 /// Writes timestamps in the ISO-8601 form of [`Timestamp::write_iso`],
