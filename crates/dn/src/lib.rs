@@ -287,6 +287,8 @@ pub mod guide {
     pub mod reliability {}
     #[doc = include_str!("../../../docs/performance.md")]
     pub mod performance {}
+    #[doc = include_str!("../../../docs/performance-log.md")]
+    pub mod performance_log {}
     #[doc = include_str!("../../../docs/format.md")]
     pub mod format {}
 }

@@ -51,7 +51,7 @@ pub const KEEP_CAPACITY: usize = 8 << 10;
 /// caller's thread (`dn-export`'s `LARGE_RENDER_AT`). Rendering every
 /// large task on the writer while it had time to spare held 5 MiB more in
 /// the pool for no gain in time (3.90 against 3.96 µs a task); sharing
-/// them by the backlog, 0.92× (see `docs/performance.md`).
+/// them by the backlog, 0.92× (see `docs/performance-log.md`).
 pub const DEFER_AT_MOST: usize = 1 << 10;
 /// Most buffers the shared pool keeps (about one writer batch of one thread).
 pub const POOL_MAX: usize = 4096;
@@ -222,7 +222,7 @@ fn from_stash<T: 'static>(
 /// the next locked instruction, or a full store buffer, waits for all of
 /// them. Fetched ahead, the transfers overlap the caller's other work
 /// (`dn_light_span_in_run` 88–92 → 68–74 ns with the buffer's next slot
-/// fetched so, docs/performance.md). A hint: it reads and writes nothing
+/// fetched so, docs/performance-log.md). A hint: it reads and writes nothing
 /// the program sees, and faults on no address.
 #[inline(always)]
 pub fn prefetch_for_write<T>(ptr: *const T, len: usize) {
