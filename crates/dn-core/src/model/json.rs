@@ -30,8 +30,8 @@ const SHORT_MAX: usize = 32;
 /// Appends `s` as `push_str` does, copied inline rather than by a call to
 /// `memcpy` when it is at most [`SHORT_MAX`] bytes: two overlapping copies
 /// of a fixed size. For the short texts a metric series is made of — a
-/// value's digits, a step — the library call was about a fifth of
-/// rendering a point.
+/// value's digits, a step — the library calls were most of the `memcpy`
+/// that took about a fifth of rendering a series in a profile.
 #[inline(always)]
 pub(crate) fn push_short(out: &mut String, s: &str) {
     let n = s.len();
