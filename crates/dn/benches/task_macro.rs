@@ -1,8 +1,15 @@
 //! Overhead of calling a `#[dn::task]` function vs the same plain function,
 //! inside a run. `cargo xtask bench task_macro`.
 //!
-//! One run on the 2-core machine kind (medians): plain fn 0.16 ns; task fn
-//! without logging 1.96 µs; with one input and the output logged 4.63 µs.
+//! One recorded run on the 2-core machine kind (2026-12-06 15:32, code
+//! efcaedc, core round trip 70 / 81 ns), medians: plain fn 0.75 ns; task fn
+//! without logging 5.61 µs, with one input and the output logged 4.58 µs
+//! (fastest samples 0.67 and 1.32 µs). The spread within a row is larger
+//! than the difference between the rows (why is not established; the
+//! writer shares the caller's core at times on this machine kind, see
+//! `docs/performance-log.md`). The `#[dn::task]` row of
+//! `cargo xtask bench workloads` measures the same call end to end, every
+//! line on disk (`docs/performance.md`).
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
 
 mod common;
