@@ -3,14 +3,15 @@
 //! is copied: the time is hashing), locally and with uploading to a real S3
 //! server. `cargo xtask bench artifacts` (it provides the S3 server).
 //!
-//! One run on the 2-core machine kind (medians, same run):
-//! - sha256sum 939 ms; dn 212 ms (4.4× faster, 0.23× the baseline).
-//! - re-log of the unchanged directory, local only: 30.2 ms, nothing copied
+//! One recorded run on the 2-core machine kind (2026-12-06 16:05, code
+//! efcaedc, core round trip 411 / 85 ns; medians, same run):
+//! - sha256sum 1.095 s; dn 194.6 ms (5.6× faster, 0.18× the baseline).
+//! - re-log of the unchanged directory, local only: 42.9 ms, nothing copied
 //!   (the baseline of the next two).
-//! - the same with uploading, in the process that uploaded it: 34.9 ms
-//!   (1.16× the baseline), 0 bytes and 0 requests sent.
-//! - the same from a fresh process (new instance, same bucket): 245 ms
-//!   (8.1× the baseline): 1 000 HEAD requests to s3s-fs on the same two
+//! - the same with uploading, in the process that uploaded it: 46.3 ms
+//!   (1.08× the baseline), 0 bytes and 0 requests sent.
+//! - the same from a fresh process (new instance, same bucket): 335.7 ms
+//!   (7.8× the baseline): 1 000 HEAD requests to s3s-fs on the same two
 //!   cores, 0 bytes sent.
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
 

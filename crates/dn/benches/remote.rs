@@ -2,15 +2,17 @@
 //! in-process OTLP receiver on loopback, and what streaming adds to a task
 //! span on the caller's thread. `cargo xtask bench remote`.
 //!
-//! One recorded run (`cargo bench -p dn --bench remote`, 2-core machine
-//! kind, load ~1.0; medians, fastest in brackets): writing 1 000 task spans
-//! and delivering them from the JSONL to an in-process receiver that decodes
-//! every request takes 16.9 ms (16.1 ms) end to end, ~59 000 spans/s with the
-//! receiver's decoding on the same two cores; a task span with one input,
-//! metric and output costs the caller 2.30 µs (1.655 µs) with the local JSONL
-//! only and 2.02 µs (1.659 µs) with an OTLP destination added: 1.00× on the
-//! fastest samples — delivery reads from disk on its own thread, the caller
-//! never sees it. Delivery after the fact (`dn sync`, both cores) is
+//! One recorded run (`cargo xtask bench remote`, 2-core machine kind,
+//! 2026-12-06 16:06, code efcaedc, load 1.62 before, core round trip
+//! 81 / 90 ns; medians, fastest in brackets): writing 1 000 task spans and
+//! delivering them from the JSONL to an in-process receiver that decodes
+//! every request takes 32.3 ms (25.2 ms) end to end, ~31 000 spans/s
+//! (~40 000) with the receiver's decoding on the same two cores; a task span
+//! with one input, metric and output costs the caller 1.43 µs (1.394 µs) with
+//! the local JSONL only and 1.79 µs (1.401 µs) with an OTLP destination
+//! added: 1.005× on the fastest samples — delivery reads from disk on its
+//! own thread, and on two cores it shares them with the caller and the
+//! writer. Delivery after the fact (`dn sync`, both cores) is
 //! measured by `cargo xtask bench outage`; its figures are in
 //! `docs/performance.md`.
 #![allow(clippy::unwrap_used)] // benches fail loudly by design
