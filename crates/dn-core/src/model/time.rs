@@ -278,11 +278,13 @@ mod tests {
         }
     }
 
-    /// A series' writer of its own writes what `write_iso` writes, across
-    /// second, day and year boundaries, to the last microsecond a `u64` of
-    /// nanoseconds holds.
+    /// The writer a series takes once (`with_iso_writer`) writes what
+    /// `write_iso` writes, whatever second it last rendered, and the text
+    /// parses back (by `parse_iso`, code of its own) to the time to the
+    /// microsecond: across second, day and year boundaries, to the last
+    /// microsecond a `u64` of nanoseconds holds.
     #[test]
-    fn an_iso_writer_of_its_own_writes_what_write_iso_writes() {
+    fn the_series_iso_writer_writes_what_write_iso_writes_and_parses_back() {
         let mut iso = IsoWriter::new();
         // The epoch, a second's end, 2025-12-05's last microsecond, 2025's
         // last half microsecond, and the end of the range.
@@ -292,10 +294,11 @@ mod tests {
                 for k in 0..8u64 {
                     let ts = Timestamp(start.saturating_add(k.saturating_mul(step)));
                     let (mut got, mut want) = (String::new(), String::new());
-                    iso.write(ts, &mut got);
-                    ts.write_iso(&mut want);
+                    with_iso_writer(|w| w.write(ts, &mut got));
+                    iso.write(ts, &mut want);
                     assert_eq!(got, want, "{}", ts.0);
                     assert_eq!(got.len(), ISO_LEN);
+                    assert_eq!(Timestamp::parse_iso(&got), Some(Timestamp(ts.0 / 1_000 * 1_000)), "{got}");
                 }
             }
         }
