@@ -108,7 +108,7 @@ fn encode_hex_sse2(bytes: &[u8], out: &mut [u8]) -> usize {
 }
 
 /// The eight lowercase hex digits of `v`, most significant first.
-fn hex_word(v: u32) -> [u8; 8] {
+pub(crate) fn hex_word(v: u32) -> [u8; 8] {
     // Spread the nibbles so that nibble i (from the least significant) is
     // byte i of `x`.
     let mut x = u64::from(v);

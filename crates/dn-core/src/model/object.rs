@@ -68,7 +68,7 @@ impl Hash16 {
     /// objects were stored, and never equal a hash (no `~` is a hex digit).
     pub fn placeholder(n: usize) -> Self {
         let mut out = [b'~'; 16];
-        crate::ids::encode_hex(&(n as u32).to_be_bytes(), &mut out[8..]);
+        out[8..].copy_from_slice(&crate::ids::hex_word(n as u32));
         Hash16(out)
     }
     /// Whether this is a [`Hash16::placeholder`], not a hash.
@@ -622,6 +622,21 @@ mod tests {
     use super::*;
     use crate::bigint::SERDE_JSON_NUMBER;
     use serde::Serialize;
+
+    #[test]
+    fn placeholders_are_tildes_and_the_index_in_hex_and_sort_as_stored() {
+        assert_eq!(Hash16::placeholder(0).as_str(), "~~~~~~~~00000000");
+        assert_eq!(Hash16::placeholder(0x1a2b).as_str(), "~~~~~~~~00001a2b");
+        assert_eq!(Hash16::placeholder(0xdead_beef).as_str(), "~~~~~~~~deadbeef");
+        let mut previous = Hash16::placeholder(0);
+        for n in [1, 9, 10, 15, 16, 255, 256, 4095, 65_536, 1 << 24] {
+            let p = Hash16::placeholder(n);
+            assert!(p.is_placeholder() && p > previous, "{p} after {previous}");
+            assert_eq!(p.as_str(), format!("~~~~~~~~{n:08x}"));
+            previous = p;
+        }
+        assert!(!Hash16::sha1_prefix(b"x").is_placeholder());
+    }
 
     #[test]
     fn a_large_string_is_kept_once_and_its_bytes_are_copied_only_to_offload() {

@@ -14,10 +14,10 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::ids::{SpanId, task_id_bytes_for};
+use crate::ids::SpanId;
 use crate::line::{SpanLine, span_id_prefix};
 use crate::record::Route;
-use crate::task::{Child, LineAt, TaskId, TaskInner, TaskSpan, TaskState};
+use crate::task::{Child, LineAt, TaskInner, TaskSpan, TaskState};
 use crate::task_data::RenderedTask;
 
 /// How long `tasks()` waits for the sink to write what it holds before reading.
@@ -211,7 +211,7 @@ fn read_back(
         span_id: t.span_id,
         parent_span: t.parent_id,
         parent_remote: false,
-        task_id: TaskId::from_bytes(task_id_bytes_for(t.trace_id, t.span_id)),
+        task_id: std::sync::OnceLock::new(),
         name: t.name,
         label: t.label,
         span_type: t.span_type,

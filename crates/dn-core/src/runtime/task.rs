@@ -2,7 +2,7 @@
 //! read back from it, and how it ends. Logging lives in `logging.rs`, the
 //! builders and guards in `builders.rs`.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -48,7 +48,11 @@ pub(crate) struct TaskInner {
     pub(crate) span_id: SpanId,
     pub(crate) parent_span: Option<SpanId>,
     pub(crate) parent_remote: bool,
-    pub(crate) task_id: TaskId,
+    /// A run's or a root task's id, set as it starts; a task under a parent
+    /// derives its own from its trace and span ids (`task_id_bytes_for`)
+    /// when first asked: most are never asked, and making the dashed uuid
+    /// was about 230 instructions of every task span's start.
+    pub(crate) task_id: OnceLock<TaskId>,
     pub(crate) name: SharedStr,
     pub(crate) label: SharedStr,
     pub(crate) span_type: SpanType,
@@ -206,10 +210,11 @@ impl TaskSpan {
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
         let new_route =
             |project: Arc<str>, run_id: SharedStr| Arc::new(Route { project, run_id, session_id: session.clone() });
-        let (task_id, route, run, is_root): (TaskId, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run {
+        let (task_id, route, run, is_root): (OnceLock<TaskId>, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run
+        {
             let id = new_run_id();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-            (TaskId::new(&id), new_route(project, id.into()), None, true)
+            (OnceLock::from(TaskId::new(&id)), new_route(project, id.into()), None, true)
         } else if let Some(p) = &parent_task {
             let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
             let route = if p.0.route.session_id == session {
@@ -217,18 +222,13 @@ impl TaskSpan {
             } else {
                 new_route(p.0.route.project.clone(), p.0.route.run_id.clone())
             };
-            (TaskId::from_bytes(task_id_bytes_for(trace_id, span_id)), route, run, false)
+            (OnceLock::new(), route, run, false)
         } else if let Parent::Remote { run_id, project, .. } = &n.parent {
-            (
-                TaskId::from_bytes(task_id_bytes_for(trace_id, span_id)),
-                new_route(project.clone(), run_id.clone()),
-                None,
-                true,
-            )
+            (OnceLock::new(), new_route(project.clone(), run_id.clone()), None, true)
         } else {
             let id = new_task_id();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-            (TaskId::new(&id), new_route(project, id.into()), None, true)
+            (OnceLock::from(TaskId::new(&id)), new_route(project, id.into()), None, true)
         };
         let label = if n.is_run {
             SharedStr::default()
@@ -329,7 +329,8 @@ impl TaskSpan {
     }
     /// Task id (the run id for runs; a dashed uuid for other tasks).
     pub fn task_id(&self) -> &str {
-        self.0.task_id.as_str()
+        let inner = &*self.0;
+        inner.task_id.get_or_init(|| TaskId::from_bytes(task_id_bytes_for(inner.trace_id, inner.span_id))).as_str()
     }
     /// The run id (`root_id` in the Python SDK).
     pub fn run_id(&self) -> &str {
@@ -618,7 +619,7 @@ impl std::fmt::Debug for TaskSpan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskSpan")
             .field("name", &self.0.name)
-            .field("task_id", &self.0.task_id.as_str())
+            .field("task_id", &self.task_id())
             .field("run_id", &self.0.route.run_id)
             .field("span_id", &self.0.span_id)
             .field("active", &self.active())
@@ -649,7 +650,7 @@ impl TaskId {
         buf[..n].copy_from_slice(&id.as_bytes()[..n]);
         TaskId { len: n as u8, buf }
     }
-    pub(crate) fn from_bytes(buf: [u8; 36]) -> TaskId {
+    fn from_bytes(buf: [u8; 36]) -> TaskId {
         TaskId { len: 36, buf }
     }
     fn as_str(&self) -> &str {

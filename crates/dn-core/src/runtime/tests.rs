@@ -27,6 +27,31 @@ fn attr(r: &SpanRecord, key: &str) -> Option<String> {
 }
 
 #[test]
+fn a_child_task_id_is_a_dashed_uuid4_of_its_span_and_trace_the_same_whenever_asked() {
+    let (t, _sink) = tracer();
+    let run = t.run("r").start();
+    let a = t.task_span("a").parent(&run).start();
+    let b = t.task_span("b").parent(&run).start();
+    let id = a.task_id().to_string();
+    let u = uuid::Uuid::parse_str(&id).unwrap();
+    assert_eq!(u.hyphenated().to_string(), id, "dashed, lowercase");
+    assert_eq!(u.get_version_num(), 4);
+    // Its span id, then the second half of its trace id (uuid4's version
+    // and variant bits set), as a task read back from its line derives it.
+    let mut want = [0u8; 16];
+    want[..8].copy_from_slice(&a.span_id().to_bytes());
+    want[8..].copy_from_slice(&a.trace_id().to_bytes()[8..]);
+    assert_eq!(u, uuid::Builder::from_random_bytes(want).into_uuid());
+    a.end();
+    assert_eq!(a.task_id(), id, "the same after its end");
+    assert_eq!(format!("{a:?}").matches(&id).count(), 1, "Debug shows it");
+    assert_ne!(b.task_id(), id);
+    assert_eq!(run.task_id(), run.run_id(), "a run's id is its run id");
+    b.end();
+    run.end();
+}
+
+#[test]
 fn a_task_in_a_run_links_to_its_parent_and_shares_its_route() {
     let (t, sink) = tracer();
     let run = t.run("r").start();
