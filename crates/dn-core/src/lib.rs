@@ -51,6 +51,7 @@ pub use model::object::{
 pub use model::readback::{TaskInputs, TaskView};
 pub use model::record::{
     AttrKey, AttrRef, Event, Key, LightLineKey, RecordKind, Route, SpanRecord, Status, TASK_GROUP_KEYS, TaskGroups,
+    TaskLineKey,
 };
 pub use model::scrub::{CONFIGURED_SECRET, KeepCallback, ScrubMatch, Scrubber, Scrubbing, marker as scrub_marker};
 pub use model::secret::Secret;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use dn_core::{
     AttrKey, AttrRef, DestinationReport, LightLineKey, RecordKind, Route, SpanRecord, TASK_GROUP_KEYS, TaskGroups,
+    TaskLineKey,
 };
 
 use crate::appending::{append, open_append};
@@ -739,17 +740,44 @@ fn write_line_end<const LEAVE: bool>(
 /// rendering it again. What its caller pays for a light span's line once
 /// the writer is behind (`dn_light_span_in_run_formatting_its_line`), and
 /// the writer for each light line it formats.
+///
+/// It keeps a task's line around its groups too (see [`TaskLineKey`]): the
+/// attribute list from its start to the run id, and everything after the
+/// groups (about 590 of a 1.7 KB line's bytes), copied into the next task's
+/// line whose key matches, with only its groups formatted between them.
 #[derive(Clone, Debug)]
 pub struct LineFormatter {
     resource_json: Arc<str>,
     light_end: Option<(LightLineKey, String)>,
+    task_line: Option<KeptTaskLine>,
+    /// Task lines written from a kept head and tail.
+    #[cfg(test)]
+    task_lines_kept: usize,
+}
+
+/// A task's line around its groups, kept by a [`LineFormatter`]: its
+/// attribute list up to the groups (from `"attributes":{`), which entries
+/// of the record's attribute list the groups are, and the line from the
+/// end of the groups on.
+#[derive(Clone, Debug)]
+struct KeptTaskLine {
+    key: TaskLineKey,
+    head: String,
+    groups: std::ops::Range<usize>,
+    tail: String,
 }
 
 impl LineFormatter {
     /// A formatter of lines with the resource `resource_json` (from
     /// [`resource_json`]).
     pub fn new(resource_json: Arc<str>) -> Self {
-        LineFormatter { resource_json, light_end: None }
+        LineFormatter {
+            resource_json,
+            light_end: None,
+            task_line: None,
+            #[cfg(test)]
+            task_lines_kept: 0,
+        }
     }
 
     /// The resource its lines carry.
@@ -762,21 +790,30 @@ impl LineFormatter {
     pub fn write_line(&mut self, out: &mut String, rec: &SpanRecord) {
         let start = out.len();
         write_line_head(out, rec);
-        match &self.light_end {
-            Some((key, end)) if key.matches(rec) => {
-                out.push_str(end);
-                debug_assert!(
-                    {
-                        let mut fresh = String::new();
-                        write_line(&mut fresh, rec, &self.resource_json);
-                        fresh == out[start..]
-                    },
-                    "a kept line end differs from the record's own: {}",
-                    &out[start..]
-                );
+        match (&self.light_end, &self.task_line) {
+            (Some((key, end)), _) if key.matches(rec) => out.push_str(end),
+            (_, Some(kept)) if kept.key.matches(rec) => {
+                out.push_str(&kept.head);
+                let mut first = false;
+                let mut entry = 0;
+                rec.visit_attributes(&mut |k, v| {
+                    if kept.groups.contains(&entry) {
+                        write_entry(out, &mut first, k, v);
+                    }
+                    entry += 1;
+                });
+                out.push_str(&kept.tail);
+                #[cfg(test)]
+                {
+                    self.task_lines_kept += 1;
+                }
             }
             _ => {
                 let at = out.len();
+                if let Some(key) = TaskLineKey::of(rec) {
+                    self.write_task_line_end(out, rec, key);
+                    return;
+                }
                 write_line_end::<false>(out, rec, &self.resource_json, &mut |_, _| {});
                 // A task's line leaves the kept end alone: light spans
                 // between tasks still find it.
@@ -786,8 +823,67 @@ impl LineFormatter {
                     end.push_str(&out[at..]);
                     self.light_end = Some((key, end));
                 }
+                return;
             }
         }
+        debug_assert!(
+            {
+                let mut fresh = String::new();
+                write_line(&mut fresh, rec, &self.resource_json);
+                fresh == out[start..]
+            },
+            "a kept line end differs from the record's own: {}",
+            &out[start..]
+        );
+    }
+
+    /// The end of a task's line whose [`TaskLineKey`] no kept one matched:
+    /// written as [`write_line_end`] writes it, and kept around its groups
+    /// (the entries of [`TASK_GROUP_KEYS`], consecutive) for the next.
+    #[cold]
+    #[inline(never)]
+    fn write_task_line_end(&mut self, out: &mut String, rec: &SpanRecord, key: TaskLineKey) {
+        let at = out.len();
+        let (mut head_end, mut tail_from) = (None, None);
+        let (mut first_group, mut entry) = (0, 0);
+        out.push_str("\"attributes\":{");
+        let mut first = true;
+        rec.visit_attributes(&mut |k, v| {
+            if k == AttrKey::Own(TASK_GROUP_KEYS[0]) && head_end.is_none() {
+                (head_end, first_group) = (Some(out.len()), entry);
+            }
+            write_entry(out, &mut first, k, v);
+            entry += 1;
+            if k == AttrKey::Own(TASK_GROUP_KEYS[TASK_GROUP_KEYS.len() - 1]) && tail_from.is_none() {
+                tail_from = Some((out.len(), entry));
+            }
+        });
+        out.push_str("},\"events\":[],\"resource\":");
+        out.push_str(&self.resource_json);
+        out.push_str("}\n");
+        debug_assert!(
+            {
+                let mut fresh = String::new();
+                write_line_end::<false>(&mut fresh, rec, &self.resource_json, &mut |_, _| {});
+                fresh == out[at..]
+            },
+            "a task line end differs from write_line_end's: {}",
+            &out[at..]
+        );
+        let (Some(head_end), Some((tail_at, groups_end))) = (head_end, tail_from) else { return };
+        let mut kept = self.task_line.take().unwrap_or_else(|| KeptTaskLine {
+            key: key.clone(),
+            head: String::new(),
+            groups: 0..0,
+            tail: String::new(),
+        });
+        kept.key = key;
+        kept.head.clear();
+        kept.head.push_str(&out[at..head_end]);
+        kept.groups = first_group..groups_end;
+        kept.tail.clear();
+        kept.tail.push_str(&out[tail_at..]);
+        self.task_line = Some(kept);
     }
 }
 
@@ -846,6 +942,99 @@ mod tests {
             kept.write_line(&mut got, rec);
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn a_formatter_keeping_task_line_heads_and_tails_writes_the_lines_write_line_writes() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("run").run(|run| {
+            for i in 0..3 {
+                // Two alike: the second is written from the first's head and tail.
+                for _ in 0..2 {
+                    tracer.task_span("t").run(|t| {
+                        t.log_input("x", i);
+                        t.log_output("y", i * 2);
+                    });
+                }
+                // No objects (no `dreadnode.large_attributes`), then objects again.
+                tracer.task_span("t").run(|t| t.log_metric("m", i));
+                tracer.task_span("t").run(|t| t.log_input("x", "a \"quoted\" value"));
+                // Each of these differs from the one before outside its groups.
+                tracer.task_span("t").label("other label").run(|t| t.log_input("x", i));
+                tracer.task_span("u").run(|t| t.log_input("x", i));
+                tracer.task_span("t").tags(["tag"]).run(|t| t.log_input("x", i));
+                let _ = tracer.task_span("t").try_run(|t| {
+                    t.log_input("x", i);
+                    Err::<(), _>("boom")
+                });
+                tracer.task_span("t").run(|t| t.set_attribute("late", i));
+                tracer.task_span("t").run(|t| t.add_event("e", vec![]).unwrap());
+                tracer.task_span("t").attribute("code.function", "f").run(|t| t.log_input("x", i));
+                tracer.task_span("t").attribute("code.function", "g").run(|t| t.log_input("x", i));
+                tracer.task_span("t").attribute("user", "v").run(|t| t.log_input("x", i));
+                tracer.task_span("outer").run(|_| {
+                    tracer.task_span("t").run(|t| t.log_input("x", i));
+                    tracer.task_span("t").run(|t| t.log_input("x", i));
+                });
+                {
+                    let _session = dn_core::bind_session_id("sess");
+                    tracer.task_span("t").run(|t| t.log_input("x", i));
+                }
+                run.log_metric("run_metric", i);
+            }
+        });
+        tracer.task_span("standalone").run(|t| t.log_input("x", 1));
+        let records = sink.take();
+        let resource = resource_json(&Resource::detect("svc"));
+        let mut kept = LineFormatter::new(resource.as_str().into());
+        for rec in &records {
+            let (mut want, mut got) = (String::new(), String::new());
+            write_line(&mut want, rec, &resource);
+            kept.write_line(&mut got, rec);
+            assert_eq!(got, want);
+        }
+        // The second of each pair of alike tasks, and the second child of
+        // `outer` in each round, and nothing else.
+        assert_eq!(kept.task_lines_kept, 3 * 2);
+        // A record's key is everything around its groups: changing any one
+        // field gets the record its own line, written whole.
+        let plain = records.iter().find(|r| &*r.name == "t" && dn_core::TaskLineKey::of(r).is_some()).unwrap();
+        let mut variants = Vec::new();
+        let mut v = plain.clone();
+        v.label = "changed".into();
+        variants.push(v);
+        let mut v = plain.clone();
+        v.name = "changed".into();
+        variants.push(v);
+        let mut v = plain.clone();
+        v.span_type = dn_core::SpanType::Tool;
+        variants.push(v);
+        let mut v = plain.clone();
+        v.status = dn_core::Status::Error("boom".into());
+        variants.push(v);
+        let mut v = plain.clone();
+        v.route = Arc::new(Route { project: "q".into(), ..Route::clone(&plain.route) });
+        variants.push(v);
+        let mut v = plain.clone();
+        if let RecordKind::Task { parent_task, .. } = &mut v.kind {
+            *parent_task = None;
+        }
+        variants.push(v);
+        let mut v = plain.clone();
+        v.attributes.push(("code.lineno".into(), dn_core::AttrValue::Int(7)));
+        variants.push(v);
+        let mut formatter = LineFormatter::new(resource.as_str().into());
+        for v in &variants {
+            for rec in [plain, v, v] {
+                let (mut want, mut got) = (String::new(), String::new());
+                write_line(&mut want, rec, &resource);
+                formatter.write_line(&mut got, rec);
+                assert_eq!(got, want);
+            }
+        }
+        // Each variant's second line, from its own kept head and tail.
+        assert_eq!(formatter.task_lines_kept, variants.len());
     }
 
     #[test]

@@ -305,6 +305,19 @@ impl SpanRecord {
             && self.events.is_empty()
     }
 
+    /// For a task whose line around its groups a [`TaskLineKey`] fixes, its
+    /// parent task and whether it stored objects; `None` for any other.
+    #[inline]
+    fn keyed_task_line(&self) -> Option<(Option<SpanId>, bool)> {
+        let RecordKind::Task { parent_task, groups: TaskGroups::Rendered(r) } = &self.kind else { return None };
+        (!self.route.run_id.is_empty()
+            && self.tags.is_empty()
+            && self.late_attribute_keys.is_empty()
+            && self.events.is_empty()
+            && self.attributes.iter().all(|(k, _)| k.starts_with("code.")))
+        .then_some((*parent_task, r.has_objects()))
+    }
+
     /// The ordered attribute list of `docs/format.md` ("Attributes") as owned values (for the OTel
     /// conversion and tests).
     pub fn attributes(&self) -> Vec<(Key, AttrValue)> {
@@ -360,6 +373,70 @@ impl LightLineKey {
             && self.failed == matches!(rec.status, Status::Error(_))
             && same_text(&self.name, &rec.name)
             && same_text(&self.label, &rec.label)
+    }
+}
+
+/// What a task span's line holds around its groups depends on, when the
+/// task carries no tags, events, late attributes or attributes of its own
+/// other than a `#[dn::task]` function's `code.*` ones, in a run, with its
+/// groups rendered: before them (the attribute list from its start to the
+/// run id) its type, label, name, route (project, session and run id), the
+/// parent task's id and the `code.*` attributes; after them (`dreadnode.large_attributes`,
+/// the schema, the tags, the error level, the events and the resource)
+/// whether it stored objects and whether it failed. A loop of tasks
+/// repeats both, about 590 of a 1.7 KB line's bytes and most of the
+/// entries its writer formats; a line writer keeps them (the JSONL
+/// exporter's `LineFormatter`) and formats only the groups between.
+///
+/// Kept beside `visit_attributes`, as [`LightLineKey`] is, for the same
+/// reason: a field that starts to shape a task's attributes outside its
+/// groups belongs in this key too (a debug build's line writer checks every
+/// line it writes from a kept head and tail against a fresh one).
+#[derive(Clone, Debug)]
+pub struct TaskLineKey {
+    span_type: SpanType,
+    label: SharedStr,
+    name: SharedStr,
+    /// Held, not only compared by address (see [`LightLineKey`]).
+    route: Arc<Route>,
+    parent_task: Option<SpanId>,
+    /// The `code.*` attributes: the record's whole list (the key is taken
+    /// only where it holds no other).
+    code: Vec<(Key, AttrValue)>,
+    has_objects: bool,
+    failed: bool,
+}
+
+impl TaskLineKey {
+    /// The key of `rec`'s line around its groups, or `None` when that is
+    /// its own: not a task, or one with tags, events, late attributes or
+    /// attributes other than `code.*`, one outside a run, or one whose
+    /// groups are not rendered yet.
+    pub fn of(rec: &SpanRecord) -> Option<TaskLineKey> {
+        let (parent_task, has_objects) = rec.keyed_task_line()?;
+        Some(TaskLineKey {
+            span_type: rec.span_type,
+            label: rec.label.clone(),
+            name: rec.name.clone(),
+            route: rec.route.clone(),
+            parent_task,
+            code: rec.attributes.clone(),
+            has_objects,
+            failed: matches!(rec.status, Status::Error(_)),
+        })
+    }
+
+    /// Whether `rec`'s line holds around its groups what the line this key
+    /// was taken from does.
+    #[inline]
+    pub fn matches(&self, rec: &SpanRecord) -> bool {
+        Arc::ptr_eq(&self.route, &rec.route)
+            && rec.keyed_task_line() == Some((self.parent_task, self.has_objects))
+            && self.span_type == rec.span_type
+            && self.failed == matches!(rec.status, Status::Error(_))
+            && same_text(&self.name, &rec.name)
+            && same_text(&self.label, &rec.label)
+            && self.code == rec.attributes
     }
 }
 
