@@ -56,11 +56,13 @@
 //! is met (0.87× here, 0.70× and 0.83× in the two runs before; 0.80–0.86×
 //! in earlier sessions' runs; see "How the light span got there" in
 //! `docs/performance-log.md`). A task span at 1 µs is met in the fast mode
-//! (601 ns here). A second recorded run, in a slow sitting (2026-12-06
-//! 14:52, load 0.51 before, round trip 95 / 30 ns, code at 60e276f), is
-//! beside this one in `docs/performance.md`: there the light span in a run
-//! read 120 ns against fastrace's 150 (0.80×), and the task span 1.39 µs
-//! (5.31× the OTel span's 262 ns), over its target. Whole workloads, end to
+//! (601 ns here). A second recorded run, in a slow, noisy sitting
+//! (2026-12-06 18:08:08, load 1.67 before, round trip 497 / 81 ns, code at
+//! 1a52b8f, where a task line's head and tail are kept), is beside this one
+//! in `docs/performance.md`: there the light span in a run read 193 ns
+//! against fastrace's 264 (0.73×), and the task span 1.65 µs (4.39× the
+//! OTel span's 374 ns), over its target; formatting a task line 458 ns (2.18
+//! M lines a second), with the file write 1.80 µs. Whole workloads, end to
 //! end, are in `cargo xtask bench workloads` and `docs/performance.md`.
 //!
 //! The caller thread does no file I/O: records go by value into a per-thread
