@@ -936,10 +936,20 @@ mod tests {
         }
         let resource = resource_json(&Resource::detect("svc"));
         let mut kept = LineFormatter::new(resource.as_str().into());
-        for rec in &records {
+        writes_what_write_line_writes(&mut kept, &records, &resource);
+    }
+
+    /// Formats each record with `formatter` and checks its line is
+    /// [`write_line`]'s, byte for byte.
+    fn writes_what_write_line_writes<'a>(
+        formatter: &mut LineFormatter,
+        records: impl IntoIterator<Item = &'a SpanRecord>,
+        resource: &str,
+    ) {
+        for rec in records {
             let (mut want, mut got) = (String::new(), String::new());
-            write_line(&mut want, rec, &resource);
-            kept.write_line(&mut got, rec);
+            write_line(&mut want, rec, resource);
+            formatter.write_line(&mut got, rec);
             assert_eq!(got, want);
         }
     }
@@ -988,12 +998,7 @@ mod tests {
         let records = sink.take();
         let resource = resource_json(&Resource::detect("svc"));
         let mut kept = LineFormatter::new(resource.as_str().into());
-        for rec in &records {
-            let (mut want, mut got) = (String::new(), String::new());
-            write_line(&mut want, rec, &resource);
-            kept.write_line(&mut got, rec);
-            assert_eq!(got, want);
-        }
+        writes_what_write_line_writes(&mut kept, &records, &resource);
         // The second of each pair of alike tasks, and the second child of
         // `outer` in each round, and nothing else.
         assert_eq!(kept.task_lines_kept, 3 * 2);
@@ -1026,12 +1031,7 @@ mod tests {
         variants.push(v);
         let mut formatter = LineFormatter::new(resource.as_str().into());
         for v in &variants {
-            for rec in [plain, v, v] {
-                let (mut want, mut got) = (String::new(), String::new());
-                write_line(&mut want, rec, &resource);
-                formatter.write_line(&mut got, rec);
-                assert_eq!(got, want);
-            }
+            writes_what_write_line_writes(&mut formatter, [plain, v, v], &resource);
         }
         // Each variant's second line, from its own kept head and tail.
         assert_eq!(formatter.task_lines_kept, variants.len());
