@@ -120,13 +120,17 @@ pub(super) fn write_line_leaving<const LEAVE: bool>(
     resource_json: &str,
     left_out: &mut dyn FnMut(usize, usize),
 ) {
-    write_line_head(out, rec);
+    write_line_head(out, rec, None);
     write_line_end::<LEAVE>(out, rec, resource_json, left_out);
 }
 
-/// A line up to its attribute list: ids, name, kind, status and times.
+/// A line up to its attribute list: ids, name, kind, status and times;
+/// returns where in `out` the name's JSON string is. `name`, when given,
+/// is that string as an earlier line of the same name wrote it (a kept
+/// line's, whose key holds the name), copied rather than escaped again:
+/// a third of formatting a light line.
 #[inline(always)]
-fn write_line_head(out: &mut String, rec: &SpanRecord) {
+fn write_line_head(out: &mut String, rec: &SpanRecord, name: Option<&str>) -> std::ops::Range<usize> {
     out.push_str("{\"trace_id\":\"");
     rec.trace_id.write_hex(out);
     out.push_str("\",\"span_id\":\"");
@@ -141,7 +145,12 @@ fn write_line_head(out: &mut String, rec: &SpanRecord) {
         None => out.push_str("null"),
     }
     out.push_str(",\"name\":");
-    write_str(out, &rec.name, false);
+    let name_at = out.len();
+    match name {
+        Some(json) => out.push_str(json),
+        None => write_str(out, &rec.name, false),
+    }
+    let name_range = name_at..out.len();
     out.push_str(",\"kind\":\"INTERNAL\",\"status\":\"");
     out.push_str(rec.status.code());
     out.push_str("\",\"start_time\":\"");
@@ -151,6 +160,7 @@ fn write_line_head(out: &mut String, rec: &SpanRecord) {
     out.push_str("\",\"end_time\":\"");
     rec.end.write_iso(out);
     out.push_str("\",");
+    name_range
 }
 
 /// A line from its attribute list on: attributes, events and resource, and
@@ -207,23 +217,35 @@ fn write_line_end<const LEAVE: bool>(
 /// attribute list from its start to the run id, and everything after the
 /// groups (about 590 of a 1.7 KB line's bytes), copied into the next task's
 /// line whose key matches, with only its groups formatted between them.
+/// Both keys hold the span's name, so a line written from a kept one
+/// copies the name's JSON string too rather than escaping it again.
 #[derive(Clone, Debug)]
 pub struct LineFormatter {
     resource_json: Arc<str>,
-    light_end: Option<(LightLineKey, String)>,
+    light_end: Option<KeptLightEnd>,
     task_line: Option<KeptTaskLine>,
     /// Task lines written from a kept head and tail.
     #[cfg(test)]
     task_lines_kept: usize,
 }
 
-/// A task's line around its groups, kept by a [`LineFormatter`]: its
-/// attribute list up to the groups (from `"attributes":{`), which entries
-/// of the record's attribute list the groups are, and the line from the
-/// end of the groups on.
+/// A light span's line end, kept by a [`LineFormatter`], and its name as
+/// the line's JSON string.
+#[derive(Clone, Debug)]
+struct KeptLightEnd {
+    key: LightLineKey,
+    name: String,
+    end: String,
+}
+
+/// A task's line around its groups, kept by a [`LineFormatter`]: its name
+/// as the line's JSON string, its attribute list up to the groups (from
+/// `"attributes":{`), which entries of the record's attribute list the
+/// groups are, and the line from the end of the groups on.
 #[derive(Clone, Debug)]
 struct KeptTaskLine {
     key: TaskLineKey,
+    name: String,
     head: String,
     groups: std::ops::Range<usize>,
     tail: String,
@@ -251,10 +273,13 @@ impl LineFormatter {
     #[inline]
     pub fn write_line(&mut self, out: &mut String, rec: &SpanRecord) {
         let start = out.len();
-        write_line_head(out, rec);
         match (&self.light_end, &self.task_line) {
-            (Some((key, end)), _) if key.matches(rec) => out.push_str(end),
+            (Some(kept), _) if kept.key.matches(rec) => {
+                write_line_head(out, rec, Some(&kept.name));
+                out.push_str(&kept.end);
+            }
             (_, Some(kept)) if kept.key.matches(rec) => {
+                write_line_head(out, rec, Some(&kept.name));
                 out.push_str(&kept.head);
                 let mut first = false;
                 let mut entry = 0;
@@ -271,19 +296,27 @@ impl LineFormatter {
                 }
             }
             _ => {
+                let name = write_line_head(out, rec, None);
                 let at = out.len();
                 if let Some(key) = TaskLineKey::of(rec) {
-                    self.write_task_line_end(out, rec, key);
+                    self.write_task_line_end(out, rec, key, name);
                     return;
                 }
                 write_line_end::<false>(out, rec, &self.resource_json, &mut |_, _| {});
                 // A task's line leaves the kept end alone: light spans
                 // between tasks still find it.
                 if let Some(key) = LightLineKey::of(rec) {
-                    let mut end = self.light_end.take().map(|(_, end)| end).unwrap_or_default();
-                    end.clear();
-                    end.push_str(&out[at..]);
-                    self.light_end = Some((key, end));
+                    let mut kept = self.light_end.take().unwrap_or_else(|| KeptLightEnd {
+                        key: key.clone(),
+                        name: String::new(),
+                        end: String::new(),
+                    });
+                    kept.key = key;
+                    kept.name.clear();
+                    kept.name.push_str(&out[name]);
+                    kept.end.clear();
+                    kept.end.push_str(&out[at..]);
+                    self.light_end = Some(kept);
                 }
                 return;
             }
@@ -304,7 +337,13 @@ impl LineFormatter {
     /// (the entries of [`TASK_GROUP_KEYS`], consecutive) for the next.
     #[cold]
     #[inline(never)]
-    fn write_task_line_end(&mut self, out: &mut String, rec: &SpanRecord, key: TaskLineKey) {
+    fn write_task_line_end(
+        &mut self,
+        out: &mut String,
+        rec: &SpanRecord,
+        key: TaskLineKey,
+        name: std::ops::Range<usize>,
+    ) {
         let at = out.len();
         let (mut head_end, mut tail_from) = (None, None);
         let (mut first_group, mut entry) = (0, 0);
@@ -335,11 +374,14 @@ impl LineFormatter {
         let (Some(head_end), Some((tail_at, groups_end))) = (head_end, tail_from) else { return };
         let mut kept = self.task_line.take().unwrap_or_else(|| KeptTaskLine {
             key: key.clone(),
+            name: String::new(),
             head: String::new(),
             groups: 0..0,
             tail: String::new(),
         });
         kept.key = key;
+        kept.name.clear();
+        kept.name.push_str(&out[name]);
         kept.head.clear();
         kept.head.push_str(&out[at..head_end]);
         kept.groups = first_group..groups_end;
@@ -375,13 +417,17 @@ mod tests {
                 drop(tracer.span("s").enter());
             }
             drop(tracer.span("s").enter());
+            // A name that escapes: the second line copies it as the first wrote it.
+            drop(tracer.span("a \"quoted\"\u{2028}name ✓").enter());
+            drop(tracer.span("a \"quoted\"\u{2028}name ✓").enter());
         });
         drop(tracer.span("outside").enter());
         drop(tracer.span("outside").enter());
         let mut records = sink.take();
-        // Four plain light spans a round, the one in the session and the
-        // last in the run: the others' line ends are their own.
-        assert_eq!(records.iter().filter(|r| LightLineKey::of(r).is_some()).count(), 3 * 4 + 2);
+        // Four plain light spans a round, the one in the session, the last
+        // in the run and the two escaped ones: the others' line ends are
+        // their own.
+        assert_eq!(records.iter().filter(|r| LightLineKey::of(r).is_some()).count(), 3 * 4 + 2 + 2);
         // A record is plain data, built by anyone: one that differs from a
         // plain span only in a field the API always changes with another
         // (a failed span gets an exception event) still gets its own end,
@@ -456,14 +502,21 @@ mod tests {
                 run.log_metric("run_metric", i);
             }
         });
+        tracer.run("escaped").run(|_| {
+            // A name that escapes: the second line copies it as the first wrote it.
+            for _ in 0..2 {
+                tracer.task_span("a \"quoted\"\u{2028}name ✓").run(|t| t.log_input("x", 1));
+            }
+        });
         tracer.task_span("standalone").run(|t| t.log_input("x", 1));
         let records = sink.take();
         let resource = resource_json(&Resource::detect("svc"));
         let mut kept = LineFormatter::new(resource.as_str().into());
         writes_what_write_line_writes(&mut kept, &records, &resource);
-        // The second of each pair of alike tasks, and the second child of
-        // `outer` in each round, and nothing else.
-        assert_eq!(kept.task_lines_kept, 3 * 2);
+        // The second of each pair of alike tasks, the second child of
+        // `outer` in each round, the second of the escaped name, and
+        // nothing else.
+        assert_eq!(kept.task_lines_kept, 3 * 2 + 1);
         // A record's key is everything around its groups: changing any one
         // field gets the record its own line, written whole.
         let plain = records.iter().find(|r| &*r.name == "t" && dn_core::TaskLineKey::of(r).is_some()).unwrap();
