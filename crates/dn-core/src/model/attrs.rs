@@ -50,6 +50,10 @@ pub mod keys {
     pub const LOGFIRE_MSG: &str = "logfire.msg";
     /// Logfire level number (17 = error).
     pub const LOGFIRE_LEVEL_NUM: &str = "logfire.level_num";
+    /// The prefix of the `code.*` attributes (`#[dn::task]`'s and the
+    /// bridge's), which a line carries before dn's own run id and a task
+    /// line's key may hold.
+    pub const CODE_PREFIX: &str = "code.";
     /// `#[dn::task]`: function name.
     pub const CODE_FUNCTION: &str = "code.function";
     /// `#[dn::task]`: line number.

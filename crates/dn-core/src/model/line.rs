@@ -205,7 +205,9 @@ impl SpanLine {
         });
         let mut own = |k: &str| a.str(k).map(|v| strings.get(&v));
         let (attributes, events) = if with_data {
-            let user = |k: &str| !(k.starts_with("dreadnode.") || k.starts_with("logfire.") || k.starts_with("code."));
+            let user = |k: &str| {
+                !(k.starts_with("dreadnode.") || k.starts_with("logfire.") || k.starts_with(keys::CODE_PREFIX))
+            };
             // Each key once, where it first appears, with its last value
             // (as a JSON object reads).
             let mut attributes: Vec<(String, serde_json::Value)> = Vec::new();

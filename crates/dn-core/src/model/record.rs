@@ -218,7 +218,7 @@ impl SpanRecord {
         if let Some(session) = &self.route.session_id {
             f(Own(keys::SESSION_ID), S(session));
         }
-        for (k, v) in self.attributes.iter().filter(|(k, _)| k.starts_with("code.")) {
+        for (k, v) in self.attributes.iter().filter(|(k, _)| k.starts_with(keys::CODE_PREFIX)) {
             f(Given(k), v.as_ref());
         }
         f(Own(keys::LOGFIRE_SPAN_TYPE), E("span"));
@@ -232,7 +232,7 @@ impl SpanRecord {
             schema_props.push(keys::TASK_PARENT_ID);
         }
         f(Own(keys::RUN_ID), S(&self.run_id()));
-        for (k, v) in self.attributes.iter().filter(|(k, _)| !k.starts_with("code.")) {
+        for (k, v) in self.attributes.iter().filter(|(k, _)| !k.starts_with(keys::CODE_PREFIX)) {
             f(Given(k), v.as_ref());
         }
         schema_props.extend(self.late_attribute_keys.iter().map(String::as_str));
@@ -294,15 +294,20 @@ impl SpanRecord {
         }
     }
 
+    /// Whether this record is in a run and carries no tags, late
+    /// attributes or events of its own: what both line keys ask first.
+    #[inline]
+    fn plain_in_run(&self) -> bool {
+        !self.route.run_id.is_empty()
+            && self.tags.is_empty()
+            && self.late_attribute_keys.is_empty()
+            && self.events.is_empty()
+    }
+
     /// Whether this record's line end is one a [`LightLineKey`] fixes: a
     /// light span in a run with no tags, attributes or events of its own.
     fn has_keyed_line_end(&self) -> bool {
-        matches!(self.kind, RecordKind::Light)
-            && !self.route.run_id.is_empty()
-            && self.tags.is_empty()
-            && self.attributes.is_empty()
-            && self.late_attribute_keys.is_empty()
-            && self.events.is_empty()
+        matches!(self.kind, RecordKind::Light) && self.plain_in_run() && self.attributes.is_empty()
     }
 
     /// For a task whose line around its groups a [`TaskLineKey`] fixes, its
@@ -310,12 +315,8 @@ impl SpanRecord {
     #[inline]
     fn keyed_task_line(&self) -> Option<(Option<SpanId>, bool)> {
         let RecordKind::Task { parent_task, groups: TaskGroups::Rendered(r) } = &self.kind else { return None };
-        (!self.route.run_id.is_empty()
-            && self.tags.is_empty()
-            && self.late_attribute_keys.is_empty()
-            && self.events.is_empty()
-            && self.attributes.iter().all(|(k, _)| k.starts_with("code.")))
-        .then_some((*parent_task, r.has_objects()))
+        (self.plain_in_run() && self.attributes.iter().all(|(k, _)| k.starts_with(keys::CODE_PREFIX)))
+            .then_some((*parent_task, r.has_objects()))
     }
 
     /// The ordered attribute list of `docs/format.md` ("Attributes") as owned values (for the OTel

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 use regex::{Regex, RegexSet};
 
-use crate::attrs::AttrValue;
+use crate::attrs::{AttrValue, keys};
 use crate::object::CapturedValue;
 use crate::record::{SpanRecord, Status};
 use crate::text::SharedStr;
@@ -373,7 +373,7 @@ impl Scrubber {
     /// `code.*` attributes (source locations from the compiler) are left as
     /// they are.
     pub fn scrub_attr(&self, key: &str, value: &mut AttrValue) -> bool {
-        if key.starts_with("code.") {
+        if key.starts_with(keys::CODE_PREFIX) {
             return false;
         }
         match value {
