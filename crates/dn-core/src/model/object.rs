@@ -230,6 +230,14 @@ impl CapturedValue {
     /// `json.dumps` writes, `NaN` / `Infinity` / `-Infinity` included, so the
     /// stored value reproduces its hash (`docs/format.md`, "Objects").
     pub fn to_stored_json(&self) -> CompactString {
+        // The scalars most tasks log are written straight into the inline
+        // string, without the scratch buffer's thread-local visit and copy.
+        match self {
+            CapturedValue::Int(i) => return CompactString::new(crate::json::int_text(&mut itoa::Buffer::new(), *i)),
+            CapturedValue::Bool(b) => return CompactString::const_new(if *b { "true" } else { "false" }),
+            CapturedValue::Null => return CompactString::const_new("null"),
+            _ => {}
+        }
         thread_local! {
             static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
@@ -622,6 +630,29 @@ mod tests {
     use super::*;
     use crate::bigint::SERDE_JSON_NUMBER;
     use serde::Serialize;
+
+    #[test]
+    fn scalars_store_as_the_general_form_writes_them() {
+        let values = [
+            CapturedValue::Null,
+            CapturedValue::Bool(true),
+            CapturedValue::Bool(false),
+            CapturedValue::Int(0),
+            CapturedValue::Int(-7),
+            CapturedValue::Int(i128::from(i64::MAX)),
+            CapturedValue::Int(i128::from(i64::MIN) - 1),
+            CapturedValue::Int(i128::MAX),
+            CapturedValue::Int(i128::MIN),
+            CapturedValue::Float(0.5),
+        ];
+        for v in values {
+            let mut general = String::new();
+            v.write_form(&mut general, false, true);
+            assert_eq!(v.to_stored_json(), general, "{v:?}");
+        }
+        assert_eq!(CapturedValue::Int(i128::MIN).to_stored_json(), "-170141183460469231731687303715884105728");
+        assert_eq!(CapturedValue::Bool(false).to_stored_json(), "false");
+    }
 
     #[test]
     fn placeholders_are_tildes_and_the_index_in_hex_and_sort_as_stored() {
