@@ -241,7 +241,7 @@ impl JsonlExporter {
             Err(e) => {
                 self.files.remove(&g.rel);
                 self.report.failed += n;
-                let msg = format!("writing {}: {e}", self.root.join(&g.rel).display());
+                let msg = format!("writing {}: {e}", g.rel.under(&self.root).display());
                 tracing::warn!(target: "dn", "{msg}");
                 self.report.last_error = Some(msg);
             }
@@ -332,7 +332,7 @@ impl JsonlExporter {
                 }
             }
         }
-        let path = self.root.join(rel);
+        let path = rel.under(&self.root);
         // A file the side thread created is new and empty. Otherwise the
         // directory is made only when the file cannot be opened for want of
         // it: mostly it is there already (an earlier batch's file).
@@ -386,7 +386,7 @@ impl Exporter for JsonlExporter {
             let key = std::sync::Arc::as_ptr(&rec.route);
             let at = match last {
                 Some((k, at)) if same_file && k == key => at,
-                _ => match Self::relative_path(rec).map(RelPath) {
+                _ => match Self::relative_path(rec).map(RelPath::from) {
                     Ok(rel) => {
                         let at = match self.group_index.get(&rel) {
                             Some(&at) => at,
@@ -460,7 +460,7 @@ impl Exporter for JsonlExporter {
             }
         }
         let new_files = (fresh.len() >= 2)
-            .then(|| self.new_files(fresh.iter().map(|&i| self.root.join(&groups[i].rel)).collect()))
+            .then(|| self.new_files(fresh.iter().map(|&i| groups[i].rel.under(&self.root)).collect()))
             .filter(|n| self.hand_to_side(Some(n.clone())));
         match new_files {
             None => {

@@ -42,7 +42,22 @@ pub const ARTIFACTS_FILE: &str = "artifacts.jsonl";
 pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, Error> {
     validate_component("project", project)?;
     validate_component("run id", run_id)?;
-    Ok(Path::new(PROJECTS_DIR).join(project).join(run_id))
+    Ok(joined(&[PROJECTS_DIR, project, run_id]))
+}
+
+/// `parts` joined as `Path::join` would join them, in one allocation: the
+/// JSONL writer builds a path per new run, and `join` reallocated at each
+/// part.
+fn joined(parts: &[&str]) -> PathBuf {
+    let sep = std::path::MAIN_SEPARATOR_STR;
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + sep.len()).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            s.push_str(sep);
+        }
+        s.push_str(part);
+    }
+    PathBuf::from(s)
 }
 
 /// A session's file: `sessions/<id>/chat_<id>.jsonl`.
@@ -56,7 +71,11 @@ pub fn session_file(session_id: &str) -> Result<PathBuf, Error> {
 pub fn spans_file(route: &Route, run_id: &str) -> Result<PathBuf, Error> {
     match route.session_id.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => session_file(s),
-        None => Ok(run_dir(&route.project, run_id)?.join(SPANS_FILE)),
+        None => {
+            validate_component("project", &route.project)?;
+            validate_component("run id", run_id)?;
+            Ok(joined(&[PROJECTS_DIR, &route.project, run_id, SPANS_FILE]))
+        }
     }
 }
 
@@ -100,3 +119,27 @@ pub fn delivery_log(spans_file: &Path, destination: &str) -> PathBuf {
 
 /// The folder, beside spans files, that holds their delivery logs.
 pub const DELIVERY_DIR: &str = ".dn-delivery";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::SharedStr;
+
+    /// The paths built in one allocation are those `Path::join` builds,
+    /// byte for byte (the JSONL writer keys its files by their bytes).
+    #[test]
+    fn paths_are_those_join_builds() {
+        for (project, run) in [("p", "r"), ("my-project", "0193b3c1-aaaa-7bbb-8ccc-000000000001"), ("é", "ü")] {
+            let by_join = Path::new(PROJECTS_DIR).join(project).join(run);
+            assert_eq!(run_dir(project, run).unwrap().as_os_str(), by_join.as_os_str());
+            let route = Route { project: project.into(), run_id: SharedStr::from(run.to_string()), session_id: None };
+            assert_eq!(spans_file(&route, run).unwrap().as_os_str(), by_join.join(SPANS_FILE).as_os_str());
+            assert_eq!(artifacts_file(project, run).unwrap(), by_join.join(ARTIFACTS_FILE));
+        }
+        let route = Route { project: "p".into(), run_id: SharedStr::from("r".to_string()), session_id: None };
+        assert!(spans_file(&route, "../r").is_err());
+        assert!(spans_file(&Route { project: "a/b".into(), ..route.clone() }, "r").is_err());
+        let session = Route { session_id: Some("s1".into()), ..route };
+        assert_eq!(spans_file(&session, "r").unwrap(), Path::new("sessions/s1/chat_s1.jsonl"));
+    }
+}
