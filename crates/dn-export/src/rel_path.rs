@@ -33,6 +33,7 @@ impl From<PathBuf> for RelPath {
     }
 }
 
+#[cfg(test)]
 impl Default for RelPath {
     fn default() -> Self {
         RelPath(Path::new("").into())

@@ -40,24 +40,27 @@ pub const ARTIFACTS_FILE: &str = "artifacts.jsonl";
 /// assert!(layout::run_dir("p", "../r").is_err());
 /// ```
 pub fn run_dir(project: &str, run_id: &str) -> Result<PathBuf, Error> {
-    validate_component("project", project)?;
-    validate_component("run id", run_id)?;
-    Ok(joined(&[PROJECTS_DIR, project, run_id]))
+    in_run_dir(project, run_id, None)
 }
 
-/// `parts` joined as `Path::join` would join them, in one allocation: the
-/// JSONL writer builds a path per new run, and `join` reallocated at each
-/// part.
-fn joined(parts: &[&str]) -> PathBuf {
+/// `projects/<project>/<run_id>`, or the file `file` in it: both components
+/// validated, the path joined as `Path::join` would join it but in one
+/// allocation (the JSONL writer builds one per new run, and `join`
+/// reallocated at each part).
+fn in_run_dir(project: &str, run_id: &str, file: Option<&str>) -> Result<PathBuf, Error> {
+    validate_component("project", project)?;
+    validate_component("run id", run_id)?;
     let sep = std::path::MAIN_SEPARATOR_STR;
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len() + sep.len()).sum());
-    for (i, part) in parts.iter().enumerate() {
+    let parts = [PROJECTS_DIR, project, run_id];
+    let len = parts.iter().chain(&file).map(|p| p.len() + sep.len()).sum();
+    let mut s = String::with_capacity(len);
+    for (i, part) in parts.iter().chain(&file).enumerate() {
         if i > 0 {
             s.push_str(sep);
         }
         s.push_str(part);
     }
-    PathBuf::from(s)
+    Ok(PathBuf::from(s))
 }
 
 /// A session's file: `sessions/<id>/chat_<id>.jsonl`.
@@ -71,11 +74,7 @@ pub fn session_file(session_id: &str) -> Result<PathBuf, Error> {
 pub fn spans_file(route: &Route, run_id: &str) -> Result<PathBuf, Error> {
     match route.session_id.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => session_file(s),
-        None => {
-            validate_component("project", &route.project)?;
-            validate_component("run id", run_id)?;
-            Ok(joined(&[PROJECTS_DIR, &route.project, run_id, SPANS_FILE]))
-        }
+        None => in_run_dir(&route.project, run_id, Some(SPANS_FILE)),
     }
 }
 
@@ -86,7 +85,7 @@ pub fn record_file(record: &SpanRecord) -> Result<PathBuf, Error> {
 
 /// A run's `artifacts.jsonl`.
 pub fn artifacts_file(project: &str, run_id: &str) -> Result<PathBuf, Error> {
-    Ok(run_dir(project, run_id)?.join(ARTIFACTS_FILE))
+    in_run_dir(project, run_id, Some(ARTIFACTS_FILE))
 }
 
 /// Where an artifact file is stored: `artifacts/sha256/<h0h1>/<h2h3>/<sha256>`
@@ -134,10 +133,11 @@ mod tests {
             assert_eq!(run_dir(project, run).unwrap().as_os_str(), by_join.as_os_str());
             let route = Route { project: project.into(), run_id: SharedStr::from(run.to_string()), session_id: None };
             assert_eq!(spans_file(&route, run).unwrap().as_os_str(), by_join.join(SPANS_FILE).as_os_str());
-            assert_eq!(artifacts_file(project, run).unwrap(), by_join.join(ARTIFACTS_FILE));
+            assert_eq!(artifacts_file(project, run).unwrap().as_os_str(), by_join.join(ARTIFACTS_FILE).as_os_str());
         }
         let route = Route { project: "p".into(), run_id: SharedStr::from("r".to_string()), session_id: None };
         assert!(spans_file(&route, "../r").is_err());
+        assert!(artifacts_file("p", "").is_err());
         assert!(spans_file(&Route { project: "a/b".into(), ..route.clone() }, "r").is_err());
         let session = Route { session_id: Some("s1".into()), ..route };
         assert_eq!(spans_file(&session, "r").unwrap(), Path::new("sessions/s1/chat_s1.jsonl"));
