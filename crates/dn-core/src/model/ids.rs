@@ -8,6 +8,8 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 
+use crate::text::SharedStr;
+
 thread_local! {
     static RNG: Cell<u64> = Cell::new(seed());
 }
@@ -250,6 +252,22 @@ pub fn new_run_id() -> String {
     random_uuid().simple().to_string()
 }
 
+/// A new run id ([`new_run_id`]) as a shared string: its text made on the
+/// stack and copied once into the shared allocation (a `String` first was
+/// a second allocation, and its free).
+pub(crate) fn new_run_id_shared() -> SharedStr {
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    SharedStr::Shared(std::sync::Arc::from(&*random_uuid().simple().encode_lower(&mut buf)))
+}
+
+/// A new task id ([`new_task_id`]) as a shared string, as
+/// [`new_run_id_shared`] makes a run id.
+pub(crate) fn new_task_id_shared() -> SharedStr {
+    let bytes = new_task_id_bytes();
+    // The bytes are ASCII hex digits and dashes.
+    SharedStr::Shared(std::sync::Arc::from(std::str::from_utf8(&bytes).unwrap_or_default()))
+}
+
 /// A new task id: a dashed uuid4 (`docs/format.md`, "Ids and names").
 pub fn new_task_id() -> String {
     String::from_utf8_lossy(&new_task_id_bytes()).into_owned()
@@ -365,6 +383,16 @@ mod tests {
         let t = new_task_id();
         assert_eq!(t.len(), 36);
         assert_eq!(&t[14..15], "4", "uuid version 4");
+        // The shared forms the tracer makes have the same shapes: a uuid4,
+        // lowercase, without and with dashes.
+        let (r, t) = (new_run_id_shared(), new_task_id_shared());
+        assert_eq!(r.len(), 32);
+        assert!(r.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{r}");
+        assert_eq!(&r[12..13], "4", "uuid version 4");
+        assert_ne!(r, new_run_id_shared());
+        assert_eq!(t.len(), 36);
+        assert_eq!(&t[14..15], "4", "uuid version 4");
+        assert!(t.bytes().all(|b| b == b'-' || (b.is_ascii_hexdigit() && !b.is_ascii_uppercase())), "{t}");
         let name = generated_run_name();
         let parts: Vec<&str> = name.split('-').collect();
         assert_eq!(parts.len(), 3);

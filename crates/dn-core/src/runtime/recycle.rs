@@ -25,6 +25,14 @@
 //! untouched, to a pool of its own (`data_from` takes one); the caller
 //! that reuses it drops the old contents, on its own thread.
 //!
+//! A run's route (where its records go: project, run id, session) is the
+//! caller's allocation, and the run's own record is mostly its last holder:
+//! the writer gives each route it holds alone back to a pool of its own
+//! (at most [`POOL_MAX`]), and the next run or root task takes one
+//! ([`route`]), dropping the old contents — the old run id's text among
+//! them — on its own thread. Before, the writer freed two of the caller's
+//! allocations for every run, the route and its run id.
+//!
 //! Bounds: buffers over [`KEEP_CAPACITY`] are freed, not kept; the pool
 //! holds at most [`POOL_MAX`] buffers and [`POOL_BYTES`] of capacity, a
 //! thread's stash at most [`STASH_MAX`] buffers. What the pool holds is
@@ -39,7 +47,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::attrs::AttrValue;
-use crate::record::{Key, RecordKind, SpanRecord, TaskGroups};
+use crate::record::{Key, RecordKind, Route, SpanRecord, TaskGroups};
 use crate::task_data::{RenderedTask, TaskData};
 
 /// Largest buffer kept for reuse (bytes of capacity).
@@ -93,7 +101,12 @@ type Attributes = Vec<(Key, AttrValue)>;
 /// Emptied attribute lists given back by the writer (at most [`POOL_MAX`]).
 static ATTRIBUTE_POOL: Mutex<Vec<Attributes>> = Mutex::new(Vec::new());
 
+/// Routes given back by the writer, each held by nothing else (at most
+/// [`POOL_MAX`]).
+static ROUTE_POOL: Mutex<Vec<Arc<Route>>> = Mutex::new(Vec::new());
+
 thread_local! {
+    static ROUTE_STASH: RefCell<Vec<Arc<Route>>> = const { RefCell::new(Vec::new()) };
     static STASH: RefCell<Vec<Arc<RenderedTask>>> = const { RefCell::new(Vec::new()) };
     static ATTRIBUTE_STASH: RefCell<Vec<Attributes>> = const { RefCell::new(Vec::new()) };
     static DATA_STASH: RefCell<Vec<Arc<TaskData>>> = const { RefCell::new(Vec::new()) };
@@ -163,6 +176,40 @@ pub fn render_task_groups(records: &mut [SpanRecord]) -> usize {
         pool.boxes.push((d, w));
     }
     rendered_n
+}
+
+/// `r`, shared: in a route the writer gave back when one is free (its old
+/// contents dropped here, on the caller's thread), else a new one.
+pub(crate) fn route(r: Route) -> Arc<Route> {
+    let pooled = from_stash(
+        &ROUTE_STASH,
+        |stash| {
+            let mut pool = ROUTE_POOL.lock();
+            let from = pool.len().saturating_sub(STASH_MAX);
+            stash.extend(pool.drain(from..));
+        },
+        |_| {},
+    );
+    match pooled {
+        Some(mut shared) => match Arc::get_mut(&mut shared) {
+            Some(slot) => {
+                *slot = r;
+                shared
+            }
+            // Unreachable (only routes held alone are pooled).
+            None => Arc::new(r),
+        },
+        None => Arc::new(r),
+    }
+}
+
+/// What stands in a record for a route given back, until the record is
+/// dropped: one shared route, only ever cloned and dropped by the writer.
+fn route_placeholder() -> Arc<Route> {
+    static PLACEHOLDER: std::sync::OnceLock<Arc<Route>> = std::sync::OnceLock::new();
+    PLACEHOLDER
+        .get_or_init(|| Arc::new(Route { project: Arc::from(""), run_id: Default::default(), session_id: None }))
+        .clone()
 }
 
 /// Appends to a span's start attributes; the first takes a recycled list.
@@ -283,7 +330,8 @@ pub fn recycled_bytes() -> usize {
 
 /// Drops `records` (leaving the vector empty, its capacity kept), keeping
 /// for reuse each rendered buffer that nothing else holds and that is at most
-/// [`KEEP_CAPACITY`], while the pool has room. What an exporting thread calls
+/// [`KEEP_CAPACITY`], each emptied attribute list and each route nothing
+/// else holds, while their pools have room. What an exporting thread calls
 /// on a batch once it is written.
 pub fn recycle_records(records: &mut Vec<SpanRecord>) {
     let (room, mut room_bytes) = {
@@ -291,15 +339,24 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
         (POOL_MAX.saturating_sub(pool.buffers.len()), POOL_BYTES.saturating_sub(pool.bytes))
     };
     let attribute_room = POOL_MAX.saturating_sub(ATTRIBUTE_POOL.lock().len());
-    if (room == 0 || room_bytes == 0) && attribute_room == 0 {
+    let route_room = POOL_MAX.saturating_sub(ROUTE_POOL.lock().len());
+    if (room == 0 || room_bytes == 0) && attribute_room == 0 && route_room == 0 {
         records.clear();
         return;
     }
     let mut kept = Vec::with_capacity(room.min(records.len()));
     let mut lists: Vec<Attributes> = Vec::new();
+    let mut routes: Vec<Arc<Route>> = Vec::new();
     // By reference, then dropped in place: moving each record out (a
     // light span's is 272 bytes) was a copy per line on the writer.
     for rec in records.iter_mut() {
+        // A route held by this record alone: a run's, or a root task's,
+        // whose handles are gone (the tasks under a run share its route).
+        // The count is read first: `get_mut` is a locked instruction on the
+        // route's counts, which a run's spans share.
+        if routes.len() < route_room && Arc::strong_count(&rec.route) == 1 && Arc::get_mut(&mut rec.route).is_some() {
+            routes.push(std::mem::replace(&mut rec.route, route_placeholder()));
+        }
         let list = &mut rec.attributes;
         if lists.len() < attribute_room && list.capacity() > 0 && list.capacity() <= KEEP_ATTRIBUTES {
             list.clear();
@@ -319,6 +376,11 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
         }
     }
     records.clear();
+    if !routes.is_empty() {
+        let mut pool = ROUTE_POOL.lock();
+        routes.truncate(POOL_MAX.saturating_sub(pool.len()));
+        pool.append(&mut routes);
+    }
     if !lists.is_empty() {
         let mut pool = ATTRIBUTE_POOL.lock();
         lists.truncate(POOL_MAX.saturating_sub(pool.len()));
@@ -431,6 +493,27 @@ mod tests {
         // is over the bound (the big one was freed).
         assert_eq!(Arc::strong_count(&elsewhere), 1);
         assert!(POOL.lock().buffers.iter().all(|r| r.capacity() <= KEEP_CAPACITY));
+    }
+
+    #[test]
+    fn a_route_given_back_is_reused_with_the_new_contents_and_one_held_elsewhere_is_not() {
+        for i in 0..3 {
+            // Held by the record alone: given back. Shared with a handle:
+            // left with it.
+            let alone = task_record(rendered_for(&TaskData::default()));
+            let shared = task_record(rendered_for(&TaskData::default()));
+            let handle = shared.route.clone();
+            recycle_records(&mut vec![alone, shared]);
+            assert_eq!(Arc::strong_count(&handle), 1, "the shared route lives on with its handle only");
+            assert!(ROUTE_POOL.lock().iter().all(|r| Arc::strong_count(r) == 1 && !Arc::ptr_eq(r, &handle)));
+            // Whatever route the next run gets (a pooled one or a new one),
+            // it holds only what that run gave it.
+            let run_id = crate::ids::new_run_id_shared();
+            let next = route(Route { project: "q".into(), run_id: run_id.clone(), session_id: Some("s".into()) });
+            assert_eq!(*next, Route { project: "q".into(), run_id, session_id: Some("s".into()) }, "round {i}");
+            assert_eq!(Arc::strong_count(&next), 1);
+        }
+        assert!(ROUTE_POOL.lock().iter().all(|r| !Arc::ptr_eq(r, &route_placeholder())));
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl LightSpan {
         match parent.task {
             Some(t) => t.route_with_session(parent.session.cloned()),
             None if parent.session.is_none() => tracer.inner.default_route.clone(),
-            None => std::sync::Arc::new(Route {
+            None => crate::runtime::recycle::route(Route {
                 project: tracer.inner.default_project.clone(),
                 run_id: SharedStr::default(),
                 session_id: parent.session.cloned(),

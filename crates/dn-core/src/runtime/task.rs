@@ -13,7 +13,7 @@ use crate::attrs::{AttrValue, SpanType};
 use crate::builders::TaskScope;
 use crate::clean::{clean_shared, normalize_name};
 use crate::context::{Context, ContextGuard, SpanLink};
-use crate::ids::{SpanId, TraceId, new_run_id, new_task_id, task_id_bytes_for};
+use crate::ids::{SpanId, TraceId, new_run_id_shared, new_task_id_shared, task_id_bytes_for};
 use crate::metric::MetricSeries;
 use crate::readback::TaskView;
 use crate::record::{Event, Key, RecordKind, Route, SpanRecord, Status, TaskGroups};
@@ -179,7 +179,7 @@ impl TaskSpan {
         if self.0.route.session_id == session {
             self.0.route.clone()
         } else {
-            Arc::new(Route { session_id: session, ..Route::clone(&self.0.route) })
+            recycle::route(Route { session_id: session, ..Route::clone(&self.0.route) })
         }
     }
 
@@ -208,13 +208,14 @@ impl TaskSpan {
         };
         let span_id = SpanId::random();
         let trace_id = link.map_or_else(TraceId::random, |l| l.trace_id);
-        let new_route =
-            |project: Arc<str>, run_id: SharedStr| Arc::new(Route { project, run_id, session_id: session.clone() });
+        let new_route = |project: Arc<str>, run_id: SharedStr| {
+            recycle::route(Route { project, run_id, session_id: session.clone() })
+        };
         let (task_id, route, run, is_root): (OnceLock<TaskId>, Arc<Route>, Option<Weak<TaskInner>>, bool) = if n.is_run
         {
-            let id = new_run_id();
+            let id = new_run_id_shared();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-            (OnceLock::from(TaskId::new(&id)), new_route(project, id.into()), None, true)
+            (OnceLock::from(TaskId::new(&id)), new_route(project, id), None, true)
         } else if let Some(p) = &parent_task {
             let run = p.0.run.clone().or_else(|| Some(Arc::downgrade(&p.0)));
             let route = if p.0.route.session_id == session {
@@ -226,9 +227,9 @@ impl TaskSpan {
         } else if let Parent::Remote { run_id, project, .. } = &n.parent {
             (OnceLock::new(), new_route(project.clone(), run_id.clone()), None, true)
         } else {
-            let id = new_task_id();
+            let id = new_task_id_shared();
             let project = n.project.clone().unwrap_or_else(|| tracer.inner.default_project.clone());
-            (OnceLock::from(TaskId::new(&id)), new_route(project, id.into()), None, true)
+            (OnceLock::from(TaskId::new(&id)), new_route(project, id), None, true)
         };
         let label = if n.is_run {
             SharedStr::default()

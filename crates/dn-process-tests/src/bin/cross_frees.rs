@@ -1,0 +1,305 @@
+//! Which thread frees what the caller's thread allocated (issue #13: "the
+//! writer never frees the caller's allocations"). Every allocation carries
+//! a header with the thread that made it, set only while the main thread —
+//! the caller — runs a workload's loop; every free of such an allocation on
+//! another thread is counted against that thread. Each workload of
+//! `cargo xtask bench workloads` (issue #13's loop bodies) runs 20 000
+//! times, then a flush; the counts are read before shutdown (which drops
+//! the pools). Prints, as JSON, each workload's frees on other threads by
+//! thread name, and its allocations on the caller.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The system allocator, each block behind a header holding the thread id
+/// of a counted allocation (0 otherwise).
+struct Tagging;
+
+/// Threads that freed a counted allocation of another thread's: thread
+/// id and count, claimed slot by slot.
+const SLOTS: usize = 64;
+static FREER: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+static FREES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// The same frees by block size (+1, so 0 is a free slot).
+static SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static BY_SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+fn sized_free(size: usize) {
+    let key = size as u64 + 1;
+    for i in 0..SLOTS {
+        match SIZE[i].compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {}
+            Err(k) if k == key => {}
+            Err(_) => continue,
+        }
+        BY_SIZE[i].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+}
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static TID: Cell<u32> = const { Cell::new(0) };
+}
+
+fn tid() -> u32 {
+    TID.try_with(|t| {
+        if t.get() == 0 {
+            // SAFETY: gettid has no preconditions.
+            #[allow(unsafe_code)]
+            t.set(unsafe { libc::gettid() } as u32);
+        }
+        t.get()
+    })
+    .unwrap_or_else(|_| {
+        // SAFETY: as above.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::gettid() as u32
+        }
+    })
+}
+
+fn counted_free(by: u32) {
+    for i in 0..SLOTS {
+        match FREER[i].compare_exchange(0, by, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {}
+            Err(t) if t == by => {}
+            Err(_) => continue,
+        }
+        FREES[i].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+}
+
+/// The header's size: the alignment, at least 16, so the block stays aligned.
+fn offset(layout: Layout) -> usize {
+    layout.align().max(16)
+}
+
+// SAFETY: each block is the system allocator's, `offset` bytes larger, with
+// the caller's pointer that many bytes in (a multiple of the alignment, so
+// aligned); the tag is the 4 bytes before the caller's pointer, inside the
+// header. Dealloc and realloc undo the offset with the same layout.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Tagging {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let off = offset(layout);
+        let Ok(outer) = Layout::from_size_align(layout.size() + off, layout.align()) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `outer` has a non-zero size.
+        let base = unsafe { System.alloc(outer) };
+        if base.is_null() {
+            return base;
+        }
+        let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
+        if counting {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        let tag = if counting { tid() } else { 0 };
+        // SAFETY: `base + off` is within the block; the tag's 4 bytes end there.
+        unsafe {
+            let user = base.add(off);
+            user.sub(4).cast::<u32>().write_unaligned(tag);
+            user
+        }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let off = offset(layout);
+        // SAFETY: `ptr` came from `alloc` or `realloc` with `layout`.
+        unsafe {
+            let tag = ptr.sub(4).cast::<u32>().read_unaligned();
+            if tag != 0 {
+                let by = tid();
+                if by != tag {
+                    counted_free(by);
+                    sized_free(layout.size());
+                }
+            }
+            System.dealloc(ptr.sub(off), Layout::from_size_align_unchecked(layout.size() + off, layout.align()));
+        }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let off = offset(layout);
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the block moves whole, header and tag with it (the tag
+        // stays that of the allocation it was made as).
+        unsafe {
+            let base = System.realloc(
+                ptr.sub(off),
+                Layout::from_size_align_unchecked(layout.size() + off, layout.align()),
+                new_size + off,
+            );
+            if base.is_null() { base } else { base.add(off) }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tagging = Tagging;
+
+const N: u64 = 20_000;
+const ROUND: u64 = 1_000;
+
+#[dn::task]
+async fn f(x: i64) -> i64 {
+    x * 2
+}
+
+/// Frees of counted allocations on each thread so far, by thread id.
+fn sizes() -> BTreeMap<u64, u64> {
+    (0..SLOTS)
+        .filter_map(|i| {
+            let k = SIZE[i].load(Ordering::Relaxed);
+            (k != 0).then(|| (k - 1, BY_SIZE[i].load(Ordering::Relaxed)))
+        })
+        .collect()
+}
+
+fn frees() -> BTreeMap<u32, u64> {
+    (0..SLOTS)
+        .filter_map(|i| {
+            let t = FREER[i].load(Ordering::Relaxed);
+            (t != 0).then(|| (t, FREES[i].load(Ordering::Relaxed)))
+        })
+        .collect()
+}
+
+/// Runs `body` on rounds of [`ROUND`] from 0 to [`N`], counting, each
+/// round flushed (so the writer keeps up: what it lags by, the pools'
+/// bounds decide, not this program).
+fn counted(mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
+    let before = frees();
+    let sizes_before = sizes();
+    let mut allocations = 0;
+    for from in (0..N).step_by(ROUND as usize) {
+        let a = ALLOCATIONS.load(Ordering::Relaxed);
+        COUNTING.with(|c| c.set(true));
+        body(from..from + ROUND);
+        COUNTING.with(|c| c.set(false));
+        allocations += ALLOCATIONS.load(Ordering::Relaxed) - a;
+        dn::flush();
+    }
+    // The writer gives back and frees after a batch is written: a second
+    // flush waits for the batch after it.
+    dn::flush();
+    let after = frees();
+    let sz: Vec<(u64, u64)> = sizes()
+        .into_iter()
+        .map(|(k, n)| (k, n - sizes_before.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let caused =
+        after.into_iter().map(|(t, n)| (t, n - before.get(&t).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect();
+    Counted { by_thread: caused, by_size: sz, allocations }
+}
+
+/// What one workload's rounds caused.
+struct Counted {
+    /// Frees of the caller's allocations, by the freeing thread's id.
+    by_thread: BTreeMap<u32, u64>,
+    /// The same frees by block size (what they were, when a test fails).
+    by_size: Vec<(u64, u64)>,
+    /// Allocations on the caller.
+    allocations: u64,
+}
+
+fn main() {
+    dn::configure(dn::Config::new()).expect("configure");
+    // Warm up every pool and thread first, as a long-running process has.
+    let warm = || {
+        dn::run("warm").run(|_| {
+            for i in 0..N {
+                dn::task_span("t").run(|t| {
+                    t.log_input("x", i);
+                    t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+                    t.log_output("y", i * 2);
+                });
+                drop(dn::span("s").enter());
+            }
+        });
+    };
+    warm();
+    dn::flush();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let mut results: Vec<(&str, Counted)> = Vec::new();
+    let run = dn::run("task").start();
+    let ctx = run.context();
+    let c = counted(|range| {
+        let _in = ctx.clone().enter();
+        for i in range {
+            dn::task_span("t").run(|t| {
+                t.log_input("x", i);
+                t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+                t.log_output("y", i * 2);
+            });
+        }
+    });
+    results.push(("task", c));
+    let c = counted(|range| {
+        let _in = ctx.clone().enter();
+        for _ in range {
+            drop(dn::span("s").enter());
+        }
+    });
+    results.push(("light", c));
+    let c = counted(|range| {
+        let _in = ctx.clone().enter();
+        for i in range {
+            dn::log_metric("loss", dn::Metric::new(1.0 / (i as f64 + 1.0)).step(i));
+        }
+    });
+    results.push(("metric", c));
+    let c = counted(|range| {
+        rt.block_on(run.clone().instrument(async {
+            let mut acc = 0i64;
+            for i in range.start as i64..range.end as i64 {
+                acc = acc.wrapping_add(f(i).await);
+            }
+            std::hint::black_box(acc);
+        }));
+    });
+    results.push(("decorated", c));
+    run.end();
+    let c = counted(|range| {
+        for i in range {
+            dn::run("r").run(|r| {
+                r.log_param("p", i);
+                r.log_metric("m", dn::Metric::new(i as f64).step(0));
+            });
+        }
+    });
+    results.push(("runs", c));
+    // Thread names while the threads are alive.
+    let name = |t: u32| {
+        std::fs::read_to_string(format!("/proc/self/task/{t}/comm"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| format!("exited thread {t}"))
+    };
+    let out: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(w, c)| {
+            // Threads of one name (scoped helpers) summed.
+            let mut by: BTreeMap<String, u64> = BTreeMap::new();
+            for (t, n) in c.by_thread {
+                *by.entry(name(t)).or_default() += n;
+            }
+            let sizes: BTreeMap<String, u64> = c.by_size.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+            (
+                w.to_string(),
+                serde_json::json!({"frees_by_thread": by, "frees_by_size": sizes, "caller_allocations": c.allocations}),
+            )
+        })
+        .collect();
+    let report = dn::shutdown();
+    println!(
+        "{}",
+        serde_json::json!({"per_workload": N, "workloads": out,
+            "dropped": report.dropped_queue_full + report.dropped_after_shutdown})
+    );
+}
