@@ -72,7 +72,9 @@ pub use runtime::distributed::{
     Extractor, Injector, RemoteParent, TRACEPARENT, TRACESTATE, TaskContext, TraceContext, TraceParent, extract,
     inject, task_context, validate_tracestate,
 };
-pub use runtime::recycle::{DEFER_AT_MOST, prefetch_for_write, recycle_records, recycled_bytes, render_task_groups};
+pub use runtime::recycle::{
+    DEFER_AT_MOST, prefetch_for_write, recycle_records, recycled_bytes, render_task_groups, trim_recycled,
+};
 pub use runtime::scope::{Instrumented, Scope, panic_message};
 pub use runtime::sink::{DestinationReport, ExportReport, MemorySink, NullSink, SpanSink};
 pub use runtime::span::{LightSpan, SpanBuilder, SpanFuture, SpanGuard};

@@ -27,19 +27,28 @@
 //!
 //! A run's route (where its records go: project, run id, session) is the
 //! caller's allocation, and the run's own record is mostly its last holder:
-//! the writer gives each route it holds alone back to a pool of its own
-//! (at most [`POOL_MAX`]), and the next run or root task takes one
+//! the writer gives each route it holds alone back to a pool of its own,
+//! and the next run or root task takes one
 //! ([`route`]), dropping the old contents — the old run id's text among
 //! them — on its own thread. Before, the writer freed two of the caller's
 //! allocations for every run, the route and its run id.
 //!
-//! Bounds: buffers over [`KEEP_CAPACITY`] are freed, not kept; the pool
-//! holds at most [`POOL_MAX`] buffers and [`POOL_BYTES`] of capacity, a
-//! thread's stash at most [`STASH_MAX`] buffers. What the pool holds is
-//! memory the records in flight held a moment before, so it does not add
-//! to a process's peak; but it stays held once a run goes quiet, up to the
-//! bounds ([`recycled_bytes`] tells how much: 5.8 MiB after 10 000 tasks
-//! logging a 5 KiB input each). Past the bounds buffers are freed as before.
+//! Bounds: buffers over [`KEEP_CAPACITY`] are freed, not kept; a thread's
+//! stash holds at most [`STASH_MAX`] of each. While the writer is busy, a
+//! pool takes what it is given back up to [`BUSY_POOL_MAX`] items and
+//! [`BUSY_POOL_BYTES`] — about what one thread's export queue may hold in
+//! flight, so a writer far behind its callers (a loop of runs outruns it
+//! four to one) gives back what it wrote rather than freeing it: with the
+//! quiet bounds below as the only ones, it freed a run's route, run id and
+//! rendered buffer, and a task's rendered buffer, for most of them. When it
+//! goes quiet it trims each pool, [`TRIM_STEP`] items at a time, to
+//! [`POOL_MAX`] items and [`POOL_BYTES`] (all at once on a flush,
+//! [`trim_recycled`]): what stays held once a run goes
+//! quiet ([`recycled_bytes`] tells how much: 5.8 MiB after 10 000 tasks
+//! logging a 5 KiB input each). What a pool holds is memory the records in
+//! flight held a moment before, so it does not add to a process's peak.
+//! Past the busy bounds, and in a trim, what is not kept is freed on the
+//! writer.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -61,10 +70,18 @@ pub const KEEP_CAPACITY: usize = 8 << 10;
 /// the pool for no gain in time (3.90 against 3.96 µs a task); sharing
 /// them by the backlog, 0.92× (see `docs/performance-log.md`).
 pub const DEFER_AT_MOST: usize = 1 << 10;
-/// Most buffers the shared pool keeps (about one writer batch of one thread).
+/// Most items each shared pool keeps once the writer is idle (about one
+/// writer batch of one thread).
 pub const POOL_MAX: usize = 4096;
-/// Most bytes of capacity the shared pool keeps.
+/// Most bytes of capacity the buffer and data pools keep once the writer is
+/// idle.
 pub const POOL_BYTES: usize = 8 << 20;
+/// Most items each shared pool takes while the writer is busy: one
+/// thread's export queue in records (dn-export's default capacity).
+pub const BUSY_POOL_MAX: usize = 1 << 17;
+/// Most bytes of capacity the buffer and data pools take while the writer
+/// is busy: one thread's export queue in bytes (dn-export's default).
+pub const BUSY_POOL_BYTES: usize = 32 << 20;
 /// Most buffers a thread takes from the pool at once and keeps.
 pub const STASH_MAX: usize = 32;
 
@@ -79,7 +96,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), bytes: 0 });
 /// The shared pool of task data boxes given back by the writer, their
 /// contents not yet dropped, each with its [`data_weight`] (worked out once,
 /// by the writer, not again by the caller that takes it), and the sum of
-/// those (at most [`POOL_MAX`] boxes and [`POOL_BYTES`]).
+/// those (within the bounds of the rendered buffers' pool).
 struct DataPool {
     boxes: Vec<(Arc<TaskData>, usize)>,
     bytes: usize,
@@ -98,11 +115,10 @@ pub const KEEP_ATTRIBUTES: usize = 8;
 /// An attribute list, as a record carries it.
 type Attributes = Vec<(Key, AttrValue)>;
 
-/// Emptied attribute lists given back by the writer (at most [`POOL_MAX`]).
+/// Emptied attribute lists given back by the writer.
 static ATTRIBUTE_POOL: Mutex<Vec<Attributes>> = Mutex::new(Vec::new());
 
-/// Routes given back by the writer, each held by nothing else (at most
-/// [`POOL_MAX`]).
+/// Routes given back by the writer, each held by nothing else.
 static ROUTE_POOL: Mutex<Vec<Arc<Route>>> = Mutex::new(Vec::new());
 
 thread_local! {
@@ -168,7 +184,7 @@ pub fn render_task_groups(records: &mut [SpanRecord]) -> usize {
     let mut pool = DATA_POOL.lock();
     for d in kept {
         let w = data_weight(&d);
-        if pool.boxes.len() >= POOL_MAX || pool.bytes + w > POOL_BYTES {
+        if pool.boxes.len() >= BUSY_POOL_MAX || pool.bytes + w > BUSY_POOL_BYTES {
             // Dropped past the bound: freed on this thread, as before pools.
             break;
         }
@@ -318,7 +334,8 @@ fn take() -> Option<Arc<RenderedTask>> {
     )
 }
 
-/// Bytes the shared pools hold now (at most [`POOL_BYTES`] each: the
+/// Bytes the shared pools hold now (at most [`POOL_BYTES`] each once
+/// trimmed, [`BUSY_POOL_BYTES`] while the writer is busy: the
 /// rendered buffers' capacity, and the task data boxes with about what
 /// their old contents take), kept for reuse rather than data of any span:
 /// what a measurement of the memory a run holds sets apart. Threads'
@@ -326,6 +343,62 @@ fn take() -> Option<Arc<RenderedTask>> {
 /// [`STASH_MAX`] data boxes each.
 pub fn recycled_bytes() -> usize {
     POOL.lock().bytes + DATA_POOL.lock().bytes
+}
+
+/// Most items [`trim_recycled`] frees from each pool at a time.
+pub const TRIM_STEP: usize = 256;
+
+/// Trims each shared pool towards what it keeps once the writer is idle
+/// ([`POOL_MAX`] items, [`POOL_BYTES`]), freeing the oldest first and at
+/// most [`TRIM_STEP`] items from each (a burst that begins meanwhile waits
+/// for no more than that). `true` while a pool is still over its bound.
+/// What an exporting thread calls when it goes quiet, and until it returns
+/// `false` on a flush.
+pub fn trim_recycled() -> bool {
+    // Each pool's excess is taken under its lock and dropped after it.
+    let mut over = false;
+    let buffers: Vec<Arc<RenderedTask>> = {
+        let mut pool = POOL.lock();
+        let (mut cut, mut bytes) = (0, pool.bytes);
+        while cut < pool.buffers.len() && (pool.buffers.len() - cut > POOL_MAX || bytes > POOL_BYTES) {
+            if cut == TRIM_STEP {
+                over = true;
+                break;
+            }
+            bytes -= pool.buffers[cut].capacity();
+            cut += 1;
+        }
+        pool.bytes = bytes;
+        pool.buffers.drain(..cut).collect()
+    };
+    let boxes: Vec<(Arc<TaskData>, usize)> = {
+        let mut pool = DATA_POOL.lock();
+        let (mut cut, mut bytes) = (0, pool.bytes);
+        while cut < pool.boxes.len() && (pool.boxes.len() - cut > POOL_MAX || bytes > POOL_BYTES) {
+            if cut == TRIM_STEP {
+                over = true;
+                break;
+            }
+            bytes -= pool.boxes[cut].1;
+            cut += 1;
+        }
+        pool.bytes = bytes;
+        pool.boxes.drain(..cut).collect()
+    };
+    let lists: Vec<Attributes> = {
+        let mut pool = ATTRIBUTE_POOL.lock();
+        let excess = pool.len().saturating_sub(POOL_MAX);
+        over |= excess > TRIM_STEP;
+        pool.drain(..excess.min(TRIM_STEP)).collect()
+    };
+    let routes: Vec<Arc<Route>> = {
+        let mut pool = ROUTE_POOL.lock();
+        let excess = pool.len().saturating_sub(POOL_MAX);
+        over |= excess > TRIM_STEP;
+        pool.drain(..excess.min(TRIM_STEP)).collect()
+    };
+    drop((buffers, boxes, lists, routes));
+    over
 }
 
 /// Drops `records` (leaving the vector empty, its capacity kept), keeping
@@ -336,10 +409,10 @@ pub fn recycled_bytes() -> usize {
 pub fn recycle_records(records: &mut Vec<SpanRecord>) {
     let (room, mut room_bytes) = {
         let pool = POOL.lock();
-        (POOL_MAX.saturating_sub(pool.buffers.len()), POOL_BYTES.saturating_sub(pool.bytes))
+        (BUSY_POOL_MAX.saturating_sub(pool.buffers.len()), BUSY_POOL_BYTES.saturating_sub(pool.bytes))
     };
-    let attribute_room = POOL_MAX.saturating_sub(ATTRIBUTE_POOL.lock().len());
-    let route_room = POOL_MAX.saturating_sub(ROUTE_POOL.lock().len());
+    let attribute_room = BUSY_POOL_MAX.saturating_sub(ATTRIBUTE_POOL.lock().len());
+    let route_room = BUSY_POOL_MAX.saturating_sub(ROUTE_POOL.lock().len());
     if (room == 0 || room_bytes == 0) && attribute_room == 0 && route_room == 0 {
         records.clear();
         return;
@@ -378,19 +451,19 @@ pub fn recycle_records(records: &mut Vec<SpanRecord>) {
     records.clear();
     if !routes.is_empty() {
         let mut pool = ROUTE_POOL.lock();
-        routes.truncate(POOL_MAX.saturating_sub(pool.len()));
+        routes.truncate(BUSY_POOL_MAX.saturating_sub(pool.len()));
         pool.append(&mut routes);
     }
     if !lists.is_empty() {
         let mut pool = ATTRIBUTE_POOL.lock();
-        lists.truncate(POOL_MAX.saturating_sub(pool.len()));
+        lists.truncate(BUSY_POOL_MAX.saturating_sub(pool.len()));
         pool.append(&mut lists);
     }
     if !kept.is_empty() {
         let mut pool = POOL.lock();
         // Another thread may have given some back meanwhile: bound again.
         while let Some(b) = kept.pop() {
-            if pool.buffers.len() >= POOL_MAX || pool.bytes + b.capacity() > POOL_BYTES {
+            if pool.buffers.len() >= BUSY_POOL_MAX || pool.bytes + b.capacity() > BUSY_POOL_BYTES {
                 break;
             }
             pool.bytes += b.capacity();
@@ -559,41 +632,79 @@ mod tests {
             recycle_records(&mut batch);
         }
         let pool = DATA_POOL.lock();
-        assert!(pool.boxes.len() <= POOL_MAX);
+        assert!(pool.boxes.len() <= BUSY_POOL_MAX);
         assert!(pool.boxes.iter().all(|(b, w)| *w == data_weight(b)));
         assert_eq!(pool.bytes, pool.boxes.iter().map(|b| b.1).sum::<usize>());
-        assert!(pool.bytes <= POOL_BYTES);
+        assert!(pool.bytes <= BUSY_POOL_BYTES);
     }
+
+    /// The pools' bounds: what they take while the writer is busy, and what
+    /// a trim leaves. The tests share the pools, and a trim or a take by
+    /// another test may come between, so each test checks bounds, not
+    /// counts. The trim test takes a lock of its own against that.
+    static TRIMS: Mutex<()> = Mutex::new(());
 
     #[test]
     fn the_data_pool_stays_within_its_bounds_in_boxes_and_bytes() {
+        let _one = TRIMS.lock();
         // More boxes than POOL_MAX, then boxes of about 4.8 KB each: more
-        // than POOL_BYTES in all (8 MiB is about 1 750 of them).
-        for (n, value) in [(POOL_MAX + 100, "x".to_string()), (2_500, "y".repeat(4 << 10))] {
+        // than POOL_BYTES in all (8 MiB is about 1 750 of them), and more
+        // than BUSY_POOL_BYTES (32 MiB is about 7 000).
+        for (n, value) in [(POOL_MAX + 100, "x".to_string()), (7_500, "y".repeat(4 << 10))] {
             let mut batch: Vec<SpanRecord> = (0..n)
                 .map(|i| task_record_with(TaskGroups::Data(Arc::new(data_with_param(&format!("k{i}"), &value)))))
                 .collect();
             // An export queue's byte bound counts the data a record carries.
             assert!(batch[0].weight() >= std::mem::size_of::<TaskData>() + value.len());
             assert_eq!(render_task_groups(&mut batch), n);
+            {
+                let pool = DATA_POOL.lock();
+                assert!(pool.boxes.len() <= BUSY_POOL_MAX, "{} boxes", pool.boxes.len());
+                assert!(pool.bytes <= BUSY_POOL_BYTES, "{} bytes", pool.bytes);
+                assert_eq!(pool.bytes, pool.boxes.iter().map(|b| b.1).sum::<usize>());
+            }
+            while trim_recycled() {}
             let pool = DATA_POOL.lock();
-            assert!(pool.boxes.len() <= POOL_MAX, "{} boxes", pool.boxes.len());
-            assert!(pool.bytes <= POOL_BYTES, "{} bytes", pool.bytes);
+            assert!(pool.boxes.len() <= POOL_MAX, "{} boxes after a trim", pool.boxes.len());
+            assert!(pool.bytes <= POOL_BYTES, "{} bytes after a trim", pool.bytes);
             assert_eq!(pool.bytes, pool.boxes.iter().map(|b| b.1).sum::<usize>());
         }
     }
 
     #[test]
-    fn the_pool_stays_within_its_bound() {
-        let mut batch: Vec<SpanRecord> = (0..POOL_MAX + 100)
+    fn the_pools_take_a_busy_writers_batch_and_a_trim_leaves_their_idle_bounds() {
+        let _one = TRIMS.lock();
+        let mut batch: Vec<SpanRecord> = (0..2 * POOL_MAX)
             .map(|_| {
                 let mut rec = task_record(Arc::new(RenderedTask::render(&TaskData::default())));
                 push_attribute(&mut rec.attributes, Key::Borrowed("code.lineno"), AttrValue::Int(1));
                 rec
             })
             .collect();
+        let routes: Vec<*const Route> = batch.iter().map(|r| Arc::as_ptr(&r.route)).collect();
         recycle_records(&mut batch);
+        {
+            // Kept, not freed: more than the idle bound (another test's
+            // take may have come between, so not every one).
+            let pool = ROUTE_POOL.lock();
+            let ours: std::collections::HashSet<*const Route> = routes.iter().copied().collect();
+            let kept = pool.iter().filter(|r| ours.contains(&Arc::as_ptr(r))).count();
+            assert!(kept > POOL_MAX, "{kept} of {} routes kept", routes.len());
+            assert!(pool.len() <= BUSY_POOL_MAX);
+            let pool = POOL.lock();
+            assert!(pool.buffers.len() <= BUSY_POOL_MAX);
+            assert_eq!(pool.bytes, pool.buffers.iter().map(|b| b.capacity()).sum::<usize>());
+            assert!(pool.bytes <= BUSY_POOL_BYTES);
+        }
+        // A step frees at most TRIM_STEP of each; steps until none is over.
+        let before = ROUTE_POOL.lock().len();
+        let more = trim_recycled();
+        let after = ROUTE_POOL.lock().len();
+        assert!(after + TRIM_STEP >= before, "{before} -> {after} routes in one step");
+        assert!(more || after <= POOL_MAX, "{after} routes left, and no more to trim");
+        while trim_recycled() {}
         assert!(ATTRIBUTE_POOL.lock().len() <= POOL_MAX);
+        assert!(ROUTE_POOL.lock().len() <= POOL_MAX);
         let pool = POOL.lock();
         assert!(pool.buffers.len() <= POOL_MAX);
         assert_eq!(pool.bytes, pool.buffers.iter().map(|b| b.capacity()).sum::<usize>());

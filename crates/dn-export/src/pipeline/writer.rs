@@ -215,6 +215,9 @@ pub(super) fn writer_loop(
             Ok(Control::Flush(ack)) => {
                 w.drain();
                 w.each_exporter(|e| e.flush());
+                // What a busy writer gave back past the pools' idle bounds
+                // is freed now, not held through a quiet spell.
+                while dn_core::trim_recycled() {}
                 let _ = ack.send(());
             }
             Ok(Control::Shutdown(ack)) => {
@@ -260,8 +263,20 @@ pub(super) fn writer_loop(
                 // (a thread keeps one wake-up, not two), and it would wait
                 // out this sleep too (1 ms of `shutdown` in about half the
                 // processes that logged anything).
-                if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) && ctl.is_empty() {
+                let still_idle = w.shared.writer_flags.idle.swap(false, Ordering::Relaxed);
+                if !still_idle && ctl.is_empty() {
                     w.nap(w.shared.gather, GO_AGAIN_AT);
+                } else if still_idle && ctl.is_empty() && w.drain() == 0 {
+                    // Quiet: no producer cleared the flag (the 512th span
+                    // on a thread wakes the writer without clearing it) and
+                    // none is waiting. The pools go back towards their idle
+                    // bounds, a step each quiet round, freed here while no
+                    // producer should be logging: trimmed at the first idle
+                    // round instead, a loop the writer keeps up with had it
+                    // freeing the loop's allocations between its spans (and
+                    // a quiet round can still end as a burst begins, so a
+                    // step is small).
+                    dn_core::trim_recycled();
                 }
             }
         }

@@ -10,7 +10,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// The system allocator, each block behind a header holding the thread id
 /// of a counted allocation (0 otherwise).
@@ -22,6 +22,10 @@ const SLOTS: usize = 64;
 static FREER: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
 static FREES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Whether the caller's loop runs: frees are counted only then (a free
+/// after it, in a flush's trim of the pools or at exit, is off the hot
+/// path).
+static HOT: AtomicBool = AtomicBool::new(false);
 /// The same frees by block size (+1, so 0 is a free slot).
 static SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static BY_SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
@@ -112,7 +116,7 @@ unsafe impl GlobalAlloc for Tagging {
         // SAFETY: `ptr` came from `alloc` or `realloc` with `layout`.
         unsafe {
             let tag = ptr.sub(4).cast::<u32>().read_unaligned();
-            if tag != 0 {
+            if tag != 0 && HOT.load(Ordering::Relaxed) {
                 let by = tid();
                 if by != tag {
                     counted_free(by);
@@ -144,7 +148,6 @@ unsafe impl GlobalAlloc for Tagging {
 static ALLOC: Tagging = Tagging;
 
 const N: u64 = 20_000;
-const ROUND: u64 = 1_000;
 
 #[dn::task]
 async fn f(x: i64) -> i64 {
@@ -173,14 +176,16 @@ fn frees() -> BTreeMap<u32, u64> {
 /// Runs `body` on rounds of [`ROUND`] from 0 to [`N`], counting, each
 /// round flushed (so the writer keeps up: what it lags by, the pools'
 /// bounds decide, not this program).
-fn counted(mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
+fn counted(round: u64, mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
     let before = frees();
     let sizes_before = sizes();
     let mut allocations = 0;
-    for from in (0..N).step_by(ROUND as usize) {
+    for from in (0..N).step_by(round as usize) {
         let a = ALLOCATIONS.load(Ordering::Relaxed);
         COUNTING.with(|c| c.set(true));
-        body(from..from + ROUND);
+        HOT.store(true, Ordering::Relaxed);
+        body(from..(from + round).min(N));
+        HOT.store(false, Ordering::Relaxed);
         COUNTING.with(|c| c.set(false));
         allocations += ALLOCATIONS.load(Ordering::Relaxed) - a;
         dn::flush();
@@ -210,6 +215,8 @@ struct Counted {
 }
 
 fn main() {
+    // Spans a round: 1 000, or `N` (one round: the writer falls behind).
+    let round: u64 = std::env::args().nth(1).map_or(1_000, |a| a.parse().expect("spans a round")).clamp(1, N);
     dn::configure(dn::Config::new()).expect("configure");
     // Warm up every pool and thread first, as a long-running process has.
     let warm = || {
@@ -230,7 +237,7 @@ fn main() {
     let mut results: Vec<(&str, Counted)> = Vec::new();
     let run = dn::run("task").start();
     let ctx = run.context();
-    let c = counted(|range| {
+    let c = counted(round, |range| {
         let _in = ctx.clone().enter();
         for i in range {
             dn::task_span("t").run(|t| {
@@ -241,21 +248,21 @@ fn main() {
         }
     });
     results.push(("task", c));
-    let c = counted(|range| {
+    let c = counted(round, |range| {
         let _in = ctx.clone().enter();
         for _ in range {
             drop(dn::span("s").enter());
         }
     });
     results.push(("light", c));
-    let c = counted(|range| {
+    let c = counted(round, |range| {
         let _in = ctx.clone().enter();
         for i in range {
             dn::log_metric("loss", dn::Metric::new(1.0 / (i as f64 + 1.0)).step(i));
         }
     });
     results.push(("metric", c));
-    let c = counted(|range| {
+    let c = counted(round, |range| {
         rt.block_on(run.clone().instrument(async {
             let mut acc = 0i64;
             for i in range.start as i64..range.end as i64 {
@@ -266,7 +273,7 @@ fn main() {
     });
     results.push(("decorated", c));
     run.end();
-    let c = counted(|range| {
+    let c = counted(round, |range| {
         for i in range {
             dn::run("r").run(|r| {
                 r.log_param("p", i);
@@ -299,7 +306,7 @@ fn main() {
     let report = dn::shutdown();
     println!(
         "{}",
-        serde_json::json!({"per_workload": N, "workloads": out,
+        serde_json::json!({"per_workload": N, "round": round, "workloads": out,
             "dropped": report.dropped_queue_full + report.dropped_after_shutdown})
     );
 }
