@@ -79,10 +79,10 @@ fn cross_frees(round: u64) -> (u64, Vec<(String, String, u64)>, Value) {
 ///
 /// In one round of 20 000 the writer falls behind (four to one for runs):
 /// the pools then take back what it wrote up to one export queue's worth,
-/// and are trimmed when it goes quiet, a step at a time; a quiet round as a
-/// loop begins may still free a step's worth (256 items a pool; measured up
-/// to 512 frees). No thread frees one for as many as one span in ten. With
-/// the quiet bounds alone the writer freed 1 400 to 4 300 in the task and
+/// and are trimmed a step at a time (at most every 100 ms) while it is
+/// idle; an idle round as a loop begins may free a step's worth (256 items
+/// a pool). No thread frees one for as many as one span in ten. With
+/// the idle bounds alone the writer freed 1 400 to 4 300 in the task and
 /// `#[dn::task]` loops while they ran (and most of the runs' routes, run
 /// ids and buffers as it caught up after them, which this does not count).
 fn the_writer_frees_nothing_the_caller_allocated() {

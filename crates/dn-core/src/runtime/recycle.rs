@@ -39,11 +39,11 @@
 //! [`BUSY_POOL_BYTES`] — about what one thread's export queue may hold in
 //! flight, so a writer far behind its callers (a loop of runs outruns it
 //! four to one) gives back what it wrote rather than freeing it: with the
-//! quiet bounds below as the only ones, it freed a run's route, run id and
+//! idle bounds below as the only ones, it freed a run's route, run id and
 //! rendered buffer, and a task's rendered buffer, for most of them. When it
-//! goes quiet it trims each pool, [`TRIM_STEP`] items at a time, to
-//! [`POOL_MAX`] items and [`POOL_BYTES`] (all at once on a flush,
-//! [`trim_recycled`]): what stays held once a run goes
+//! is idle it trims each pool, [`TRIM_STEP`] items at a time (a step at
+//! most every 100 ms), to [`POOL_MAX`] items and [`POOL_BYTES`] (all at
+//! once on a flush, [`trim_recycled`]): what stays held once a run goes
 //! quiet ([`recycled_bytes`] tells how much: 5.8 MiB after 10 000 tasks
 //! logging a 5 KiB input each). What a pool holds is memory the records in
 //! flight held a moment before, so it does not add to a process's peak.
@@ -352,8 +352,8 @@ pub const TRIM_STEP: usize = 256;
 /// ([`POOL_MAX`] items, [`POOL_BYTES`]), freeing the oldest first and at
 /// most [`TRIM_STEP`] items from each (a burst that begins meanwhile waits
 /// for no more than that). `true` while a pool is still over its bound.
-/// What an exporting thread calls when it goes quiet, and until it returns
-/// `false` on a flush.
+/// What an exporting thread calls now and then while it is idle, and
+/// until it returns `false` on a flush.
 pub fn trim_recycled() -> bool {
     // Each pool's excess is taken under its lock and dropped after it.
     let mut over = false;

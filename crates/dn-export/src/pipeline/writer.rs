@@ -41,6 +41,9 @@ pub(super) const LOAD_WINDOW: Duration = Duration::from_millis(10);
 const RENDER_BELOW: f64 = 0.5;
 /// The writer leaves tasks' rendering to their callers above this share.
 const RENDER_UNTIL: f64 = 0.8;
+/// The idle writer trims the recycling pools a step
+/// (`dn_core::trim_recycled`) at most this often.
+const TRIM_EVERY: Duration = Duration::from_millis(100);
 
 impl WriterLoad {
     /// The writer's load measure; `None` (it never renders for the
@@ -78,6 +81,8 @@ struct Writer {
     spare: Vec<SpanRecord>,
     spare_lines: String,
     spare_marks: Vec<LineMark>,
+    /// When the pools were last trimmed.
+    trimmed: Instant,
 }
 
 impl Writer {
@@ -203,6 +208,7 @@ pub(super) fn writer_loop(
         spare: Vec::new(),
         spare_lines: String::new(),
         spare_marks: Vec::new(),
+        trimmed: Instant::now(),
     };
     let mut load = WriterLoad::on_cores(w.shared.multi_core);
     loop {
@@ -253,6 +259,17 @@ pub(super) fn writer_loop(
                 }
                 w.shared.writer_flags.idle.store(true, Ordering::Relaxed);
                 if w.drain() == 0 {
+                    // Idle: the pools go back towards their idle bounds, a
+                    // step at most every TRIM_EVERY (10 steps of 256 items a
+                    // second). Trimmed wholly at the first idle round, a
+                    // loop the writer keeps up with had it freeing the
+                    // loop's allocations between its spans; trimmed only
+                    // when no span came for a whole interval, a trickle of
+                    // spans would keep what a backlog left.
+                    if w.trimmed.elapsed() >= TRIM_EVERY {
+                        w.trimmed = Instant::now();
+                        dn_core::trim_recycled();
+                    }
                     std::thread::park_timeout(WRITE_INTERVAL);
                 }
                 // A producer cleared the flag: a burst has begun. Gather
@@ -263,20 +280,8 @@ pub(super) fn writer_loop(
                 // (a thread keeps one wake-up, not two), and it would wait
                 // out this sleep too (1 ms of `shutdown` in about half the
                 // processes that logged anything).
-                let still_idle = w.shared.writer_flags.idle.swap(false, Ordering::Relaxed);
-                if !still_idle && ctl.is_empty() {
+                if !w.shared.writer_flags.idle.swap(false, Ordering::Relaxed) && ctl.is_empty() {
                     w.nap(w.shared.gather, GO_AGAIN_AT);
-                } else if still_idle && ctl.is_empty() && w.drain() == 0 {
-                    // Quiet: no producer cleared the flag (the 512th span
-                    // on a thread wakes the writer without clearing it) and
-                    // none is waiting. The pools go back towards their idle
-                    // bounds, a step each quiet round, freed here while no
-                    // producer should be logging: trimmed at the first idle
-                    // round instead, a loop the writer keeps up with had it
-                    // freeing the loop's allocations between its spans (and
-                    // a quiet round can still end as a burst begins, so a
-                    // step is small).
-                    dn_core::trim_recycled();
                 }
             }
         }
