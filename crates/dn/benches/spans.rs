@@ -57,13 +57,14 @@
 //! in earlier sessions' runs; see "How the light span got there" in
 //! `docs/performance-log.md`), but not in every slow sitting. A task span
 //! at 1 µs is met in the fast mode (601 ns here). A second recorded run, in
-//! a slow sitting (2026-12-06 21:35:54, load 0.02 before, round trip 71 /
-//! 458 ns, code at 9fbe958), is beside this one in `docs/performance.md`:
-//! there the light span in a run read 185 ns against fastrace's 167
-//! (1.11×, over the target; 0.73× in the slow sitting of 1a52b8f at 18:08,
-//! whose column is in `docs/performance-log.md`), and the task span
-//! 1.53 µs (4.06× the OTel span's 378 ns), over its target; formatting a
-//! task line 439 ns (2.28 M lines a second), with the file write 1.63 µs.
+//! a slow sitting (2026-12-07 00:44:16, load 1.19 before, round trip 472 /
+//! 69 ns, code at e7c26a5), is beside this one in `docs/performance.md`:
+//! there the light span in a run read 138 ns against fastrace's 236
+//! (0.58×; 1.11×, over the target, in the slow sitting of 9fbe958 at
+//! 2026-12-06 21:35, whose column is in `docs/performance-log.md`), and the
+//! task span 1.48 µs (5.64× the OTel span's 262 ns), over its target;
+//! formatting a task line 311 ns (3.21 M lines a second), with the file
+//! write 1.13 µs.
 //! Whole workloads, end to end, are in `cargo xtask bench workloads` and
 //! `docs/performance.md`.
 //!

@@ -29,7 +29,7 @@
 //! caller's allocation, and the run's own record is mostly its last holder:
 //! the writer gives each route it holds alone back to a pool of its own,
 //! and the next run or root task takes one
-//! ([`route`]), dropping the old contents — the old run id's text among
+//! (`route`), dropping the old contents — the old run id's text among
 //! them — on its own thread. Before, the writer freed two of the caller's
 //! allocations for every run, the route and its run id.
 //!

@@ -1,12 +1,15 @@
 //! Which thread frees what the caller's thread allocated (issue #13: "the
-//! writer never frees the caller's allocations"). Every allocation carries
-//! a header with the thread that made it, set only while the main thread —
-//! the caller — runs a workload's loop; every free of such an allocation on
-//! another thread is counted against that thread. Each workload of
+//! writer never frees the caller's allocations"): `cross_frees [ROUND]`.
+//! Every allocation carries a header with the thread that made it, set
+//! only while the main thread — the caller — runs a workload's loop; every
+//! free of such an allocation on another thread while the loop runs is
+//! counted against that thread (a free after it, in a flush's trim of the
+//! pools or at exit, is off the hot path). Each workload of
 //! `cargo xtask bench workloads` (issue #13's loop bodies) runs 20 000
-//! times, then a flush; the counts are read before shutdown (which drops
-//! the pools). Prints, as JSON, each workload's frees on other threads by
-//! thread name, and its allocations on the caller.
+//! times, in rounds of ROUND spans (1 000 unless given), each round
+//! flushed; the counts are read before shutdown. Prints, as JSON, each
+//! workload's frees on other threads by thread name and by block size, and
+//! its allocations on the caller.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -173,9 +176,9 @@ fn frees() -> BTreeMap<u32, u64> {
         .collect()
 }
 
-/// Runs `body` on rounds of [`ROUND`] from 0 to [`N`], counting, each
-/// round flushed (so the writer keeps up: what it lags by, the pools'
-/// bounds decide, not this program).
+/// Runs `body` on rounds of `round` spans from 0 to [`N`], counting, each
+/// round flushed: in rounds of 1 000 the writer keeps up; in one round of
+/// `N` it falls behind, and how far the pools' bounds decide.
 fn counted(round: u64, mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
     let before = frees();
     let sizes_before = sizes();
