@@ -359,29 +359,15 @@ pub fn trim_recycled() -> bool {
     let mut over = false;
     let buffers: Vec<Arc<RenderedTask>> = {
         let mut pool = POOL.lock();
-        let (mut cut, mut bytes) = (0, pool.bytes);
-        while cut < pool.buffers.len() && (pool.buffers.len() - cut > POOL_MAX || bytes > POOL_BYTES) {
-            if cut == TRIM_STEP {
-                over = true;
-                break;
-            }
-            bytes -= pool.buffers[cut].capacity();
-            cut += 1;
-        }
+        let (cut, bytes, more) = trim_cut(&pool.buffers, pool.bytes, |b| b.capacity());
+        over |= more;
         pool.bytes = bytes;
         pool.buffers.drain(..cut).collect()
     };
     let boxes: Vec<(Arc<TaskData>, usize)> = {
         let mut pool = DATA_POOL.lock();
-        let (mut cut, mut bytes) = (0, pool.bytes);
-        while cut < pool.boxes.len() && (pool.boxes.len() - cut > POOL_MAX || bytes > POOL_BYTES) {
-            if cut == TRIM_STEP {
-                over = true;
-                break;
-            }
-            bytes -= pool.boxes[cut].1;
-            cut += 1;
-        }
+        let (cut, bytes, more) = trim_cut(&pool.boxes, pool.bytes, |b| b.1);
+        over |= more;
         pool.bytes = bytes;
         pool.boxes.drain(..cut).collect()
     };
@@ -399,6 +385,21 @@ pub fn trim_recycled() -> bool {
     };
     drop((buffers, boxes, lists, routes));
     over
+}
+
+/// How many of `items` (holding `bytes`, each `weight`) a trim step takes
+/// from the front to bring them within [`POOL_MAX`] and [`POOL_BYTES`], at
+/// most [`TRIM_STEP`]; the bytes left; whether more would still be over.
+fn trim_cut<T>(items: &[T], mut bytes: usize, weight: impl Fn(&T) -> usize) -> (usize, usize, bool) {
+    let mut cut = 0;
+    while cut < items.len() && (items.len() - cut > POOL_MAX || bytes > POOL_BYTES) {
+        if cut == TRIM_STEP {
+            return (cut, bytes, true);
+        }
+        bytes -= weight(&items[cut]);
+        cut += 1;
+    }
+    (cut, bytes, false)
 }
 
 /// Drops `records` (leaving the vector empty, its capacity kept), keeping

@@ -13,39 +13,69 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The system allocator, each block behind a header holding the thread id
 /// of a counted allocation (0 otherwise).
 struct Tagging;
 
-/// Threads that freed a counted allocation of another thread's: thread
-/// id and count, claimed slot by slot.
+/// Counts by key in fixed slots, each claimed by a compare-and-swap:
+/// nothing allocated, so the allocator itself can count.
+struct Tally {
+    /// Each slot's key plus one (0: a free slot).
+    keys: [AtomicU64; SLOTS],
+    counts: [AtomicU64; SLOTS],
+}
+
 const SLOTS: usize = 64;
-static FREER: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
-static FREES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+impl Tally {
+    const fn new() -> Tally {
+        Tally { keys: [const { AtomicU64::new(0) }; SLOTS], counts: [const { AtomicU64::new(0) }; SLOTS] }
+    }
+    /// Counts one for `key` (nothing, once every slot is another key's).
+    fn add(&self, key: u64) {
+        let key = key + 1;
+        for (k, n) in self.keys.iter().zip(&self.counts) {
+            match k.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {}
+                Err(held) if held == key => {}
+                Err(_) => continue,
+            }
+            n.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    /// The counts so far, by key.
+    fn now(&self) -> BTreeMap<u64, u64> {
+        self.keys
+            .iter()
+            .zip(&self.counts)
+            .filter_map(|(k, n)| {
+                let k = k.load(Ordering::Relaxed);
+                (k != 0).then(|| (k - 1, n.load(Ordering::Relaxed)))
+            })
+            .collect()
+    }
+    /// The counts since `before` (a [`Tally::now`]), those above 0.
+    fn since(&self, before: &BTreeMap<u64, u64>) -> BTreeMap<u64, u64> {
+        self.now()
+            .into_iter()
+            .map(|(k, n)| (k, n - before.get(&k).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// Frees of counted allocations on other threads, by the freeing thread's
+/// id, and by block size.
+static BY_THREAD: Tally = Tally::new();
+static BY_SIZE: Tally = Tally::new();
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 /// Whether the caller's loop runs: frees are counted only then (a free
 /// after it, in a flush's trim of the pools or at exit, is off the hot
 /// path).
 static HOT: AtomicBool = AtomicBool::new(false);
-/// The same frees by block size (+1, so 0 is a free slot).
-static SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
-static BY_SIZE: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
-
-fn sized_free(size: usize) {
-    let key = size as u64 + 1;
-    for i in 0..SLOTS {
-        match SIZE[i].compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => {}
-            Err(k) if k == key => {}
-            Err(_) => continue,
-        }
-        BY_SIZE[i].fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-}
-
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static TID: Cell<u32> = const { Cell::new(0) };
@@ -67,18 +97,6 @@ fn tid() -> u32 {
             libc::gettid() as u32
         }
     })
-}
-
-fn counted_free(by: u32) {
-    for i in 0..SLOTS {
-        match FREER[i].compare_exchange(0, by, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => {}
-            Err(t) if t == by => {}
-            Err(_) => continue,
-        }
-        FREES[i].fetch_add(1, Ordering::Relaxed);
-        return;
-    }
 }
 
 /// The header's size: the alignment, at least 16, so the block stays aligned.
@@ -122,8 +140,8 @@ unsafe impl GlobalAlloc for Tagging {
             if tag != 0 && HOT.load(Ordering::Relaxed) {
                 let by = tid();
                 if by != tag {
-                    counted_free(by);
-                    sized_free(layout.size());
+                    BY_THREAD.add(u64::from(by));
+                    BY_SIZE.add(layout.size() as u64);
                 }
             }
             System.dealloc(ptr.sub(off), Layout::from_size_align_unchecked(layout.size() + off, layout.align()));
@@ -152,36 +170,25 @@ static ALLOC: Tagging = Tagging;
 
 const N: u64 = 20_000;
 
+/// The task workload's body (issue #13's).
+fn task(i: u64) {
+    dn::task_span("t").run(|t| {
+        t.log_input("x", i);
+        t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+        t.log_output("y", i * 2);
+    });
+}
+
 #[dn::task]
 async fn f(x: i64) -> i64 {
     x * 2
-}
-
-/// Frees of counted allocations on each thread so far, by thread id.
-fn sizes() -> BTreeMap<u64, u64> {
-    (0..SLOTS)
-        .filter_map(|i| {
-            let k = SIZE[i].load(Ordering::Relaxed);
-            (k != 0).then(|| (k - 1, BY_SIZE[i].load(Ordering::Relaxed)))
-        })
-        .collect()
-}
-
-fn frees() -> BTreeMap<u32, u64> {
-    (0..SLOTS)
-        .filter_map(|i| {
-            let t = FREER[i].load(Ordering::Relaxed);
-            (t != 0).then(|| (t, FREES[i].load(Ordering::Relaxed)))
-        })
-        .collect()
 }
 
 /// Runs `body` on rounds of `round` spans from 0 to [`N`], counting, each
 /// round flushed: in rounds of 1 000 the writer keeps up; in one round of
 /// `N` it falls behind, and how far the pools' bounds decide.
 fn counted(round: u64, mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
-    let before = frees();
-    let sizes_before = sizes();
+    let (by_thread, by_size) = (BY_THREAD.now(), BY_SIZE.now());
     let mut allocations = 0;
     for from in (0..N).step_by(round as usize) {
         let a = ALLOCATIONS.load(Ordering::Relaxed);
@@ -196,23 +203,15 @@ fn counted(round: u64, mut body: impl FnMut(std::ops::Range<u64>)) -> Counted {
     // The writer gives back and frees after a batch is written: a second
     // flush waits for the batch after it.
     dn::flush();
-    let after = frees();
-    let sz: Vec<(u64, u64)> = sizes()
-        .into_iter()
-        .map(|(k, n)| (k, n - sizes_before.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let caused =
-        after.into_iter().map(|(t, n)| (t, n - before.get(&t).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect();
-    Counted { by_thread: caused, by_size: sz, allocations }
+    Counted { by_thread: BY_THREAD.since(&by_thread), by_size: BY_SIZE.since(&by_size), allocations }
 }
 
 /// What one workload's rounds caused.
 struct Counted {
     /// Frees of the caller's allocations, by the freeing thread's id.
-    by_thread: BTreeMap<u32, u64>,
+    by_thread: BTreeMap<u64, u64>,
     /// The same frees by block size (what they were, when a test fails).
-    by_size: Vec<(u64, u64)>,
+    by_size: BTreeMap<u64, u64>,
     /// Allocations on the caller.
     allocations: u64,
 }
@@ -225,11 +224,7 @@ fn main() {
     let warm = || {
         dn::run("warm").run(|_| {
             for i in 0..N {
-                dn::task_span("t").run(|t| {
-                    t.log_input("x", i);
-                    t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
-                    t.log_output("y", i * 2);
-                });
+                task(i);
                 drop(dn::span("s").enter());
             }
         });
@@ -242,13 +237,7 @@ fn main() {
     let ctx = run.context();
     let c = counted(round, |range| {
         let _in = ctx.clone().enter();
-        for i in range {
-            dn::task_span("t").run(|t| {
-                t.log_input("x", i);
-                t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
-                t.log_output("y", i * 2);
-            });
-        }
+        range.for_each(task);
     });
     results.push(("task", c));
     let c = counted(round, |range| {
@@ -286,7 +275,7 @@ fn main() {
     });
     results.push(("runs", c));
     // Thread names while the threads are alive.
-    let name = |t: u32| {
+    let name = |t: u64| {
         std::fs::read_to_string(format!("/proc/self/task/{t}/comm"))
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| format!("exited thread {t}"))
