@@ -192,8 +192,33 @@ pub fn null_receiver_on(port: u16) -> (Server, Arc<Mutex<(u64, u64)>>) {
 }
 
 /// A free port of `127.0.0.1` with nothing listening on it (yet): the
-/// address of a receiver that is down.
+/// address of a receiver that is down, or of a server started later.
+///
+/// Chosen below the kernel's ephemeral range (Linux's starts at 32 768),
+/// where no outgoing connection takes its local port, and never the same
+/// twice in one process. From `bind(0)`, the port came from that range:
+/// while one outage test's producer kept connecting to its receiver that
+/// was down, the other test's port was taken as the local end of one of
+/// those connections between its `free_port` and its bind ("Address already
+/// in use", seen in CI); and a connection to a port of that range with
+/// nothing listening can connect to itself.
 pub fn free_port() -> u16 {
+    const FROM: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Processes running tests at once start at different places.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        .wrapping_add(std::process::id().wrapping_mul(7_919));
+    for k in 0..SPAN {
+        let Ok(port) = u16::try_from(FROM + (seed.wrapping_add(k)) % SPAN) else { continue };
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
@@ -245,4 +270,22 @@ pub fn receiver_on(port: u16, script: Vec<Answer>) -> Receiver {
         (status, extra, body)
     });
     Receiver { down, url: format!("{}/v1/traces", srv.base), seen }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports from `free_port` are outside the ephemeral range, free to bind,
+    /// and not given twice.
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_never_given_twice() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        for (i, p) in ports.iter().enumerate() {
+            assert!((20_000..32_000).contains(p), "{p}");
+            assert!(!ports[..i].contains(p), "{p} given twice");
+        }
+        let l = TcpListener::bind(("127.0.0.1", ports[0])).expect("a given port binds");
+        assert_eq!(l.local_addr().unwrap().port(), ports[0]);
+    }
 }
