@@ -35,6 +35,13 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
 /// Default bound on the bytes one producer thread may have waiting (see
 /// [`SpanRecord::weight`]): large values fill it before the record count does.
 pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
+
+// dn-core's recycling pools take back, while the writer is busy, one
+// default queue's worth (dn-core cannot name these): kept equal here.
+const _: () = assert!(
+    dn_core::runtime::recycle::BUSY_POOL_MAX == DEFAULT_QUEUE_CAPACITY
+        && dn_core::runtime::recycle::BUSY_POOL_BYTES == DEFAULT_QUEUE_BYTES
+);
 /// Default longest a producer waits for the writer when its buffer is full,
 /// before it drops the span and counts it.
 pub const DEFAULT_FULL_WAIT: Duration = Duration::from_secs(5);
@@ -902,6 +909,63 @@ mod tests {
         let jsonl = JsonlExporter::new(dir.path(), &Resource::detect("test")).unwrap();
         let file = dir.path().join(JsonlExporter::relative_path(&record).unwrap());
         (record, dir, jsonl, file)
+    }
+
+    /// A writer given back more than the recycling pools keep when idle
+    /// (here 14 MiB of rendered buffers, over `POOL_BYTES`' 8 MiB) trims
+    /// them while it is idle, a step at a time, with no flush; and a flush
+    /// trims them wholly before it returns. The pools are the process's, so
+    /// other tests' buffers may come and go meanwhile: bounds, with a
+    /// batch's worth of margin, not exact counts.
+    #[test]
+    fn an_idle_writer_trims_the_pools_to_their_idle_bounds_and_a_flush_wholly() {
+        use dn_core::runtime::recycle::{KEEP_CAPACITY, POOL_BYTES};
+        let (record, _dir, jsonl, _file) = record_and_its_file();
+        let pipeline = ExportPipeline::builder().exporter(jsonl).build().unwrap();
+        let sink = MemorySink::new();
+        let tracer = Tracer::new(sink.clone(), "p").unwrap();
+        tracer.run("r").run(|_| tracer.task_span("t").run(|t| t.log_output("y", "x".repeat(6 << 10))));
+        let big = sink.take().into_iter().find(|r| &*r.name == "t").unwrap();
+        let RecordKind::Task { groups: dn_core::TaskGroups::Rendered(rendered), .. } = &big.kind else {
+            panic!("a rendered task")
+        };
+        assert!(rendered.capacity() > 4 << 10 && rendered.capacity() <= KEEP_CAPACITY, "{}", rendered.capacity());
+        let give_back = || {
+            // Each record its own buffer, held by nothing else: what the
+            // writer gives back after writing a burst of them.
+            let mut batch: Vec<SpanRecord> = (0..(14 << 20) / rendered.capacity())
+                .map(|_| {
+                    let mut r = big.clone();
+                    if let RecordKind::Task { groups, .. } = &mut r.kind {
+                        *groups = dn_core::TaskGroups::Rendered(Arc::new(dn_core::RenderedTask::clone(rendered)));
+                    }
+                    r
+                })
+                .collect();
+            dn_core::recycle_records(&mut batch);
+            assert!(dn_core::recycled_bytes() > POOL_BYTES, "{} bytes kept", dn_core::recycled_bytes());
+        };
+        let margin = 256 * KEEP_CAPACITY;
+        give_back();
+        let start = Instant::now();
+        while dn_core::recycled_bytes() > POOL_BYTES + margin {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{} bytes kept after 20 s idle",
+                dn_core::recycled_bytes()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        give_back();
+        SpanSink::flush(&pipeline, Duration::from_secs(10));
+        assert!(
+            dn_core::recycled_bytes() <= POOL_BYTES + margin,
+            "{} bytes kept after a flush",
+            dn_core::recycled_bytes()
+        );
+        pipeline.export(record);
+        let report = SpanSink::shutdown(&pipeline, Duration::from_secs(10));
+        assert_eq!(report.accepted, 1);
     }
 
     /// Between rounds (here a nap of 60 s, 1 ms in use) the writer is not

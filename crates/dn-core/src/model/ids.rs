@@ -249,15 +249,19 @@ fn random_uuid() -> uuid::Uuid {
 
 /// A new run id: a uuid4 as 32 hex digits without dashes (`docs/format.md`, "Ids and names").
 pub fn new_run_id() -> String {
-    random_uuid().simple().to_string()
+    new_run_id_in(&mut [0u8; uuid::fmt::Simple::LENGTH]).to_string()
 }
 
 /// A new run id ([`new_run_id`]) as a shared string: its text made on the
 /// stack and copied once into the shared allocation (a `String` first was
 /// a second allocation, and its free).
 pub(crate) fn new_run_id_shared() -> SharedStr {
-    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    SharedStr::Shared(std::sync::Arc::from(&*random_uuid().simple().encode_lower(&mut buf)))
+    SharedStr::Shared(std::sync::Arc::from(new_run_id_in(&mut [0u8; uuid::fmt::Simple::LENGTH])))
+}
+
+/// A new run id written into `buf`: the one place its form is made.
+fn new_run_id_in(buf: &mut [u8; uuid::fmt::Simple::LENGTH]) -> &str {
+    random_uuid().simple().encode_lower(buf)
 }
 
 /// A new task id ([`new_task_id`]) as a shared string, as
