@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::num::{NonZeroU64, NonZeroU128};
 
 use crate::text::SharedStr;
 
@@ -139,30 +140,31 @@ fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 /// A 128-bit trace id, never zero. Displays as 32 lowercase hex digits.
+///
+/// Non-zero by type, so `Option<TraceId>` is no larger than the id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TraceId(u128);
+pub struct TraceId(NonZeroU128);
 
 impl TraceId {
     /// A new random trace id.
     pub fn random() -> Self {
         loop {
-            let v = ((next_u64() as u128) << 64) | next_u64() as u128;
-            if v != 0 {
-                return Self(v);
+            if let Some(id) = Self::from_u128(((next_u64() as u128) << 64) | next_u64() as u128) {
+                return id;
             }
         }
     }
     /// The id from its integer value; `None` for zero (invalid in W3C and OTel).
     pub fn from_u128(v: u128) -> Option<Self> {
-        (v != 0).then_some(Self(v))
+        NonZeroU128::new(v).map(Self)
     }
     /// The integer value.
     pub fn to_u128(self) -> u128 {
-        self.0
+        self.0.get()
     }
     /// Big-endian bytes, as on the wire.
     pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_be_bytes()
+        self.0.get().to_be_bytes()
     }
     /// Parses 32 hex digits; `None` for anything else or for all zeros.
     pub fn from_hex(s: &str) -> Option<Self> {
@@ -188,30 +190,32 @@ impl fmt::Debug for TraceId {
 }
 
 /// A 64-bit span id, never zero. Displays as 16 lowercase hex digits.
+///
+/// Non-zero by type, so `Option<SpanId>` is 8 bytes, not 16: a task's
+/// parent span and parent task span are two of them (see `TaskInner`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SpanId(u64);
+pub struct SpanId(NonZeroU64);
 
 impl SpanId {
     /// A new random span id.
     pub fn random() -> Self {
         loop {
-            let v = next_u64();
-            if v != 0 {
-                return Self(v);
+            if let Some(id) = Self::from_u64(next_u64()) {
+                return id;
             }
         }
     }
     /// The id from its integer value; `None` for zero.
     pub fn from_u64(v: u64) -> Option<Self> {
-        (v != 0).then_some(Self(v))
+        NonZeroU64::new(v).map(Self)
     }
     /// The integer value.
     pub fn to_u64(self) -> u64 {
-        self.0
+        self.0.get()
     }
     /// Big-endian bytes, as on the wire.
     pub fn to_bytes(self) -> [u8; 8] {
-        self.0.to_be_bytes()
+        self.0.get().to_be_bytes()
     }
     /// Parses 16 hex digits; `None` for anything else or for all zeros.
     pub fn from_hex(s: &str) -> Option<Self> {

@@ -559,3 +559,20 @@ fn a_parent_keeps_each_ended_child_in_16_bytes() {
     // A run of 1 000 000 tasks keeps 16 MB of these (its route was in each before: 24 MB).
     assert_eq!(std::mem::size_of::<crate::task::Child>(), 16);
 }
+
+#[test]
+fn a_task_handle_fits_the_allocators_per_thread_cache_and_a_record_four_cache_lines() {
+    // glibc serves requests of up to 1 032 bytes from a per-thread cache
+    // with no lock; larger ones take the arena's lock and sort its bins
+    // (`_int_malloc`, `malloc_consolidate`). A task's `Arc<TaskInner>`
+    // (its counts and the state) was 1 040 bytes: one id's `Option` was
+    // 16 bytes and the trace id's alignment rounded the rest up. Ids are
+    // non-zero by type now (`SpanId`, `TraceId`), so their `Option` costs
+    // nothing.
+    assert_eq!(std::mem::size_of::<Option<crate::SpanId>>(), 8);
+    assert_eq!(std::mem::size_of::<Option<crate::TraceId>>(), 16);
+    let arc_inner = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<crate::task::TaskInner>();
+    assert!(arc_inner <= 1032, "a task's Arc<TaskInner> takes {arc_inner} bytes");
+    // A record is copied by value into the thread's buffer: four lines.
+    assert!(std::mem::size_of::<crate::SpanRecord>() <= 256, "{}", std::mem::size_of::<crate::SpanRecord>());
+}
