@@ -3,68 +3,69 @@
 //!
 //! `cargo xtask bench spans` (or `cargo bench -p dn --bench spans`; the
 //! xtask prints the machine's core round trip before and after: its fast
-//! mode is 40–65 ns, its slow one 360–410 ns). One recorded run on the
-//! 2-core machine kind CI uses (2026-12-06 09:05 by its clock, right after
-//! the recorded workload run of `docs/performance.md`, load 1.48 before,
-//! round trip 46 / 49 ns, code at c3b03da), medians, as ratios to the raw
-//! OTel SDK span (start + end, batch processor, no-op exporter) and to
-//! `fastrace::Span`, both measured in the same run. The tracer is kept for
-//! the process (`Tracer::into_static`), as the global instance's is;
-//! `..._counted_tracer` is a program's own instance. The run of 100 tasks
-//! varies most (fastest 40 µs, mean 71 µs here); run alone, alternated
-//! with earlier builds, it read 41–43 µs.
+//! mode is 40–65 ns, its slow one 360–480 ns). One recorded run on the
+//! 2-core machine kind CI uses (2026-12-07 03:31:38 by its clock, right
+//! after the recorded workload run of `docs/performance.md`, load 1.30
+//! before, round trip 469 / 481 ns: the slow mode; code at 7e18605),
+//! medians, as ratios to the raw OTel SDK span (start + end, batch
+//! processor, no-op exporter) and to `fastrace::Span`, both measured in
+//! the same run. The tracer is kept for the process
+//! (`Tracer::into_static`), as the global instance's is;
+//! `..._counted_tracer` is a program's own instance.
 //!
 //! | benchmark                                          | median   | vs OTel span | vs fastrace Span |
 //! |----------------------------------------------------|----------|--------------|------------------|
-//! | `otel_sdk_span` (baseline)                         | 171 ns   | 1.00×        | 2.13×            |
-//! | `fastrace_span`                                    | 80 ns    | 0.47×        | 1.00×            |
-//! | `fastrace_local_span_per_1000` (per span)          | 63 ns    | 0.37×        | 0.78×            |
-//! | `dn_light_span` (outside a run)                    | 66 ns    | 0.38×        | 0.82×            |
-//! | `dn_light_span_in_run`                             | 70 ns    | 0.41×        | 0.87×            |
-//! | `dn_light_span_in_run_counted_tracer`              | 75 ns    | 0.44×        | 0.94×            |
-//! | `dn_light_span_in_run_formatting_its_line`         | 110 ns   | 0.65×        | 1.38×            |
-//! | `tracing_span_registry_only` (no layer)            | 102 ns   | 0.60×        | 1.27×            |
-//! | `dn_bridged_tracing_span_in_run`                   | 358 ns   | 2.10×        | 4.46×            |
-//! | `dn_log_metric`                                    | 32 ns    | 0.19×        |                  |
-//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 601 ns   | 3.52×        |                  |
-//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 775 ns   | 4.54×        |                  |
-//! | `dn_run_100_tasks` (per task, incl. the run)       | 627 ns   | 3.68×        |                  |
-//! | `jsonl_writer_per_1000_light_spans` (per line)     | 297 ns   | 1.74×        |                  |
-//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 793 ns   | 4.65×        |                  |
-//! | `jsonl_format_per_1000_light_spans` (per line)     | 40 ns    | 0.23×        |                  |
-//! | `jsonl_format_per_1000_task_spans`  (per line)     | 234 ns   | 1.37×        |                  |
+//! | `otel_sdk_span` (baseline)                         | 325 ns   | 1.00×        | 2.01×            |
+//! | `fastrace_span`                                    | 162 ns   | 0.50×        | 1.00×            |
+//! | `fastrace_local_span_per_1000` (per span)          | 131 ns   | 0.40×        | 0.81×            |
+//! | `dn_light_span` (outside a run)                    | 165 ns   | 0.51×        | 1.02×            |
+//! | `dn_light_span_in_run`                             | 162 ns   | 0.50×        | 1.00×            |
+//! | `dn_light_span_in_run_counted_tracer`              | 187 ns   | 0.58×        | 1.16×            |
+//! | `dn_light_span_in_run_formatting_its_line`         | 304 ns   | 0.94×        | 1.88×            |
+//! | `tracing_span_registry_only` (no layer)            | 119 ns   | 0.36×        | 0.73×            |
+//! | `dn_bridged_tracing_span_in_run`                   | 790 ns   | 2.43×        | 4.89×            |
+//! | `dn_log_metric`                                    | 69 ns    | 0.21×        |                  |
+//! | `dn_task_span_io` (1 input, 1 metric, 1 output)    | 1.59 µs  | 4.88×        |                  |
+//! | `dn_task_span_io_scrubbed` (same, scrubbing on)    | 2.23 µs  | 6.86×        |                  |
+//! | `dn_run_100_tasks` (per task, incl. the run)       | 1.29 µs  | 3.97×        |                  |
+//! | `jsonl_writer_per_1000_light_spans` (per line)     | 560 ns   | 1.73×        |                  |
+//! | `jsonl_writer_per_1000_task_spans`  (per line)     | 1.55 µs  | 4.78×        |                  |
+//! | `jsonl_format_per_1000_light_spans` (per line)     | 95 ns    | 0.29×        |                  |
+//! | `jsonl_format_per_1000_task_spans`  (per line)     | 448 ns   | 1.38×        |                  |
+//!
+//! In the slow mode every row takes about twice its fast-mode time: the
+//! fast-mode run of c3b03da (2026-12-06 09:05, round trip 46 / 49 ns) read
+//! the OTel span 171 ns, fastrace 80 ns, dn's light span in a run 70 ns
+//! (0.87× fastrace), the task span 601 ns; its column is beside this one
+//! in `docs/performance.md`. Its task rows predate the discarding sink's
+//! local root (below), which made them pay for runs that kept every task.
 //!
 //! The task rows' writer discards what it is given, so it has time to spare
 //! and renders each task's groups itself (see `dn_core::TaskGroups`): the
 //! caller's cost in a program whose tasks do work between them. A loop of
 //! tasks writing every line to disk keeps the writer busy and renders on the
-//! caller: 1.09 µs a task end to end at N = 100 000 in `cargo xtask bench
-//! workloads` (its recorded run of c3b03da; 897 ns in the run of 5b6b15e
-//! before it, 1.04 µs in the recorded run of 481061b).
+//! caller: 1.61 µs a task end to end at N = 100 000 in `cargo xtask bench
+//! workloads` (its recorded run of 7e18605; 1.09 µs in the fast-mode run of
+//! c3b03da). The discarding sink reports a local root, as a pipeline with
+//! the JSONL exporter does, so a run keeps each ended task as its span id
+//! and frees its handle as it ends, as in a configured program.
 //! The writer rows write to tmpfs (`/dev/shm`), as the workload benchmarks
 //! do; the format rows render the same lines into a reused buffer with no
-//! file, the formatting half of the writer's cost (25 M light and 4.3 M
-//! task lines a second on one core — a light line's end is copied from the
-//! last one, `LineFormatter`; with the file write 3.4 M and 1.26 M).
-//! `dn_light_span_in_run_formatting_its_line` is what the caller pays per
-//! light span once a loop of them has outrun the writer (from 256 records
-//! waiting): it formats the span's line itself.
+//! file, the formatting half of the writer's cost (10.6 M light and 2.2 M
+//! task lines a second on one core here — a light line's end is copied
+//! from the last one, `LineFormatter`; with the file write 1.8 M and
+//! 0.64 M). `dn_light_span_in_run_formatting_its_line` is what the caller
+//! pays per light span once a loop of them has outrun the writer (from 256
+//! records waiting): it formats the span's line itself.
 //! Fastrace's median varies most between runs, so read the ratios within
 //! one run and over more than one.
 //!
 //! Issue #13's caller targets: a light span no slower than `fastrace::Span`
-//! is met here (0.87×, 0.70× and 0.83× in the two runs before; 0.80–0.86×
-//! in earlier sessions' runs; see "How the light span got there" in
-//! `docs/performance-log.md`), but not in every slow sitting. A task span
-//! at 1 µs is met in the fast mode (601 ns here). A second recorded run, in
-//! a slow sitting (2026-12-07 00:44:16, load 1.19 before, round trip 472 /
-//! 69 ns, code at e7c26a5), is beside this one in `docs/performance.md`:
-//! there the light span in a run read 138 ns against fastrace's 236
-//! (0.58×; 1.11×, over the target, in the slow sitting of 9fbe958 at
-//! 2026-12-06 21:35, whose column is in `docs/performance-log.md`), and the
-//! task span 1.48 µs (5.64× the OTel span's 262 ns), over its target;
-//! formatting a task line 311 ns (3.21 M lines a second), with the file
-//! write 1.13 µs.
+//! is met in the fast mode (0.87×, 0.70× and 0.83× in its runs) and is a
+//! toss-up in the slow mode (1.00× here, 0.58× in e7c26a5's sitting, 1.11×
+//! in 9fbe958's; see "How the light span got there" in
+//! `docs/performance-log.md`). A task span at 1 µs is met in the fast mode
+//! (601 ns) and not in the slow one (1.59 µs here).
 //! Whole workloads, end to end, are in `cargo xtask bench workloads` and
 //! `docs/performance.md`.
 //!
