@@ -47,6 +47,33 @@ pub fn core_round_trip_ns() -> f64 {
     elapsed.as_nanos() as f64 / ROUND_TRIPS as f64
 }
 
+/// A round trip from this many ns on is the slow mode's: the two modes'
+/// readings (40–90 ns and 357–481 ns so far) never came near it.
+pub const SLOW_MODE_FROM_NS: f64 = 200.0;
+
+/// The machine's mode, from a round trip of [`core_round_trip_ns`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The two cores close: a round trip under [`SLOW_MODE_FROM_NS`].
+    Fast,
+    /// The two cores far apart.
+    Slow,
+}
+
+impl Mode {
+    /// The mode a round trip of `ns` says.
+    pub fn of(ns: f64) -> Mode {
+        if ns < SLOW_MODE_FROM_NS { Mode::Fast } else { Mode::Slow }
+    }
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Fast => "fast",
+            Mode::Slow => "slow",
+        }
+    }
+}
+
 /// The round trip as a benchmark's table shows it.
 pub fn round_trip_text() -> String {
     format!("{:.0} ns", core_round_trip_ns())

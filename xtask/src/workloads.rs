@@ -218,6 +218,14 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path, cpus: Cpus) -> Resul
 /// CPU well below its time per operation says the other threads set the
 /// pace. `--one-core` last pins every process to
 /// one CPU, as `bench workloads --one-core` does.
+///
+/// The machine's mode (see `machine`) is read before the first pair and
+/// after each: a pair whose two readings agree is that mode's, and B / A
+/// is also given as the median of those pairs' own ratios, mode by mode,
+/// with the pairs the mode changed within left out. One session's five
+/// pairs of a change read 0.91–1.12× with the mode changing within four of
+/// them (2026-12-07): a ratio of two medians that mixes the modes says
+/// more about when they changed than about the change.
 pub fn ab(args: &[String]) -> Result<(), String> {
     let usage =
         || "usage: cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B> [--one-core]".to_string();
@@ -230,15 +238,22 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
         .map_err(|e| e.to_string())?;
     let bins = [Path::new(a), Path::new(b)];
-    let before = crate::machine::round_trip_text();
+    let mut round_trip = crate::machine::core_round_trip_ns();
+    let before = round_trip;
     let mut runs: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
     let mut cpu: [Vec<(u64, u64)>; 2] = [Vec::new(), Vec::new()];
+    let mut pairs = Vec::with_capacity(reps);
     for i in 0..reps {
+        let mut elapsed = [0u64; 2];
         for (k, bin) in bins.iter().enumerate() {
             let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None, cpus)?;
-            runs[k].push((v["elapsed_ns"].as_u64().unwrap_or(0), v["peak_kib"].as_u64().unwrap_or(0)));
+            elapsed[k] = v["elapsed_ns"].as_u64().unwrap_or(0);
+            runs[k].push((elapsed[k], v["peak_kib"].as_u64().unwrap_or(0)));
             cpu[k].push((v["cpu_main_ns"].as_u64().unwrap_or(0), v["cpu_other_ns"].as_u64().unwrap_or(0)));
         }
+        let after = crate::machine::core_round_trip_ns();
+        pairs.push(Pair { a_ns: elapsed[0], b_ns: elapsed[1], round_trips: [round_trip, after] });
+        round_trip = after;
     }
     let mut medians = [0f64; 2];
     for (k, r) in runs.iter_mut().enumerate() {
@@ -266,11 +281,55 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     }
     let pinned = if cpus == Cpus::One { ", one CPU" } else { "" };
     println!("B / A: {:.3}× at the median ({workload}, N = {n}{pinned})", medians[1] / medians[0]);
-    println!(
-        "core round trip before / after: {before} / {} (see xtask's `machine`)",
-        crate::machine::round_trip_text()
-    );
+    for line in pairs_by_mode(&pairs) {
+        println!("{line}");
+    }
+    println!("core round trip before / after: {before:.0} ns / {round_trip:.0} ns (see xtask's `machine`)");
     Ok(())
+}
+
+/// One A, B pair of `bench ab`: their times and the round trips read
+/// before and after them.
+#[derive(Clone, Copy, Debug)]
+struct Pair {
+    a_ns: u64,
+    b_ns: u64,
+    round_trips: [f64; 2],
+}
+
+/// B / A as the median of the pairs' own ratios, for each mode that whole
+/// pairs ran in, and how many pairs the mode changed within.
+fn pairs_by_mode(pairs: &[Pair]) -> Vec<String> {
+    use crate::machine::Mode;
+    let mut lines = Vec::new();
+    let mut mixed = 0;
+    let mut by_mode: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for p in pairs {
+        let [before, after] = p.round_trips.map(Mode::of);
+        if before != after || p.a_ns == 0 {
+            mixed += 1;
+            continue;
+        }
+        by_mode[usize::from(before == Mode::Slow)].push(p.b_ns as f64 / p.a_ns as f64);
+    }
+    for (mode, mut ratios) in [Mode::Fast, Mode::Slow].into_iter().zip(by_mode) {
+        if ratios.is_empty() {
+            continue;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let (median, lowest, highest) = (ratios[ratios.len() / 2], ratios[0], ratios[ratios.len() - 1]);
+        lines.push(match ratios.len() {
+            1 => format!("B / A in the {} mode: {median:.3}× (one pair)", mode.name()),
+            k => format!(
+                "B / A in the {} mode: {median:.3}× (median of {k} pairs' own ratios, {lowest:.3}–{highest:.3}×)",
+                mode.name()
+            ),
+        });
+    }
+    if mixed > 0 {
+        lines.push(format!("the mode changed within {mixed} of {} pairs (left out above)", pairs.len()));
+    }
+    lines
 }
 
 fn one(
@@ -308,7 +367,29 @@ fn one(
 
 #[cfg(test)]
 mod tests {
-    use super::Cpus;
+    use super::{Cpus, Pair, pairs_by_mode};
+
+    #[test]
+    fn ab_pairs_are_summed_up_by_the_mode_they_ran_in_whole() {
+        let pair = |a_ns, b_ns, round_trips| Pair { a_ns, b_ns, round_trips };
+        let pairs = [
+            pair(100, 90, [50.0, 60.0]),
+            pair(100, 110, [40.0, 45.0]),
+            pair(100, 95, [55.0, 70.0]),
+            pair(200, 150, [400.0, 420.0]),
+            pair(100, 300, [60.0, 450.0]),
+            pair(300, 100, [430.0, 80.0]),
+        ];
+        assert_eq!(
+            pairs_by_mode(&pairs),
+            [
+                "B / A in the fast mode: 0.950× (median of 3 pairs' own ratios, 0.900–1.100×)",
+                "B / A in the slow mode: 0.750× (one pair)",
+                "the mode changed within 2 of 6 pairs (left out above)",
+            ]
+        );
+        assert!(pairs_by_mode(&[]).is_empty());
+    }
 
     #[test]
     fn one_core_is_taken_out_of_the_arguments_wherever_it_is() {
