@@ -240,26 +240,7 @@ impl SpanRecord {
         match &self.kind {
             RecordKind::Light => {}
             RecordKind::Task { groups, .. } => {
-                // Data no sink rendered (one that renders them renders before
-                // its exporters): rendered here, for this visit only.
-                let here;
-                let r: &RenderedTask = match groups {
-                    TaskGroups::Rendered(r) => r,
-                    TaskGroups::Data(d) => {
-                        here = RenderedTask::render(d);
-                        &here
-                    }
-                };
-                let [params, inputs, outputs, metrics, objects, schemas, artifacts] = r.escaped_parts();
-                let [k_params, k_inputs, k_outputs, k_metrics, k_objects, k_schemas, k_artifacts] = TASK_GROUP_KEYS;
-                f(Own(k_params), E(params));
-                f(Own(k_inputs), E(inputs));
-                f(Own(k_outputs), E(outputs));
-                f(Own(k_metrics), E(metrics));
-                f(Own(k_objects), E(objects));
-                f(Own(k_schemas), E(schemas));
-                f(Own(k_artifacts), E(artifacts));
-                if r.has_objects() {
+                if visit_groups(groups, f) {
                     f(Own(keys::LARGE_ATTRIBUTES), AttrRef::StaticArray(LARGE));
                 }
             }
@@ -291,6 +272,18 @@ impl SpanRecord {
         f(Own(keys::TAGS), AttrRef::StrArray(&self.tags));
         if matches!(self.status, Status::Error(_)) {
             f(Own(keys::LOGFIRE_LEVEL_NUM), AttrRef::Int(LEVEL_NUM_ERROR));
+        }
+    }
+
+    /// A task's seven group entries alone, as [`SpanRecord::visit_attributes`]
+    /// visits them (consecutive there, under [`TASK_GROUP_KEYS`]); nothing
+    /// for any other record. What a line writer that kept the rest of a
+    /// task's line ([`TaskLineKey`]) writes between its head and tail,
+    /// without visiting the entries it copies (the writer visited them all
+    /// and wrote these: a fifth of its samples in the `#[dn::task]` loop).
+    pub fn visit_task_groups(&self, f: &mut dyn FnMut(AttrKey<'_>, AttrRef<'_>)) {
+        if let RecordKind::Task { groups, .. } = &self.kind {
+            visit_groups(groups, f);
         }
     }
 
@@ -449,6 +442,34 @@ impl TaskLineKey {
 /// two thirds of a light line written from a kept end.
 fn same_text(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a.is_empty() || a.as_ptr() == b.as_ptr() || a == b)
+}
+
+/// A task's groups as its line's entries, in their order: the one home of
+/// that order for [`SpanRecord::visit_attributes`] and
+/// [`SpanRecord::visit_task_groups`]. Data no sink rendered (one that
+/// renders them does so before its exporters) is rendered here, for this
+/// visit only. Whether the task stored objects.
+fn visit_groups(groups: &TaskGroups, f: &mut dyn FnMut(AttrKey<'_>, AttrRef<'_>)) -> bool {
+    use AttrKey::Own;
+    use AttrRef::Escaped as E;
+    let here;
+    let r: &RenderedTask = match groups {
+        TaskGroups::Rendered(r) => r,
+        TaskGroups::Data(d) => {
+            here = RenderedTask::render(d);
+            &here
+        }
+    };
+    let [params, inputs, outputs, metrics, objects, schemas, artifacts] = r.escaped_parts();
+    let [k_params, k_inputs, k_outputs, k_metrics, k_objects, k_schemas, k_artifacts] = TASK_GROUP_KEYS;
+    f(Own(k_params), E(params));
+    f(Own(k_inputs), E(inputs));
+    f(Own(k_outputs), E(outputs));
+    f(Own(k_metrics), E(metrics));
+    f(Own(k_objects), E(objects));
+    f(Own(k_schemas), E(schemas));
+    f(Own(k_artifacts), E(artifacts));
+    r.has_objects()
 }
 
 /// An attribute key, as [`SpanRecord::visit_attributes`] passes it.

@@ -247,14 +247,14 @@ struct KeptLightEnd {
 
 /// A task's line around its groups, kept by a [`LineFormatter`]: its name
 /// as the line's JSON string, its attribute list up to the groups (from
-/// `"attributes":{`), which entries of the record's attribute list the
-/// groups are, and the line from the end of the groups on.
+/// `"attributes":{`), and the line from the end of the groups on. The
+/// groups between them are the record's own
+/// ([`SpanRecord::visit_task_groups`]).
 #[derive(Clone, Debug)]
 struct KeptTaskLine {
     key: TaskLineKey,
     name: String,
     head: String,
-    groups: std::ops::Range<usize>,
     tail: String,
 }
 
@@ -289,13 +289,7 @@ impl LineFormatter {
                 write_line_head(out, rec, Some(&kept.name));
                 out.push_str(&kept.head);
                 let mut first = false;
-                let mut entry = 0;
-                rec.visit_attributes(&mut |k, v| {
-                    if kept.groups.contains(&entry) {
-                        write_entry(out, &mut first, k, v);
-                    }
-                    entry += 1;
-                });
+                rec.visit_task_groups(&mut |k, v| write_entry(out, &mut first, k, v));
                 out.push_str(&kept.tail);
                 #[cfg(test)]
                 {
@@ -352,23 +346,20 @@ impl LineFormatter {
         name: std::ops::Range<usize>,
     ) {
         let at = out.len();
-        let (mut head_end, mut tail_from) = (None, None);
-        let (mut first_group, mut entry) = (0, 0);
+        let (mut head_end, mut tail_at) = (None, None);
         write_line_end::<false>(out, rec, &self.resource_json, &mut |_, _| {}, |k, written| {
             if k == AttrKey::Own(TASK_GROUP_KEYS[0]) && head_end.is_none() {
-                (head_end, first_group) = (Some(written.start), entry);
+                head_end = Some(written.start);
             }
-            entry += 1;
-            if k == AttrKey::Own(TASK_GROUP_KEYS[TASK_GROUP_KEYS.len() - 1]) && tail_from.is_none() {
-                tail_from = Some((written.end, entry));
+            if k == AttrKey::Own(TASK_GROUP_KEYS[TASK_GROUP_KEYS.len() - 1]) && tail_at.is_none() {
+                tail_at = Some(written.end);
             }
         });
-        let (Some(head_end), Some((tail_at, groups_end))) = (head_end, tail_from) else { return };
+        let (Some(head_end), Some(tail_at)) = (head_end, tail_at) else { return };
         let mut kept = self.task_line.take().unwrap_or_else(|| KeptTaskLine {
             key: key.clone(),
             name: String::new(),
             head: String::new(),
-            groups: 0..0,
             tail: String::new(),
         });
         kept.key = key;
@@ -376,7 +367,6 @@ impl LineFormatter {
         kept.name.push_str(&out[name]);
         kept.head.clear();
         kept.head.push_str(&out[at..head_end]);
-        kept.groups = first_group..groups_end;
         kept.tail.clear();
         kept.tail.push_str(&out[tail_at..]);
         self.task_line = Some(kept);
