@@ -209,8 +209,8 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path, cpus: Cpus) -> Resul
 /// `cargo xtask bench ab <workload> <N> <processes> <binary A> <binary B>`:
 /// two builds of the `workload` program (say, `main`'s and a change's,
 /// copied aside after each `cargo build --release -p dn-process-tests --bin
-/// workload`) run dn's `workload` alternately, A then B, `processes` times
-/// each, with nothing else started beside them (each process's output is
+/// workload`) run dn's `workload` in pairs, A then B, then B then A,
+/// `processes` times each, with nothing else started beside them (each process's output is
 /// read after it exits: a parser started beside it takes the second core).
 /// Prints, for each, the median, lower quartile and fastest time and the
 /// median peak RSS and CPU time per operation (the caller's thread, and
@@ -245,7 +245,10 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     let mut pairs = Vec::with_capacity(reps);
     for i in 0..reps {
         let mut elapsed = [0u64; 2];
-        for (k, bin) in bins.iter().enumerate() {
+        // A then B, then B then A: whatever the process before a pair's
+        // first one (or the mode reading) leaves behind falls on each alike.
+        for k in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let bin = bins[k];
             let v = one(bin, "dn", workload, n, &scratch.path().join(format!("{k}-{i}")), None, cpus)?;
             elapsed[k] = v["elapsed_ns"].as_u64().unwrap_or(0);
             runs[k].push((elapsed[k], v["peak_kib"].as_u64().unwrap_or(0)));
