@@ -223,7 +223,7 @@ fn interleaved(bin: &Path, w: &str, n: u64, scratch: &Path, cpus: Cpus) -> Resul
 /// after each: a pair whose two readings agree is that mode's, and B / A
 /// is also given as the median of those pairs' own ratios, mode by mode,
 /// with the pairs the mode changed within left out. One session's five
-/// pairs of a change read 0.91–1.12× with the mode changing within four of
+/// runs of a change read 0.91–1.12× with the mode changing during four of
 /// them (2026-12-07): a ratio of two medians that mixes the modes says
 /// more about when they changed than about the change.
 pub fn ab(args: &[String]) -> Result<(), String> {
