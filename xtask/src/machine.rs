@@ -76,5 +76,10 @@ impl Mode {
 
 /// The round trip as a benchmark's table shows it.
 pub fn round_trip_text() -> String {
-    format!("{:.0} ns", core_round_trip_ns())
+    round_trip_shown(core_round_trip_ns())
+}
+
+/// A round trip of `ns` as the benchmarks show it.
+pub fn round_trip_shown(ns: f64) -> String {
+    format!("{ns:.0} ns")
 }

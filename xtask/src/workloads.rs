@@ -287,7 +287,11 @@ pub fn ab(args: &[String]) -> Result<(), String> {
     for line in pairs_by_mode(&pairs) {
         println!("{line}");
     }
-    println!("core round trip before / after: {before:.0} ns / {round_trip:.0} ns (see xtask's `machine`)");
+    println!(
+        "core round trip before / after: {} / {} (see xtask's `machine`)",
+        crate::machine::round_trip_shown(before),
+        crate::machine::round_trip_shown(round_trip)
+    );
     Ok(())
 }
 
@@ -301,15 +305,20 @@ struct Pair {
 }
 
 /// B / A as the median of the pairs' own ratios, for each mode that whole
-/// pairs ran in, and how many pairs the mode changed within.
+/// pairs ran in, and how many pairs the mode changed within (and how many
+/// had no time to compare: a process that reported none).
 fn pairs_by_mode(pairs: &[Pair]) -> Vec<String> {
     use crate::machine::Mode;
     let mut lines = Vec::new();
-    let mut mixed = 0;
+    let (mut mixed, mut untimed) = (0, 0);
     let mut by_mode: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for p in pairs {
         let [before, after] = p.round_trips.map(Mode::of);
-        if before != after || p.a_ns == 0 {
+        if p.a_ns == 0 || p.b_ns == 0 {
+            untimed += 1;
+            continue;
+        }
+        if before != after {
             mixed += 1;
             continue;
         }
@@ -331,6 +340,9 @@ fn pairs_by_mode(pairs: &[Pair]) -> Vec<String> {
     }
     if mixed > 0 {
         lines.push(format!("the mode changed within {mixed} of {} pairs (left out above)", pairs.len()));
+    }
+    if untimed > 0 {
+        lines.push(format!("{untimed} of {} pairs had a process that reported no time (left out above)", pairs.len()));
     }
     lines
 }
@@ -382,13 +394,15 @@ mod tests {
             pair(200, 150, [400.0, 420.0]),
             pair(100, 300, [60.0, 450.0]),
             pair(300, 100, [430.0, 80.0]),
+            pair(0, 100, [50.0, 60.0]),
         ];
         assert_eq!(
             pairs_by_mode(&pairs),
             [
                 "B / A in the fast mode: 0.950× (median of 3 pairs' own ratios, 0.900–1.100×)",
                 "B / A in the slow mode: 0.750× (one pair)",
-                "the mode changed within 2 of 6 pairs (left out above)",
+                "the mode changed within 2 of 7 pairs (left out above)",
+                "1 of 7 pairs had a process that reported no time (left out above)",
             ]
         );
         assert!(pairs_by_mode(&[]).is_empty());
