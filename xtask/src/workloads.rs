@@ -13,8 +13,9 @@
 //! program writing dn's lines (their count and average size) with no SDK
 //! at all — for runs a directory and a file each, as the local layout asks
 //! — so a ratio near 1 says the disk, not the SDK, sets the time. Then the
-//! memory figure of one 1 000 000-task run
-//! logging a 5 KB input per task (on disk, not tmpfs). Prints a Markdown
+//! memory figures of one 1 000 000-task run
+//! logging a 5 KB input per task and of 100 000 tasks from 16 threads
+//! logging a 2 KB input each (on disk, not tmpfs). Prints a Markdown
 //! table and writes it to `target/bench/workloads.md`; each row says the
 //! machine's mode while it ran (the core round trip of `machine`).
 //!
@@ -143,6 +144,12 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
             m["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
             m["lines"],
             m["elapsed_ns"].as_f64().unwrap_or(f64::NAN) / 1e9
+        ));
+        let t = one(&bin, "dn", "thread-burst", 100_000, &big.path().join("t"), None, cpus)?;
+        out.push_str(&format!(
+            "100 000 task spans from 16 threads, each logging a 2 KB input (dn, on disk): peak RSS {:.1} MiB, {} lines\n",
+            t["peak_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+            t["lines"],
         ));
     }
     println!("{out}");

@@ -13,7 +13,7 @@
 //! than one by one against the caller's allocations.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
@@ -35,6 +35,24 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1 << 17;
 /// Default bound on the bytes one producer thread may have waiting (see
 /// [`SpanRecord::weight`]): large values fill it before the record count does.
 pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
+/// Default bound on the bytes all producer threads together may have
+/// waiting, or in the writer's hands until it has written them: one
+/// thread's [`DEFAULT_QUEUE_BYTES`], so that what waits does not grow with
+/// the threads. Before it, 16 threads each ending task spans that log a
+/// 2 KB input peaked at 105 MiB of RSS over 100 000 tasks and 518 MiB over
+/// 400 000 (the local log on disk: each thread filled its own 32 MiB while
+/// the writer, one thread against 16, fell behind); with it, 47 and
+/// 54 MiB, in about the same time (`workload dn thread-burst`). A bound of
+/// twice this held 80 MiB there.
+pub const DEFAULT_QUEUE_TOTAL_BYTES: usize = 32 << 20;
+/// Most bytes a producer takes from the shared bound
+/// ([`DEFAULT_QUEUE_TOTAL_BYTES`]) ahead of what its record needs: one
+/// atomic operation on the shared count for some 800 light spans or 150
+/// tasks, not one a span (a task loop's caller: the same instructions,
+/// callgrind). A sixteenth of the bound at most, so that
+/// threads holding what they took ahead leave most of it to the others
+/// (the writer takes back what a thread holds at each of its rounds).
+const LEASE_BYTES: usize = 256 << 10;
 
 // dn-core's recycling pools take back, while the writer is busy, one
 // default queue's worth (dn-core cannot name these): kept equal here.
@@ -178,8 +196,13 @@ struct Pending {
     /// Formats them, keeping a light span's line end for the next (stays
     /// with this thread: the writer swaps the lines, not this).
     formatter: Option<LineFormatter>,
-    /// Sum of the waiting records' weights.
+    /// Sum of the waiting records' weights (and of the formatted lines).
     bytes: usize,
+    /// Bytes this thread has taken from the pipeline's shared bound
+    /// ([`Budget`]) since the writer last took its records: what they
+    /// weigh and some ahead. Given back by the writer: what is ahead when
+    /// it takes the records, the rest once it has written them.
+    held: usize,
     accepted: u64,
 }
 
@@ -215,12 +238,72 @@ enum Control {
     Shutdown(Sender<()>),
 }
 
+/// The bytes all producer threads may still take for records waiting on
+/// them or in the writer's hands (see [`ExportPipelineBuilder::queue_total_bytes`]),
+/// on a cache line of its own: producers take from it once per
+/// [`LEASE_BYTES`] and the writer gives back once per buffer a round, so
+/// it must not share a line with what every push reads.
+#[repr(align(64))]
+struct Budget {
+    left: AtomicIsize,
+    /// Bytes a thread takes ahead of what its record needs.
+    lease: usize,
+}
+
+impl Budget {
+    fn new(total: usize) -> Budget {
+        Budget {
+            left: AtomicIsize::new(isize::try_from(total).unwrap_or(isize::MAX)),
+            lease: LEASE_BYTES.min(total / 16),
+        }
+    }
+
+    /// Takes from the bound what `p` needs beyond what it holds to add a
+    /// record of `weight` bytes, and [`Budget::lease`] ahead where there is
+    /// that much; false (nothing taken) where there is not what it needs.
+    /// A thread with no records waiting takes what its record needs
+    /// whatever is left, so that a record larger than what the others
+    /// leave is not refused for ever: the total goes over by at most one
+    /// record a thread.
+    #[cold]
+    #[inline(never)]
+    fn take(&self, p: &mut Pending, weight: usize) -> bool {
+        let need = (p.bytes + weight).saturating_sub(p.held);
+        let ahead = need + self.lease;
+        let mut left = self.left.load(Ordering::Relaxed);
+        loop {
+            let take = if left >= ahead as isize {
+                ahead
+            } else if left >= need as isize || p.records.is_empty() {
+                need
+            } else {
+                return false;
+            };
+            match self.left.compare_exchange_weak(left, left - take as isize, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    p.held += take;
+                    return true;
+                }
+                Err(now) => left = now,
+            }
+        }
+    }
+
+    fn give_back(&self, bytes: usize) {
+        if bytes > 0 {
+            self.left.fetch_add(bytes as isize, Ordering::Relaxed);
+        }
+    }
+}
+
 struct Shared {
     /// Most records one producer thread may have waiting; beyond it spans
     /// are dropped and counted. The buffers allocate only for what they hold.
     capacity: u64,
     /// Most bytes one producer thread may have waiting.
     max_bytes: usize,
+    /// Bytes all producer threads together may have waiting.
+    budget: Budget,
     /// Longest a producer waits for room (the local writer behind a slow disk).
     full_wait: Duration,
     /// Records the writer has taken so far: a producer that gave up waiting
@@ -271,6 +354,9 @@ impl Shared {
     fn queued(&self) -> u64 {
         self.buffers.lock().iter().map(|b| b.records.lock().records.len() as u64).sum()
     }
+    fn queued_bytes(&self) -> usize {
+        self.buffers.lock().iter().map(|b| b.records.lock().bytes).sum()
+    }
     fn wake_writer(&self) {
         if let Some(t) = self.writer.get() {
             t.unpark();
@@ -310,6 +396,7 @@ pub struct ExportPipelineBuilder {
     destinations: Vec<Arc<dyn Destination>>,
     capacity: Option<usize>,
     max_bytes: Option<usize>,
+    total_bytes: Option<usize>,
     full_wait: Option<Duration>,
     producer_format_at: Option<usize>,
     producer_render_at: Option<usize>,
@@ -363,6 +450,16 @@ impl ExportPipelineBuilder {
         self.max_bytes = Some(n.max(1));
         self
     }
+    /// Most bytes of records all producer threads together may have
+    /// waiting, or in the writer's hands until they are written (default
+    /// [`DEFAULT_QUEUE_TOTAL_BYTES`]): a producer that would go over waits
+    /// for the writer as for a full buffer of its own. Each thread may go
+    /// over by one record, so that a record larger than what the other
+    /// threads leave still goes through.
+    pub fn queue_total_bytes(mut self, n: usize) -> Self {
+        self.total_bytes = Some(n.max(1));
+        self
+    }
     /// Longest a producer waits for the writer when its buffer is full
     /// (default [`DEFAULT_FULL_WAIT`]); then the span is dropped and counted.
     /// `Duration::ZERO` drops at once. A writer that stays stuck costs one
@@ -404,6 +501,7 @@ impl ExportPipelineBuilder {
         let shared = Arc::new(Shared {
             capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
             max_bytes: self.max_bytes.unwrap_or(DEFAULT_QUEUE_BYTES),
+            budget: Budget::new(self.total_bytes.unwrap_or(DEFAULT_QUEUE_TOTAL_BYTES)),
             full_wait: self.full_wait.unwrap_or(DEFAULT_FULL_WAIT),
             taken: AtomicU64::new(0),
             stalled_at: AtomicU64::new(u64::MAX),
@@ -459,6 +557,11 @@ impl ExportPipeline {
     /// Records waiting in the queue now.
     pub fn queued(&self) -> usize {
         self.shared.queued() as usize
+    }
+    /// Bytes of records (their [`SpanRecord::weight`]) and formatted lines
+    /// waiting in the queue now, on every thread.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes()
     }
     /// Lines formatted on producer threads so far, because the writer was
     /// behind (see [`ExportPipelineBuilder::producer_format_at`]), counted
@@ -539,6 +642,7 @@ impl ExportPipeline {
             if p.records.len() >= cap
                 || (p.bytes + weight > max_bytes && !p.records.is_empty())
                 || (paced && p.lines.len() >= FORMATTED_AHEAD_MAX)
+                || (p.bytes + weight > p.held && !self.shared.budget.take(p, weight))
             {
                 return None;
             }

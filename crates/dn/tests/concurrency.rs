@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{instance, spans};
@@ -186,6 +186,43 @@ fn large_records_are_bounded_in_bytes_and_all_written() {
     let report = pipeline.flush(Duration::from_secs(30));
     assert_eq!(report.dropped(), 0, "{report:?}");
     assert_eq!(received.load(Ordering::Relaxed), 2001);
+}
+
+/// The byte bound is shared by the threads: 16 threads each ending 200
+/// task spans with a 100 KiB input, through a writer that pauses 2 ms a
+/// batch, each thread allowed 4 MiB and all of them 8 MiB. Each thread
+/// alone would fill its own 4 MiB (64 MiB in all, as before the shared
+/// bound); together the bytes waiting stay within 8 MiB and one record a
+/// thread, and every span is written.
+#[test]
+fn threads_share_one_byte_bound_and_lose_nothing() {
+    const THREADS: usize = 16;
+    const TASKS: usize = 200;
+    const TOTAL: usize = 8 << 20;
+    let (pipeline, tracer, received) =
+        slow_pipeline(Duration::from_millis(2), |b| b.queue_bytes(4 << 20).queue_total_bytes(TOTAL));
+    let big = "v".repeat(100 << 10);
+    let run = tracer.run("threads").start();
+    let peak = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..TASKS {
+                    tracer.task_span("t").parent(&run).run(|t| t.log_input("x", big.as_str()));
+                    peak.fetch_max(pipeline.queued_bytes(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    run.end();
+    let report = pipeline.flush(Duration::from_secs(60));
+    assert_eq!(report.dropped(), 0, "{report:?}");
+    assert_eq!(received.load(Ordering::Relaxed), (THREADS * TASKS + 1) as u64);
+    let peak = peak.into_inner();
+    // A record here weighs a little over its 100 KiB input.
+    let one_record_a_thread = THREADS * (128 << 10);
+    assert!(peak <= TOTAL + one_record_a_thread, "{peak} bytes waited, over the shared 8 MiB bound");
+    assert!(peak >= TOTAL / 2, "the writer was slower than the threads, so the bound was reached: {peak}");
 }
 
 /// A writer stuck for 3 s with a 200 ms wait: the first full buffer waits

@@ -120,20 +120,25 @@ impl Writer {
         for b in buffers {
             let mut batch = std::mem::take(&mut self.spare);
             let (mut lines, mut marks) = (std::mem::take(&mut self.spare_lines), std::mem::take(&mut self.spare_marks));
-            {
+            // What the thread took of the shared bound: what it held ahead
+            // goes back now, what its records weigh once they are written.
+            let in_hand = {
                 let mut p = b.records.lock();
                 std::mem::swap(&mut p.records, &mut batch);
                 if !p.marks.is_empty() {
                     std::mem::swap(&mut p.lines, &mut lines);
                     std::mem::swap(&mut p.marks, &mut marks);
                 }
-                p.bytes = 0;
-            }
+                let (bytes, held) = (std::mem::take(&mut p.bytes), std::mem::take(&mut p.held));
+                self.shared.budget.give_back(held.saturating_sub(bytes));
+                held.min(bytes)
+            };
             if !marks.is_empty() {
                 self.shared.producer_formatted.fetch_add(marks.len() as u64, Ordering::Relaxed);
             }
             self.shared.taken.fetch_add(batch.len() as u64, Ordering::Release);
             if batch.is_empty() {
+                self.shared.budget.give_back(in_hand);
                 self.spare = batch;
                 (self.spare_lines, self.spare_marks) = (lines, marks);
                 continue;
@@ -164,6 +169,7 @@ impl Writer {
             // Dropped here, but each rendered buffer goes back for reuse
             // rather than being freed on this thread (see dn-core's `recycle`).
             dn_core::recycle_records(&mut batch);
+            self.shared.budget.give_back(in_hand);
             self.spare = batch;
         }
         if n > 0 {

@@ -1,6 +1,8 @@
 //! One workload of `cargo xtask bench workloads`, as a whole process:
 //! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`
-//! (`dn` also `burst`: N empty task spans in a run, for the memory figure),
+//! (`dn` also `burst`: N empty task spans in a run, and `thread-burst`: N
+//! task spans from 16 threads each logging a 2 000-character input, for
+//! the memory figures),
 //! or `workload floor <workload> <N> <DIR> <BYTES>`: the file-system work
 //! the local layout itself asks for, with no SDK — N lines of BYTES bytes
 //! (dn's average line) appended to one file in 256 KiB writes, or for
@@ -167,6 +169,18 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
                 });
             }
         }
+        "thread-burst" => in_run(&|| {
+            let input = "v".repeat(2000);
+            std::thread::scope(|s| {
+                for _ in 0..16 {
+                    dn::thread::spawn_scoped(s, || {
+                        for _ in 0..n / 16 {
+                            dn::task_span("t").run(|t| t.log_input("x", input.as_str()));
+                        }
+                    });
+                }
+            });
+        }),
         "burst" => in_run(&|| {
             for _ in 0..n {
                 dn::task_span("t").run(|_| ());
