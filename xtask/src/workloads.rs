@@ -36,8 +36,9 @@ use serde_json::Value;
 use crate::workspace::Workspace;
 
 const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
-const WORKLOADS: [(&str, &str); 7] = [
+const WORKLOADS: [(&str, &str); 8] = [
     ("task", "task span + 1 input, 1 metric (step), 1 output"),
+    ("threads", "the same task span from 2 threads, N / 2 each"),
     ("light", "light span (enter + drop)"),
     ("metric", "metric point"),
     ("decorated", "`#[dn::task]` async call, 1 input + output"),

@@ -1,5 +1,5 @@
 //! One workload of `cargo xtask bench workloads`, as a whole process:
-//! `workload <dn|otel|fastrace> <task|light|metric|decorated|runs|payload|startup> <N> <DIR>`
+//! `workload <dn|otel|fastrace> <task|threads|light|metric|decorated|runs|payload|startup> <N> <DIR>`
 //! (`dn` also `burst`: N empty task spans in a run, and `thread-burst`: N
 //! task spans from 16 threads each logging a 2 000-character input, for
 //! the memory figures),
@@ -16,7 +16,8 @@
 //! CPU time the main thread (the caller's loop) and every other thread
 //! (dn's writer and side threads, the baselines' exporters) spent meanwhile.
 //!
-//! The loop bodies are those of issue #13 ("Bench loop bodies"). `otel` is the
+//! The loop bodies are those of issue #13 ("Bench loop bodies"); `threads`
+//! is the task body from two threads in one run, every other `i` each. `otel` is the
 //! raw `opentelemetry_sdk` with a batch processor (queue raised so it keeps
 //! every span) and an exporter writing one JSON line per span; `fastrace` is
 //! a `fastrace::Span` per operation with a reporter writing JSON lines. The
@@ -139,6 +140,21 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
                     t.log_output("y", i * 2);
                 });
             }
+        }),
+        "threads" => in_run(&|| {
+            let body = |from: u64| {
+                for i in (from..n).step_by(2) {
+                    dn::task_span("t").run(|t| {
+                        t.log_input("x", i);
+                        t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+                        t.log_output("y", i * 2);
+                    });
+                }
+            };
+            std::thread::scope(|s| {
+                dn::thread::spawn_scoped(s, || body(1));
+                body(0);
+            });
         }),
         "light" => in_run(&|| {
             for _ in 0..n {
@@ -302,6 +318,21 @@ mod otel {
                     s.end();
                 }
             }),
+            "threads" => root("bench", &|cx| {
+                let body = |from: u64| {
+                    for i in (from..n).step_by(2) {
+                        let mut s = tracer.start_with_context("t", cx);
+                        s.set_attribute(KeyValue::new("input.x", i as i64));
+                        s.add_event("metric", vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)]);
+                        s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
+                        s.end();
+                    }
+                };
+                std::thread::scope(|s| {
+                    s.spawn(|| body(1));
+                    body(0);
+                });
+            }),
             "light" => root("bench", &|cx| {
                 for _ in 0..n {
                     tracer.start_with_context("s", cx).end();
@@ -416,6 +447,22 @@ mod fast {
                     );
                     s.add_property(|| ("output.y", (i * 2).to_string()));
                 }
+            }),
+            "threads" => in_root(&|root| {
+                let body = |from: u64| {
+                    for i in (from..n).step_by(2) {
+                        let s = Span::enter_with_parent("t", root).with_property(|| ("input.x", i.to_string()));
+                        s.add_event(
+                            Event::new("metric")
+                                .with_properties(|| [("m", (i as f64 * 0.5).to_string()), ("step", i.to_string())]),
+                        );
+                        s.add_property(|| ("output.y", (i * 2).to_string()));
+                    }
+                };
+                std::thread::scope(|s| {
+                    s.spawn(|| body(1));
+                    body(0);
+                });
             }),
             "light" => in_root(&|root| {
                 for _ in 0..n {
