@@ -452,7 +452,8 @@ impl ExportPipelineBuilder {
     }
     /// Most bytes of records all producer threads together may have
     /// waiting, or in the writer's hands until they are written (default
-    /// [`DEFAULT_QUEUE_TOTAL_BYTES`]): a producer that would go over waits
+    /// [`DEFAULT_QUEUE_TOTAL_BYTES`], or [`ExportPipelineBuilder::queue_bytes`]
+    /// where that is larger): a producer that would go over waits
     /// for the writer as for a full buffer of its own. Each thread may go
     /// over by one record, so that a record larger than what the other
     /// threads leave still goes through.
@@ -501,7 +502,12 @@ impl ExportPipelineBuilder {
         let shared = Arc::new(Shared {
             capacity: self.capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY) as u64,
             max_bytes: self.max_bytes.unwrap_or(DEFAULT_QUEUE_BYTES),
-            budget: Budget::new(self.total_bytes.unwrap_or(DEFAULT_QUEUE_TOTAL_BYTES)),
+            // A thread's own bound raised past the shared default raises
+            // the shared one with it (else it could never be reached).
+            budget: Budget::new(
+                self.total_bytes
+                    .unwrap_or_else(|| DEFAULT_QUEUE_TOTAL_BYTES.max(self.max_bytes.unwrap_or(DEFAULT_QUEUE_BYTES))),
+            ),
             full_wait: self.full_wait.unwrap_or(DEFAULT_FULL_WAIT),
             taken: AtomicU64::new(0),
             stalled_at: AtomicU64::new(u64::MAX),
@@ -929,6 +935,46 @@ mod tests {
             }
         });
         sink.take()
+    }
+
+    #[test]
+    fn a_thread_takes_from_the_shared_bound_ahead_then_what_it_needs_then_nothing_unless_it_has_nothing_waiting() {
+        let budget = Budget::new(1 << 20);
+        assert_eq!(budget.lease, 64 << 10, "a sixteenth of a small bound");
+        let mut p = Pending::default();
+        // Room for the record and the lease ahead: both taken.
+        assert!(budget.take(&mut p, 1000));
+        assert_eq!(p.held, 1000 + (64 << 10));
+        assert_eq!(budget.left.load(Ordering::Relaxed), (1 << 20) - p.held as isize);
+        // Another thread leaves 500 bytes: a record of 400 takes just that.
+        budget.left.store(500, Ordering::Relaxed);
+        p.bytes = p.held;
+        p.records.push(records().swap_remove(0));
+        let held = p.held;
+        assert!(budget.take(&mut p, 400));
+        assert_eq!((p.held - held, budget.left.load(Ordering::Relaxed)), (400, 100));
+        // Not enough for the next, and records wait here: refused, nothing taken.
+        p.bytes = p.held;
+        assert!(!budget.take(&mut p, 400));
+        assert_eq!(budget.left.load(Ordering::Relaxed), 100);
+        // With nothing waiting, a thread takes its one record anyway.
+        let mut q = Pending::default();
+        assert!(budget.take(&mut q, 5000));
+        assert_eq!((q.held, budget.left.load(Ordering::Relaxed)), (5000, -4900));
+        budget.give_back(5000);
+        assert_eq!(budget.left.load(Ordering::Relaxed), 100);
+    }
+
+    #[test]
+    fn a_thread_bound_raised_past_the_shared_default_raises_the_shared_bound() {
+        let left = |b: ExportPipelineBuilder| b.build().unwrap().shared.budget.left.load(Ordering::Relaxed) as usize;
+        assert_eq!(left(ExportPipeline::builder()), DEFAULT_QUEUE_TOTAL_BYTES);
+        assert_eq!(left(ExportPipeline::builder().queue_bytes(1 << 20)), DEFAULT_QUEUE_TOTAL_BYTES);
+        assert_eq!(
+            left(ExportPipeline::builder().queue_bytes(DEFAULT_QUEUE_TOTAL_BYTES * 2)),
+            DEFAULT_QUEUE_TOTAL_BYTES * 2
+        );
+        assert_eq!(left(ExportPipeline::builder().queue_bytes(64 << 20).queue_total_bytes(1 << 20)), 1 << 20);
     }
 
     #[test]

@@ -323,7 +323,10 @@ mod otel {
                     for i in (from..n).step_by(2) {
                         let mut s = tracer.start_with_context("t", cx);
                         s.set_attribute(KeyValue::new("input.x", i as i64));
-                        s.add_event("metric", vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)]);
+                        s.add_event(
+                            "metric",
+                            vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)],
+                        );
                         s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
                         s.end();
                     }
