@@ -29,7 +29,7 @@ pub use jsonl::{
 };
 pub use pipeline::{
     DEFAULT_FULL_WAIT, DEFAULT_PRODUCER_FORMAT_AT, DEFAULT_PRODUCER_RENDER_AT, DEFAULT_QUEUE_BYTES,
-    DEFAULT_QUEUE_CAPACITY, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_TOTAL_BYTES, ExportPipeline, ExportPipelineBuilder, MAX_BATCH,
 };
 pub use resource::{OTEL_SDK_VERSION, Resource};
 pub use updates::RunUpdater;

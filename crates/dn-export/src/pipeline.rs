@@ -5,7 +5,8 @@
 //! buffer (an uncontended lock and a `Vec` push: no allocation, no I/O, no
 //! wake-up); the writer thread goes round again at once while rounds find
 //! [`GO_AGAIN_AT`] records or more, wakes every [`ACTIVE_INTERVAL`] while
-//! fewer keep coming and every [`WRITE_INTERVAL`] when idle (or when a buffer
+//! fewer keep coming and every [`WRITE_INTERVAL`] when idle, backing off to
+//! [`IDLE_INTERVAL_MAX`] as a quiet spell goes on (or when a buffer
 //! reaches [`WAKE_AT`] records, on the first span after it went idle, or on
 //! flush), swaps every thread's buffer for an empty one and hands the
 //! records to the exporters. Records
@@ -101,10 +102,15 @@ pub const WAKE_AT: u64 = 2048;
 /// keeps most of what waking the writer early gained it (1.03× of waking
 /// at 64, against 1.13× not waking it in the nap at all).
 pub const ACTIVE_WAKE_AT: usize = 512;
-/// How long the idle writer sleeps before looking at the queue again: the
-/// most a finished span waits before it is written. The first span after
-/// the writer went idle wakes it at once.
+/// How long the idle writer first sleeps before looking at the queue
+/// again. The first span after the writer went idle wakes it at once;
+/// while nothing comes, each sleep is twice the last, up to
+/// [`IDLE_INTERVAL_MAX`] (once the recycling pools are back within their
+/// idle bounds, which the idle writer trims a step every 100 ms).
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(20);
+/// The longest the idle writer sleeps: a process idle for an hour wakes it
+/// about 3 600 times, not 180 000 (every 20 ms, as it did).
+pub const IDLE_INTERVAL_MAX: Duration = Duration::from_secs(1);
 /// How long the writer sleeps after a round that found spans, before the
 /// next: it formats and writes beside the producers rather than after them.
 /// A producer with [`GO_AGAIN_AT`] records waiting ends the sleep (and the

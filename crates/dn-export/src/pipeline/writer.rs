@@ -3,7 +3,7 @@
 //! hands the records (and the lines producers formatted) to the exporters,
 //! and gives the buffers back; between rounds it goes again at once, naps
 //! [`ACTIVE_INTERVAL`](super::ACTIVE_INTERVAL) or sleeps
-//! [`WRITE_INTERVAL`] (see `writer_loop`). Its load decides whether it
+//! [`WRITE_INTERVAL`], longer as a quiet spell goes on (see `writer_loop`). Its load decides whether it
 //! renders tasks for the producers ([`WriterLoad`]).
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 use dn_core::SpanRecord;
 
-use super::{ACTIVE_WAKE_AT, Control, GO_AGAIN_AT, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
+use super::{ACTIVE_WAKE_AT, Control, GO_AGAIN_AT, IDLE_INTERVAL_MAX, LocalBuffer, MAX_BATCH, Shared, WRITE_INTERVAL};
 use crate::Exporter;
 use crate::jsonl::{FormattedLines, LineMark};
 
@@ -83,6 +83,11 @@ struct Writer {
     spare_marks: Vec<LineMark>,
     /// When the pools were last trimmed.
     trimmed: Instant,
+    /// Whether the last trim left a pool over its idle bound.
+    pools_over: bool,
+    /// How long the next idle sleep lasts: [`WRITE_INTERVAL`], doubled
+    /// after each quiet one up to [`IDLE_INTERVAL_MAX`].
+    idle_sleep: Duration,
 }
 
 impl Writer {
@@ -215,6 +220,8 @@ pub(super) fn writer_loop(
         spare_lines: String::new(),
         spare_marks: Vec::new(),
         trimmed: Instant::now(),
+        pools_over: true,
+        idle_sleep: WRITE_INTERVAL,
     };
     let mut load = WriterLoad::on_cores(w.shared.multi_core);
     loop {
@@ -252,14 +259,16 @@ pub(super) fn writer_loop(
                 // buffer fills up, so the writer does not compete with
                 // producers for their buffers: briefly while spans trickle
                 // in, longer when none came. Idle is announced before one
-                // more look, so a span pushed after that look wakes the
-                // writer; one pushed in the race between a producer's check
-                // and the announcement waits at most the idle interval, as
-                // every span once did.
+                // more look at every buffer, so no span is missed: one
+                // pushed before the writer locked its buffer in that look is
+                // taken there, and the producer of one pushed after it sees
+                // the announcement (the buffer's lock orders the two) and
+                // wakes the writer. The idle sleep's end is a safety net.
                 if n >= GO_AGAIN_AT {
                     continue;
                 }
                 if n > 0 {
+                    w.idle_sleep = WRITE_INTERVAL;
                     w.nap(w.shared.active_nap, ACTIVE_WAKE_AT);
                     continue;
                 }
@@ -274,9 +283,18 @@ pub(super) fn writer_loop(
                     // spans would keep what a backlog left.
                     if w.trimmed.elapsed() >= TRIM_EVERY {
                         w.trimmed = Instant::now();
-                        dn_core::trim_recycled();
+                        w.pools_over = dn_core::trim_recycled();
                     }
-                    std::thread::park_timeout(WRITE_INTERVAL);
+                    std::thread::park_timeout(w.idle_sleep);
+                    // Once the pools are within their idle bounds, each
+                    // quiet sleep is twice the last, up to IDLE_INTERVAL_MAX:
+                    // a program waiting on a model for minutes no longer
+                    // wakes the writer 50 times a second.
+                    if !w.pools_over {
+                        w.idle_sleep = (w.idle_sleep * 2).min(IDLE_INTERVAL_MAX);
+                    }
+                } else {
+                    w.idle_sleep = WRITE_INTERVAL;
                 }
                 // A producer cleared the flag: a burst has begun. Gather
                 // its first spans for a moment rather than writing the first
