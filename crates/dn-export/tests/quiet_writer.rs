@@ -26,20 +26,7 @@ fn switches(name: &str) -> u64 {
 
 /// Whether a spans file under `dir` holds a span named `name`.
 fn written(dir: &Path, name: &str) -> bool {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl")
-                && std::fs::read_to_string(&p).unwrap_or_default().contains(&format!("\"{name}\""))
-            {
-                return true;
-            }
-        }
-    }
-    false
+    dn_testing::jsonl::spans(dir).iter().any(|s| s["name"] == name)
 }
 
 #[test]
