@@ -308,7 +308,8 @@ struct Shared {
     capacity: u64,
     /// Most bytes one producer thread may have waiting.
     max_bytes: usize,
-    /// Bytes all producer threads together may have waiting.
+    /// Bytes all producer threads together may have waiting or in the
+    /// writer's hands.
     budget: Budget,
     /// Longest a producer waits for room (the local writer behind a slow disk).
     full_wait: Duration,

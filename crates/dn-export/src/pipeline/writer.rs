@@ -227,6 +227,11 @@ pub(super) fn writer_loop(
     loop {
         let started = Instant::now();
         let n = w.drain();
+        if n > 0 {
+            // Spans came: the next quiet spell starts again at the shortest
+            // sleep, which trims what they left in the pools every 100 ms.
+            w.idle_sleep = WRITE_INTERVAL;
+        }
         if let Some(load) = &mut load {
             load.round(started, Instant::now(), n, &w.shared.writer_flags.renders);
         }
@@ -268,7 +273,6 @@ pub(super) fn writer_loop(
                     continue;
                 }
                 if n > 0 {
-                    w.idle_sleep = WRITE_INTERVAL;
                     w.nap(w.shared.active_nap, ACTIVE_WAKE_AT);
                     continue;
                 }
@@ -290,9 +294,8 @@ pub(super) fn writer_loop(
                     // quiet sleep is twice the last, up to IDLE_INTERVAL_MAX:
                     // a program waiting on a model for minutes no longer
                     // wakes the writer 50 times a second.
-                    if !w.pools_over {
-                        w.idle_sleep = (w.idle_sleep * 2).min(IDLE_INTERVAL_MAX);
-                    }
+                    w.idle_sleep =
+                        if w.pools_over { WRITE_INTERVAL } else { (w.idle_sleep * 2).min(IDLE_INTERVAL_MAX) };
                 } else {
                     w.idle_sleep = WRITE_INTERVAL;
                 }
