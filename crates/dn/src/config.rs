@@ -51,6 +51,7 @@ pub struct Config {
     local_dir: Option<PathBuf>,
     trace_backend: Option<TraceBackend>,
     queue_capacity: Option<usize>,
+    queue_bytes: Option<usize>,
     queue_full_wait: Option<Duration>,
     shutdown_timeout: Option<Duration>,
     profile_path: Option<PathBuf>,
@@ -194,6 +195,16 @@ impl Config {
     /// Export queue capacity in spans (default 131 072).
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = Some(n);
+        self
+    }
+    /// Most bytes of finished spans waiting to be written, across all
+    /// threads together and for any one of them (default 32 MiB; a span
+    /// weighs about what its line will). A thread that would go over waits
+    /// for the writer as for a full queue (`queue_full_wait`). Raise it
+    /// when many threads log large values to a slow disk and should not
+    /// wait; lower it to bound the memory telemetry takes.
+    pub fn queue_bytes(mut self, n: usize) -> Self {
+        self.queue_bytes = Some(n);
         self
     }
     /// Longest a thread waits for the local writer when its export buffer is
@@ -349,6 +360,7 @@ impl Config {
             trace_backend: backend,
             streaming,
             queue_capacity: self.queue_capacity.unwrap_or(dn_export::DEFAULT_QUEUE_CAPACITY),
+            queue_bytes: self.queue_bytes.unwrap_or(dn_export::DEFAULT_QUEUE_TOTAL_BYTES),
             queue_full_wait: self.queue_full_wait.unwrap_or(dn_export::DEFAULT_FULL_WAIT),
             update_interval: self.update_interval.unwrap_or(Duration::from_secs(5)),
             scrubbing: match (&self.scrubbing, env.scrubbing, profile.scrubbing) {
@@ -402,6 +414,8 @@ pub struct Settings {
     pub streaming: bool,
     /// Export queue capacity.
     pub queue_capacity: usize,
+    /// Most bytes of spans waiting, across all threads and for each.
+    pub queue_bytes: usize,
     /// Longest a producer waits for room in a full export buffer.
     pub queue_full_wait: Duration,
     /// Shutdown wait.
@@ -540,6 +554,14 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_bytes_defaults_to_the_pipeline_s_shared_bound_and_is_carried_to_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = || Config::new().isolated().local_dir(dir.path());
+        assert_eq!(base().resolve().unwrap().queue_bytes, dn_export::DEFAULT_QUEUE_TOTAL_BYTES);
+        assert_eq!(base().queue_bytes(1 << 20).resolve().unwrap().queue_bytes, 1 << 20);
+    }
 
     #[test]
     fn otlp_headers_parse_the_otel_format() {

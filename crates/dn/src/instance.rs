@@ -69,8 +69,11 @@ impl Dreadnode {
         let settings = config.resolve()?;
         let resource = Resource::detect(&settings.service_name).with_attributes(&settings.resource_attributes);
         let mut jsonl = JsonlExporter::new(&settings.local_dir, &resource)?;
-        let mut builder =
-            ExportPipeline::builder().queue_capacity(settings.queue_capacity).full_wait(settings.queue_full_wait);
+        let mut builder = ExportPipeline::builder()
+            .queue_capacity(settings.queue_capacity)
+            .queue_bytes(settings.queue_bytes)
+            .queue_total_bytes(settings.queue_bytes)
+            .full_wait(settings.queue_full_wait);
         // Scrubbing (docs/scrubbing.md): the configured secrets always, the
         // opt-in patterns when asked; storage credentials join when fetched.
         let scrubber = Arc::new(dn_core::Scrubber::new(settings.secrets(), settings.scrubbing.clone()));
