@@ -131,29 +131,20 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
     let cfg = dn::Config::new().isolated().local_dir(dir);
     dn::configure(cfg).expect("configure");
     let in_run = |body: &dyn Fn()| dn::run("bench").run(|_| body());
+    // The task body of the `task` and `threads` workloads.
+    let task = |i: u64| {
+        dn::task_span("t").run(|t| {
+            t.log_input("x", i);
+            t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
+            t.log_output("y", i * 2);
+        })
+    };
     match workload {
-        "task" => in_run(&|| {
-            for i in 0..n {
-                dn::task_span("t").run(|t| {
-                    t.log_input("x", i);
-                    t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
-                    t.log_output("y", i * 2);
-                });
-            }
-        }),
+        "task" => in_run(&|| (0..n).for_each(task)),
         "threads" => in_run(&|| {
-            let body = |from: u64| {
-                for i in (from..n).step_by(2) {
-                    dn::task_span("t").run(|t| {
-                        t.log_input("x", i);
-                        t.log_metric("m", dn::Metric::new(i as f64 * 0.5).step(i));
-                        t.log_output("y", i * 2);
-                    });
-                }
-            };
             std::thread::scope(|s| {
-                dn::thread::spawn_scoped(s, || body(1));
-                body(0);
+                dn::thread::spawn_scoped(s, || (1..n).step_by(2).for_each(task));
+                (0..n).step_by(2).for_each(task);
             });
         }),
         "light" => in_run(&|| {
@@ -308,32 +299,20 @@ mod otel {
             body(&cx);
             cx.span().end();
         };
+        // The task body of the `task` and `threads` workloads.
+        let task = |cx: &opentelemetry::Context, i: u64| {
+            let mut s = tracer.start_with_context("t", cx);
+            s.set_attribute(KeyValue::new("input.x", i as i64));
+            s.add_event("metric", vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)]);
+            s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
+            s.end();
+        };
         match workload {
-            "task" => root("bench", &|cx| {
-                for i in 0..n {
-                    let mut s = tracer.start_with_context("t", cx);
-                    s.set_attribute(KeyValue::new("input.x", i as i64));
-                    s.add_event("metric", vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)]);
-                    s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
-                    s.end();
-                }
-            }),
+            "task" => root("bench", &|cx| (0..n).for_each(|i| task(cx, i))),
             "threads" => root("bench", &|cx| {
-                let body = |from: u64| {
-                    for i in (from..n).step_by(2) {
-                        let mut s = tracer.start_with_context("t", cx);
-                        s.set_attribute(KeyValue::new("input.x", i as i64));
-                        s.add_event(
-                            "metric",
-                            vec![KeyValue::new("m", i as f64 * 0.5), KeyValue::new("step", i as i64)],
-                        );
-                        s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
-                        s.end();
-                    }
-                };
                 std::thread::scope(|s| {
-                    s.spawn(|| body(1));
-                    body(0);
+                    s.spawn(|| (1..n).step_by(2).for_each(|i| task(cx, i)));
+                    (0..n).step_by(2).for_each(|i| task(cx, i));
                 });
             }),
             "light" => root("bench", &|cx| {
@@ -440,31 +419,20 @@ mod fast {
             let root = Span::root("bench", SpanContext::random());
             body(&root);
         };
+        // The task body of the `task` and `threads` workloads.
+        let task = |root: &Span, i: u64| {
+            let s = Span::enter_with_parent("t", root).with_property(|| ("input.x", i.to_string()));
+            s.add_event(
+                Event::new("metric").with_properties(|| [("m", (i as f64 * 0.5).to_string()), ("step", i.to_string())]),
+            );
+            s.add_property(|| ("output.y", (i * 2).to_string()));
+        };
         match workload {
-            "task" => in_root(&|root| {
-                for i in 0..n {
-                    let s = Span::enter_with_parent("t", root).with_property(|| ("input.x", i.to_string()));
-                    s.add_event(
-                        Event::new("metric")
-                            .with_properties(|| [("m", (i as f64 * 0.5).to_string()), ("step", i.to_string())]),
-                    );
-                    s.add_property(|| ("output.y", (i * 2).to_string()));
-                }
-            }),
+            "task" => in_root(&|root| (0..n).for_each(|i| task(root, i))),
             "threads" => in_root(&|root| {
-                let body = |from: u64| {
-                    for i in (from..n).step_by(2) {
-                        let s = Span::enter_with_parent("t", root).with_property(|| ("input.x", i.to_string()));
-                        s.add_event(
-                            Event::new("metric")
-                                .with_properties(|| [("m", (i as f64 * 0.5).to_string()), ("step", i.to_string())]),
-                        );
-                        s.add_property(|| ("output.y", (i * 2).to_string()));
-                    }
-                };
                 std::thread::scope(|s| {
-                    s.spawn(|| body(1));
-                    body(0);
+                    s.spawn(|| (1..n).step_by(2).for_each(|i| task(root, i)));
+                    (0..n).step_by(2).for_each(|i| task(root, i));
                 });
             }),
             "light" => in_root(&|root| {
