@@ -8,7 +8,11 @@
 //! (dn's average line) appended to one file in 256 KiB writes, or for
 //! `runs` a directory, a file and one line per run (on two threads, every
 //! other run each, as dn's writer and its side thread share them), or for
-//! `metric` the one line.
+//! `metric` the one line,
+//! or `workload count <DIR>`: the lines and bytes of the JSONL files under
+//! DIR, as every run ends by counting them (`cargo xtask bench
+//! instructions` counts them so, outside valgrind, and sets
+//! `WORKLOAD_NO_COUNT` to leave the count out of the instructions it reads).
 //!
 //! The clock starts before the SDK is configured and stops when its shutdown
 //! returns, so it includes writing every span to disk; then the lines under
@@ -30,12 +34,19 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, count, dir] = args.as_slice() {
+        if count == "count" {
+            let (lines, bytes) = count_lines(Path::new(dir));
+            println!("{}", serde_json::json!({"lines": lines, "bytes": bytes}));
+            return;
+        }
+    }
     let (system, workload, n, dir, line_bytes) = match args.as_slice() {
         [_, system, workload, n, dir] => (system, workload, n, dir, 0),
         [_, system, workload, n, dir, bytes] => (system, workload, n, dir, bytes.parse().expect("BYTES")),
         _ => {
             eprintln!(
-                "usage: workload <dn|otel|fastrace> <workload> <N> <DIR> | workload floor <workload> <N> <DIR> <BYTES>"
+                "usage: workload <dn|otel|fastrace> <workload> <N> <DIR> | workload floor <workload> <N> <DIR> <BYTES> | workload count <DIR>"
             );
             std::process::exit(2);
         }
@@ -56,13 +67,22 @@ fn main() {
     let cpu_all = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(cpu0.0);
     let cpu_main = cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu0.1);
     let (_, peak_kib) = dn_process_tests::rss_kib();
-    let (lines, bytes) = count_lines(&dir);
+    let (lines, bytes) = if std::env::var_os("WORKLOAD_NO_COUNT").is_some() { (0, 0) } else { count_lines(&dir) };
     println!(
         "{}",
         serde_json::json!({"system": system, "workload": workload, "n": n,
             "elapsed_ns": elapsed.as_nanos() as u64, "lines": lines, "bytes": bytes, "peak_kib": peak_kib,
             "cpu_main_ns": cpu_main, "cpu_other_ns": cpu_all.saturating_sub(cpu_main)})
     );
+}
+
+/// Runs one system's loop: a function of its own, so that callgrind can
+/// split the caller's loop from the process's start and shutdown
+/// (`cargo xtask bench instructions` dumps its counts as this function is
+/// entered and left: `--dump-before` / `--dump-after`).
+#[inline(never)]
+fn caller_loop(body: &dyn Fn()) {
+    body();
 }
 
 /// The file-system floor (see the module docs): what any writer of this
@@ -139,7 +159,7 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
             t.log_output("y", i * 2);
         })
     };
-    match workload {
+    caller_loop(&|| match workload {
         "task" => in_run(&|| (0..n).for_each(task)),
         "threads" => in_run(&|| {
             std::thread::scope(|s| {
@@ -201,7 +221,7 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
         }),
         "startup" => {}
         other => panic!("unknown workload {other}"),
-    }
+    });
     let report = dn::shutdown();
     assert!(report.is_clean(), "{report:?}");
 }
@@ -307,7 +327,7 @@ mod otel {
             s.set_attribute(KeyValue::new("output.y", (i * 2) as i64));
             s.end();
         };
-        match workload {
+        caller_loop(&|| match workload {
             "task" => root("bench", &|cx| (0..n).for_each(|i| task(cx, i))),
             "threads" => root("bench", &|cx| {
                 std::thread::scope(|s| {
@@ -365,7 +385,7 @@ mod otel {
             }),
             "startup" => {}
             other => panic!("unknown workload {other}"),
-        }
+        });
         provider.shutdown().unwrap();
     }
 }
@@ -427,7 +447,7 @@ mod fast {
             );
             s.add_property(|| ("output.y", (i * 2).to_string()));
         };
-        match workload {
+        caller_loop(&|| match workload {
             "task" => in_root(&|root| (0..n).for_each(|i| task(root, i))),
             "threads" => in_root(&|root| {
                 std::thread::scope(|s| {
@@ -475,7 +495,7 @@ mod fast {
             }),
             "startup" => {}
             other => panic!("unknown workload {other}"),
-        }
+        });
         if workload == "startup" {
             fastrace::flush(); // nothing pending: one flush, as before
         } else {
