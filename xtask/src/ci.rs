@@ -151,6 +151,9 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
         }
         return crate::workloads::run(ws, cpus);
     }
+    if name == Some("instructions") {
+        return crate::instructions::run(ws);
+    }
     if name == Some("cli") {
         return crate::cli_bench::run(ws);
     }

@@ -6,6 +6,7 @@ pub mod ci;
 pub mod cli_bench;
 pub mod example_snapshots;
 pub mod examples;
+pub mod instructions;
 pub mod layout;
 pub mod machine;
 pub mod outage;

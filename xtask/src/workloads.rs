@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::workspace::Workspace;
 
 const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
-const WORKLOADS: [(&str, &str); 8] = [
+pub(crate) const WORKLOADS: [(&str, &str); 8] = [
     ("task", "task span + 1 input, 1 metric (step), 1 output"),
     ("threads", "the same task span from 2 threads, N / 2 each"),
     ("light", "light span (enter + drop)"),

@@ -1,0 +1,340 @@
+//! `cargo xtask bench instructions`: the instructions each workload of
+//! `bench workloads` costs per operation, counted by callgrind
+//! (`valgrind --tool=callgrind --separate-threads=yes`) for dn, the raw
+//! `opentelemetry_sdk` and fastrace, on the caller's thread and on all
+//! threads together.
+//!
+//! Why: the times of `bench workloads` and `bench spans` move with the
+//! machine (see `machine`: its slow mode takes up to twice as long), so a
+//! comparison between two sittings, or a goal judged against one, says as
+//! much about the machine as about the code. An instruction count does not
+//! depend on the machine's mode or load. It is not a time either: a cache
+//! miss, a system call's kernel work, a page fault or a wait on the other
+//! thread costs no instruction here, and two loops of the same count can
+//! take very different times. Read it beside the timed tables, never
+//! instead of them.
+//!
+//! Each workload runs at N = [`N_LOW`] and [`N_HIGH`] in its own process
+//! under callgrind; the difference, divided by the difference of N, is the
+//! cost of one operation with the process's start, configure and shutdown
+//! taken out. (Start-up, a whole process, has no such difference and is
+//! left out.) The workload program leaves out its count of the lines on
+//! disk (`WORKLOAD_NO_COUNT`); the lines are counted after each process,
+//! outside valgrind (`workload count`), and every row shows them.
+//!
+//! **The caller's loop** is counted alone: the workload program runs each
+//! system's loop in `caller_loop`, and callgrind dumps the main thread's
+//! counts as it enters and leaves it (`--dump-before` / `--dump-after`).
+//! For the baselines, and for dn's light, metric, `#[dn::task]` and
+//! payload loops, that count repeats exactly from process to process.
+//! dn's writer takes work from its callers when it has time (its own
+//! measure of how busy it is, so the timing): it renders a task's groups
+//! (with the SHA-1 of its values) and formats light spans' lines. The
+//! share the caller did varies between processes (the task row's caller
+//! read 15 506 and 17 482 instructions a task in two runs, 2026-12-07), so
+//! the table gives it on its own, "of which rendering and formatting"
+//! (`RenderedTask::render_from` and `format_line_here`, read from the
+//! loop's inclusive costs with `callgrind_annotate`), and compares the
+//! rest, **the caller's own** (5 741 and 5 766 in those runs), with
+//! fastrace's caller. Under valgrind the threads take turns on one core,
+//! so dn's writer is behind more often than with a core of its own, and
+//! the caller does more of that work than natively. valgrind also hides
+//! the CPU's SHA extensions, so the `sha2` crate hashes in software there:
+//! the rendering of the task and payload rows counts several times the
+//! hashing it does natively.
+//!
+//! **All threads** add the writers, collectors and exporters, whose waits
+//! and hand-offs depend on timing: within about 5% between two runs for
+//! most rows, up to a third for the metric row (dn renders a long series
+//! on a helper thread; raw OTel drops events past 128 a span).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::workspace::Workspace;
+
+/// The smaller N of each pair of processes.
+pub const N_LOW: u64 = 2_000;
+/// The larger N of each pair of processes.
+pub const N_HIGH: u64 = 12_000;
+
+const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
+
+/// The function the workload program runs each loop in.
+const LOOP_FUNCTION: &str = "workload::caller_loop";
+/// dn's functions for the work its writer takes from the caller when it
+/// has time: rendering a task's groups (with the SHA-1 of its logged
+/// values), on the caller as the task ends, while records wait, or for a
+/// large task, and formatting a light span's line while records wait.
+/// Neither calls the other.
+const SHARED_FUNCTIONS: [&str; 2] =
+    ["dn_core::model::task_data::RenderedTask::render_from", "dn_export::pipeline::format_line_here"];
+
+/// One process's count: the caller's loop, every thread's, and the lines
+/// it left on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Count {
+    /// Instructions of the main thread inside [`LOOP_FUNCTION`].
+    pub caller_loop: u64,
+    /// Of those, inside [`SHARED_FUNCTIONS`].
+    pub shared: u64,
+    /// Instructions of every thread, the whole process.
+    pub all: u64,
+    /// Lines written under the workload's directory.
+    pub lines: u64,
+}
+
+/// Per operation, between the two processes of a pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerOp {
+    /// In the caller's loop.
+    pub caller: f64,
+    /// Of which inside [`SHARED_FUNCTIONS`].
+    pub shared: f64,
+    /// On all threads.
+    pub all: f64,
+}
+
+impl PerOp {
+    /// The cost of one operation from the counts at `n_low` and `n_high`.
+    pub fn between(low: Count, high: Count, n_low: u64, n_high: u64) -> PerOp {
+        let ops = n_high.saturating_sub(n_low).max(1) as f64;
+        let per = |h: u64, l: u64| (h as f64 - l as f64) / ops;
+        PerOp {
+            caller: per(high.caller_loop, low.caller_loop),
+            shared: per(high.shared, low.shared),
+            all: per(high.all, low.all),
+        }
+    }
+}
+
+/// One file callgrind wrote: its name, the header's `thread:` and
+/// `summary:` (or older `totals:`), and whether it is the dump taken as
+/// [`LOOP_FUNCTION`] was left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dump {
+    /// The file's name.
+    pub name: String,
+    /// The thread (1: the main thread).
+    pub thread: u64,
+    /// Its instructions.
+    pub total: u64,
+    /// Dumped as the loop was left: it holds the loop's instructions.
+    pub loop_end: bool,
+}
+
+impl Dump {
+    /// Reads the header of a callgrind file.
+    pub fn parse(name: &str, text: &str) -> Result<Dump, String> {
+        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+        let total = field("summary:")
+            .or_else(|| field("totals:"))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name}: no summary line"))?;
+        Ok(Dump {
+            name: name.to_string(),
+            thread: field("thread:").and_then(|v| v.parse().ok()).unwrap_or(1),
+            total,
+            loop_end: text.lines().any(|l| l.trim_end() == format!("desc: Trigger: --dump-after={LOOP_FUNCTION}")),
+        })
+    }
+}
+
+/// The caller's loop (the main thread's dump as the loop was left) and
+/// every dump's total.
+pub fn loop_and_total(dumps: &[Dump]) -> Result<(&Dump, u64), String> {
+    let mut ends = dumps.iter().filter(|d| d.loop_end && d.thread == 1);
+    let the_loop = ends.next().ok_or_else(|| format!("no dump of thread 1 on leaving {LOOP_FUNCTION}"))?;
+    if ends.next().is_some() {
+        return Err(format!("{LOOP_FUNCTION} was left more than once"));
+    }
+    Ok((the_loop, dumps.iter().map(|d| d.total).sum()))
+}
+
+/// The inclusive cost of `function` in `callgrind_annotate --inclusive=yes`
+/// output (its own line, which names the binary after it); 0 when it is
+/// not there (it never ran).
+pub fn inclusive_cost(annotated: &str, function: &str) -> u64 {
+    let own = format!(":{function} [");
+    annotated
+        .lines()
+        .find(|l| l.contains(&own))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs every workload under callgrind and prints the table; writes it to
+/// `target/bench/instructions.md`.
+pub fn run(ws: &Workspace) -> Result<(), String> {
+    let version = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("valgrind (which counts the instructions; Debian's package valgrind): {e}"))?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let bin = ws.build_release("the workload program", &[("dn-process-tests", "workload")])?.join("workload");
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut out = format!(
+        "instructions per operation (callgrind, {version}), caller's thread and all threads; N = {N_LOW} and {N_HIGH}, \
+         the difference; {}; load before: {}\n\n",
+        ws.provenance(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    out.push_str(
+        "| workload | caller's loop: dn (of which rendering and formatting) / OTel / fastrace | dn / fastrace, caller's own | all threads: dn / OTel / fastrace | dn / OTel, all | dn / fastrace, all | lines dn / OTel / fastrace |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    let mut k = 0;
+    let mut next_dir = || {
+        k += 1;
+        scratch.path().join(k.to_string())
+    };
+    for (w, title) in crate::workloads::WORKLOADS {
+        // `threads` is the task row's body on two threads; start-up a whole
+        // process, with no loop to take a difference of.
+        if w == "threads" || w == "startup" {
+            continue;
+        }
+        let mut per_op = Vec::new();
+        let mut lines = Vec::new();
+        for s in SYSTEMS {
+            let low = count(&bin, s, w, N_LOW, &next_dir())?;
+            let high = count(&bin, s, w, N_HIGH, &next_dir())?;
+            per_op.push(PerOp::between(low, high, N_LOW, N_HIGH));
+            lines.push(format!("{}+{}", low.lines, high.lines));
+        }
+        let n = |x: f64| format!("{x:.0}");
+        let [d, o, f] = [per_op[0], per_op[1], per_op[2]];
+        out.push_str(&format!(
+            "| {title} | {} ({}) / {} / {} | {:.2}× | {} / {} / {} | {:.2}× | {:.2}× | {} |\n",
+            n(d.caller),
+            n(d.shared),
+            n(o.caller),
+            n(f.caller),
+            (d.caller - d.shared) / f.caller,
+            n(d.all),
+            n(o.all),
+            n(f.all),
+            d.all / o.all,
+            d.all / f.all,
+            lines.join(" / "),
+        ));
+    }
+    out.push_str(&format!(
+        "\nEach cell: (count at N = {N_HIGH} − count at N = {N_LOW}) / {}, from one process each; the lines are \
+         both processes' (N + 1 for dn and the baselines' workloads in a run: the run's own line). The caller's \
+         loop less its rendering and formatting repeats within a few dozen instructions between processes; \
+         all threads vary by about 5% (a third for the metric row: their waits and hand-offs). \"Rendering and formatting\": a task's groups rendered \
+         (SHA-1 of its values included) and light spans' lines formatted on dn's caller, work its writer \
+         takes when it has time; \"caller's own\" leaves it out. Instructions, not time: see \
+         `xtask/src/instructions.rs` for what they leave out (system calls' kernel work, cache misses, waits) \
+         and what valgrind changes (SHA-1 in software).\n",
+        N_HIGH - N_LOW
+    ));
+    println!("{out}");
+    let dir = ws.target().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("instructions.md"), &out).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// One process of `bin` under callgrind: its counts, and the lines it left
+/// in `dir` (counted after it, outside valgrind).
+fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result<Count, String> {
+    let cg: PathBuf = dir.with_extension("callgrind");
+    std::fs::create_dir_all(&cg).map_err(|e| e.to_string())?;
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind", "--separate-threads=yes"])
+        .arg(format!("--dump-before={LOOP_FUNCTION}"))
+        .arg(format!("--dump-after={LOOP_FUNCTION}"))
+        .arg(format!("--callgrind-out-file={}/cg.%p", cg.display()))
+        .arg(bin)
+        .args([system, workload, &n.to_string()])
+        .arg(dir)
+        .env("WORKLOAD_NO_COUNT", "1")
+        .output()
+        .map_err(|e| format!("valgrind: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("callgrind of workload {system} {workload} {n}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let mut dumps = Vec::new();
+    for e in std::fs::read_dir(&cg).map_err(|e| e.to_string())?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(e.path()).map_err(|e| format!("{name}: {e}"))?;
+        // callgrind also writes an empty file of the process (no thread):
+        // it has no summary and counts nothing.
+        if text.lines().any(|l| l.starts_with("summary:") || l.starts_with("totals:")) {
+            dumps.push(Dump::parse(&name, &text)?);
+        }
+    }
+    let what = || format!("workload {system} {workload} {n}");
+    let (the_loop, all) = loop_and_total(&dumps).map_err(|e| format!("{}: {e}", what()))?;
+    let annotated = Command::new("callgrind_annotate")
+        .arg("--inclusive=yes")
+        .arg(cg.join(&the_loop.name))
+        .output()
+        .map_err(|e| format!("callgrind_annotate (valgrind's): {e}"))?;
+    let annotated = String::from_utf8_lossy(&annotated.stdout);
+    let shared = SHARED_FUNCTIONS.iter().map(|f| inclusive_cost(&annotated, f)).sum();
+    let counted = Command::new(bin).arg("count").arg(dir).output().map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_slice(&counted.stdout).map_err(|e| format!("workload count: {e}"))?;
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(&cg);
+    Ok(Count { caller_loop: the_loop.total, shared, all, lines: v["lines"].as_u64().unwrap_or(0) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Count, Dump, PerOp, inclusive_cost, loop_and_total};
+
+    fn file(part: u64, thread: u64, total: u64, trigger: &str) -> String {
+        format!(
+            "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npid: 7\npart: {part}\nthread: {thread}\n\n\
+             desc: I1 cache: \ndesc: Trigger: {trigger}\n\npositions: line\nevents: Ir\nsummary: {total}\n"
+        )
+    }
+
+    #[test]
+    fn the_loop_is_the_main_thread_s_dump_on_leaving_it_and_all_is_every_dump() {
+        let texts = [
+            ("cg.7.1-01", file(1, 1, 8_000, "--dump-before=workload::caller_loop")),
+            ("cg.7.2-01", file(2, 1, 3_000, "--dump-after=workload::caller_loop")),
+            ("cg.7-01", file(3, 1, 50, "Program termination")),
+            ("cg.7-02", file(3, 2, 900, "Program termination")),
+        ];
+        let dumps: Vec<Dump> = texts.iter().map(|(n, t)| Dump::parse(n, t).unwrap()).collect();
+        assert_eq!(dumps[1].thread, 1);
+        assert_eq!(dumps[3].thread, 2);
+        let (the_loop, all) = loop_and_total(&dumps).unwrap();
+        assert_eq!((the_loop.name.as_str(), the_loop.total, all), ("cg.7.2-01", 3_000, 11_950));
+        // No loop dump (the program did not run it), or two: an error.
+        assert!(loop_and_total(&dumps[2..]).is_err());
+        let twice = [dumps[1].clone(), dumps[1].clone()];
+        assert!(loop_and_total(&twice).is_err());
+        // Older callgrind writes `totals:`; a file with neither is an error.
+        assert_eq!(Dump::parse("old", "thread: 1\ntotals: 42\n").unwrap().total, 42);
+        assert!(Dump::parse("bad", "events: Ir\n").is_err());
+    }
+
+    #[test]
+    fn a_function_s_cost_is_read_from_its_inclusive_line() {
+        let annotated = "\
+18,658,825 (100.0%)  ???:workload::caller_loop [/x/workload]
+ 7,396,191 (39.64%)  ???:dn_export::pipeline::ExportPipeline::work_here [/x/workload]
+ 5,743,947 ( 5.06%)  /x/line.rs:dn_export::pipeline::ExportPipeline::work_here
+";
+        assert_eq!(inclusive_cost(annotated, "dn_export::pipeline::ExportPipeline::work_here"), 7_396_191);
+        assert_eq!(inclusive_cost(annotated, "workload::caller_loop"), 18_658_825);
+        assert_eq!(inclusive_cost(annotated, "fastrace::collector::flush"), 0);
+    }
+
+    #[test]
+    fn per_operation_is_the_difference_over_the_added_operations() {
+        let low = Count { caller_loop: 1_000_000, shared: 100_000, all: 3_000_000, lines: 2_001 };
+        let high = Count { caller_loop: 6_000_000, shared: 600_000, all: 13_000_000, lines: 12_001 };
+        assert_eq!(PerOp::between(low, high, 2_000, 12_000), PerOp { caller: 500.0, shared: 50.0, all: 1_000.0 });
+    }
+}
