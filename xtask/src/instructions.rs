@@ -25,18 +25,22 @@
 //! **The caller's loop** is counted alone: the workload program runs each
 //! system's loop in `caller_loop`, and callgrind dumps the main thread's
 //! counts as it enters and leaves it (`--dump-before` / `--dump-after`).
-//! For the baselines, and for dn's light, metric, `#[dn::task]` and
-//! payload loops, that count repeats exactly from process to process.
+//! The baselines' loops repeated exactly in three runs (2026-12-07), but
+//! fastrace's `#[dn::task]`-shaped loop under tokio (1 823–1 919).
 //! dn's writer takes work from its callers when it has time (its own
 //! measure of how busy it is, so the timing): it renders a task's groups
 //! (with the SHA-1 of its values) and formats light spans' lines. The
 //! share the caller did varies between processes (the task row's caller
-//! read 15 506 and 17 482 instructions a task in two runs, 2026-12-07), so
-//! the table gives it on its own, "of which rendering and formatting"
+//! read 15 506 and 17 482 instructions a task in two runs), so the table
+//! gives it on its own, "of which rendering and formatting"
 //! (`RenderedTask::render_from` and `format_line_here`, read from the
 //! loop's inclusive costs with `callgrind_annotate`), and compares the
-//! rest, **the caller's own** (5 741 and 5 766 in those runs), with
-//! fastrace's caller. Under valgrind the threads take turns on one core,
+//! rest, **the caller's own** (5 741, 5 766 and 5 752 in three runs), with
+//! fastrace's caller. The caller's own still moves a little with timing:
+//! a light-span loop waits when the lines it formatted for a writer behind
+//! reach 1 MiB, and the pools refill as the writer gives back (three runs:
+//! light 857–918, `#[dn::task]` 6 514–6 778, runs 7 054–7 591, task,
+//! metric and payload within 1%). Under valgrind the threads take turns on one core,
 //! so dn's writer is behind more often than with a core of its own, and
 //! the caller does more of that work than natively. valgrind also hides
 //! the CPU's SHA extensions, so the `sha2` crate hashes in software there:
@@ -44,9 +48,11 @@
 //! hashing it does natively.
 //!
 //! **All threads** add the writers, collectors and exporters, whose waits
-//! and hand-offs depend on timing: within about 5% between two runs for
-//! most rows, up to a third for the metric row (dn renders a long series
-//! on a helper thread; raw OTel drops events past 128 a span).
+//! and hand-offs depend on timing: within about 10% between runs for most
+//! rows, up to a third for dn's metric row (it renders a long series on a
+//! helper thread). Raw OTel keeps 128 events a span and drops the rest,
+//! so its metric row counts a loop that drops nearly every point: read no
+//! ratio to it there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -226,8 +232,10 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     out.push_str(&format!(
         "\nEach cell: (count at N = {N_HIGH} − count at N = {N_LOW}) / {}, from one process each; the lines are \
          both processes' (N + 1 for dn and the baselines' workloads in a run: the run's own line). The caller's \
-         loop less its rendering and formatting repeats within a few dozen instructions between processes; \
-         all threads vary by about 5% (a third for the metric row: their waits and hand-offs). \"Rendering and formatting\": a task's groups rendered \
+         loop less its rendering and formatting moved by up to 7% between runs, the baselines' loops not at \
+         all but fastrace's under tokio (5%); all threads by about 10% (a third for dn's metric row: waits \
+         and hand-offs). Raw OTel keeps 128 events a span and drops the rest: its metric row is a loop that \
+         drops nearly every point. \"Rendering and formatting\": a task's groups rendered \
          (SHA-1 of its values included) and light spans' lines formatted on dn's caller, work its writer \
          takes when it has time; \"caller's own\" leaves it out. Instructions, not time: see \
          `xtask/src/instructions.rs` for what they leave out (system calls' kernel work, cache misses, waits) \
