@@ -287,6 +287,16 @@ fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result
         .map_err(|e| format!("callgrind_annotate (valgrind's): {e}"))?;
     let annotated = String::from_utf8_lossy(&annotated.stdout);
     let shared = SHARED_FUNCTIONS.iter().map(|f| inclusive_cost(&annotated, f)).sum();
+    // Under valgrind dn's caller always renders some of a task loop's
+    // groups and formats some of a light loop's lines (its writer shares
+    // the one core): none found means a function was renamed or inlined,
+    // and the caller's own column would silently take the shared work in.
+    if system == "dn" && matches!(workload, "task" | "light") && n >= N_HIGH && shared == 0 {
+        return Err(format!(
+            "{}: none of {SHARED_FUNCTIONS:?} ran in the caller's loop; renamed or inlined? (see `SHARED_FUNCTIONS`)",
+            what()
+        ));
+    }
     let counted = Command::new(bin).arg("count").arg(dir).output().map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_slice(&counted.stdout).map_err(|e| format!("workload count: {e}"))?;
     let _ = std::fs::remove_dir_all(dir);
