@@ -69,13 +69,13 @@ pub const N_HIGH: u64 = 12_000;
 const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
 
 /// The function the workload program runs each loop in.
-const LOOP_FUNCTION: &str = "workload::caller_loop";
+pub const LOOP_FUNCTION: &str = "workload::caller_loop";
 /// dn's functions for the work its writer takes from the caller when it
 /// has time: rendering a task's groups (with the SHA-1 of its logged
 /// values), on the caller as the task ends, while records wait, or for a
 /// large task, and formatting a light span's line while records wait.
 /// Neither calls the other.
-const SHARED_FUNCTIONS: [&str; 2] =
+pub const SHARED_FUNCTIONS: [&str; 2] =
     ["dn_core::model::task_data::RenderedTask::render_from", "dn_export::pipeline::format_line_here"];
 
 /// One process's count: the caller's loop, every thread's, and the lines
