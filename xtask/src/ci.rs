@@ -152,7 +152,7 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
         return crate::workloads::run(ws, cpus);
     }
     if name == Some("instructions") {
-        return crate::instructions::run(ws);
+        return crate::instructions::command(ws, rest);
     }
     if name == Some("cli") {
         return crate::cli_bench::run(ws);
@@ -176,6 +176,7 @@ pub fn bench(ws: &Workspace, name: Option<&str>, rest: &[String]) -> Result<(), 
     if name.is_none() && ws.is_dn() {
         crate::outage::run(ws)?;
         crate::workloads::run(ws, crate::workloads::Cpus::All)?;
+        crate::instructions::run(ws)?;
         crate::cli_bench::run(ws)?;
     }
     Ok(())

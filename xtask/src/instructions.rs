@@ -1,4 +1,4 @@
-//! `cargo xtask bench instructions`: the instructions each workload of
+//! `cargo xtask bench instructions [A B]`: the instructions each workload of
 //! `bench workloads` costs per operation, counted by callgrind
 //! (`valgrind --tool=callgrind --separate-threads=yes`) for dn, the raw
 //! `opentelemetry_sdk` and fastrace, on the caller's thread and on all
@@ -18,9 +18,11 @@
 //! under callgrind; the difference, divided by the difference of N, is the
 //! cost of one operation with the process's start, configure and shutdown
 //! taken out. (Start-up, a whole process, has no such difference and is
-//! left out.) The workload program leaves out its count of the lines on
-//! disk (`WORKLOAD_NO_COUNT`); the lines are counted after each process,
-//! outside valgrind (`workload count`), and every row shows them.
+//! left out.) Told it runs under callgrind (`WORKLOAD_UNDER_CALLGRIND`),
+//! the workload program leaves out its count of the lines on disk (the
+//! lines are counted after each process, outside valgrind, by `workload
+//! count`, and every row shows them) and lets dn's clock calibrate before
+//! the loop.
 //!
 //! **The caller's loop** is counted alone: the workload program runs each
 //! system's loop in `caller_loop`, and callgrind dumps the main thread's
@@ -46,6 +48,10 @@
 //! the CPU's SHA extensions, so the `sha2` crate hashes in software there:
 //! the rendering of the task and payload rows counts several times the
 //! hashing it does natively.
+//!
+//! With two builds of the workload program, `bench instructions A B`
+//! counts dn's workloads in each and gives B / A ([`ab`]): the A/B of a
+//! change in instructions, beside `bench ab`'s in time.
 //!
 //! **All threads** add the writers, collectors and exporters, whose waits
 //! and hand-offs depend on timing: within about 10% between runs for most
@@ -172,14 +178,30 @@ pub fn inclusive_cost(annotated: &str, function: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs every workload under callgrind and prints the table; writes it to
-/// `target/bench/instructions.md`.
-pub fn run(ws: &Workspace) -> Result<(), String> {
+/// valgrind's version line, or what to install.
+fn valgrind_version() -> Result<String, String> {
     let version = Command::new("valgrind")
         .arg("--version")
         .output()
         .map_err(|e| format!("valgrind (which counts the instructions; Debian's package valgrind): {e}"))?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    Ok(String::from_utf8_lossy(&version.stdout).trim().to_string())
+}
+
+/// `cargo xtask bench instructions [A B]`: with no argument, every
+/// workload for dn and both baselines ([`run`]); with two builds of the
+/// workload program, dn's workloads in each and B / A ([`ab`]).
+pub fn command(ws: &Workspace, args: &[String]) -> Result<(), String> {
+    match args {
+        [] => run(ws),
+        [a, b] => ab(Path::new(a), Path::new(b)),
+        _ => Err("usage: cargo xtask bench instructions [<workload binary A> <workload binary B>]".to_string()),
+    }
+}
+
+/// Runs every workload under callgrind and prints the table; writes it to
+/// `target/bench/instructions.md`.
+pub fn run(ws: &Workspace) -> Result<(), String> {
+    let version = valgrind_version()?;
     let bin = ws.build_release("the workload program", &[("dn-process-tests", "workload")])?.join("workload");
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -249,6 +271,55 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask bench instructions <binary A> <binary B>`: two builds of
+/// the workload program (say, `main`'s and a change's, each copied aside
+/// after `cargo build --release -p dn-process-tests --bin workload`), dn's
+/// workloads counted in each as in [`run`], and B / A of the caller's own
+/// instructions and of all threads'. The instruction counterpart of `bench
+/// ab`: one process a build and N, since the caller's own moves by a few
+/// percent at most between processes where a time moves by tens.
+pub fn ab(a: &Path, b: &Path) -> Result<(), String> {
+    let version = valgrind_version()?;
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    println!("dn's instructions per operation (callgrind, {version}), A = {}, B = {}\n", a.display(), b.display());
+    println!("| workload | caller's own A / B | B / A | rendering and formatting A / B | all threads A / B | B / A |");
+    println!("|---|---|---|---|---|---|");
+    let mut k = 0;
+    for (w, title) in crate::workloads::WORKLOADS {
+        if w == "threads" || w == "startup" {
+            continue;
+        }
+        let mut per_op = Vec::new();
+        for bin in [a, b] {
+            let mut dir = || {
+                k += 1;
+                scratch.path().join(k.to_string())
+            };
+            let low = count(bin, "dn", w, N_LOW, &dir())?;
+            let high = count(bin, "dn", w, N_HIGH, &dir())?;
+            per_op.push(PerOp::between(low, high, N_LOW, N_HIGH));
+        }
+        let (x, y) = (per_op[0], per_op[1]);
+        let own = |p: PerOp| p.caller - p.shared;
+        println!(
+            "| {title} | {:.0} / {:.0} | {:.3}× | {:.0} / {:.0} | {:.0} / {:.0} | {:.3}× |",
+            own(x),
+            own(y),
+            own(y) / own(x),
+            x.shared,
+            y.shared,
+            x.all,
+            y.all,
+            y.all / x.all
+        );
+    }
+    println!(
+        "\n(count at N = {N_HIGH} − count at N = {N_LOW}) / {}, one process each; see `xtask/src/instructions.rs` for what moves between processes.",
+        N_HIGH - N_LOW
+    );
+    Ok(())
+}
+
 /// One process of `bin` under callgrind: its counts, and the lines it left
 /// in `dir` (counted after it, outside valgrind).
 fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result<Count, String> {
@@ -262,7 +333,7 @@ fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result
         .arg(bin)
         .args([system, workload, &n.to_string()])
         .arg(dir)
-        .env("WORKLOAD_NO_COUNT", "1")
+        .env("WORKLOAD_UNDER_CALLGRIND", "1")
         .output()
         .map_err(|e| format!("valgrind: {e}"))?;
     if !out.status.success() {

@@ -15,7 +15,9 @@
 //!   workload program (an A/B of a change, end to end). Both take
 //!   `--one-core` (last) to pin every process to one CPU. `instructions`
 //!   counts each workload's instructions per operation under callgrind
-//!   (dn, raw OTel, fastrace): figures that do not move with the machine. `cli` times the
+//!   (dn, raw OTel, fastrace): figures that do not move with the machine;
+//!   `bench instructions <binary A> <binary B>` the same for two builds of
+//!   the workload program, dn's rows, B / A. `cli` times the
 //!   `dn` reading commands on large directories; `follow` is `dn tui`'s
 //!   tick while it follows a long run; `machine` prints the core round trip
 //!   (the machine's mode, see `machine.rs`) and nothing else.
