@@ -27,8 +27,6 @@
 //! **The caller's loop** is counted alone: the workload program runs each
 //! system's loop in `caller_loop`, and callgrind dumps the main thread's
 //! counts as it enters and leaves it (`--dump-before` / `--dump-after`).
-//! The baselines' loops repeated exactly in three runs (2026-12-07), but
-//! fastrace's `#[dn::task]`-shaped loop under tokio (1 823–1 919).
 //! dn's writer takes work from its callers when it has time (its own
 //! measure of how busy it is, so the timing): it renders a task's groups
 //! (with the SHA-1 of its values) and formats light spans' lines. The
@@ -37,28 +35,30 @@
 //! gives it on its own, "of which rendering and formatting"
 //! (`RenderedTask::render_from` and `format_line_here`, read from the
 //! loop's inclusive costs with `callgrind_annotate`), and compares the
-//! rest, **the caller's own** (5 741, 5 766 and 5 752 in three runs), with
-//! fastrace's caller. The caller's own still moves a little with timing:
-//! a light-span loop waits when the lines it formatted for a writer behind
-//! reach 1 MiB, and the pools refill as the writer gives back (three runs:
-//! light 857–918, `#[dn::task]` 6 514–6 778, runs 7 054–7 591, task,
-//! metric and payload within 1%). Under valgrind the threads take turns on one core,
-//! so dn's writer is behind more often than with a core of its own, and
-//! the caller does more of that work than natively. valgrind also hides
-//! the CPU's SHA extensions, so the `sha2` crate hashes in software there:
-//! the rendering of the task and payload rows counts several times the
-//! hashing it does natively.
+//! rest, **the caller's own**, with fastrace's caller. Under valgrind the
+//! threads take turns on one core, so dn's writer is behind more often
+//! than with a core of its own, and the caller does more of that work than
+//! natively. valgrind also hides the CPU's SHA extensions, so the `sha2`
+//! crate hashes in software there: the rendering of the task and payload
+//! rows counts several times the hashing it does natively.
+//!
+//! **How much they move** (2026-12-07). On an idle machine, two runs gave
+//! the same caller's own for dn's task, light, metric and run loops, and
+//! within 1.3% for the others; the baselines' loops gave the same counts.
+//! Before the workload program let dn's clock calibrate first, the clock
+//! switched from the wall clock's path to the counter's at a point of the
+//! loop that moved with the timing (the metric loop read 379 and 467). With
+//! a CI run on the other core, dn's caller's own moved by up to 4% between
+//! two runs of the same binary. **All threads** add the writers,
+//! collectors and exporters, whose waits and hand-offs depend on timing:
+//! within 2% between the idle runs but the light row (15%), and far more
+//! under load (read them from an idle machine only). Raw OTel keeps 128
+//! events a span and drops the rest, so its metric row counts a loop that
+//! drops nearly every point: read no ratio to it there.
 //!
 //! With two builds of the workload program, `bench instructions A B`
 //! counts dn's workloads in each and gives B / A ([`ab`]): the A/B of a
 //! change in instructions, beside `bench ab`'s in time.
-//!
-//! **All threads** add the writers, collectors and exporters, whose waits
-//! and hand-offs depend on timing: within about 10% between runs for most
-//! rows, up to a third for dn's metric row (it renders a long series on a
-//! helper thread). Raw OTel keeps 128 events a span and drops the rest,
-//! so its metric row counts a loop that drops nearly every point: read no
-//! ratio to it there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -254,10 +254,10 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     out.push_str(&format!(
         "\nEach cell: (count at N = {N_HIGH} − count at N = {N_LOW}) / {}, from one process each; the lines are \
          both processes' (N + 1 for dn and the baselines' workloads in a run: the run's own line). The caller's \
-         loop less its rendering and formatting moved by up to 7% between runs, the baselines' loops not at \
-         all but fastrace's under tokio (5%); all threads by about 10% (a third for dn's metric row: waits \
-         and hand-offs). Raw OTel keeps 128 events a span and drops the rest: its metric row is a loop that \
-         drops nearly every point. \"Rendering and formatting\": a task's groups rendered \
+         loop less its rendering and formatting repeated within 1.3% between two runs on an idle machine, \
+         the baselines' loops exactly; all threads within 2% but the light row (15%), and far more on a loaded \
+         machine. Raw OTel keeps 128 events a span and drops the rest: its metric row is a loop that drops \
+         nearly every point. \"Rendering and formatting\": a task's groups rendered \
          (SHA-1 of its values included) and light spans' lines formatted on dn's caller, work its writer \
          takes when it has time; \"caller's own\" leaves it out. Instructions, not time: see \
          `xtask/src/instructions.rs` for what they leave out (system calls' kernel work, cache misses, waits) \
