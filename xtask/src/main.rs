@@ -15,7 +15,7 @@
 //!   workload program (an A/B of a change, end to end). Both take
 //!   `--one-core` (last) to pin every process to one CPU. `instructions`
 //!   counts each workload's instructions per operation under callgrind
-//!   (dn, raw OTel, fastrace): figures that do not move with the machine;
+//!   (dn, raw OTel, fastrace): figures that do not move with the machine's mode;
 //!   `bench instructions <binary A> <binary B>` the same for two builds of
 //!   the workload program, dn's rows, B / A. `cli` times the
 //!   `dn` reading commands on large directories; `follow` is `dn tui`'s
