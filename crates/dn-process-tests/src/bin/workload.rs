@@ -157,7 +157,13 @@ async fn f(x: i64) -> i64 {
 }
 
 fn dn_workload(workload: &str, n: u64, dir: &Path) {
-    let cfg = dn::Config::new().isolated().local_dir(dir);
+    let mut cfg = dn::Config::new().isolated().local_dir(dir);
+    if under_callgrind() {
+        // valgrind runs a program some 50 times slower, one thread at a
+        // time: the runs workload's 12 000 files once took longer than the
+        // default 10 s to write at shutdown, which then reported a timeout.
+        cfg = cfg.shutdown_timeout(std::time::Duration::from_secs(600));
+    }
     dn::configure(cfg).expect("configure");
     if under_callgrind() {
         // The first reading starts the clock's calibration (a 2 ms window
