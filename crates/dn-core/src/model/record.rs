@@ -164,6 +164,7 @@ pub const TASK_GROUP_KEYS: [&str; 7] =
 impl SpanRecord {
     /// About how many bytes this record holds (itself and what it owns):
     /// what bounds an export queue in bytes.
+    #[inline]
     pub fn weight(&self) -> usize {
         let rendered = match &self.kind {
             RecordKind::Task { groups, .. } => groups.weight(),

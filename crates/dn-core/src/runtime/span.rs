@@ -64,7 +64,10 @@ impl LightSpan {
             b.tracer.warn(format_args!("span name was empty or over {} bytes; it was normalised", crate::MAX_NAME_LEN));
         }
         let mut tags = Vec::new();
-        b.tracer.clean_tags(&mut tags, &b.tags);
+        // Most spans have none: no call to clean nothing.
+        if !b.tags.is_empty() {
+            b.tracer.clean_tags(&mut tags, &b.tags);
+        }
         let start = Timestamp::now();
         let SpanLink { trace_id, span_id, .. } = link;
         LightSpan {
