@@ -44,9 +44,9 @@
 //!
 //! **How much they move** (2026-12-07). On an idle machine, six runs
 //! gave the same caller's own for dn's task, light, metric and run loops,
-//! and within 1.3% for the others; the same counts for the baselines' loops
-//! but fastrace's under tokio (1 823–1 919) and its metric loop (2 538 and
-//! 2 603).
+//! and within 1.3% for the others; raw OTel's loops the same counts;
+//! fastrace's within 2.5% (task 4 432 and 4 525, metric 2 538 and 2 603)
+//! but its loop under tokio, 1 716–1 919 in seven runs (a tenth).
 //! Before the workload program let dn's clock calibrate first, the clock
 //! switched from the wall clock's path to the counter's at a point of the
 //! loop that moved with the timing (the metric loop read 379 and 467). With
@@ -69,14 +69,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::workloads::{SYSTEMS, WORKLOADS};
 use crate::workspace::Workspace;
 
 /// The smaller N of each pair of processes.
 pub const N_LOW: u64 = 2_000;
 /// The larger N of each pair of processes.
 pub const N_HIGH: u64 = 12_000;
-
-const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
 
 /// The function the workload program runs each loop in.
 pub const LOOP_FUNCTION: &str = "workload::caller_loop";
@@ -124,6 +123,41 @@ impl PerOp {
             all: per(high.all, low.all),
         }
     }
+    /// The caller's own: its loop less the shared work.
+    pub fn own(self) -> f64 {
+        self.caller - self.shared
+    }
+}
+
+/// The workloads counted, with their titles: `threads` is the task row's
+/// body on two threads, and start-up a whole process with no loop to take
+/// a difference of.
+fn counted_workloads() -> impl Iterator<Item = (&'static str, &'static str)> {
+    WORKLOADS.into_iter().filter(|(w, _)| *w != "threads" && *w != "startup")
+}
+
+/// Scratch directories for the processes, one each.
+struct Scratch {
+    root: tempfile::TempDir,
+    next: usize,
+}
+
+impl Scratch {
+    fn new() -> Result<Scratch, String> {
+        Ok(Scratch { root: tempfile::tempdir().map_err(|e| e.to_string())?, next: 0 })
+    }
+    fn dir(&mut self) -> PathBuf {
+        self.next += 1;
+        self.root.path().join(self.next.to_string())
+    }
+}
+
+/// One operation's cost of `workload` on `system` in `bin`: a process at
+/// [`N_LOW`] and one at [`N_HIGH`]; with the lines each left.
+fn per_op(bin: &Path, system: &str, workload: &str, scratch: &mut Scratch) -> Result<(PerOp, [u64; 2]), String> {
+    let low = count(bin, system, workload, N_LOW, &scratch.dir())?;
+    let high = count(bin, system, workload, N_HIGH, &scratch.dir())?;
+    Ok((PerOp::between(low, high, N_LOW, N_HIGH), [low.lines, high.lines]))
 }
 
 /// One file callgrind wrote: its name, the header's `thread:` and
@@ -207,46 +241,34 @@ pub fn command(ws: &Workspace, args: &[String]) -> Result<(), String> {
 pub fn run(ws: &Workspace) -> Result<(), String> {
     let version = valgrind_version()?;
     let bin = ws.build_release("the workload program", &[("dn-process-tests", "workload")])?.join("workload");
-    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut scratch = Scratch::new()?;
     let mut out = format!(
         "instructions per operation (callgrind, {version}), caller's thread and all threads; N = {N_LOW} and {N_HIGH}, \
          the difference; {}; load before: {}\n\n",
         ws.provenance(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        crate::machine::load_averages()
     );
     out.push_str(
         "| workload | caller's loop: dn (of which rendering and formatting) / OTel / fastrace | dn / fastrace, caller's own | all threads: dn / OTel / fastrace | dn / OTel, all | dn / fastrace, all | lines dn / OTel / fastrace |\n",
     );
     out.push_str("|---|---|---|---|---|---|---|\n");
-    let mut k = 0;
-    let mut next_dir = || {
-        k += 1;
-        scratch.path().join(k.to_string())
-    };
-    for (w, title) in crate::workloads::WORKLOADS {
-        // `threads` is the task row's body on two threads; start-up a whole
-        // process, with no loop to take a difference of.
-        if w == "threads" || w == "startup" {
-            continue;
-        }
-        let mut per_op = Vec::new();
+    for (w, title) in counted_workloads() {
+        let mut costs = Vec::new();
         let mut lines = Vec::new();
         for s in SYSTEMS {
-            let low = count(&bin, s, w, N_LOW, &next_dir())?;
-            let high = count(&bin, s, w, N_HIGH, &next_dir())?;
-            per_op.push(PerOp::between(low, high, N_LOW, N_HIGH));
-            lines.push(format!("{}+{}", low.lines, high.lines));
+            let (cost, [low, high]) = per_op(&bin, s, w, &mut scratch)?;
+            costs.push(cost);
+            lines.push(format!("{low}+{high}"));
         }
         let n = |x: f64| format!("{x:.0}");
-        let [d, o, f] = [per_op[0], per_op[1], per_op[2]];
+        let [d, o, f] = [costs[0], costs[1], costs[2]];
         out.push_str(&format!(
             "| {title} | {} ({}) / {} / {} | {:.2}× | {} / {} / {} | {:.2}× | {:.2}× | {} |\n",
             n(d.caller),
             n(d.shared),
             n(o.caller),
             n(f.caller),
-            (d.caller - d.shared) / f.caller,
+            d.own() / f.caller,
             n(d.all),
             n(o.all),
             n(f.all),
@@ -259,7 +281,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
         "\nEach cell: (count at N = {N_HIGH} − count at N = {N_LOW}) / {}, from one process each; the lines are \
          both processes' (N + 1 for dn and the baselines' workloads in a run: the run's own line). The caller's \
          loop less its rendering and formatting repeated within 1.3% in six runs on an idle machine, the \
-         baselines' loops within 5%; all threads within 6%, but dn's light row by up to a fifth and the metric \
+         baselines' loops within 2.5% but fastrace's under tokio (a tenth); all threads within 6%, but dn's light row by up to a fifth and the metric \
          rows by up to twice, and far more on a loaded machine. Raw OTel keeps 128 events a span and drops the rest: its metric row is a loop that drops \
          nearly every point. \"Rendering and formatting\": a task's groups rendered \
          (SHA-1 of its values included) and light spans' lines formatted on dn's caller, work its writer \
@@ -284,32 +306,18 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
 /// percent at most between processes where a time moves by tens.
 pub fn ab(a: &Path, b: &Path) -> Result<(), String> {
     let version = valgrind_version()?;
-    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut scratch = Scratch::new()?;
     println!("dn's instructions per operation (callgrind, {version}), A = {}, B = {}\n", a.display(), b.display());
     println!("| workload | caller's own A / B | B / A | rendering and formatting A / B | all threads A / B | B / A |");
     println!("|---|---|---|---|---|---|");
-    let mut k = 0;
-    for (w, title) in crate::workloads::WORKLOADS {
-        if w == "threads" || w == "startup" {
-            continue;
-        }
-        let mut per_op = Vec::new();
-        for bin in [a, b] {
-            let mut dir = || {
-                k += 1;
-                scratch.path().join(k.to_string())
-            };
-            let low = count(bin, "dn", w, N_LOW, &dir())?;
-            let high = count(bin, "dn", w, N_HIGH, &dir())?;
-            per_op.push(PerOp::between(low, high, N_LOW, N_HIGH));
-        }
-        let (x, y) = (per_op[0], per_op[1]);
-        let own = |p: PerOp| p.caller - p.shared;
+    for (w, title) in counted_workloads() {
+        let (x, _) = per_op(a, "dn", w, &mut scratch)?;
+        let (y, _) = per_op(b, "dn", w, &mut scratch)?;
         println!(
             "| {title} | {:.0} / {:.0} | {:.3}× | {:.0} / {:.0} | {:.0} / {:.0} | {:.3}× |",
-            own(x),
-            own(y),
-            own(y) / own(x),
+            x.own(),
+            y.own(),
+            y.own() / x.own(),
             x.shared,
             y.shared,
             x.all,
@@ -381,7 +389,13 @@ fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::{Count, Dump, PerOp, inclusive_cost, loop_and_total};
+    use super::{Count, Dump, PerOp, counted_workloads, inclusive_cost, loop_and_total};
+
+    #[test]
+    fn every_workload_with_a_loop_of_one_thread_is_counted() {
+        let counted: Vec<&str> = counted_workloads().map(|(w, _)| w).collect();
+        assert_eq!(counted, ["task", "light", "metric", "decorated", "runs", "payload"]);
+    }
 
     fn file(part: u64, thread: u64, total: u64, trigger: &str) -> String {
         format!(
@@ -428,6 +442,8 @@ mod tests {
     fn per_operation_is_the_difference_over_the_added_operations() {
         let low = Count { caller_loop: 1_000_000, shared: 100_000, all: 3_000_000, lines: 2_001 };
         let high = Count { caller_loop: 6_000_000, shared: 600_000, all: 13_000_000, lines: 12_001 };
-        assert_eq!(PerOp::between(low, high, 2_000, 12_000), PerOp { caller: 500.0, shared: 50.0, all: 1_000.0 });
+        let per = PerOp::between(low, high, 2_000, 12_000);
+        assert_eq!(per, PerOp { caller: 500.0, shared: 50.0, all: 1_000.0 });
+        assert_eq!(per.own(), 450.0);
     }
 }

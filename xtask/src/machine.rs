@@ -83,3 +83,10 @@ pub fn round_trip_text() -> String {
 pub fn round_trip_shown(ns: f64) -> String {
     format!("{ns:.0} ns")
 }
+
+/// The load averages (1, 5 and 15 minutes) as `/proc/loadavg` gives them,
+/// for a benchmark's header: what else the machine was doing as it began.
+pub fn load_averages() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}

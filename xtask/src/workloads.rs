@@ -35,7 +35,8 @@ use serde_json::Value;
 
 use crate::workspace::Workspace;
 
-const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
+/// The systems each workload runs on: dn and its two baselines.
+pub(crate) const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
 pub(crate) const WORKLOADS: [(&str, &str); 8] = [
     ("task", "task span + 1 input, 1 metric (step), 1 output"),
     ("threads", "the same task span from 2 threads, N / 2 each"),
@@ -86,13 +87,12 @@ pub fn run(ws: &Workspace, cpus: Cpus) -> Result<(), String> {
     let fast_fs = Path::new("/dev/shm");
     let scratch = if fast_fs.is_dir() { tempfile::tempdir_in(fast_fs) } else { tempfile::tempdir() }
         .map_err(|e| e.to_string())?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut out = String::new();
     out.push_str(&format!(
         "workloads, whole processes, every span on disk{}; median of {REPEAT} ({REPEAT_SHORT} at N = 10 000, {REPEAT_STARTUP} for start-up); {} UTC; load before: {}\n\n",
         if cpus == Cpus::One { ", each pinned to one CPU (taskset -c 0)" } else { "" },
         ws.provenance(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        crate::machine::load_averages()
     ));
     out.push_str("| workload | N | dn | raw OTel | fastrace | dn / OTel | dn / fastrace | file-system floor | dn / floor | peak RSS dn / OTel / fastrace | lines dn / OTel / fastrace | core round trip |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
