@@ -213,6 +213,32 @@ fn bench_light_in_run(b: Bencher<'_, '_>, tracer: &Tracer, pipeline: &ExportPipe
     report(name, pipeline.flush(Duration::from_secs(30)));
 }
 
+/// Polls `fut` to completion on this thread with a no-op waker: what a
+/// future costs its executor's thread, with no executor's own work beside.
+fn poll_ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The async form of a light span: `span("s").instrument(fut)` inside a
+/// run, for a future that is ready at its first poll (an agent's or a
+/// client's `async` step), polled once and dropped.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn dn_light_span_future_in_run(b: Bencher<'_, '_>) {
+    let (tracer, pipeline) = dn_tracer();
+    let run = tracer.run("bench-run").start();
+    let _cx = run.enter_context();
+    b.bench_local(|| poll_ready(tracer.span("s").instrument(std::future::ready(()))));
+    drop(_cx);
+    run.end();
+    report("light-future-in-run", pipeline.flush(Duration::from_secs(30)));
+}
+
 /// A `tracing` span with a bare registry (no layer): what `tracing` itself
 /// costs, the floor under a bridged span.
 #[divan::bench(sample_count = 200, sample_size = 1000)]
@@ -262,6 +288,35 @@ fn fastrace_span(b: Bencher<'_, '_>) {
         let s = Span::enter_with_local_parent("s");
         drop(s);
     });
+}
+
+/// fastrace's `Span` made the local parent while it is open, as dn's
+/// `span("s").enter()` makes its span current: the same work as dn's
+/// light span, where `fastrace_span` (the baseline) leaves the
+/// current parent as it was.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn fastrace_span_made_current(b: Bencher<'_, '_>) {
+    use fastrace::prelude::*;
+    fastrace_reporter();
+    let root = Span::root("root", SpanContext::random());
+    let _g = root.set_local_parent();
+    b.bench_local(|| {
+        let s = Span::enter_with_local_parent("s");
+        let current = s.set_local_parent();
+        drop(current);
+        drop(s);
+    });
+}
+
+/// fastrace's span around a future (`FutureExt::in_span`), the baseline
+/// of `dn_light_span_future_in_run`.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn fastrace_span_future(b: Bencher<'_, '_>) {
+    use fastrace::prelude::*;
+    fastrace_reporter();
+    let root = Span::root("root", SpanContext::random());
+    let _g = root.set_local_parent();
+    b.bench_local(|| poll_ready(std::future::ready(()).in_span(Span::enter_with_local_parent("s"))));
 }
 
 /// fastrace's `LocalSpan` (a thread-local stack entry), for reference: 1 000
