@@ -374,7 +374,7 @@ fn count(bin: &Path, system: &str, workload: &str, n: u64, dir: &Path) -> Result
     // groups and formats some of a light loop's lines (its writer shares
     // the one core): none found means a function was renamed or inlined,
     // and the caller's own column would silently take the shared work in.
-    if system == "dn" && matches!(workload, "task" | "light") && n >= N_HIGH && shared == 0 {
+    if system == "dn" && matches!(workload, "task" | "light" | "current") && n >= N_HIGH && shared == 0 {
         return Err(format!(
             "{}: none of {SHARED_FUNCTIONS:?} ran in the caller's loop; renamed or inlined? (see `SHARED_FUNCTIONS`)",
             what()
@@ -394,7 +394,7 @@ mod tests {
     #[test]
     fn every_workload_with_a_loop_of_one_thread_is_counted() {
         let counted: Vec<&str> = counted_workloads().map(|(w, _)| w).collect();
-        assert_eq!(counted, ["task", "light", "metric", "decorated", "runs", "payload"]);
+        assert_eq!(counted, ["task", "light", "current", "metric", "decorated", "runs", "payload"]);
     }
 
     fn file(part: u64, thread: u64, total: u64, trigger: &str) -> String {

@@ -37,10 +37,11 @@ use crate::workspace::Workspace;
 
 /// The systems each workload runs on: dn and its two baselines.
 pub(crate) const SYSTEMS: [&str; 3] = ["dn", "otel", "fastrace"];
-pub(crate) const WORKLOADS: [(&str, &str); 8] = [
+pub(crate) const WORKLOADS: [(&str, &str); 9] = [
     ("task", "task span + 1 input, 1 metric (step), 1 output"),
     ("threads", "the same task span from 2 threads, N / 2 each"),
     ("light", "light span (enter + drop)"),
+    ("current", "light span made current (baselines' too)"),
     ("metric", "metric point"),
     ("decorated", "`#[dn::task]` async call, 1 input + output"),
     ("runs", "run with 1 param + 1 metric"),

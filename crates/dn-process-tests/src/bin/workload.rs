@@ -1,5 +1,5 @@
 //! One workload of `cargo xtask bench workloads`, as a whole process:
-//! `workload <dn|otel|fastrace> <task|threads|light|metric|decorated|runs|payload|startup> <N> <DIR>`
+//! `workload <dn|otel|fastrace> <task|threads|light|current|metric|decorated|runs|payload|startup> <N> <DIR>`
 //! (`dn` also `burst`: N empty task spans in a run, and `thread-burst`: N
 //! task spans from 16 threads each logging a 2 000-character input, for
 //! the memory figures),
@@ -25,7 +25,11 @@
 //! (dn's writer and side threads, the baselines' exporters) spent meanwhile.
 //!
 //! The loop bodies are those of issue #13 ("Bench loop bodies"); `threads`
-//! is the task body from two threads in one run, every other `i` each. `otel` is the
+//! is the task body from two threads in one run, every other `i` each;
+//! `current` is the light span with each baseline's span made current
+//! while it is open, as dn's entered light span is (for dn the same loop
+//! as `light`; the issue's `fastrace::Span` leaves the current parent
+//! alone, and raw OTel's `light` loop too). `otel` is the
 //! raw `opentelemetry_sdk` with a batch processor (queue raised so it keeps
 //! every span) and an exporter writing one JSON line per span; `fastrace` is
 //! a `fastrace::Span` per operation with a reporter writing JSON lines. The
@@ -189,7 +193,9 @@ fn dn_workload(workload: &str, n: u64, dir: &Path) {
                 (0..n).step_by(2).for_each(task);
             });
         }),
-        "light" => in_run(&|| {
+        // dn's light span is current while entered in both: `current` is
+        // the baselines' span made current as well.
+        "light" | "current" => in_run(&|| {
             for _ in 0..n {
                 drop(dn::span("s").enter());
             }
@@ -362,6 +368,14 @@ mod otel {
                     tracer.start_with_context("s", cx).end();
                 }
             }),
+            "current" => root("bench", &|cx| {
+                for _ in 0..n {
+                    let inner = cx.with_span(tracer.start_with_context("s", cx));
+                    let attached = inner.clone().attach();
+                    drop(attached);
+                    inner.span().end();
+                }
+            }),
             "metric" => root("bench", &|cx| {
                 let span = cx.span();
                 for i in 0..n {
@@ -480,6 +494,14 @@ mod fast {
             "light" => in_root(&|root| {
                 for _ in 0..n {
                     drop(Span::enter_with_parent("s", root));
+                }
+            }),
+            "current" => in_root(&|root| {
+                for _ in 0..n {
+                    let s = Span::enter_with_parent("s", root);
+                    let current = s.set_local_parent();
+                    drop(current);
+                    drop(s);
                 }
             }),
             "metric" => in_root(&|root| {
