@@ -283,18 +283,21 @@ fn fastrace_reporter() {
     ONCE.call_once(|| fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default()));
 }
 
-/// fastrace's `Span` under a root (its thread-safe span), the light-span
-/// target of issue #13.
-#[divan::bench(sample_count = 200, sample_size = 1000)]
-fn fastrace_span(b: Bencher<'_, '_>) {
+/// Runs `body` each iteration under a fastrace root made the local parent,
+/// as dn's light spans run inside a run.
+fn under_fastrace_root<O>(b: Bencher<'_, '_>, body: impl FnMut() -> O) {
     use fastrace::prelude::*;
     fastrace_reporter();
     let root = Span::root("root", SpanContext::random());
     let _g = root.set_local_parent();
-    b.bench_local(|| {
-        let s = Span::enter_with_local_parent("s");
-        drop(s);
-    });
+    b.bench_local(body);
+}
+
+/// fastrace's `Span` under a root (its thread-safe span), the light-span
+/// target of issue #13.
+#[divan::bench(sample_count = 200, sample_size = 1000)]
+fn fastrace_span(b: Bencher<'_, '_>) {
+    under_fastrace_root(b, || drop(fastrace::Span::enter_with_local_parent("s")));
 }
 
 /// fastrace's `Span` made the local parent while it is open, as dn's
@@ -303,12 +306,8 @@ fn fastrace_span(b: Bencher<'_, '_>) {
 /// current parent as it was.
 #[divan::bench(sample_count = 200, sample_size = 1000)]
 fn fastrace_span_made_current(b: Bencher<'_, '_>) {
-    use fastrace::prelude::*;
-    fastrace_reporter();
-    let root = Span::root("root", SpanContext::random());
-    let _g = root.set_local_parent();
-    b.bench_local(|| {
-        let s = Span::enter_with_local_parent("s");
+    under_fastrace_root(b, || {
+        let s = fastrace::Span::enter_with_local_parent("s");
         let current = s.set_local_parent();
         drop(current);
         drop(s);
@@ -319,11 +318,10 @@ fn fastrace_span_made_current(b: Bencher<'_, '_>) {
 /// of `dn_light_span_future_in_run`.
 #[divan::bench(sample_count = 200, sample_size = 1000)]
 fn fastrace_span_future(b: Bencher<'_, '_>) {
-    use fastrace::prelude::*;
-    fastrace_reporter();
-    let root = Span::root("root", SpanContext::random());
-    let _g = root.set_local_parent();
-    b.bench_local(|| poll_ready(std::future::ready(()).in_span(Span::enter_with_local_parent("s"))));
+    use fastrace::future::FutureExt as _;
+    under_fastrace_root(b, || {
+        poll_ready(std::future::ready(()).in_span(fastrace::Span::enter_with_local_parent("s")));
+    });
 }
 
 /// fastrace's `LocalSpan` (a thread-local stack entry), for reference: 1 000
