@@ -157,7 +157,15 @@ pub(crate) fn clean_shared(s: &SharedStr) -> SharedStr {
 /// `\` read as one too), borrowed when there were none: what `code.filepath`
 /// records, for `#[dn::task]` and bridged `tracing` spans alike.
 pub fn normalize_path(path: &'static str) -> std::borrow::Cow<'static, str> {
-    if !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
+    // A `.` or `..` component starts with a dot at the path's start or
+    // after a separator. Looking at the path's dots alone (a `memchr`
+    // search; most paths have one, the extension's) leaves out nearly
+    // every path before it is split: the split, for each bridged
+    // `tracing` span, was about 520 instructions, a quarter of the
+    // bridge's work a span (callgrind, `dn_bridged_tracing_span_in_run`).
+    let dot_starts_component =
+        path.match_indices('.').any(|(i, _)| i == 0 || matches!(path.as_bytes()[i - 1], b'/' | b'\\'));
+    if !dot_starts_component || !path.split(['/', '\\']).any(|c| c == "." || c == "..") {
         return std::borrow::Cow::Borrowed(path);
     }
     let absolute = path.starts_with('/');
@@ -221,6 +229,40 @@ mod tests {
             borrowed += usize::from(is_clean(n));
         }
         assert!(borrowed > 1000, "{borrowed} of {} names were clean already", names.len());
+    }
+
+    #[test]
+    fn paths_are_normalized_and_borrowed_exactly_when_unchanged() {
+        for (path, want) in [
+            ("src/lib.rs", "src/lib.rs"),
+            ("./src/lib.rs", "src/lib.rs"),
+            ("crates/dn/../dn-core/src/x.rs", "crates/dn-core/src/x.rs"),
+            ("/a/./b/../c.rs", "/a/c.rs"),
+            ("/../a", "/a"),
+            ("../a", "../a"),
+            ("a\\.\\b.rs", "a/b.rs"),
+            (".hidden/x.rs", ".hidden/x.rs"),
+            ("a/.b/c", "a/.b/c"),
+            ("a..b/c.d", "a..b/c.d"),
+        ] {
+            assert_eq!(normalize_path(path), want, "{path:?}");
+        }
+        // Every path of up to 6 characters over the characters the rule
+        // tells apart: the fast check agrees with the rule on each.
+        let alphabet = ['a', '.', '/', '\\', 'é'];
+        let mut level = vec![String::new()];
+        for _ in 0..6 {
+            level = level.iter().flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}"))).collect();
+            for p in &level {
+                let path: &'static str = Box::leak(p.clone().into_boxed_str());
+                let has_dot_component = path.split(['/', '\\']).any(|c| c == "." || c == "..");
+                let got = normalize_path(path);
+                assert_eq!(matches!(got, std::borrow::Cow::Borrowed(_)), !has_dot_component, "{path:?}");
+                if !has_dot_component {
+                    assert_eq!(got, path);
+                }
+            }
+        }
     }
 
     #[test]
