@@ -17,7 +17,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     let bin = ws.build_release("the workload program and dn", &[("dn-process-tests", "workload"), ("dn-cli", "dn")])?;
     let target = ws.target();
     let scratch = tempfile::tempdir_in(&target).map_err(|e| e.to_string())?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = crate::machine::load_averages();
 
     let runs_dir = scratch.path().join("runs");
     produce(&bin, "runs", 10_000, &runs_dir)?;
@@ -41,11 +41,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     let (read_s, _) = timed(&bin.join("dn"), &["runs", "--local-dir"], &big_dir)?;
     let (metrics_s, metrics_kib) = timed(&bin.join("dn"), &["metrics", &metric_run, "--local-dir"], &metric_dir)?;
     let mib = |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
-    println!(
-        "dn reading commands, release build, output to /dev/null ({}; load before: {})",
-        ws.provenance(),
-        load.trim()
-    );
+    println!("dn reading commands, release build, output to /dev/null ({}; load before: {})", ws.provenance(), load);
     println!("| command | data | wall | peak RSS | target |");
     println!("|---|---|---|---|---|");
     println!("| `dn runs` | 10 000 runs | {runs_s:.2} s | {} | ≤ 1 s |", mib(runs_kib));

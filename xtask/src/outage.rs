@@ -19,7 +19,7 @@ const SECONDS: u64 = 60;
 /// Runs the scenario and prints its table.
 pub fn run(ws: &Workspace) -> Result<(), String> {
     let bin = ws.build_release("the producer and dn", &[("dn-process-tests", "outage_producer"), ("dn-cli", "dn")])?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = crate::machine::load_averages();
 
     let base_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let base = produce(&bin, base_dir.path(), None)?;
@@ -42,7 +42,7 @@ pub fn run(ws: &Workspace) -> Result<(), String> {
     let (requests, bytes) = counts.lock().map(|c| *c).unwrap_or_default();
 
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    println!("outage scenario: {RATE} task spans/s for {SECONDS} s, collector down throughout (load: {})", load.trim());
+    println!("outage scenario: {RATE} task spans/s for {SECONDS} s, collector down throughout (load: {})", load);
     println!("| run | spans written | p50 / span | p99 / span | peak RSS | shutdown | pending |");
     println!("|---|---|---|---|---|---|---|");
     for (name, v) in [("local only", &base), ("collector down", &down)] {
