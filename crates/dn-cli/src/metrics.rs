@@ -85,8 +85,8 @@ pub fn render_metrics(local: &Local, args: &MetricsArgs) -> Result<String, Strin
     for (k, steps, values) in &series {
         let (first, last) = (steps.first().copied().unwrap_or(0), steps.last().copied().unwrap_or(0));
         out.push_str(&format!(
-            "\n{k}  ({} points, steps {first}..{last}, last {})\n",
-            values.len(),
+            "\n{k}  ({}, steps {first}..{last}, last {})\n",
+            render::points(values.len()),
             values.last().map_or("-".into(), |v| render::short(*v))
         ));
         for row in render::chart(values, args.width, args.height.max(2)) {

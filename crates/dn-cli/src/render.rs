@@ -113,6 +113,11 @@ pub fn chart(values: &[f64], width: usize, height: usize) -> Vec<String> {
     rows
 }
 
+/// `n` points: "1 point", "2 points".
+pub fn points(n: usize) -> String {
+    if n == 1 { "1 point".into() } else { format!("{n} points") }
+}
+
 /// A number in at most about 8 characters.
 pub fn short(v: f64) -> String {
     if !v.is_finite() {

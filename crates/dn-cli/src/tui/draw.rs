@@ -157,7 +157,7 @@ fn run(f: &mut Frame<'_>, app: &App, area: Rect) {
             lines.push(Line::styled("metrics", Style::new().add_modifier(Modifier::BOLD)));
             for (k, m) in metrics {
                 let last = m.last_value().unwrap_or(f64::NAN);
-                lines.push(Line::from(format!("  {k} = {} ({} points)", render::short(last), m.len())));
+                lines.push(Line::from(format!("  {k} = {} ({})", render::short(last), render::points(m.len()))));
             }
         }
     }
