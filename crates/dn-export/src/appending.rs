@@ -34,22 +34,101 @@ pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {
 /// write, even when other processes append to the same file). Without a
 /// destination nobody reads the range, and the `lseek` is skipped: one
 /// system call fewer per file and batch, a run's file being written once.
-pub(crate) fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) -> std::io::Result<(u64, u64)> {
+///
+/// A write the file system stops part way (a full disk, a file-size limit:
+/// the kernel writes what fits, then fails the rest) is a [`Stopped`]: the
+/// whole lines it put in the file are counted, and its torn last line is
+/// cut off the file, so the lines appended once there is room again start
+/// a line of their own.
+pub(crate) fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) -> Result<(u64, u64), Stopped> {
     use std::io::Seek as _;
     let len: usize = buf.iter().map(|s| s.len()).sum();
+    // Of this append's bytes in the file: all, and those of whole lines,
+    // with their count. Counted only once a write fell short: a write that
+    // takes everything at once (nearly every write) needs no look at them.
+    let (mut written, mut whole, mut lines) = (0usize, 0usize, 0u64);
     while !buf.is_empty() {
         match f.write_vectored(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut buf, n),
+            Ok(0) => return Err(Stopped::part_way(f, std::io::ErrorKind::WriteZero.into(), written, whole, lines)),
+            Ok(n) => {
+                if n < len {
+                    if let Some((l, end)) = newlines(buf, n) {
+                        lines += l;
+                        whole = written + end;
+                    }
+                }
+                written += n;
+                IoSlice::advance_slices(&mut buf, n);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(Stopped::part_way(f, e, written, whole, lines)),
         }
     }
     if !ranged {
         return Ok((0, 0));
     }
-    let end = f.stream_position()?;
+    let end = f.stream_position().map_err(Stopped::from)?;
     Ok((end - len as u64, end))
+}
+
+/// The newlines in the first `n` bytes of `buf`: how many, and the offset
+/// just after the last one (`None`: no newline).
+fn newlines(buf: &[IoSlice<'_>], n: usize) -> Option<(u64, usize)> {
+    let (mut count, mut last, mut at) = (0u64, None, 0usize);
+    for s in buf {
+        if at >= n {
+            break;
+        }
+        let part = &s[..s.len().min(n - at)];
+        // Only after a write fell short: a plain pass is enough.
+        for (i, _) in part.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            count += 1;
+            last = Some(at + i + 1);
+        }
+        at += part.len();
+    }
+    last.map(|end| (count, end))
+}
+
+/// An append that failed, and what of it is in the file.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    /// Why it stopped (or why the file could not be opened).
+    pub error: std::io::Error,
+    /// Whole lines of the append that are in the file.
+    pub lines: u64,
+    /// Their byte range in the file, when there are some and it is known.
+    pub range: Option<(u64, u64)>,
+}
+
+impl From<std::io::Error> for Stopped {
+    fn from(error: std::io::Error) -> Self {
+        Stopped { error, lines: 0, range: None }
+    }
+}
+
+impl Stopped {
+    /// `error` after `written` bytes of the append went into the file,
+    /// `whole` of them in `lines` whole lines. The bytes after the last
+    /// whole line (a torn line) are cut off the file when they are still
+    /// its end: in append mode the offset follows this append's last byte,
+    /// and a file as long as that has had nothing appended after it. (Were
+    /// another process to append between that check and the cut, its line
+    /// would be lost; without the cut it would be glued to the torn one
+    /// and lost the same way.) Otherwise the torn line stays, and is ended
+    /// when the file is opened next (`end_torn_line`).
+    fn part_way(f: &mut File, error: std::io::Error, written: usize, whole: usize, lines: u64) -> Stopped {
+        use std::io::Seek as _;
+        let Some(end) = (written > 0).then(|| f.stream_position().ok()).flatten() else {
+            return Stopped { error, lines, range: None };
+        };
+        let start = end - written as u64;
+        let torn = (written - whole) as u64;
+        if torn > 0 && f.metadata().is_ok_and(|m| m.len() == end) {
+            let _ = f.set_len(end - torn);
+        }
+        Stopped { error, lines, range: (lines > 0).then_some((start, start + whole as u64)) }
+    }
 }
 
 /// Ends a last line that has no newline — what a process killed while it
@@ -123,6 +202,19 @@ fn torn_after_settling(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_whole_lines_of_a_stopped_write_are_found_across_its_slices() {
+        let (a, b, c) = (b"{1}\n{2".as_slice(), b"}\n{3".as_slice(), b"}\n".as_slice());
+        let slices = [IoSlice::new(a), IoSlice::new(b), IoSlice::new(c)];
+        // Stopped inside the second line, at its end, inside the third.
+        assert_eq!(newlines(&slices, 6), Some((1, 4)));
+        assert_eq!(newlines(&slices, 8), Some((2, 8)));
+        assert_eq!(newlines(&slices, 11), Some((2, 8)));
+        assert_eq!(newlines(&slices, 12), Some((3, 12)));
+        // Inside the first line: nothing whole.
+        assert_eq!(newlines(&slices, 3), None);
+    }
 
     #[test]
     fn a_last_line_is_torn_only_once_the_file_stopped_growing() {

@@ -14,7 +14,7 @@ mod line;
 use line::write_line_leaving;
 pub use line::{LineFormatter, resource_json, write_line};
 
-use crate::appending::{append, open_append};
+use crate::appending::{Stopped, append, open_append};
 use crate::fs_side::{FsSideThread, NewFiles, ProjectDir, SideWork};
 use crate::rel_path::RelPath;
 use crate::resource::Resource;
@@ -238,10 +238,20 @@ impl JsonlExporter {
                     d.written(&g.rel, start, end, n);
                 }
             }
-            Err(e) => {
+            Err(Stopped { error, lines, range }) => {
+                // The file is closed; the next batch opens it again. The
+                // whole lines a write stopped part way put in the file are
+                // written (and delivered); the rest of the group failed.
                 self.files.remove(&g.rel);
-                self.report.failed += n;
-                let msg = format!("writing {}: {e}", g.rel.under(&self.root).display());
+                let lines = lines.min(n);
+                self.report.exported += lines;
+                self.report.failed += n - lines;
+                if let Some((start, end)) = range {
+                    for d in &self.destinations {
+                        d.written(&g.rel, start, end, lines);
+                    }
+                }
+                let msg = format!("writing {}: {error}", g.rel.under(&self.root).display());
                 tracing::warn!(target: "dn", "{msg}");
                 self.report.last_error = Some(msg);
             }
@@ -314,7 +324,7 @@ impl JsonlExporter {
         rel: &RelPath,
         buf: &mut [IoSlice<'_>],
         made: Option<File>,
-    ) -> std::io::Result<(u64, u64)> {
+    ) -> Result<(u64, u64), Stopped> {
         self.tick += 1;
         let tick = self.tick;
         let ranged = !self.destinations.is_empty();

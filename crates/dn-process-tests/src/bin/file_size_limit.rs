@@ -1,0 +1,61 @@
+//! Logs into a file-size limit (`RLIMIT_FSIZE`), which stops an append the
+//! way a full disk does: the kernel writes what fits and fails the rest.
+//! 2 000 task spans (about 2.5 MB of lines) are logged while the run's file
+//! may hold [`LIMIT`] bytes; then the limit is lifted ("the disk has room
+//! again"), 500 more are logged and the run ends. Prints the export report
+//! as JSON.
+use serde_json::json;
+
+/// What the run's file may hold while the limit is on.
+const LIMIT: u64 = 256 << 10;
+
+/// Sets the soft file-size limit (`None`: as high as the hard one).
+fn set_file_size_limit(bytes: Option<u64>) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: both calls get a valid pointer to an `rlimit` of ours.
+    #[allow(unsafe_code)]
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
+        lim.rlim_cur = bytes.map_or(lim.rlim_max, |b| b.min(lim.rlim_max));
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+}
+
+fn task(i: u64) {
+    dn::task_span(format!("task-{i}")).run(|t| t.log_input("x", format!("{i}-{}", "y".repeat(300))));
+}
+
+fn main() {
+    // SAFETY: a signal disposition set before any thread of dn starts. A
+    // write past the limit then fails with EFBIG instead of ending the
+    // process (SIGXFSZ's default).
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    dn::configure(dn::Config::new()).expect("configure");
+    set_file_size_limit(Some(LIMIT));
+    let run = dn::run("limited").enter();
+    (0..2000).for_each(task);
+    let limited = dn::flush();
+    set_file_size_limit(None);
+    (2000..2500).for_each(task);
+    drop(run);
+    let report = dn::shutdown();
+    let jsonl = |r: &dn::ExportReport| r.exporters.iter().find(|e| e.name == "jsonl").cloned().expect("jsonl");
+    let (while_limited, at_end) = (jsonl(&limited), jsonl(&report));
+    println!(
+        "{}",
+        json!({
+            "limit": LIMIT,
+            "accepted": report.accepted,
+            "dropped": report.dropped(),
+            "dropped_from_the_queue": report.dropped_queue_full + report.dropped_after_shutdown,
+            "failed_while_limited": while_limited.failed,
+            "exported": at_end.exported,
+            "failed": at_end.failed,
+            "last_error": at_end.last_error,
+            "delivered": report.exporters.iter().find(|e| e.name != "jsonl").map(|e| e.exported),
+        })
+    );
+}
