@@ -15,7 +15,6 @@
 //! several processes (or `dn sync`) may share a log; ranges that overlap
 //! count once.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
@@ -65,7 +64,7 @@ pub fn read(log: &Path) -> Vec<SettledRange> {
         .collect()
 }
 
-/// Appends one settled range.
+/// Appends one settled range (one append-mode write of its line).
 pub fn append(log: &Path, r: SettledRange) -> std::io::Result<()> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir)?;
@@ -79,7 +78,12 @@ pub fn append(log: &Path, r: SettledRange) -> std::io::Result<()> {
             r.start, r.end, r.spans
         ),
     };
-    std::fs::OpenOptions::new().create(true).append(true).open(log)?.write_all(line.as_bytes())
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    // The spans files' append: on a full disk a torn end is cut off, so
+    // the next range is not glued to it and lost with it.
+    crate::appending::append(&mut f, &mut [std::io::IoSlice::new(line.as_bytes())], false)
+        .map(|_| ())
+        .map_err(|s| s.error)
 }
 
 /// The byte ranges of `[0, complete)` that no settled range covers, in order.
@@ -126,6 +130,7 @@ pub fn complete_len(file: &Path) -> std::io::Result<u64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::io::Write as _;
 
     #[test]
     fn settled_ranges_round_trip_and_overlaps_count_once() {
