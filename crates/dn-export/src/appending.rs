@@ -22,6 +22,20 @@ pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
     }
 }
 
+/// Appends `lines` (whole lines, each with its newline) to the file at
+/// `path`, making its directory first, in one append-mode write as the
+/// spans files get theirs: a torn last line a killed process left is ended
+/// first ([`open_append`]), and on a full disk the file keeps whole lines
+/// ([`append`]). For the files written beside the spans files: a run's
+/// `artifacts.jsonl`, the delivery logs.
+pub fn append_lines(path: &Path, lines: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = open_append(path)?;
+    append(&mut f, &mut [IoSlice::new(lines.as_bytes())], false).map(|_| ()).map_err(|s| s.error)
+}
+
 /// Creates `path`, a new file opened to append to (an error if it exists:
 /// an existing file is opened by [`open_append`], which looks at its last
 /// line first).

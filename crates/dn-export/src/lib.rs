@@ -23,6 +23,7 @@ mod rel_path;
 mod resource;
 mod updates;
 
+pub use appending::append_lines;
 pub use error::Error;
 pub use jsonl::{
     DEFAULT_MAX_OPEN_FILES, FormattedLines, JsonlExporter, LineFormatter, LineMark, resource_json, write_line,

@@ -1,7 +1,6 @@
 //! `log_artifact`: files and directories into the local content-addressed
 //! store, recorded on the current task and in the run's `artifacts.jsonl`.
 
-use std::io::Write as _;
 use std::path::Path;
 
 pub use dn_artifacts::{Artifact, ArtifactRecord};
@@ -37,13 +36,8 @@ impl Dreadnode {
         }
         let route = task.route();
         let file = local_dir.join(dn_core::layout::artifacts_file(&route.project, &route.run_id)?);
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::OpenOptions::new().create(true).append(true).open(&file)?.write_all(lines.as_bytes())
-        };
-        write().map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
+        dn_export::append_lines(&file, &lines)
+            .map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
         // Recorded locally: now queue the remote copies (the uploader skips
         // what the bucket already has).
         #[cfg(feature = "otlp")]

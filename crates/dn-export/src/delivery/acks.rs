@@ -66,9 +66,6 @@ pub fn read(log: &Path) -> Vec<SettledRange> {
 
 /// Appends one settled range (one append-mode write of its line).
 pub fn append(log: &Path, r: SettledRange) -> std::io::Result<()> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let line = match r.how {
         Settled::Delivered => {
             format!("{{\"start\":{},\"end\":{},\"spans\":{},\"status\":\"delivered\"}}\n", r.start, r.end, r.spans)
@@ -78,12 +75,9 @@ pub fn append(log: &Path, r: SettledRange) -> std::io::Result<()> {
             r.start, r.end, r.spans
         ),
     };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    // The spans files' append: on a full disk a torn end is cut off, so
-    // the next range is not glued to it and lost with it.
-    crate::appending::append(&mut f, &mut [std::io::IoSlice::new(line.as_bytes())], false)
-        .map(|_| ())
-        .map_err(|s| s.error)
+    // On a full disk a torn end is cut off, so the next range is not glued
+    // to it and lost with it.
+    crate::append_lines(log, &line)
 }
 
 /// The byte ranges of `[0, complete)` that no settled range covers, in order.
