@@ -16,10 +16,23 @@
 //! program and the writer (37 ms in a loaded sitting). Elsewhere quanta
 //! still calibrates, on the `dn-clock` thread. Without a usable counter, or
 //! where no thread can be started, the clock stays on the wall clock:
-//! correct, about 25 ns a reading slower. Like fastrace's anchor, the
-//! anchored clock does not follow later wall-clock adjustments.
+//! correct, about 25 ns a reading slower.
+//!
+//! On x86_64 the anchored clock follows the wall clock (fastrace's anchor
+//! does not): the `dn-clock` thread stays, reads the pair again every
+//! [`FOLLOW_EVERY`], and moves the anchor when the two are more than
+//! [`FOLLOW_OFF`] apart — the wall clock was set, or the counter stopped or
+//! started again from zero across a suspend, which left every later
+//! timestamp hours off or stuck at the anchor. The rate stays: about
+//! 0.1–0.5 ppm from the wall clock on this machine kind (three processes
+//! over 60 s), so without a step the anchor moves about every half hour, by
+//! [`FOLLOW_OFF`]. A move keeps the rate and changes one word, the time the
+//! anchor gives counter zero: a reading is two plain loads, as before.
 
+#[cfg(not(target_arch = "x86_64"))]
 use std::sync::OnceLock;
+#[cfg(target_arch = "x86_64")]
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,9 +40,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// the two reads' jitter (tens of nanoseconds) is about a part in a million.
 pub const CALIBRATION_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// How often the `dn-clock` thread compares the anchored clock with the
+/// wall clock (x86_64).
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How far apart the anchored clock and the wall clock may be before the
+/// anchor is moved to the wall clock (x86_64): a step of about this much in
+/// the timestamps, within NTP's own accuracy.
+pub const FOLLOW_OFF: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The counter read beside the wall clock, and how to turn its ticks into
 /// nanoseconds.
 #[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Anchor {
     tsc0: u64,
     unix0: u64,
@@ -79,15 +102,61 @@ impl Anchor {
         u64::try_from((u128::from(nanos) << SHIFT) / u128::from(ticks)).ok()
     }
 
-    #[inline]
-    fn now(&self) -> u64 {
-        self.at(read_tsc())
+    /// The wall-clock time this anchor gives the counter reading `tsc`
+    /// (one before the anchor's too: that many ticks earlier).
+    fn at(&self, tsc: u64) -> u64 {
+        let ticks = i128::from(tsc) - i128::from(self.tsc0);
+        let nanos = i128::from(self.unix0) + ((ticks * i128::from(self.mult)) >> SHIFT);
+        u64::try_from(nanos.max(0)).unwrap_or(u64::MAX)
+    }
+
+    /// This anchor moved to `(tsc, wall)`, a pair read together, when it
+    /// reads more than [`FOLLOW_OFF`] away from the wall clock there;
+    /// `None` while it keeps time. The rate stays.
+    fn followed(&self, tsc: u64, wall: u64) -> Option<Anchor> {
+        let off = u64::try_from(FOLLOW_OFF.as_nanos()).unwrap_or(u64::MAX);
+        (self.at(tsc).abs_diff(wall) > off).then_some(Anchor { tsc0: tsc, unix0: wall, mult: self.mult })
+    }
+}
+
+/// The anchor, which the `dn-clock` thread may move while spans read it,
+/// kept as the rate and the time it gives counter zero (`mult` 0: none
+/// yet). A move keeps the rate, so it changes one word: a reading is two
+/// plain loads on x86_64, as `OnceLock::get` and the anchor's fields were.
+#[cfg(target_arch = "x86_64")]
+struct AnchorCell {
+    mult: AtomicU64,
+    zero: AtomicU64,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl AnchorCell {
+    const fn new() -> AnchorCell {
+        AnchorCell { mult: AtomicU64::new(0), zero: AtomicU64::new(0) }
     }
 
     #[inline]
-    fn at(&self, tsc: u64) -> u64 {
-        let ticks = u128::from(tsc.saturating_sub(self.tsc0));
-        self.unix0 + ((ticks * u128::from(self.mult)) >> SHIFT) as u64
+    fn now(&self) -> Option<u64> {
+        let mult = self.mult.load(Ordering::Acquire);
+        if mult == 0 {
+            return None;
+        }
+        let zero = self.zero.load(Ordering::Relaxed);
+        let ticks = u128::from(read_tsc());
+        Some(zero.wrapping_add(((ticks * u128::from(mult)) >> SHIFT) as u64))
+    }
+
+    /// The anchor readings use, at counter zero.
+    fn get(&self) -> Option<Anchor> {
+        let mult = self.mult.load(Ordering::Acquire);
+        (mult != 0).then(|| Anchor { tsc0: 0, unix0: self.zero.load(Ordering::Relaxed), mult })
+    }
+
+    /// Sets the anchor (its zero first: a reading that sees the rate sees
+    /// it). One thread sets it (`dn-clock`).
+    fn set(&self, a: Anchor) {
+        self.zero.store(a.at(0), Ordering::Relaxed);
+        self.mult.store(a.mult, Ordering::Release);
     }
 }
 
@@ -141,21 +210,43 @@ impl Anchor {
     }
 }
 
+/// Elsewhere the anchor is set once.
+#[cfg(not(target_arch = "x86_64"))]
+struct AnchorCell(OnceLock<Anchor>);
+
+#[cfg(not(target_arch = "x86_64"))]
+impl AnchorCell {
+    const fn new() -> AnchorCell {
+        AnchorCell(OnceLock::new())
+    }
+    #[inline]
+    fn now(&self) -> Option<u64> {
+        self.0.get().map(Anchor::now)
+    }
+    fn set(&self, a: Anchor) {
+        let _ = self.0.set(a);
+    }
+    #[cfg(test)]
+    fn get(&self) -> Option<&Anchor> {
+        self.0.get()
+    }
+}
+
 /// The wall clock until `anchor` is set, the anchored counter from then on.
 struct Clock {
-    anchor: OnceLock<Anchor>,
+    anchor: AnchorCell,
     calibrating: AtomicBool,
 }
 
 impl Clock {
     const fn new() -> Clock {
-        Clock { anchor: OnceLock::new(), calibrating: AtomicBool::new(false) }
+        Clock { anchor: AnchorCell::new(), calibrating: AtomicBool::new(false) }
     }
 
     #[inline]
     fn now(&'static self) -> u64 {
-        match self.anchor.get() {
-            Some(a) => a.now(),
+        match self.anchor.now() {
+            Some(t) => t,
             None => self.now_uncalibrated(),
         }
     }
@@ -174,9 +265,19 @@ impl Clock {
         wall_nanos()
     }
 
+    /// Calibrates and sets the anchor; on x86_64 then follows the wall
+    /// clock for the rest of the process.
     fn calibrate(&self) {
-        if let Some(a) = Anchor::new() {
-            let _ = self.anchor.set(a);
+        let Some(a) = Anchor::new() else { return };
+        self.anchor.set(a);
+        #[cfg(target_arch = "x86_64")]
+        loop {
+            std::thread::sleep(FOLLOW_EVERY);
+            let Some(a) = self.anchor.get() else { return };
+            let (tsc, wall) = tight_pair(wall_nanos);
+            if let Some(moved) = a.followed(tsc, wall) {
+                self.anchor.set(moved);
+            }
         }
     }
 
@@ -252,12 +353,56 @@ mod tests {
         let mult = Anchor::mult(5_192_200, 2_000_000).unwrap();
         let a = Anchor { tsc0: 1_000, unix0: 1_795_521_015_000_000_000, mult };
         assert_eq!(a.at(1_000), a.unix0);
-        assert_eq!(a.at(0), a.unix0, "a counter behind the anchor reads as the anchor");
+        assert_eq!(a.unix0 - a.at(0), 386, "1 000 ticks before the anchor, 385.2 ns before it (rounded down)");
         let day = 86_400_000_000_000u64;
         let ticks = (day as u128 * 25_961 / 10_000) as u64;
         let read = a.at(1_000 + ticks) - a.unix0;
         assert!(read.abs_diff(day) <= 1_000, "a day of ticks read as {read} ns");
         assert_eq!(Anchor::mult(10, 1_000_000), None, "10 Hz is no clock");
         assert_eq!(Anchor::mult(0, 1_000_000), None);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_anchor_follows_the_wall_clock_when_it_is_set_or_the_counter_restarts() {
+        let mult = Anchor::mult(5_192_200, 2_000_000).unwrap(); // 2.5961 GHz
+        let a = Anchor { tsc0: 1_000_000, unix0: 1_795_521_015_000_000_000, mult };
+        let second = 2_596_100_000u64; // ticks
+        let off = u64::try_from(FOLLOW_OFF.as_nanos()).unwrap();
+        // Keeping time, or off by less than FOLLOW_OFF: left alone.
+        let t = a.tsc0 + 60 * second;
+        assert_eq!(a.followed(t, a.at(t)), None);
+        assert_eq!(a.followed(t, a.at(t) + off / 2), None);
+        assert_eq!(a.followed(t, a.at(t) - off / 2), None);
+        // The wall clock set an hour on, or 10 s back: moved there, same rate.
+        for wall in [a.at(t) + 3_600_000_000_000, a.at(t) - 10_000_000_000] {
+            let moved = a.followed(t, wall).expect("moved");
+            assert_eq!((moved.at(t), moved.mult), (wall, mult));
+            // (The fixed-point rate reads a second of ticks to within 1 ns.)
+            assert!((moved.at(t + second) - wall).abs_diff(1_000_000_000) <= 1, "a second on, a second later");
+        }
+        // The counter started again from zero (a suspend), eight hours on:
+        // readings went back before the anchor until it moved.
+        let wall = a.unix0 + 8 * 3_600_000_000_000;
+        let restarted = a.tsc0 / 2;
+        assert!(a.at(restarted) < a.unix0);
+        let moved = a.followed(restarted, wall).expect("moved");
+        assert!(moved.at(restarted + second).abs_diff(wall + 1_000_000_000) <= 1);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn readings_through_the_cell_are_the_anchor_s_own() {
+        let mult = Anchor::mult(5_192_200, 2_000_000).unwrap();
+        let a = Anchor { tsc0: 123_456_789_012, unix0: 1_795_521_015_000_000_000, mult };
+        let cell = AnchorCell::new();
+        assert_eq!(cell.get(), None);
+        cell.set(a);
+        let kept = cell.get().unwrap();
+        for tsc in [a.tsc0, a.tsc0 + 1, a.tsc0 + 2_596_100_000 * 86_400, a.tsc0 / 2] {
+            assert!(kept.at(tsc).abs_diff(a.at(tsc)) <= 1, "at {tsc}: {} against {}", kept.at(tsc), a.at(tsc));
+        }
+        let (before, now, after) = (kept.at(read_tsc()), cell.now().unwrap(), kept.at(read_tsc()));
+        assert!(before <= now && now <= after);
     }
 }

@@ -13,8 +13,10 @@ impl Timestamp {
     /// (about 10 ns a read instead of 35 ns for `SystemTime::now`). The
     /// first reading starts the calibration on a thread of its own
     /// (`dn-clock`, a few milliseconds, sleeping); until it is done,
-    /// readings come from the wall clock (see `model::clock`). Like
-    /// fastrace's anchor, it does not follow later wall-clock adjustments.
+    /// readings come from the wall clock (see `model::clock`). On x86_64
+    /// it follows the wall clock: checked every second, the anchor moves
+    /// when the two are over 1 ms apart (the wall clock was set; the
+    /// counter stopped across a suspend).
     #[inline]
     pub fn now() -> Self {
         Self(crate::model::clock::now_nanos())

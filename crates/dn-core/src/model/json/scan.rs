@@ -25,6 +25,7 @@ pub(super) fn find_in_blocks<const ASCII_ONLY: bool>(bytes: &[u8], i: usize) -> 
         #[allow(unsafe_code)]
         return unsafe { avx2_blocks::<ASCII_ONLY>(bytes, i) };
     }
+    let _ = bytes; // read only by the x86_64 scan
     Err(i)
 }
 
