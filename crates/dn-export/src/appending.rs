@@ -25,8 +25,9 @@ pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
 /// Appends `lines` (whole lines, each with its newline) to the file at
 /// `path`, making its directory first, in one append-mode write as the
 /// spans files get theirs: a torn last line a killed process left is ended
-/// first ([`open_append`]), and on a full disk the file keeps whole lines
-/// ([`append`]). For the files written beside the spans files: a run's
+/// first, and on a full disk the file keeps whole lines (a write the file
+/// system stops part way has its torn end cut off). For the files written
+/// beside the spans files: a run's
 /// `artifacts.jsonl`, the delivery logs.
 pub fn append_lines(path: &Path, lines: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
