@@ -83,7 +83,7 @@ pub(crate) fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) ->
         return Ok((0, 0));
     }
     let end = f.stream_position().map_err(Stopped::from)?;
-    Ok((end - len as u64, end))
+    Ok((end.saturating_sub(len as u64), end))
 }
 
 /// The newlines in the first `n` bytes of `buf`: how many, and the offset
@@ -134,10 +134,10 @@ impl Stopped {
     /// when the file is opened next (`end_torn_line`).
     fn part_way(f: &mut File, error: std::io::Error, written: usize, whole: usize, lines: u64) -> Stopped {
         use std::io::Seek as _;
-        let Some(end) = (written > 0).then(|| f.stream_position().ok()).flatten() else {
+        let position = (written > 0).then(|| f.stream_position().ok()).flatten();
+        let Some((start, end)) = position.and_then(|end| Some((end.checked_sub(written as u64)?, end))) else {
             return Stopped { error, lines, range: None };
         };
-        let start = end - written as u64;
         let torn = (written - whole) as u64;
         if torn > 0 && f.metadata().is_ok_and(|m| m.len() == end) {
             let _ = f.set_len(end - torn);
