@@ -25,12 +25,13 @@ impl Dreadnode {
         };
         let store = dn_artifacts::LocalStore::new(&local_dir);
         let artifact = dn_artifacts::collect(&store, path.as_ref(), name, &origin)?;
-        // Everything is stored: now record it, all at once.
-        let mut lines = String::new();
+        // Everything is stored: now record it, all at once — in the run's
+        // `artifacts.jsonl` first, so that a write that fails (a full disk)
+        // is an error with nothing recorded on the task either.
         let records: Vec<String> =
             artifact.records().iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
+        let mut lines = String::new();
         for r in &records {
-            task.add_artifact_record(r.clone())?;
             lines.push_str(r);
             lines.push('\n');
         }
@@ -38,6 +39,9 @@ impl Dreadnode {
         let file = local_dir.join(dn_core::layout::artifacts_file(&route.project, &route.run_id)?);
         dn_export::append_lines(&file, &lines)
             .map_err(|source| dn_artifacts::Error::Store { path: file.clone(), source })?;
+        for r in records {
+            task.add_artifact_record(r)?;
+        }
         // Recorded locally: now queue the remote copies (the uploader skips
         // what the bucket already has).
         #[cfg(feature = "otlp")]
