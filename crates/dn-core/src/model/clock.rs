@@ -25,9 +25,10 @@
 //! started again from zero across a suspend, which left every later
 //! timestamp hours off or stuck at the anchor. The rate stays: about
 //! 0.1–0.5 ppm from the wall clock on this machine kind (three processes
-//! over 60 s), so without a step the anchor moves about every half hour, by
-//! [`FOLLOW_OFF`]. A move keeps the rate and changes one word, the time the
-//! anchor gives counter zero: a reading is two plain loads, as before.
+//! over 60 s), so without a step the anchor moves every half hour or less
+//! often, by [`FOLLOW_OFF`]. A move keeps the rate and changes one word,
+//! the time the anchor gives counter zero: a reading is two plain loads,
+//! as before.
 
 #[cfg(not(target_arch = "x86_64"))]
 use std::sync::OnceLock;
