@@ -27,8 +27,7 @@ pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
 /// spans files get theirs: a torn last line a killed process left is ended
 /// first, and on a full disk the file keeps whole lines (a write the file
 /// system stops part way has its torn end cut off). For the files written
-/// beside the spans files: a run's
-/// `artifacts.jsonl`, the delivery logs.
+/// beside the spans files: a run's `artifacts.jsonl`, the delivery logs.
 pub fn append_lines(path: &Path, lines: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
