@@ -10,17 +10,34 @@ use std::path::Path;
 
 use serde_json::Value;
 
+/// Runs the child (`keep_limit`: the limit stays on to the end) into `dir`,
+/// delivering to `endpoint`; its report and the run's file as it is (not
+/// through `dn_testing::jsonl`, which leaves a torn last line out).
+fn run_child(dir: &Path, endpoint: &str, keep_limit: bool) -> (Value, String) {
+    let mut c = dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_file_size_limit")), dir, Some(endpoint));
+    if keep_limit {
+        c.env("DN_KEEP_LIMIT", "1");
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs: Vec<_> = std::fs::read_dir(dir.join("projects/default")).unwrap().collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    (report, std::fs::read_to_string(runs[0].as_ref().unwrap().path().join("spans.jsonl")).unwrap())
+}
+
+/// Every line of `text` parsed: whole JSON lines only, no torn or empty one.
+fn whole_lines(text: &str) -> Vec<Value> {
+    assert!(text.ends_with('\n'));
+    text.lines().map(|l| serde_json::from_str(l).expect("a whole JSON line")).collect()
+}
+
 #[test]
 fn a_file_that_fills_up_keeps_whole_lines_and_counts_each_line_truly() {
     let dir = tempfile::tempdir().unwrap();
     let rx = dn_testing::loopback::receiver(vec![]);
     let endpoint = rx.url.trim_end_matches("/v1/traces").to_string();
-    let out =
-        dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_file_size_limit")), dir.path(), Some(&endpoint))
-            .output()
-            .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (report, text) = run_child(dir.path(), &endpoint, false);
     let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
 
     // The limit was met: lines failed while it held, and it was named.
@@ -28,12 +45,7 @@ fn a_file_that_fills_up_keeps_whole_lines_and_counts_each_line_truly() {
     assert!(report["last_error"].as_str().unwrap().contains("File too large"), "{report}");
 
     // The run's file: whole JSON lines only, no torn or empty one.
-    // (Read as it is: `dn_testing::jsonl` leaves a torn last line out.)
-    let runs: Vec<_> = std::fs::read_dir(dir.path().join("projects/default")).unwrap().collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let text = std::fs::read_to_string(runs[0].as_ref().unwrap().path().join("spans.jsonl")).unwrap();
-    assert!(text.ends_with('\n'));
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a whole JSON line")).collect();
+    let lines = whole_lines(&text);
 
     // Each line is counted as what it is: the lines on disk are the
     // written ones, and every accepted span is written or failed.
@@ -60,4 +72,25 @@ fn a_file_that_fills_up_keeps_whole_lines_and_counts_each_line_truly() {
         seen.spans.iter().map(|s| s.span_id.iter().map(|b| format!("{b:02x}")).collect()).collect();
     assert_eq!(seen.spans.len(), received.len(), "each span once");
     assert_eq!(received, on_disk);
+}
+
+#[test]
+fn a_disk_still_full_at_exit_costs_counted_lines_not_a_hang_or_a_torn_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = dn_testing::loopback::receiver(vec![]);
+    let endpoint = rx.url.trim_end_matches("/v1/traces").to_string();
+    let (report, text) = run_child(dir.path(), &endpoint, true);
+    let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
+    assert_eq!(report["lifted"], false);
+    // Shutdown came back within its timeout, with every line counted.
+    assert_eq!(report["timed_out"], false, "{report}");
+    assert_eq!(n("dropped_from_the_queue"), 0, "{report}");
+    assert_eq!(n("exported") + n("failed"), n("accepted"), "{report}");
+    let lines = whole_lines(&text);
+    assert_eq!(lines.len() as u64, n("exported"), "{report}");
+    assert!(text.len() as u64 <= n("limit"));
+    // The run's line, written at shutdown, did not fit: counted, not torn.
+    assert!(!lines.iter().any(|l| l["name"] == "limited"), "the run's line cannot fit under the limit");
+    assert!(n("failed") > n("failed_while_limited"), "{report}");
+    assert_eq!(n("delivered"), n("exported"), "{report}");
 }

@@ -2,8 +2,9 @@
 //! way a full disk does: the kernel writes what fits and fails the rest.
 //! 2 000 task spans (about 2.5 MB of lines) are logged while the run's file
 //! may hold [`LIMIT`] bytes; then the limit is lifted ("the disk has room
-//! again"), 500 more are logged and the run ends. Prints the export report
-//! as JSON.
+//! again"), 500 more are logged and the run ends. With `DN_KEEP_LIMIT` set
+//! the limit stays on to the end: the run's own line, written at shutdown,
+//! does not fit either. Prints the export report as JSON.
 use serde_json::json;
 
 /// What the run's file may hold while the limit is on.
@@ -38,8 +39,11 @@ fn main() {
     let run = dn::run("limited").enter();
     (0..2000).for_each(task);
     let limited = dn::flush();
-    set_file_size_limit(None);
-    (2000..2500).for_each(task);
+    let lift = std::env::var_os("DN_KEEP_LIMIT").is_none();
+    if lift {
+        set_file_size_limit(None);
+        (2000..2500).for_each(task);
+    }
     drop(run);
     let report = dn::shutdown();
     let jsonl = |r: &dn::ExportReport| r.exporters.iter().find(|e| e.name == "jsonl").cloned().expect("jsonl");
@@ -48,6 +52,8 @@ fn main() {
         "{}",
         json!({
             "limit": LIMIT,
+            "lifted": lift,
+            "timed_out": report.timed_out,
             "accepted": report.accepted,
             "dropped": report.dropped(),
             "dropped_from_the_queue": report.dropped_queue_full + report.dropped_after_shutdown,
