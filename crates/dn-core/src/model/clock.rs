@@ -3,7 +3,7 @@
 //! CPU's counter is calibrated, the counter anchored to the wall clock from
 //! then on (about 10 ns a reading instead of 35 ns for `SystemTime::now`).
 //!
-//! Calibration runs once, on a short-lived thread of its own (`dn-clock`)
+//! Calibration runs once, on a thread of its own (`dn-clock`)
 //! that the first reading starts, so no span waits for it. On x86_64 with
 //! an invariant TSC it spins nowhere: it reads the TSC beside the OS
 //! monotonic clock, sleeps [`CALIBRATION_WINDOW`], and reads them again
