@@ -185,6 +185,11 @@ impl LocalStore {
         let dir = dest.parent().unwrap_or(&self.local_dir);
         std::fs::create_dir_all(dir).map_err(store_err(dir))?;
         let tmp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+        // A copy that could not fit under the file-size limit is refused
+        // before it starts: writing past the limit would end the process.
+        if let Some(limit) = dn_core::file_limit::would_reach_limit(0, size) {
+            return Err(store_err(&tmp)(dn_core::file_limit::limit_reached(limit)));
+        }
         let copy = (|| -> Result<String, Error> {
             let read_err = |source| Error::Read { path: path.to_path_buf(), source };
             let mut src = File::open(path).map_err(read_err)?;

@@ -33,7 +33,7 @@ use model::{
 };
 use runtime::{builders, context, scope, sink, span, task, tracer, warn};
 
-pub use model::{json, layout};
+pub use model::{file_limit, json, layout};
 
 pub use error::Error;
 pub use model::attrs::{AttrValue, GEN_AI_SEMCONV_VERSION, LEVEL_NUM_ERROR, SpanType, VERSION, keys, user_agent};

@@ -61,6 +61,15 @@ pub(crate) fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) ->
     // with their count. Counted only once a write fell short: a write that
     // takes everything at once (nearly every write) needs no look at them.
     let (mut written, mut whole, mut lines) = (0usize, 0usize, 0u64);
+    // Never a write at or past a file-size limit, which would end the
+    // process (`dn_core::file_limit`); one `fstat` an append, only where a
+    // limit is set.
+    if dn_core::file_limit::file_size_limit(false).is_some() {
+        let size = f.metadata().map_err(Stopped::from)?.len();
+        if let Some(limit) = dn_core::file_limit::would_reach_limit(size, 0) {
+            return Err(Stopped::from(dn_core::file_limit::limit_reached(limit)));
+        }
+    }
     while !buf.is_empty() {
         match f.write_vectored(buf) {
             Ok(0) => return Err(Stopped::part_way(f, std::io::ErrorKind::WriteZero.into(), written, whole, lines)),
@@ -73,6 +82,15 @@ pub(crate) fn append(f: &mut File, mut buf: &mut [IoSlice<'_>], ranged: bool) ->
                 }
                 written += n;
                 IoSlice::advance_slices(&mut buf, n);
+                // Fell short: a full disk (the next write says so) or the
+                // file-size limit (the next write would end the process).
+                if !buf.is_empty() {
+                    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    if let Some(limit) = dn_core::file_limit::file_size_limit(true).filter(|l| size >= *l) {
+                        let error = dn_core::file_limit::limit_reached(limit);
+                        return Err(Stopped::part_way(f, error, written, whole, lines));
+                    }
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Stopped::part_way(f, e, written, whole, lines)),

@@ -10,6 +10,7 @@ pub mod bigint;
 pub mod capture;
 pub mod clean;
 pub mod clock;
+pub mod file_limit;
 pub mod generation;
 pub mod ids;
 pub mod json;

@@ -1,0 +1,50 @@
+//! Storing a file that cannot fit under the process's file-size limit
+//! (`RLIMIT_FSIZE`): refused with an error before the copy starts. A copy
+//! that wrote up to the limit would end the process at its next write
+//! (`SIGXFSZ`, whose default action this test process keeps). One test in
+//! its own binary: the limit is the whole process's.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+fn set_soft_limit(bytes: Option<u64>) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: both calls get a valid pointer to an `rlimit` of ours.
+    #[allow(unsafe_code)]
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
+        lim.rlim_cur = bytes.map_or(lim.rlim_max, |b| b.min(lim.rlim_max));
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+}
+
+#[test]
+fn a_file_over_the_file_size_limit_is_refused_not_copied_part_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("weights.bin");
+    std::fs::write(&src, vec![7u8; 300 << 10]).unwrap();
+    let small = dir.path().join("config.json");
+    std::fs::write(&small, b"{\"lr\": 0.001}\n").unwrap();
+    let store = dn_artifacts::LocalStore::new(&dir.path().join("dn"));
+
+    set_soft_limit(Some(256 << 10));
+    let err = store.store_file(&src).unwrap_err().to_string();
+    assert!(err.contains("file-size limit"), "{err}");
+    // A file that fits is stored as ever.
+    let fits = store.store_file(&small).unwrap();
+    assert!(store.object_path(&fits.sha256).exists());
+    set_soft_limit(None);
+
+    // No temporary file was left, and with the limit lifted it is stored.
+    let objects: Vec<_> = walk(&dir.path().join("dn"));
+    assert!(objects.iter().all(|p| !p.to_string_lossy().ends_with(".tmp")), "{objects:?}");
+    let stored = store.store_file(&src).unwrap();
+    assert_eq!(std::fs::metadata(store.object_path(&stored.sha256)).unwrap().len(), 300 << 10);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
