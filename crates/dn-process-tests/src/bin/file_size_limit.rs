@@ -12,18 +12,6 @@ use serde_json::json;
 /// What the run's file may hold while the limit is on.
 const LIMIT: u64 = 256 << 10;
 
-/// Sets the soft file-size limit (`None`: as high as the hard one).
-fn set_file_size_limit(bytes: Option<u64>) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: both calls get a valid pointer to an `rlimit` of ours.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
-        lim.rlim_cur = bytes.map_or(lim.rlim_max, |b| b.min(lim.rlim_max));
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
-    }
-}
-
 fn task(i: u64) {
     dn::task_span(format!("task-{i}")).run(|t| t.log_input("x", format!("{i}-{}", "y".repeat(300))));
 }
@@ -32,13 +20,13 @@ fn main() {
     // SIGXFSZ keeps its default action: a write past the limit would end
     // this process, so dn must never make one.
     dn::configure(dn::Config::new()).expect("configure");
-    set_file_size_limit(Some(LIMIT));
+    dn_process_tests::set_file_size_limit(Some(LIMIT));
     let run = dn::run("limited").enter();
     (0..2000).for_each(task);
     let limited = dn::flush();
     let lift = std::env::var_os("DN_KEEP_LIMIT").is_none();
     if lift {
-        set_file_size_limit(None);
+        dn_process_tests::set_file_size_limit(None);
         (2000..2500).for_each(task);
     }
     drop(run);

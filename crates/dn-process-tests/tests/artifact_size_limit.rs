@@ -2,19 +2,9 @@
 //! (`RLIMIT_FSIZE`): refused with an error before the copy starts. A copy
 //! that wrote up to the limit would end the process at its next write
 //! (`SIGXFSZ`, whose default action this test process keeps). One test in
-//! its own binary: the limit is the whole process's.
+//! its own binary: the limit is the whole process's. (Here rather than in
+//! `dn-artifacts`, beside the full-disk tests and their limit helper.)
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-fn set_soft_limit(bytes: Option<u64>) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: both calls get a valid pointer to an `rlimit` of ours.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
-        lim.rlim_cur = bytes.map_or(lim.rlim_max, |b| b.min(lim.rlim_max));
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
-    }
-}
 
 #[test]
 fn a_file_over_the_file_size_limit_is_refused_not_copied_part_way() {
@@ -25,13 +15,13 @@ fn a_file_over_the_file_size_limit_is_refused_not_copied_part_way() {
     std::fs::write(&small, b"{\"lr\": 0.001}\n").unwrap();
     let store = dn_artifacts::LocalStore::new(&dir.path().join("dn"));
 
-    set_soft_limit(Some(256 << 10));
+    dn_process_tests::set_file_size_limit(Some(256 << 10));
     let err = store.store_file(&src).unwrap_err().to_string();
     assert!(err.contains("file-size limit"), "{err}");
     // A file that fits is stored as ever.
     let fits = store.store_file(&small).unwrap();
     assert!(store.object_path(&fits.sha256).exists());
-    set_soft_limit(None);
+    dn_process_tests::set_file_size_limit(None);
 
     // No temporary file was left, and with the limit lifted it is stored.
     let objects: Vec<_> = walk(&dir.path().join("dn"));
