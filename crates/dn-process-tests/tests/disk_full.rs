@@ -12,11 +12,16 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Runs the child (`keep_limit`: the limit stays on to the end) into `dir`,
-/// delivering to `endpoint`; its report and the run's file as it is (not
-/// through `dn_testing::jsonl`, which leaves a torn last line out).
-fn run_child(dir: &Path, endpoint: &str, keep_limit: bool) -> (Value, String) {
-    let mut c = dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_file_size_limit")), dir, Some(endpoint));
+/// Runs the child (`keep_limit`: the limit stays on to the end),
+/// delivering to a loopback collector; its report, the run's file as it is
+/// (not through `dn_testing::jsonl`, which leaves a torn last line out),
+/// and the collector.
+fn run_child(keep_limit: bool) -> (Value, String, dn_testing::loopback::Receiver) {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = dn_testing::loopback::receiver(vec![]);
+    let endpoint = rx.url.trim_end_matches("/v1/traces").to_string();
+    let mut c =
+        dn_testing::process::sdk_command(Path::new(env!("CARGO_BIN_EXE_file_size_limit")), dir.path(), Some(&endpoint));
     if keep_limit {
         c.env("DN_KEEP_LIMIT", "1");
     }
@@ -24,9 +29,10 @@ fn run_child(dir: &Path, endpoint: &str, keep_limit: bool) -> (Value, String) {
     // (Killed by SIGXFSZ: dn wrote past the limit.)
     assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let runs: Vec<_> = std::fs::read_dir(dir.join("projects/default")).unwrap().collect();
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("projects/default")).unwrap().collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    (report, std::fs::read_to_string(runs[0].as_ref().unwrap().path().join("spans.jsonl")).unwrap())
+    let text = std::fs::read_to_string(runs[0].as_ref().unwrap().path().join("spans.jsonl")).unwrap();
+    (report, text, rx)
 }
 
 /// Every line of `text` parsed: whole JSON lines only, no torn or empty one.
@@ -37,10 +43,7 @@ fn whole_lines(text: &str) -> Vec<Value> {
 
 #[test]
 fn a_file_that_fills_up_keeps_whole_lines_and_counts_each_line_truly() {
-    let dir = tempfile::tempdir().unwrap();
-    let rx = dn_testing::loopback::receiver(vec![]);
-    let endpoint = rx.url.trim_end_matches("/v1/traces").to_string();
-    let (report, text) = run_child(dir.path(), &endpoint, false);
+    let (report, text, rx) = run_child(false);
     let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
 
     // The limit was met: lines failed while it held, and it was named.
@@ -79,10 +82,7 @@ fn a_file_that_fills_up_keeps_whole_lines_and_counts_each_line_truly() {
 
 #[test]
 fn a_disk_still_full_at_exit_costs_counted_lines_not_a_hang_or_a_torn_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let rx = dn_testing::loopback::receiver(vec![]);
-    let endpoint = rx.url.trim_end_matches("/v1/traces").to_string();
-    let (report, text) = run_child(dir.path(), &endpoint, true);
+    let (report, text, _collector) = run_child(true);
     let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
     assert_eq!(report["lifted"], false);
     // Shutdown came back within its timeout, with every line counted.
