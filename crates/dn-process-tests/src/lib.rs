@@ -31,3 +31,24 @@ pub fn set_file_size_limit(bytes: Option<u64>) {
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
     }
 }
+
+/// A file-size limit on this process until dropped — also when a test
+/// panics, so that the test harness can still print its report to a log
+/// file larger than the limit (CI's is), which a write past the limit
+/// would end the process on.
+#[derive(Debug)]
+pub struct FileSizeLimit(());
+
+impl FileSizeLimit {
+    /// Sets the limit to `bytes`.
+    pub fn set(bytes: u64) -> FileSizeLimit {
+        set_file_size_limit(Some(bytes));
+        FileSizeLimit(())
+    }
+}
+
+impl Drop for FileSizeLimit {
+    fn drop(&mut self) {
+        set_file_size_limit(None);
+    }
+}

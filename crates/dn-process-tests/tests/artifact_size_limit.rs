@@ -15,13 +15,13 @@ fn a_file_over_the_file_size_limit_is_refused_not_copied_part_way() {
     std::fs::write(&small, b"{\"lr\": 0.001}\n").unwrap();
     let store = dn_artifacts::LocalStore::new(&dir.path().join("dn"));
 
-    dn_process_tests::set_file_size_limit(Some(256 << 10));
+    let limit = dn_process_tests::FileSizeLimit::set(256 << 10);
     let err = store.store_file(&src).unwrap_err().to_string();
     assert!(err.contains("file-size limit"), "{err}");
     // A file that fits is stored as ever.
     let fits = store.store_file(&small).unwrap();
     assert!(store.object_path(&fits.sha256).exists());
-    dn_process_tests::set_file_size_limit(None);
+    drop(limit);
 
     // No temporary file was left, and with the limit lifted it is stored.
     let objects: Vec<_> = walk(&dir.path().join("dn"));
